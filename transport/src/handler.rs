@@ -1,0 +1,108 @@
+//! The boundary between the transport and whatever answers CTAP messages.
+//!
+//! The transport hands one complete CTAPHID CBOR or MSG request to a
+//! [`MessageHandler`] on a worker thread, keeps reading the socket while it
+//! runs (so CANCEL and other channels' INIT are seen), and sends KEEPALIVE
+//! packets with the status the handler last set through [`Signals`].
+
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
+
+/// Which CTAPHID command carried the request (CTAP 2.1 §11.2.9.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestKind {
+    /// CTAPHID_CBOR (0x10): a CTAP2 command byte followed by CBOR.
+    Cbor,
+    /// CTAPHID_MSG (0x03): a CTAP1/U2F APDU.
+    Msg,
+}
+
+/// One complete request, reassembled from its packets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    pub channel: u32,
+    pub kind: RequestKind,
+    pub payload: Vec<u8>,
+}
+
+/// KEEPALIVE status byte (CTAP 2.1 §11.2.9.2.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum KeepaliveStatus {
+    Processing = 0x01,
+    UpNeeded = 0x02,
+}
+
+/// Answers CTAP requests. Implemented by the binary around the authenticator.
+pub trait MessageHandler: Send + 'static {
+    /// Returns the response payload: for CBOR the status byte then the CBOR
+    /// body, for MSG the response APDU including its status word. May block
+    /// (waiting for the user); must return promptly once `signals` reports a
+    /// cancel.
+    fn handle(&mut self, request: Request, signals: &Signals) -> Vec<u8>;
+
+    /// A host attached the device: a power-up as the authenticator sees it
+    /// (resets power-cycle state, opens the reset window).
+    fn attached(&mut self) {}
+
+    /// CTAPHID_WINK: show the user which device is speaking.
+    fn wink(&mut self) {}
+}
+
+#[derive(Debug, Default)]
+struct SignalState {
+    cancelled: bool,
+    status: Option<KeepaliveStatus>,
+}
+
+/// Shared between the transport and one in-flight request: cancellation
+/// flows in, the keepalive status flows out. Cheap to clone.
+#[derive(Debug, Clone, Default)]
+pub struct Signals {
+    inner: Arc<(Mutex<SignalState>, Condvar)>,
+}
+
+impl Signals {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Marks the request cancelled (CTAPHID_CANCEL, or the host went away)
+    /// and wakes anyone in [`Signals::wait_cancelled`].
+    pub fn cancel(&self) {
+        let (lock, cvar) = &*self.inner;
+        lock.lock().unwrap_or_else(|e| e.into_inner()).cancelled = true;
+        cvar.notify_all();
+    }
+
+    pub fn is_cancelled(&self) -> bool {
+        let (lock, _) = &*self.inner;
+        lock.lock().unwrap_or_else(|e| e.into_inner()).cancelled
+    }
+
+    /// Sleeps until cancelled or `timeout` passes; returns whether cancelled.
+    /// Presence providers poll the user with this instead of a busy loop.
+    pub fn wait_cancelled(&self, timeout: Duration) -> bool {
+        let (lock, cvar) = &*self.inner;
+        let guard = lock.lock().unwrap_or_else(|e| e.into_inner());
+        let (guard, _) = cvar
+            .wait_timeout_while(guard, timeout, |s| !s.cancelled)
+            .unwrap_or_else(|e| e.into_inner());
+        guard.cancelled
+    }
+
+    /// Sets the status that KEEPALIVE packets carry from now on.
+    pub fn set_status(&self, status: KeepaliveStatus) {
+        let (lock, _) = &*self.inner;
+        lock.lock().unwrap_or_else(|e| e.into_inner()).status = Some(status);
+    }
+
+    /// The status for the next KEEPALIVE (PROCESSING unless the handler said otherwise).
+    pub fn status(&self) -> KeepaliveStatus {
+        let (lock, _) = &*self.inner;
+        lock.lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .status
+            .unwrap_or(KeepaliveStatus::Processing)
+    }
+}
