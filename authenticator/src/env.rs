@@ -100,5 +100,6 @@ pub trait Store {
     /// Returns whether the key existed.
     fn delete(&mut self, key: &[u8]) -> Result<bool, StoreError>;
     /// All records whose key starts with `prefix`, in key order.
+    #[allow(clippy::type_complexity)] // the fixed contract: (key, value) pairs
     fn scan_prefix(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError>;
 }

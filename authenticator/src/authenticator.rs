@@ -1,0 +1,186 @@
+//! The authenticator state machine and CTAP2 command dispatch (CTAP 2.1
+//! §6 "Authenticator API", §8.2 status codes): `command byte || CBOR` in,
+//! `status byte || CBOR` out. Command handlers live one per file.
+
+use core::time::Duration;
+
+use crate::cbor::{self, Value};
+use crate::counter::SignCounter;
+use crate::env::{Env, Store};
+use crate::get_next_assertion::AssertionState;
+use crate::secrets::{self, DeviceSecrets};
+use crate::status::CtapError;
+
+/// softkey's AAGUID: one fixed random value for every softkey instance, so
+/// RPs see the model, not the installation.
+pub const DEFAULT_AAGUID: [u8; 16] = [
+    0xdb, 0x2b, 0xf4, 0xbd, 0xd1, 0x04, 0x17, 0x60, 0x50, 0x7a, 0xb6, 0xf4, 0x0b, 0x32, 0x8e, 0xfc,
+];
+
+/// Largest message we accept, command byte included (CTAPHID: 57 + 128 × 59;
+/// getInfo maxMsgSize).
+pub const MAX_MSG_SIZE: usize = 7609;
+
+/// CTAP 2.1 §6 command bytes.
+mod command {
+    pub(super) const MAKE_CREDENTIAL: u8 = 0x01;
+    pub(super) const GET_ASSERTION: u8 = 0x02;
+    pub(super) const GET_INFO: u8 = 0x04;
+    pub(super) const GET_NEXT_ASSERTION: u8 = 0x08;
+}
+
+/// Fixed properties of this authenticator.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub aaguid: [u8; 16],
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            aaguid: DEFAULT_AAGUID,
+        }
+    }
+}
+
+/// The CTAP2 authenticator. Holds RAM state only (device secrets cache,
+/// counter reservation, getNextAssertion state); everything durable goes
+/// through [`Env::store`].
+#[derive(Debug)]
+pub struct Authenticator {
+    pub(crate) config: Config,
+    secrets: Option<DeviceSecrets>,
+    pub(crate) counter: SignCounter,
+    pub(crate) assertion_state: Option<AssertionState>,
+    powered_up_at: Option<Duration>,
+}
+
+impl Authenticator {
+    pub fn new(config: Config) -> Self {
+        Authenticator {
+            config,
+            secrets: None,
+            counter: SignCounter::default(),
+            assertion_state: None,
+            powered_up_at: None,
+        }
+    }
+
+    /// A power-up: process start or USB/IP attach. Forgets any
+    /// getNextAssertion state and starts the reset window (CTAP 2.1 §6.6).
+    pub fn power_up<E: Env>(&mut self, env: &mut E) {
+        self.assertion_state = None;
+        self.powered_up_at = Some(env.now());
+    }
+
+    /// When [`Self::power_up`] last ran, on the `Env::now` clock.
+    pub fn powered_up_at(&self) -> Option<Duration> {
+        self.powered_up_at
+    }
+
+    /// Processes one CTAP2 message (`command byte || CBOR parameters`) and
+    /// returns `status byte || CBOR response`. Never panics on any input.
+    pub fn process_cbor<E: Env>(&mut self, env: &mut E, request: &[u8]) -> Vec<u8> {
+        match self.dispatch(env, request) {
+            Ok(response) => {
+                let mut out = vec![0x00];
+                if let Some(response) = response {
+                    out.extend_from_slice(&cbor::encode(&response));
+                }
+                out
+            }
+            Err(e) => vec![e.code()],
+        }
+    }
+
+    fn dispatch<E: Env>(
+        &mut self,
+        env: &mut E,
+        request: &[u8],
+    ) -> Result<Option<Value>, CtapError> {
+        let (&command, params) = request.split_first().ok_or(CtapError::InvalidLength)?;
+        if request.len() > MAX_MSG_SIZE {
+            return Err(CtapError::InvalidLength);
+        }
+        // CTAP 2.1 §6.3: any command other than getNextAssertion ends the
+        // assertion sequence.
+        if command != command::GET_NEXT_ASSERTION {
+            self.assertion_state = None;
+        }
+        match command {
+            command::MAKE_CREDENTIAL => self.make_credential(env, params).map(Some),
+            command::GET_ASSERTION => self.get_assertion(env, params).map(Some),
+            command::GET_INFO => Ok(Some(self.get_info())),
+            command::GET_NEXT_ASSERTION => self.get_next_assertion(env).map(Some),
+            _ => Err(CtapError::InvalidCommand),
+        }
+    }
+
+    /// The device secrets, created and persisted on first need.
+    pub(crate) fn secrets<E: Env>(&mut self, env: &mut E) -> Result<&DeviceSecrets, CtapError> {
+        if self.secrets.is_none() {
+            self.secrets = Some(DeviceSecrets::load_or_create(env)?);
+        }
+        self.secrets.as_ref().ok_or(CtapError::Other)
+    }
+
+    /// The device secrets if they exist, without creating them: lookups
+    /// (excludeList, allowList) must not write to the store.
+    pub(crate) fn existing_secrets<E: Env>(
+        &mut self,
+        env: &mut E,
+    ) -> Result<Option<&DeviceSecrets>, CtapError> {
+        if self.secrets.is_none() && env.store().get(secrets::SECRETS_KEY)?.is_some() {
+            self.secrets = Some(DeviceSecrets::load_or_create(env)?);
+        }
+        Ok(self.secrets.as_ref())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::TestEnv;
+
+    #[test]
+    fn empty_request_is_invalid_length() {
+        let mut env = TestEnv::new(0);
+        let mut a = Authenticator::new(Config::default());
+        assert_eq!(a.process_cbor(&mut env, &[]), [0x03]);
+    }
+
+    #[test]
+    fn unknown_commands_are_invalid_command() {
+        let mut env = TestEnv::new(0);
+        let mut a = Authenticator::new(Config::default());
+        // clientPIN, reset, credMgmt, selection, vendor: not (yet) implemented.
+        for cmd in [
+            0x00, 0x03, 0x06, 0x07, 0x09, 0x0A, 0x0B, 0x0C, 0x0D, 0x40, 0xFF,
+        ] {
+            assert_eq!(
+                a.process_cbor(&mut env, &[cmd]),
+                [0x01],
+                "command {cmd:02X}"
+            );
+        }
+    }
+
+    #[test]
+    fn oversized_request_is_invalid_length() {
+        let mut env = TestEnv::new(0);
+        let mut a = Authenticator::new(Config::default());
+        let mut big = vec![0x04];
+        big.resize(MAX_MSG_SIZE + 1, 0);
+        assert_eq!(a.process_cbor(&mut env, &big), [0x03]);
+    }
+
+    #[test]
+    fn power_up_records_time() {
+        let mut env = TestEnv::new(0);
+        let mut a = Authenticator::new(Config::default());
+        assert_eq!(a.powered_up_at(), None);
+        env.advance(Duration::from_secs(5));
+        a.power_up(&mut env);
+        assert_eq!(a.powered_up_at(), Some(Duration::from_secs(5)));
+    }
+}

@@ -1,0 +1,136 @@
+//! The global signature counter (CTAP 2.1 §6.1 authenticator data
+//! `signCount`; WebAuthn §6.1.1 "Signature Counter Considerations").
+//!
+//! One counter for all credentials. It must never go backwards, not even
+//! after a crash, yet we do not want a store write per signature. So the
+//! store holds a *reserved ceiling* rather than the current value:
+//!
+//! - The store key `device/counter` holds a big-endian `u32` ceiling `C`:
+//!   every value ever handed out is ≤ `C`.
+//! - On first use after construction the RAM value starts at the stored
+//!   ceiling (0 if absent): values up to it may already have been used.
+//! - Each signature takes RAM value + 1. Before handing out a value above
+//!   the ceiling, the next ceiling (value + [`RESERVE`] − 1) is written and
+//!   must be durable; only then is the value used.
+//! - A crash therefore skips the counter forward by at most [`RESERVE`],
+//!   never backwards. If the write fails, no value is handed out and the
+//!   request fails (nothing is signed with an unreserved value).
+//! - The counter is a `u32` on the wire; at `u32::MAX` it stops and requests
+//!   that need a signature fail rather than wrap.
+
+use crate::env::Store;
+use crate::status::CtapError;
+
+/// Store key of the reserved ceiling.
+pub(crate) const COUNTER_KEY: &[u8] = b"device/counter";
+/// How many values one store write reserves.
+pub(crate) const RESERVE: u32 = 256;
+
+#[derive(Debug, Default)]
+pub(crate) struct SignCounter {
+    /// `(last value handed out, durable ceiling)`, once loaded.
+    state: Option<(u32, u32)>,
+}
+
+impl SignCounter {
+    /// The next counter value, reserving a new ceiling first when needed.
+    pub(crate) fn next<S: Store>(&mut self, store: &mut S) -> Result<u32, CtapError> {
+        let (last, ceiling) = match self.state {
+            Some(state) => state,
+            None => {
+                let stored = read_ceiling(store)?;
+                (stored, stored)
+            }
+        };
+        let value = last.checked_add(1).ok_or(CtapError::Other)?;
+        let ceiling = if value > ceiling {
+            let new_ceiling = value.saturating_add(RESERVE - 1);
+            store.put(COUNTER_KEY, &new_ceiling.to_be_bytes())?;
+            new_ceiling
+        } else {
+            ceiling
+        };
+        self.state = Some((value, ceiling));
+        Ok(value)
+    }
+}
+
+fn read_ceiling<S: Store>(store: &S) -> Result<u32, CtapError> {
+    match store.get(COUNTER_KEY)? {
+        None => Ok(0),
+        Some(bytes) => {
+            let raw: [u8; 4] = bytes.as_slice().try_into().map_err(|_| CtapError::Other)?;
+            Ok(u32::from_be_bytes(raw))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::MemoryStore;
+
+    fn stored(store: &MemoryStore) -> u32 {
+        read_ceiling(store).unwrap()
+    }
+
+    #[test]
+    fn one_write_per_reserve_and_strictly_increasing() {
+        let mut store = MemoryStore::new();
+        let mut counter = SignCounter::default();
+        let values: Vec<u32> = (0..600)
+            .map(|_| counter.next(&mut store).unwrap())
+            .collect();
+        assert_eq!(values.first(), Some(&1));
+        assert!(values.windows(2).all(|w| w[0] + 1 == w[1]));
+        // 600 values need ceilings 256, 512, 768: the stored one covers all.
+        assert_eq!(stored(&store), 768);
+    }
+
+    #[test]
+    fn restart_continues_above_every_used_value() {
+        let mut store = MemoryStore::new();
+        let mut last = 0;
+        {
+            let mut first = SignCounter::default();
+            for _ in 0..10 {
+                last = first.next(&mut store).unwrap();
+            }
+            // "Crash": the RAM state goes out of scope with no shutdown write.
+        }
+        let mut second = SignCounter::default();
+        let after = second.next(&mut store).unwrap();
+        assert!(after > last);
+        assert!(after - last <= RESERVE + 1);
+    }
+
+    #[test]
+    fn failed_reservation_hands_out_nothing() {
+        let mut store = crate::testing::TestStore::default();
+        let mut counter = SignCounter::default();
+        store.fail_next_write();
+        assert_eq!(counter.next(&mut store), Err(CtapError::Other));
+        assert_eq!(counter.next(&mut store), Ok(1));
+    }
+
+    #[test]
+    fn corrupt_ceiling_is_an_error_not_a_reset() {
+        let mut store = MemoryStore::new();
+        store.put(COUNTER_KEY, &[1, 2, 3]).unwrap();
+        assert_eq!(
+            SignCounter::default().next(&mut store),
+            Err(CtapError::Other)
+        );
+    }
+
+    #[test]
+    fn stops_at_u32_max_instead_of_wrapping() {
+        let mut store = MemoryStore::new();
+        store
+            .put(COUNTER_KEY, &(u32::MAX - 1).to_be_bytes())
+            .unwrap();
+        let mut counter = SignCounter::default();
+        assert_eq!(counter.next(&mut store), Ok(u32::MAX));
+        assert_eq!(counter.next(&mut store), Err(CtapError::Other));
+    }
+}
