@@ -1,0 +1,357 @@
+//! One USB/IP client connection: the operation phase (DEVLIST / IMPORT) and,
+//! once imported, the URB phase driven by two threads.
+//!
+//! - The connection thread reads the socket and drives the [`Device`]
+//!   (and its CTAPHID state) itself, so a PING or INIT is answered without a
+//!   thread hop. Its socket read timeout is the next CTAPHID timer, set only
+//!   while one is pending: an idle device blocks in `read` at zero CPU.
+//! - A worker thread runs [`MessageHandler::handle`], which may block for
+//!   user presence, and writes the answer itself.
+//!
+//! Both write under the same mutex as the device state, so replies leave in
+//! the order the device produced them. Interrupt-IN URBs stay pending in the
+//! device until a report exists (no busy loop).
+
+use std::fmt;
+use std::hash::{BuildHasher, RandomState};
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, TcpStream};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use super::codec::{
+    self, BUSID_LEN, CodecError, DeviceRecord, MAX_TRANSFER_LEN, OP_HEADER_LEN, OpRequest,
+    URB_HEADER_LEN,
+};
+use super::descriptors::DeviceConfig;
+use super::device::{Device, DeviceError};
+use super::server::{Registry, lock};
+use crate::ctaphid::{Ctaphid, CtaphidConfig, Dispatch, Event};
+use crate::handler::{MessageHandler, RequestKind};
+
+/// A silent client in the operation phase is dropped after this long.
+const OP_TIMEOUT: Duration = Duration::from_secs(30);
+/// A client that stops reading is dropped after this long.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
+/// CTAP2_ERR_KEEPALIVE_CANCEL: a request cancelled before it started.
+const CTAP2_ERR_KEEPALIVE_CANCEL: u8 = 0x2D;
+/// CTAP1_ERR_OTHER: the handler panicked.
+const CTAP1_ERR_OTHER: u8 = 0x7F;
+
+/// What every connection of one server shares.
+pub(crate) struct Context<H> {
+    pub device: DeviceConfig,
+    pub record: DeviceRecord,
+    pub registry: Arc<Registry>,
+    pub handler: Arc<Mutex<H>>,
+}
+
+/// Why a connection ended early.
+#[derive(Debug)]
+enum ConnError {
+    Io(io::Error),
+    Codec(CodecError),
+    Device(DeviceError),
+}
+
+impl fmt::Display for ConnError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Io(e) => write!(f, "i/o: {e}"),
+            Self::Codec(e) => write!(f, "protocol: {e}"),
+            Self::Device(e) => write!(f, "protocol: {e}"),
+        }
+    }
+}
+
+impl From<io::Error> for ConnError {
+    fn from(e: io::Error) -> Self {
+        Self::Io(e)
+    }
+}
+
+impl From<CodecError> for ConnError {
+    fn from(e: CodecError) -> Self {
+        Self::Codec(e)
+    }
+}
+
+impl From<DeviceError> for ConnError {
+    fn from(e: DeviceError) -> Self {
+        Self::Device(e)
+    }
+}
+
+/// Device state and the socket's write half, under one lock.
+struct Link {
+    device: Device,
+    writer: TcpStream,
+    out: Vec<u8>,
+    dead: bool,
+}
+
+impl Link {
+    /// Writes everything produced so far; a failed write ends the connection.
+    fn flush(&mut self) {
+        if !self.out.is_empty()
+            && !self.dead
+            && let Err(e) = (&self.writer).write_all(&self.out)
+        {
+            tracing::debug!(error = %e, "write failed, closing");
+            self.dead = true;
+            let _ = self.writer.shutdown(Shutdown::Both);
+        }
+        self.out.clear();
+    }
+
+    fn forward_events(&mut self, jobs: &Sender<Job>) {
+        while let Some(event) = self.device.poll_event() {
+            let job = match event {
+                Event::Request(d) => {
+                    tracing::debug!(
+                        cid = d.request.channel,
+                        kind = ?d.request.kind,
+                        len = d.request.payload.len(),
+                        "request to handler"
+                    );
+                    Job::Request(d)
+                }
+                Event::Wink => Job::Wink,
+            };
+            let _ = jobs.send(job);
+        }
+    }
+}
+
+enum Job {
+    Attached,
+    Wink,
+    Request(Dispatch),
+}
+
+/// Serves one accepted connection to its end.
+pub(crate) fn serve<H: MessageHandler>(id: u64, stream: TcpStream, ctx: &Context<H>) {
+    if let Err(e) = stream.set_nodelay(true) {
+        tracing::debug!(id, error = %e, "TCP_NODELAY failed");
+    }
+    match serve_ops(id, stream, ctx) {
+        Ok(()) => tracing::debug!(id, "connection closed"),
+        Err(e) => tracing::debug!(id, error = %e, "connection closed"),
+    }
+    ctx.registry.forget(id);
+}
+
+/// CTAP-free first phase: OP_REQ_DEVLIST or OP_REQ_IMPORT.
+fn serve_ops<H: MessageHandler>(
+    id: u64,
+    mut stream: TcpStream,
+    ctx: &Context<H>,
+) -> Result<(), ConnError> {
+    stream.set_read_timeout(Some(OP_TIMEOUT))?;
+    stream.set_write_timeout(Some(WRITE_TIMEOUT))?;
+    let mut header = [0u8; OP_HEADER_LEN];
+    stream.read_exact(&mut header)?;
+    let mut reply = Vec::new();
+    match codec::parse_op_header(&header)? {
+        OpRequest::DevList => {
+            tracing::debug!(id, "devlist");
+            codec::encode_devlist_reply(&mut reply, std::slice::from_ref(&ctx.record));
+            stream.write_all(&reply)?;
+            Ok(())
+        }
+        OpRequest::Import => {
+            let mut busid = [0u8; BUSID_LEN];
+            stream.read_exact(&mut busid)?;
+            let guard = if codec::parse_busid(&busid) == ctx.device.bus_id.as_bytes() {
+                ctx.registry.try_attach(id)
+            } else {
+                tracing::debug!(id, "import of an unknown bus id");
+                None
+            };
+            let Some(_guard) = guard else {
+                codec::encode_import_reply(&mut reply, None);
+                stream.write_all(&reply)?;
+                return Ok(());
+            };
+            codec::encode_import_reply(&mut reply, Some(&ctx.record));
+            stream.write_all(&reply)?;
+            tracing::debug!(id, "device imported");
+            serve_urbs(id, stream, ctx)
+        }
+    }
+}
+
+/// Second phase: URBs until the client goes away.
+fn serve_urbs<H: MessageHandler>(
+    id: u64,
+    stream: TcpStream,
+    ctx: &Context<H>,
+) -> Result<(), ConnError> {
+    stream.set_read_timeout(None)?;
+    let ctaphid = Ctaphid::new(CtaphidConfig {
+        version: ctx.device.version,
+        // Fresh channel ids per attach, so stale host handles do not collide.
+        first_cid: RandomState::new().hash_one(id) as u32,
+        ..CtaphidConfig::default()
+    });
+    let link = Arc::new(Mutex::new(Link {
+        device: Device::new(&ctx.device, ctaphid),
+        writer: stream.try_clone()?,
+        out: Vec::with_capacity(4096),
+        dead: false,
+    }));
+    let (jobs, job_rx) = mpsc::channel();
+    let worker_link = Arc::clone(&link);
+    let handler = Arc::clone(&ctx.handler);
+    thread::Builder::new()
+        .name(format!("usbip-worker-{id}"))
+        .spawn(move || work(&job_rx, &worker_link, &handler))?;
+    let _ = jobs.send(Job::Attached);
+
+    let result = read_urbs(&stream, &link, &jobs);
+
+    // The client is gone (or broke the protocol): cancel its request and
+    // forget its URBs. The worker ends after its current job; it is not
+    // joined so a slow handler cannot hold up the server.
+    {
+        let mut l = lock(&link);
+        l.device.abort();
+        l.dead = true;
+    }
+    drop(jobs);
+    let _ = stream.shutdown(Shutdown::Both);
+    result
+}
+
+/// The connection thread's loop: read, frame, drive the device, fire timers.
+fn read_urbs(stream: &TcpStream, link: &Mutex<Link>, jobs: &Sender<Job>) -> Result<(), ConnError> {
+    // Allocated once: the largest frame the codec accepts fits.
+    let mut buf = vec![0u8; URB_HEADER_LEN + MAX_TRANSFER_LEN as usize];
+    let mut filled = 0usize;
+    let mut deadline: Option<Instant> = None;
+    let mut timeout_set = false;
+    let mut reader = stream;
+    loop {
+        // Block indefinitely unless a CTAPHID timer is pending.
+        match deadline {
+            Some(at) => {
+                let wait = at.saturating_duration_since(Instant::now());
+                stream.set_read_timeout(Some(wait.max(Duration::from_millis(1))))?;
+                timeout_set = true;
+            }
+            None if timeout_set => {
+                stream.set_read_timeout(None)?;
+                timeout_set = false;
+            }
+            None => {}
+        }
+        let space = buf.get_mut(filled..).unwrap_or_default();
+        if space.is_empty() {
+            // Unreachable: a full buffer always holds a complete frame.
+            return Err(ConnError::Codec(CodecError::Truncated));
+        }
+        let read = reader.read(space);
+        let now = Instant::now();
+        let mut l = lock(link);
+        let l = &mut *l;
+        let step = match read {
+            Ok(0) => return Ok(()),
+            Ok(n) => {
+                filled += n;
+                let (consumed, result) = drive(now, buf.get(..filled).unwrap_or_default(), l);
+                buf.copy_within(consumed..filled, 0);
+                filled -= consumed;
+                result
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                let Link { device, out, .. } = l;
+                device.handle_timeout(now, out);
+                Ok(())
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(()),
+            Err(e) => return Err(e.into()),
+        };
+        // Send what was produced, even before a protocol error closes us.
+        l.flush();
+        l.forward_events(jobs);
+        step?;
+        if l.dead {
+            return Ok(());
+        }
+        deadline = l.device.poll_timeout();
+    }
+}
+
+/// Handles every complete frame in `bytes`; returns how many bytes it used.
+fn drive(now: Instant, bytes: &[u8], l: &mut Link) -> (usize, Result<(), ConnError>) {
+    let mut start = 0;
+    loop {
+        let rest = bytes.get(start..).unwrap_or_default();
+        match codec::decode_urb(rest) {
+            Ok(Some((cmd, len))) => {
+                let data = rest.get(URB_HEADER_LEN..len).unwrap_or_default();
+                if let Err(e) = l.device.handle_command(now, &cmd, data, &mut l.out) {
+                    return (start, Err(e.into()));
+                }
+                start += len;
+            }
+            Ok(None) => return (start, Ok(())),
+            Err(e) => return (start, Err(e.into())),
+        }
+    }
+}
+
+/// The worker thread: runs the handler and writes its answers.
+fn work<H: MessageHandler>(jobs: &Receiver<Job>, link: &Mutex<Link>, handler: &Mutex<H>) {
+    for job in jobs {
+        match job {
+            Job::Attached => lock(handler).attached(),
+            Job::Wink => lock(handler).wink(),
+            Job::Request(d) => {
+                let kind = d.request.kind;
+                let cid = d.request.channel;
+                let response = if d.signals.is_cancelled() {
+                    // Cancelled (or aborted) before it started: never run it.
+                    cancelled_response(kind)
+                } else {
+                    let mut h = lock(handler);
+                    let started = Instant::now();
+                    let r = catch_unwind(AssertUnwindSafe(|| h.handle(d.request, &d.signals)));
+                    tracing::debug!(cid, elapsed = ?started.elapsed(), "handler returned");
+                    r.unwrap_or_else(|_| {
+                        tracing::error!(cid, "handler panicked");
+                        failed_response(kind)
+                    })
+                };
+                let mut l = lock(link);
+                let Link { device, out, .. } = &mut *l;
+                device.complete(d.id, &response, out);
+                l.flush();
+            }
+        }
+    }
+}
+
+fn cancelled_response(kind: RequestKind) -> Vec<u8> {
+    match kind {
+        RequestKind::Cbor => vec![CTAP2_ERR_KEEPALIVE_CANCEL],
+        // U2F has no cancel: SW_CONDITIONS_NOT_SATISFIED.
+        RequestKind::Msg => vec![0x69, 0x85],
+    }
+}
+
+fn failed_response(kind: RequestKind) -> Vec<u8> {
+    match kind {
+        RequestKind::Cbor => vec![CTAP1_ERR_OTHER],
+        // SW_UNKNOWN.
+        RequestKind::Msg => vec![0x6F, 0x00],
+    }
+}

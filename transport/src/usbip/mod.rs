@@ -1,0 +1,14 @@
+//! USB/IP server side (Linux `Documentation/usb/usbip_protocol.rst`) for one
+//! FIDO HID device: the wire codec, the descriptors, the device model and
+//! the threaded TCP server that drives them.
+
+pub mod codec;
+mod connection;
+pub mod control;
+pub mod descriptors;
+pub mod device;
+mod server;
+
+pub use descriptors::DeviceConfig;
+pub use device::{Device, DeviceError};
+pub use server::{Server, ServerConfig, ShutdownHandle};
