@@ -1,0 +1,114 @@
+//! The command-line contract. Later issues and scripts rely on these names.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:3240";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "softkey",
+    version,
+    about = "A software FIDO2/WebAuthn security key, attached to the host over USB/IP",
+    long_about = "A software FIDO2/WebAuthn security key. `softkey serve` unlocks an encrypted \
+vault and exports a USB HID security key over USB/IP; attach it with `usbip attach` and use it \
+from browsers, libfido2, OpenSSH or python-fido2 like any hardware key.",
+    after_help = "Quick start:\n  softkey init\n  softkey serve\n  sudo modprobe vhci-hcd && sudo usbip attach -r 127.0.0.1 -b 1-1"
+)]
+pub struct Cli {
+    /// More log output (-v info, -vv debug, -vvv trace); RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a new encrypted vault.
+    #[command(after_help = "Example:\n  softkey init --vault ~/keys/work.softkey")]
+    Init(InitArgs),
+    /// Unlock the vault and serve the key over USB/IP.
+    #[command(
+        after_help = "Examples:\n  softkey serve\n  softkey serve --ephemeral --presence auto --listen 127.0.0.1:3241"
+    )]
+    Serve(ServeArgs),
+    /// List the discoverable credentials (passkeys) in the vault.
+    #[command(after_help = "Example:\n  softkey list --json")]
+    List(ListArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct VaultArgs {
+    /// The vault file [default: $XDG_DATA_HOME/softkey/vault.softkey]
+    #[arg(long, value_name = "PATH")]
+    pub vault: Option<PathBuf>,
+
+    /// Read the vault passphrase from this file (first line) instead of the terminal.
+    #[arg(long, value_name = "FILE")]
+    pub passphrase_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    #[command(flatten)]
+    pub vault: VaultArgs,
+
+    /// Argon2id memory in MiB (at least 8; the default resists offline guessing).
+    #[arg(long, value_name = "MIB", default_value_t = 64)]
+    pub kdf_memory_mib: u32,
+
+    /// Argon2id passes over memory.
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    pub kdf_iterations: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PresenceMode {
+    /// Ask on this terminal, naming the site, the account and the operation.
+    Tty,
+    /// Approve every request (for tests and scripted relying-party checks).
+    Auto,
+    /// Refuse every request.
+    Deny,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub vault: VaultArgs,
+
+    /// Serve an in-memory vault that is gone when the process ends (no passphrase).
+    #[arg(long, conflicts_with_all = ["vault", "passphrase_file"])]
+    pub ephemeral: bool,
+
+    /// Address and port to listen on (port 0 picks a free one).
+    #[arg(long, value_name = "ADDR:PORT", default_value = DEFAULT_LISTEN)]
+    pub listen: SocketAddr,
+
+    /// Allow a non-loopback --listen address. USB/IP has no authentication:
+    /// anyone who reaches the port can use the key.
+    #[arg(long)]
+    pub allow_remote: bool,
+
+    /// How user presence is confirmed.
+    #[arg(long, value_enum, default_value_t = PresenceMode::Tty)]
+    pub presence: PresenceMode,
+
+    /// Seconds the user has to answer a prompt.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30)]
+    pub prompt_timeout: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    #[command(flatten)]
+    pub vault: VaultArgs,
+
+    /// Print JSON (one array of objects) instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}

@@ -1,0 +1,40 @@
+//! `softkey init`: create a new encrypted vault.
+
+use anyhow::{Context, Result, bail};
+use softkey_vault::{KdfParams, Vault};
+
+use crate::cli::InitArgs;
+
+pub fn run(args: &InitArgs) -> Result<()> {
+    let path = super::vault_path(&args.vault)?;
+    if path.exists() {
+        bail!(
+            "{} already exists; softkey never overwrites a vault (choose another --vault PATH)",
+            path.display()
+        );
+    }
+    let params = KdfParams {
+        memory_kib: args.kdf_memory_mib.saturating_mul(1024),
+        iterations: args.kdf_iterations,
+        parallelism: 1,
+    };
+    params
+        .validate()
+        .context("unsuitable --kdf-memory-mib / --kdf-iterations")?;
+    let passphrase = crate::passphrase::for_new_vault(args.vault.passphrase_file.as_deref())?;
+    eprintln!(
+        "Deriving the vault key (Argon2id, {} MiB)…",
+        args.kdf_memory_mib
+    );
+    Vault::create(&path, &passphrase, params)
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    println!("Created vault {}", path.display());
+    println!(
+        "Serve it with: softkey serve{}",
+        match &args.vault.vault {
+            Some(p) => format!(" --vault {}", p.display()),
+            None => String::new(),
+        }
+    );
+    Ok(())
+}

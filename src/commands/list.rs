@@ -1,0 +1,71 @@
+//! `softkey list`: the discoverable credentials in the vault.
+
+use anyhow::Result;
+use softkey_authenticator::{CredentialSummary, list_credentials};
+
+use crate::cli::ListArgs;
+use crate::store::Backing;
+use crate::text::{json_string, rfc3339, to_hex};
+
+pub fn run(args: &ListArgs) -> Result<()> {
+    let vault = super::open_vault(&args.vault)?;
+    let credentials = list_credentials(&Backing::Vault(vault))?;
+    if args.json {
+        println!("{}", to_json(&credentials));
+    } else if credentials.is_empty() {
+        println!("No discoverable credentials yet.");
+    } else {
+        print!("{}", to_table(&credentials));
+    }
+    Ok(())
+}
+
+fn to_json(credentials: &[CredentialSummary]) -> String {
+    let items: Vec<String> = credentials
+        .iter()
+        .map(|c| {
+            format!(
+                "{{\"rp_id\":{},\"user_name\":{},\"display_name\":{},\"user_id\":\"{}\",\"credential_id\":\"{}\",\"created\":\"{}\"}}",
+                json_string(&c.rp_id),
+                c.user_name.as_deref().map_or("null".into(), json_string),
+                c.user_display_name.as_deref().map_or("null".into(), json_string),
+                to_hex(&c.user_id),
+                to_hex(&c.credential_id),
+                rfc3339(c.created),
+            )
+        })
+        .collect();
+    format!("[{}]", items.join(","))
+}
+
+fn to_table(credentials: &[CredentialSummary]) -> String {
+    let rows: Vec<[String; 4]> = credentials
+        .iter()
+        .map(|c| {
+            [
+                c.rp_id.clone(),
+                c.user_name.clone().unwrap_or_default(),
+                c.user_display_name.clone().unwrap_or_default(),
+                rfc3339(c.created),
+            ]
+        })
+        .collect();
+    let header = ["RP ID", "USER", "DISPLAY NAME", "CREATED"].map(String::from);
+    let mut widths = header.clone().map(|h| h.chars().count());
+    for row in &rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    for row in std::iter::once(&header).chain(&rows) {
+        let cells: Vec<String> = row
+            .iter()
+            .zip(widths)
+            .map(|(cell, w)| format!("{cell:<w$}"))
+            .collect();
+        out.push_str(cells.join("  ").trim_end());
+        out.push('\n');
+    }
+    out
+}

@@ -1,0 +1,114 @@
+//! `softkey serve`: unlock, then export the key over USB/IP until stopped.
+
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use softkey_authenticator::testing::MemoryStore;
+use softkey_transport::{DeviceConfig, Server, ServerConfig};
+
+use crate::cli::{DEFAULT_LISTEN, ServeArgs};
+use crate::key::Key;
+use crate::presence;
+use crate::store::Backing;
+use crate::text::to_hex;
+
+/// The USB/IP bus id of our one device (brief.md).
+const BUS_ID: &str = "1-1";
+const DEFAULT_PORT: u16 = 3240;
+/// A per-vault random USB serial number, kept so the host sees the same key each time.
+const SERIAL_RECORD: &[u8] = b"softkey/usb-serial";
+
+pub fn run(args: &ServeArgs) -> Result<()> {
+    check_listen_address(args)?;
+    let mut store = if args.ephemeral {
+        Backing::Memory(MemoryStore::default())
+    } else {
+        Backing::Vault(super::open_vault(&args.vault)?)
+    };
+    let serial = usb_serial(&mut store)?;
+    let device = DeviceConfig::new(serial);
+    let server = Server::bind(ServerConfig {
+        listen: args.listen,
+        device,
+    })
+    .with_context(|| listen_advice(args))?;
+    let addr = server.local_addr();
+    let presence = presence::provider(args.presence, Duration::from_secs(args.prompt_timeout));
+    if args.presence == crate::cli::PresenceMode::Tty
+        && !std::io::IsTerminal::is_terminal(&std::io::stdin())
+    {
+        tracing::warn!("standard input is not a terminal: presence prompts read answers from it");
+    }
+    let key = Key::new(store, presence);
+
+    println!(
+        "softkey: serving on {addr} (bus id {BUS_ID}, presence {:?})",
+        args.presence
+    );
+    println!("Attach it on Linux with:");
+    println!("  sudo modprobe vhci-hcd");
+    println!(
+        "  sudo usbip {}attach -r {} -b {BUS_ID}",
+        port_flag(addr.port()),
+        host_for(addr)
+    );
+    if args.ephemeral {
+        println!("Ephemeral vault: credentials are gone when this process ends.");
+    }
+    server.run(key).context("the USB/IP server stopped")
+}
+
+fn check_listen_address(args: &ServeArgs) -> Result<()> {
+    if args.listen.ip().is_loopback() {
+        return Ok(());
+    }
+    if !args.allow_remote {
+        bail!(
+            "refusing to listen on {}: USB/IP has no authentication, so anyone who can reach \
+             that address could use your key. Pass --allow-remote if you really mean it \
+             (default: {DEFAULT_LISTEN}).",
+            args.listen
+        );
+    }
+    tracing::warn!(listen = %args.listen, "listening beyond loopback: anyone who reaches this port can use the key");
+    eprintln!(
+        "WARNING: listening on {}: USB/IP has no authentication; anyone who reaches this port can use the key.",
+        args.listen
+    );
+    Ok(())
+}
+
+fn listen_advice(args: &ServeArgs) -> String {
+    format!(
+        "cannot listen on {} (is another softkey or usbipd using the port? try --listen 127.0.0.1:3241)",
+        args.listen
+    )
+}
+
+fn port_flag(port: u16) -> String {
+    if port == DEFAULT_PORT {
+        String::new()
+    } else {
+        format!("--tcp-port {port} ")
+    }
+}
+
+fn host_for(addr: std::net::SocketAddr) -> String {
+    if addr.ip().is_unspecified() {
+        "<this machine's address>".into()
+    } else {
+        addr.ip().to_string()
+    }
+}
+
+fn usb_serial(store: &mut Backing) -> Result<String> {
+    use softkey_authenticator::Store;
+    if let Some(serial) = store.get(SERIAL_RECORD)? {
+        return Ok(String::from_utf8_lossy(&serial).into_owned());
+    }
+    let mut bytes = [0u8; 8];
+    getrandom::fill(&mut bytes).context("the OS random number generator failed")?;
+    let serial = to_hex(&bytes).to_uppercase();
+    store.put(SERIAL_RECORD, serial.as_bytes())?;
+    Ok(serial)
+}

@@ -1,0 +1,132 @@
+//! The served key: joins the transport's requests to the authenticator, the
+//! store and the presence provider. One request at a time (the transport
+//! serialises them), so the prompt never shows two requests at once.
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use softkey_authenticator::{Authenticator, Env, PresenceError, PresenceRequest, UserPresence};
+use softkey_transport::{KeepaliveStatus, MessageHandler, Request, RequestKind, Signals};
+
+use crate::presence::PresenceProvider;
+use crate::store::Backing;
+
+/// U2F status word for an instruction we do not serve (ISO 7816-4); CTAP1
+/// arrives with a later issue.
+const SW_INS_NOT_SUPPORTED: [u8; 2] = [0x6D, 0x00];
+
+pub struct Key {
+    authenticator: Authenticator,
+    store: Backing,
+    presence: Box<dyn PresenceProvider>,
+    origin: Instant,
+}
+
+impl std::fmt::Debug for Key {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Key").finish_non_exhaustive()
+    }
+}
+
+impl Key {
+    pub fn new(store: Backing, presence: Box<dyn PresenceProvider>) -> Self {
+        let mut key = Self {
+            authenticator: Authenticator::new(Default::default()),
+            store,
+            presence,
+            origin: Instant::now(),
+        };
+        // Process start is a power-up (CTAP 2.1 §6.6: the reset window opens).
+        key.with_env(&Signals::new(), |auth, env| auth.power_up(env));
+        key
+    }
+
+    fn with_env<T>(
+        &mut self,
+        signals: &Signals,
+        run: impl FnOnce(&mut Authenticator, &mut KeyEnv<'_>) -> T,
+    ) -> T {
+        let mut env = KeyEnv {
+            store: &mut self.store,
+            presence: Prompt {
+                provider: self.presence.as_mut(),
+                signals,
+            },
+            origin: self.origin,
+        };
+        run(&mut self.authenticator, &mut env)
+    }
+}
+
+impl MessageHandler for Key {
+    fn handle(&mut self, request: Request, signals: &Signals) -> Vec<u8> {
+        match request.kind {
+            RequestKind::Cbor => self.with_env(signals, |auth, env| {
+                auth.process_cbor(env, &request.payload)
+            }),
+            RequestKind::Msg => SW_INS_NOT_SUPPORTED.to_vec(),
+        }
+    }
+
+    fn attached(&mut self) {
+        tracing::info!("host attached the key");
+        self.with_env(&Signals::new(), |auth, env| auth.power_up(env));
+    }
+
+    fn wink(&mut self) {
+        eprintln!("softkey: *wink* (the client asked the key to identify itself)");
+    }
+}
+
+/// The authenticator's environment for one request.
+struct KeyEnv<'a> {
+    store: &'a mut Backing,
+    presence: Prompt<'a>,
+    origin: Instant,
+}
+
+impl<'a> Env for KeyEnv<'a> {
+    type Store = Backing;
+    type Presence = Prompt<'a>;
+
+    fn fill_random(&mut self, buf: &mut [u8]) {
+        // No fallback exists for a broken OS RNG: a key must not run without one.
+        #[allow(clippy::expect_used)]
+        getrandom::fill(buf).expect("the operating system's random number generator failed");
+    }
+
+    fn now(&self) -> Duration {
+        self.origin.elapsed()
+    }
+
+    fn unix_time(&self) -> u64 {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs())
+    }
+
+    fn store(&mut self) -> &mut Backing {
+        self.store
+    }
+
+    fn presence(&mut self) -> &mut Prompt<'a> {
+        &mut self.presence
+    }
+}
+
+/// Keeps the keepalive status at UPNEEDED exactly while a prompt is open.
+struct Prompt<'a> {
+    provider: &'a mut dyn PresenceProvider,
+    signals: &'a Signals,
+}
+
+impl UserPresence for Prompt<'_> {
+    fn check(&mut self, request: &PresenceRequest<'_>) -> Result<(), PresenceError> {
+        if self.signals.is_cancelled() {
+            return Err(PresenceError::Cancelled);
+        }
+        self.signals.set_status(KeepaliveStatus::UpNeeded);
+        let answer = self.provider.ask(request, self.signals);
+        self.signals.set_status(KeepaliveStatus::Processing);
+        answer
+    }
+}

@@ -1,0 +1,24 @@
+//! Where files live by default (XDG Base Directory specification).
+
+use std::env;
+use std::path::PathBuf;
+
+use anyhow::{Error, bail};
+
+/// `$XDG_DATA_HOME/softkey/vault.softkey`, falling back to
+/// `~/.local/share/softkey/vault.softkey`.
+pub fn default_vault_path() -> Result<PathBuf, Error> {
+    if let Some(dir) = env::var_os("XDG_DATA_HOME").filter(|d| !d.is_empty()) {
+        let dir = PathBuf::from(dir);
+        // The spec says relative values are invalid and must be ignored.
+        if dir.is_absolute() {
+            return Ok(dir.join("softkey").join("vault.softkey"));
+        }
+    }
+    match env::var_os("HOME").filter(|h| !h.is_empty()) {
+        Some(home) => Ok(PathBuf::from(home).join(".local/share/softkey/vault.softkey")),
+        None => bail!(
+            "cannot find a place for the vault: set HOME or XDG_DATA_HOME, or pass --vault PATH"
+        ),
+    }
+}

@@ -1,0 +1,91 @@
+//! User-presence providers: how a person approves or refuses a request.
+//!
+//! Every provider is told the RP id, the user and the operation, and must
+//! return promptly once the platform cancels (CTAPHID_CANCEL).
+
+mod tty;
+
+use std::time::Duration;
+
+use softkey_authenticator::{PresenceError, PresenceRequest};
+use softkey_transport::Signals;
+
+pub use tty::TtyPresence;
+
+use crate::cli::PresenceMode;
+
+pub trait PresenceProvider: Send {
+    fn ask(
+        &mut self,
+        request: &PresenceRequest<'_>,
+        signals: &Signals,
+    ) -> Result<(), PresenceError>;
+}
+
+/// Approves everything: for tests and scripted relying-party checks.
+#[derive(Debug)]
+pub struct AutoApprove;
+
+impl PresenceProvider for AutoApprove {
+    fn ask(&mut self, request: &PresenceRequest<'_>, _: &Signals) -> Result<(), PresenceError> {
+        tracing::info!(rp = request.rp_id, op = %request.operation, "presence approved (auto)");
+        Ok(())
+    }
+}
+
+/// Refuses everything.
+#[derive(Debug)]
+pub struct AutoDeny;
+
+impl PresenceProvider for AutoDeny {
+    fn ask(&mut self, request: &PresenceRequest<'_>, _: &Signals) -> Result<(), PresenceError> {
+        tracing::info!(rp = request.rp_id, op = %request.operation, "presence denied (deny)");
+        Err(PresenceError::Denied)
+    }
+}
+
+pub fn provider(mode: PresenceMode, timeout: Duration) -> Box<dyn PresenceProvider> {
+    match mode {
+        PresenceMode::Tty => Box::new(TtyPresence::new(timeout)),
+        PresenceMode::Auto => Box::new(AutoApprove),
+        PresenceMode::Deny => Box::new(AutoDeny),
+    }
+}
+
+/// One line that names who asks for what, as every prompt shows it.
+pub fn describe(request: &PresenceRequest<'_>) -> String {
+    let mut text = match request.rp_id {
+        "" => format!("A request to {}", request.operation),
+        rp => format!("\"{rp}\" asks to {}", request.operation),
+    };
+    match (request.user_name, request.user_display_name) {
+        (Some(name), Some(display)) if !display.is_empty() && display != name => {
+            text.push_str(&format!(" as \"{name}\" ({display})"));
+        }
+        (Some(name), _) if !name.is_empty() => text.push_str(&format!(" as \"{name}\"")),
+        (_, Some(display)) if !display.is_empty() => text.push_str(&format!(" as {display}")),
+        _ => {}
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use softkey_authenticator::Operation;
+
+    use super::*;
+
+    #[test]
+    fn describe_names_site_user_and_operation() {
+        let request = PresenceRequest {
+            operation: Operation::Register,
+            rp_id: "example.com",
+            user_name: Some("alice"),
+            user_display_name: Some("Alice A."),
+        };
+        assert_eq!(
+            describe(&request),
+            "\"example.com\" asks to register as \"alice\" (Alice A.)"
+        );
+    }
+}
