@@ -168,6 +168,11 @@ impl Server {
         }
     }
 
+    /// The next line `serve` printed after the listen line, if any within 5 s.
+    pub fn next_stdout_line(&self) -> Option<String> {
+        self.stdout_lines.recv_timeout(Duration::from_secs(5)).ok()
+    }
+
     pub fn stderr(&self) -> String {
         self.stderr.lock().unwrap().clone()
     }
