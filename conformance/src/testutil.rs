@@ -64,6 +64,7 @@ pub(crate) fn record(busid: &str) -> Vec<u8> {
     r[0x128..0x12C].copy_from_slice(&2u32.to_be_bytes());
     r[0x12C..0x12E].copy_from_slice(&0x1050u16.to_be_bytes());
     r[0x12E..0x130].copy_from_slice(&0x0407u16.to_be_bytes());
+    r[0x130..0x132].copy_from_slice(&0x0100u16.to_be_bytes());
     r[0x135] = 1;
     r[0x136] = 1;
     r[0x137] = 1;
@@ -180,6 +181,7 @@ fn serve(mut s: TcpStream, mode: Mode, log: &Mutex<Vec<[u8; 8]>>, busy: &Mutex<b
 
 fn urb_loop(s: &mut TcpStream, mode: Mode, log: &Mutex<Vec<[u8; 8]>>) -> std::io::Result<()> {
     let mut pending_in: Option<u32> = None;
+    let mut outq: std::collections::VecDeque<Vec<u8>> = std::collections::VecDeque::new();
     loop {
         let mut h = [0u8; 48];
         s.read_exact(&mut h)?;
@@ -229,16 +231,20 @@ fn urb_loop(s: &mut TcpStream, mode: Mode, log: &Mutex<Vec<[u8; 8]>>) -> std::io
                 Mode::UnknownSeq => s.write_all(&ret(999, 3, 0, 0, &[]))?,
                 _ => {}
             }
-            if let Some(i) = pending_in.take() {
-                match mode {
-                    Mode::TooLong => {
-                        let mut d = data.clone();
-                        d.push(0);
-                        s.write_all(&ret(i, 3, 0, 65, &d))?;
-                    }
-                    Mode::EmptyIn => s.write_all(&ret(i, 3, 0, 0, &[]))?,
-                    _ => s.write_all(&ret(i, 3, 0, 64, &ctaphid_answer(&data)))?,
+            outq.push_back(ctaphid_answer(&data));
+        }
+        // Reports wait in a queue until an IN URB is pending, as on a real device.
+        if let Some(i) = pending_in.filter(|_| !outq.is_empty()) {
+            pending_in = None;
+            let report = outq.pop_front().unwrap();
+            match mode {
+                Mode::TooLong => {
+                    let mut d = report;
+                    d.push(0);
+                    s.write_all(&ret(i, 3, 0, 65, &d))?;
                 }
+                Mode::EmptyIn => s.write_all(&ret(i, 3, 0, 0, &[]))?,
+                _ => s.write_all(&ret(i, 3, 0, 64, &report))?,
             }
         }
     }

@@ -1,1 +1,158 @@
-fn main() {}
+//! `softkey-bench`: latency and idle cost of the real `softkey serve` over USB/IP on
+//! loopback, measured with the conformance client the way a Linux host drives the key
+//! (import + enumeration, one interrupt-IN URB always pending, CTAPHID, CTAP2).
+//!
+//! It starts the `softkey` binary as a child process, times PING, getInfo,
+//! makeCredential and getAssertion, then leaves the key idle with an IN URB pending and
+//! reads the server's CPU time from /proc. Figures go in BENCHMARKS.md; speed is
+//! measured here, never asserted in tests.
+
+#[path = "softkey_bench/measure.rs"]
+mod measure;
+#[path = "softkey_bench/report.rs"]
+mod report;
+#[path = "softkey_bench/server.rs"]
+mod server;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{Context, Result, ensure};
+use clap::Parser;
+use softkey_conformance::ctap2::Ctap2;
+
+use measure::Plan;
+use report::{Machine, Report};
+use server::{KDF_ITERATIONS, KDF_MEMORY_MIB, ServerProcess, StoreKind};
+
+/// The bus id `softkey serve` exports (brief.md).
+const BUS_ID: &str = "1-1";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "softkey-bench",
+    about = "Measure softkey over the real USB/IP path on loopback",
+    after_help = "Example:\n  cargo run --release --bin softkey-bench -- --store vault --markdown"
+)]
+struct Args {
+    /// Timed repetitions of each operation.
+    #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    iterations: u64,
+
+    /// Timed repetitions of makeCredential with rk (each stores one more passkey)
+    /// [default: the smaller of --iterations and 100].
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    rk_iterations: Option<u64>,
+
+    /// Seconds to stay idle with an IN URB pending (0 skips the idle measurement).
+    #[arg(long, default_value_t = 10.0)]
+    idle_seconds: f64,
+
+    /// Where the server keeps credentials.
+    #[arg(long, value_enum, default_value_t = StoreKind::Vault)]
+    store: StoreKind,
+
+    /// The softkey binary [default: `softkey` next to this executable].
+    #[arg(long, value_name = "PATH")]
+    softkey: Option<PathBuf>,
+
+    /// Directory for the temporary vault [default: the system temp directory].
+    #[arg(long, value_name = "DIR")]
+    dir: Option<PathBuf>,
+
+    /// Print a Markdown section for BENCHMARKS.md instead of plain text.
+    #[arg(long)]
+    markdown: bool,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    match run(&args) {
+        Ok(text) => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("softkey-bench: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: &Args) -> Result<String> {
+    ensure!(
+        args.idle_seconds.is_finite() && (0.0..=3600.0).contains(&args.idle_seconds),
+        "--idle-seconds must be between 0 and 3600"
+    );
+    let softkey = match &args.softkey {
+        Some(path) => path.clone(),
+        None => std::env::current_exe()
+            .context("cannot find this executable's path")?
+            .with_file_name("softkey"),
+    };
+    ensure!(
+        softkey.is_file(),
+        "{} does not exist: build it with `cargo build --release --bins` or pass --softkey",
+        softkey.display()
+    );
+    let dir = args.dir.clone().unwrap_or_else(std::env::temp_dir);
+    let plan = Plan {
+        iterations: usize::try_from(args.iterations).context("--iterations")?,
+        rk_iterations: usize::try_from(args.rk_iterations.unwrap_or(args.iterations.min(100)))
+            .context("--rk-iterations")?,
+    };
+
+    let mut server = ServerProcess::start(&softkey, args.store, &dir)?;
+    eprintln!(
+        "softkey-bench: server pid {} on {}; measuring…",
+        server.pid(),
+        server.addr
+    );
+    let t = Instant::now();
+    let mut key = Ctap2::connect(server.addr, BUS_ID)
+        .with_context(|| format!("attaching {BUS_ID} at {}", server.addr))?;
+    let attach = t.elapsed();
+
+    let rows = measure::run_all(&mut key, plan)
+        .with_context(|| format!("server stderr so far:\n{}", server.stderr_text()))?;
+    let idle = if args.idle_seconds > 0.0 {
+        eprintln!(
+            "softkey-bench: idle for {} s with an IN URB pending…",
+            args.idle_seconds
+        );
+        let ticks = server::clock_ticks_per_second();
+        let idle = measure::idle(&mut key, &server, args.idle_seconds, ticks)?;
+        // The key must still answer after the idle period.
+        key.hid().ping(b"still there").context("PING after idle")?;
+        Some(idle)
+    } else {
+        None
+    };
+    server.check_alive()?;
+
+    let report = Report {
+        machine: Machine::detect(&softkey),
+        store: store_description(args.store, &dir),
+        attach,
+        rows,
+        idle,
+    };
+    Ok(if args.markdown {
+        report::render_markdown(&report)
+    } else {
+        report::render_text(&report)
+    })
+}
+
+fn store_description(store: StoreKind, dir: &std::path::Path) -> String {
+    match store {
+        StoreKind::Memory => "memory (`serve --ephemeral`)".into(),
+        StoreKind::Vault => format!(
+            "vault file in {} ({}; made by `softkey init --kdf-memory-mib {KDF_MEMORY_MIB} \
+             --kdf-iterations {KDF_ITERATIONS}`: the KDF runs once at unlock and is not measured)",
+            dir.display(),
+            server::filesystem_of(dir).unwrap_or_else(|| "filesystem unknown".into()),
+        ),
+    }
+}

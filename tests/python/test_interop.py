@@ -1,0 +1,116 @@
+"""python-fido2 2.x against a USB/IP FIDO device (softkey serve --presence auto).
+
+The device is reached through usbip_hid.UsbipHidConnection, so python-fido2's own
+CTAPHID and CTAP2 code runs unchanged; the RP side is fido2.server.Fido2Server.
+Target: SOFTKEY_ADDR=host:port (default 127.0.0.1:3240).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+
+import pytest
+from fido2.client import DefaultClientDataCollector, Fido2Client, UserInteraction
+from fido2.server import Fido2Server
+from fido2.webauthn import (
+    PublicKeyCredentialRpEntity,
+    PublicKeyCredentialUserEntity,
+    ResidentKeyRequirement,
+    UserVerificationRequirement,
+)
+
+from usbip_hid import open_device
+
+RP = PublicKeyCredentialRpEntity(name="Example", id="example.com")
+ORIGIN = "https://example.com"
+# No PIN on the device yet, so no user verification.
+UV = UserVerificationRequirement.DISCOURAGED
+
+
+def _target() -> tuple[str, int]:
+    host, _, port = os.environ.get("SOFTKEY_ADDR", "127.0.0.1:3240").rpartition(":")
+    return host, int(port)
+
+
+@pytest.fixture
+def device():
+    host, port = _target()
+    dev = open_device(host, port)
+    try:
+        yield dev
+    finally:
+        dev.close()
+
+
+def _client(device) -> Fido2Client:
+    return Fido2Client(
+        device,
+        client_data_collector=DefaultClientDataCollector(ORIGIN),
+        user_interaction=UserInteraction(),
+    )
+
+
+def _user(name: str) -> PublicKeyCredentialUserEntity:
+    return PublicKeyCredentialUserEntity(
+        id=secrets.token_bytes(16), name=name, display_name=name.title()
+    )
+
+
+def _register(client: Fido2Client, server: Fido2Server, user):
+    options, state = server.register_begin(
+        user,
+        resident_key_requirement=ResidentKeyRequirement.REQUIRED,
+        user_verification=UV,
+    )
+    response = client.make_credential(options.public_key)
+    auth_data = server.register_complete(state, response)
+    assert auth_data.is_user_present()
+    assert auth_data.credential_data is not None
+    return auth_data.credential_data
+
+
+def _usernameless_login(client: Fido2Client, server: Fido2Server):
+    """authenticate_begin with no credentials: an empty allowList."""
+    options, state = server.authenticate_begin(user_verification=UV)
+    assert not options.public_key.allow_credentials
+    selection = client.get_assertion(options.public_key)
+    return state, selection
+
+
+def test_register_then_usernameless_login(device):
+    client = _client(device)
+    server = Fido2Server(RP)
+    user = _user("alice")
+    credential = _register(client, server, user)
+
+    state, selection = _usernameless_login(client, server)
+    assertions = selection.get_assertions()
+    ids = [a.credential["id"] for a in assertions]
+    assert credential.credential_id in ids
+    index = ids.index(credential.credential_id)
+    assert assertions[index].user["id"] == user.id
+
+    response = selection.get_response(index)
+    verified = server.authenticate_complete(state, [credential], response)
+    assert verified.credential_id == credential.credential_id
+    assert response.response.user_handle == user.id
+
+
+def test_two_users_usernameless_login_returns_both(device):
+    client = _client(device)
+    server = Fido2Server(RP)
+    users = [_user("bob"), _user("carol")]
+    credentials = [_register(client, server, u) for u in users]
+
+    state, selection = _usernameless_login(client, server)
+    assertions = selection.get_assertions()
+    by_id = {a.credential["id"]: (i, a) for i, a in enumerate(assertions)}
+    for user, credential in zip(users, credentials):
+        assert credential.credential_id in by_id, f"{user.name} missing from the selection"
+        index, assertion = by_id[credential.credential_id]
+        assert assertion.user["id"] == user.id
+        assert assertion.user.get("name") == user.name
+        # Each account in the selection verifies on its own.
+        response = selection.get_response(index)
+        server.authenticate_complete(state, credentials, response)
