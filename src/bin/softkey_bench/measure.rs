@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, ensure};
 use softkey_conformance::ctap2::{
-    Assertion, Attestation, Ctap2, GetAssertionRequest, Info, MakeCredentialRequest,
-    UserEntity, command,
+    Assertion, Attestation, Ctap2, GetAssertionRequest, Info, MakeCredentialRequest, UserEntity,
+    command,
 };
 use softkey_conformance::usbip::UsbipDevice;
 
@@ -47,7 +47,10 @@ pub fn run_all(key: &mut Key, plan: Plan) -> Result<Vec<Summary>> {
     // Discoverable credentials for the username-less cases.
     let (_, one) = make_credential(key, &mc_request(RP_ONE, b"bench-one", true)?)?;
     for i in 0..TEN_ACCOUNTS {
-        make_credential(key, &mc_request(RP_TEN, format!("ten-{i}").as_bytes(), true)?)?;
+        make_credential(
+            key,
+            &mc_request(RP_TEN, format!("ten-{i}").as_bytes(), true)?,
+        )?;
     }
 
     for _ in 0..WARMUP {
@@ -213,14 +216,20 @@ pub fn idle(
     // usbhid keeps an interrupt-IN URB outstanding at all times (protocol.md).
     dev.submit_in().context("submitting the IN URB")?;
     let in_seqnum = dev.pending_in_seqnum();
-    ensure!(in_seqnum.is_some(), "no IN URB is pending before the idle period");
+    ensure!(
+        in_seqnum.is_some(),
+        "no IN URB is pending before the idle period"
+    );
     let before = server.cpu()?;
     let start = Instant::now();
     let deadline = start + Duration::from_secs_f64(seconds);
     let mut completions = 0u64;
     loop {
         let now = Instant::now();
-        let Some(left) = deadline.checked_duration_since(now).filter(|d| !d.is_zero()) else {
+        let Some(left) = deadline
+            .checked_duration_since(now)
+            .filter(|d| !d.is_zero())
+        else {
             break;
         };
         // An empty or short IN completion is a protocol error in this client.

@@ -160,7 +160,10 @@ fn idle_lines(idle: &Idle) -> Vec<String> {
         .in_seqnum
         .map_or_else(|| "none".to_string(), |s| format!("seqnum {s}"));
     vec![
-        format!("idle for {:.1} s with an IN URB pending ({urb}):", idle.seconds),
+        format!(
+            "idle for {:.1} s with an IN URB pending ({urb}):",
+            idle.seconds
+        ),
         format!("  IN completions while idle: {}", idle.completions),
         format!(
             "  server CPU: {} ticks = {:.0} ms ({tck}); {sched}",

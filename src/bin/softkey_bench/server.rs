@@ -84,7 +84,10 @@ impl ServerProcess {
             StoreKind::Vault => {
                 let tmp = TempDir::new(dir)?;
                 let (vault, pass) = init_vault(softkey, tmp.path())?;
-                cmd.arg("--vault").arg(vault).arg("--passphrase-file").arg(pass);
+                cmd.arg("--vault")
+                    .arg(vault)
+                    .arg("--passphrase-file")
+                    .arg(pass);
                 Some(tmp)
             }
         };
@@ -119,9 +122,9 @@ impl ServerProcess {
                 );
             }
         };
-        let rest = line.strip_prefix(SERVING_PREFIX).ok_or_else(|| {
-            anyhow!("unexpected first line from softkey serve: {line:?}")
-        })?;
+        let rest = line
+            .strip_prefix(SERVING_PREFIX)
+            .ok_or_else(|| anyhow!("unexpected first line from softkey serve: {line:?}"))?;
         let addr = rest.split_whitespace().next().unwrap_or_default();
         addr.parse()
             .with_context(|| format!("cannot parse the address in {line:?}"))
@@ -228,8 +231,7 @@ pub struct CpuSample {
 impl CpuSample {
     pub fn read(pid: u32) -> Result<Self> {
         let path = format!("/proc/{pid}/stat");
-        let stat =
-            std::fs::read_to_string(&path).with_context(|| format!("cannot read {path}"))?;
+        let stat = std::fs::read_to_string(&path).with_context(|| format!("cannot read {path}"))?;
         Ok(CpuSample {
             ticks: parse_stat_ticks(&stat).with_context(|| format!("cannot parse {path}"))?,
             sched_ns: sched_ns(pid),

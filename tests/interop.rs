@@ -1,0 +1,128 @@
+//! Clients that are not ours: Debian's `usbip` tool lists the exported
+//! device, and python-fido2 2.x registers and logs in username-free through
+//! a USB/IP connection class (tests/python/usbip_hid.py).
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::Server;
+
+fn in_ci() -> bool {
+    std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false")
+}
+
+#[test]
+fn usbip_tool_lists_the_device() {
+    let Ok(tool) = which("usbip") else {
+        assert!(
+            !in_ci(),
+            "CI installs Debian's usbip package; it is missing"
+        );
+        eprintln!("skipped: `usbip` is not installed (apt-get install usbip)");
+        return;
+    };
+    let server = Server::ephemeral();
+    let out = Command::new(tool)
+        .args([
+            "--tcp-port",
+            &server.addr.port().to_string(),
+            "list",
+            "-r",
+            "127.0.0.1",
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "usbip list failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("1-1:"), "{text}");
+    assert!(text.contains("1209:000a"), "{text}");
+    assert!(text.contains("Human Interface Device"), "{text}");
+}
+
+#[test]
+fn python_fido2_registers_and_logs_in_username_free() {
+    let python = python_with_fido2();
+    let server = Server::ephemeral();
+    let tests_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python");
+    let out = Command::new(&python)
+        .args([
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "test_interop.py",
+        ])
+        .current_dir(&tests_dir)
+        .env("SOFTKEY_ADDR", server.addr.to_string())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    println!("{stdout}");
+    assert!(
+        out.status.success(),
+        "python-fido2 interop failed:\n{stdout}\n{}\nserver:\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        server.stderr()
+    );
+    assert!(stdout.contains("2 passed"), "{stdout}");
+}
+
+/// `$SOFTKEY_PYTHON`, or a venv under the target dir made on first use from
+/// tests/python/requirements.txt (PyPI).
+fn python_with_fido2() -> PathBuf {
+    if let Some(python) = std::env::var_os("SOFTKEY_PYTHON") {
+        return python.into();
+    }
+    let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join("interop-venv");
+    let python = venv.join("bin/python");
+    let requirements = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/requirements.txt");
+    let stamp = venv.join("requirements.txt");
+    let wanted = std::fs::read(&requirements).unwrap();
+    if std::fs::read(&stamp).ok().as_deref() == Some(&wanted[..]) && python.exists() {
+        return python;
+    }
+    let status = Command::new("python3")
+        .arg("-m")
+        .arg("venv")
+        .arg(&venv)
+        .status();
+    assert!(
+        status.is_ok_and(|s| s.success()),
+        "could not create a Python venv: install python3 with the venv module (apt-get install python3-venv)"
+    );
+    let status = Command::new(&python)
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "-r",
+        ])
+        .arg(&requirements)
+        .status()
+        .unwrap();
+    assert!(
+        status.success(),
+        "pip could not install {}",
+        requirements.display()
+    );
+    std::fs::write(&stamp, wanted).unwrap();
+    python
+}
+
+fn which(name: &str) -> Result<PathBuf, ()> {
+    let path = std::env::var_os("PATH").ok_or(())?;
+    std::env::split_paths(&path)
+        .chain(["/usr/sbin".into(), "/sbin".into()])
+        .map(|dir| dir.join(name))
+        .find(|p| p.is_file())
+        .ok_or(())
+}
