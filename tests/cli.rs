@@ -1,5 +1,7 @@
 //! The command-line contract: init, serve, list, and their errors.
 
+#![allow(clippy::unwrap_used, clippy::indexing_slicing)] // test code: a failed unwrap is a failed test
+
 mod common;
 
 use common::{Server, TempDir, TestVault, softkey};

@@ -1,6 +1,8 @@
 //! The conformance suite against the real binary, and malformed input on one
 //! connection while another client keeps being served.
 
+#![allow(clippy::unwrap_used, clippy::indexing_slicing)] // test code: a failed unwrap is a failed test
+
 mod common;
 
 use std::io::{Read, Write};

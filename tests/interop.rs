@@ -2,6 +2,8 @@
 //! device, and python-fido2 2.x registers and logs in username-free through
 //! a USB/IP connection class (tests/python/usbip_hid.py).
 
+#![allow(clippy::unwrap_used, clippy::indexing_slicing)] // test code: a failed unwrap is a failed test
+
 mod common;
 
 use std::path::{Path, PathBuf};

@@ -1,6 +1,8 @@
 //! End to end through the real binary over real TCP: register a passkey,
 //! log in username-free, restart, walk several accounts, excludeList.
 
+#![allow(clippy::unwrap_used, clippy::indexing_slicing)] // test code: a failed unwrap is a failed test
+
 mod common;
 
 use common::{Server, TestVault};
@@ -91,7 +93,7 @@ fn three_accounts_walked_with_get_next_assertion() {
     let mut keys = std::collections::HashMap::new();
     for user in ["ann", "bob", "cy"] {
         let att = register(&mut key, user);
-        keys.insert(user.as_bytes().to_vec(), att.public_key().clone());
+        keys.insert(user.as_bytes().to_vec(), *att.public_key());
     }
     let cdh = hash("pick an account");
     let first = key

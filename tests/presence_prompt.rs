@@ -1,6 +1,8 @@
 //! The terminal prompt, driven as a person would: the test reads the prompt
 //! the real binary prints and types the answer into its standard input.
 
+#![allow(clippy::unwrap_used, clippy::indexing_slicing)] // test code: a failed unwrap is a failed test
+
 mod common;
 
 use std::thread::sleep;

@@ -1,5 +1,6 @@
 //! Starts the real `softkey` binary as a process on a free loopback port.
 
+#![allow(clippy::unwrap_used, clippy::indexing_slicing)] // test code: a failed unwrap is a failed test
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Read, Write};
