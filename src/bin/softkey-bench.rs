@@ -133,6 +133,10 @@ fn run(args: &Args) -> Result<String> {
 
     let report = Report {
         machine: Machine::detect(&softkey),
+        store_name: match args.store {
+            StoreKind::Vault => "vault",
+            StoreKind::Memory => "memory",
+        },
         store: store_description(args.store, &dir),
         attach,
         rows,

@@ -115,6 +115,9 @@ fn command_line(cmd: &str, args: &[&str]) -> Option<String> {
 #[derive(Debug, Clone)]
 pub struct Report {
     pub machine: Machine,
+    /// `vault` or `memory`.
+    pub store_name: &'static str,
+    /// The store in a sentence (KDF, filesystem).
     pub store: String,
     pub attach: Duration,
     pub rows: Vec<Summary>,
@@ -208,7 +211,7 @@ pub fn render_text(r: &Report) -> String {
 /// A Markdown section ready to paste into BENCHMARKS.md.
 pub fn render_markdown(r: &Report) -> String {
     let mut s = String::new();
-    let _ = writeln!(s, "#### Store: {}\n", r.store);
+    let _ = writeln!(s, "#### Store: {}\n", r.store_name);
     for l in machine_lines(r) {
         let _ = writeln!(s, "- {l}");
     }
