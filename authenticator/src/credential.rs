@@ -20,6 +20,7 @@
 
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
+use p256::SecretKey;
 use p256::ecdsa::SigningKey;
 use zeroize::{Zeroize, Zeroizing};
 
@@ -41,7 +42,10 @@ const MAX_KEYGEN_ATTEMPTS: usize = 64;
 /// A credential ID of ours, opened for one RP.
 #[derive(Debug)]
 pub(crate) struct Unwrapped {
-    pub(crate) key: SigningKey,
+    /// Only the scalar: deriving the public key costs a base-point
+    /// multiplication, which a username-less lookup must not pay for every
+    /// account of the RP. [`Unwrapped::signing_key`] pays it for the one used.
+    pub(crate) key: SecretKey,
     pub(crate) discoverable: bool,
 }
 
@@ -128,8 +132,14 @@ pub(crate) fn unwrap(
         [FLAG_DISCOVERABLE] => true,
         _ => return None,
     };
-    let key = SigningKey::from_slice(scalar).ok()?;
+    let key = SecretKey::from_slice(scalar).ok()?;
     Some(Unwrapped { key, discoverable })
+}
+
+impl Unwrapped {
+    pub(crate) fn signing_key(&self) -> SigningKey {
+        SigningKey::from(&self.key)
+    }
 }
 
 fn associated_data(rp_id_hash: &[u8; 32]) -> [u8; 33] {
@@ -163,7 +173,7 @@ mod tests {
             let id = wrap(&mut env, &secrets, &[1; 32], &key, discoverable).unwrap();
             assert_eq!(id.len(), CREDENTIAL_ID_LEN);
             let opened = unwrap(&secrets, &[1; 32], &id).unwrap();
-            assert_eq!(opened.key, key);
+            assert_eq!(opened.signing_key(), key);
             assert_eq!(opened.discoverable, discoverable);
         }
     }

@@ -142,7 +142,7 @@ impl Authenticator {
         let sign_count = self.counter.next(env.store())?;
         let flags = if user_present { FLAG_UP } else { 0 };
         let data = auth_data::auth_data(rp_id_hash, flags, sign_count);
-        let signature = auth_data::sign(&found.key.key, &data, client_data_hash);
+        let signature = auth_data::sign(&found.key.signing_key(), &data, client_data_hash);
         let mut pairs = vec![
             (
                 0x01,
