@@ -127,3 +127,18 @@ fn malformed_usbip_input_is_refused_while_another_client_is_served() {
     let mut key = Ctap2::connect(server.addr, "1-1").expect("the device is free again");
     key.get_info().unwrap();
 }
+
+#[test]
+fn attach_right_after_detach_succeeds_first_time_twenty_times() {
+    use softkey_conformance::usbip::UsbipDevice;
+    let server = Server::ephemeral();
+    for cycle in 0..20 {
+        // `usbip detach` closes the socket; `usbip attach` may follow at
+        // once, before the server has read the EOF. No retries here.
+        let device = UsbipDevice::import(server.addr, "1-1")
+            .unwrap_or_else(|e| panic!("attach {cycle} refused: {e}"));
+        let mut hid = softkey_conformance::ctaphid::CtapHid::init(device).unwrap();
+        assert_eq!(hid.ping(b"cycle").unwrap(), b"cycle");
+        hid.into_device().close().unwrap();
+    }
+}

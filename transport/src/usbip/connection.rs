@@ -28,7 +28,7 @@ use super::codec::{
 };
 use super::descriptors::DeviceConfig;
 use super::device::{Device, DeviceError};
-use super::server::{Registry, lock};
+use super::server::{AttachGuard, Registry, lock};
 use crate::ctaphid::{Ctaphid, CtaphidConfig, Dispatch, Event};
 use crate::handler::{MessageHandler, RequestKind};
 
@@ -171,7 +171,7 @@ fn serve_ops<H: MessageHandler>(
                 tracing::debug!(id, "import of an unknown bus id");
                 None
             };
-            let Some(_guard) = guard else {
+            let Some(guard) = guard else {
                 codec::encode_import_reply(&mut reply, None);
                 stream.write_all(&reply)?;
                 return Ok(());
@@ -179,7 +179,7 @@ fn serve_ops<H: MessageHandler>(
             codec::encode_import_reply(&mut reply, Some(&ctx.record));
             stream.write_all(&reply)?;
             tracing::debug!(id, "device imported");
-            serve_urbs(id, stream, ctx)
+            serve_urbs(id, stream, ctx, guard)
         }
     }
 }
@@ -189,6 +189,7 @@ fn serve_urbs<H: MessageHandler>(
     id: u64,
     stream: TcpStream,
     ctx: &Context<H>,
+    attachment: AttachGuard,
 ) -> Result<(), ConnError> {
     stream.set_read_timeout(None)?;
     let ctaphid = Ctaphid::new(CtaphidConfig {
@@ -222,6 +223,9 @@ fn serve_urbs<H: MessageHandler>(
         l.dead = true;
     }
     drop(jobs);
+    // Free the device before the client can see the close, so that an
+    // IMPORT it sends right after the EOF finds the device free.
+    drop(attachment);
     let _ = stream.shutdown(Shutdown::Both);
     result
 }

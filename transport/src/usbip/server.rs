@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
@@ -47,7 +47,15 @@ pub(crate) struct Registry {
     wake_addr: SocketAddr,
     conns: Mutex<HashMap<u64, TcpStream>>,
     attached: Mutex<Option<u64>>,
+    /// Signalled when the device is detached.
+    detached: Condvar,
 }
+
+/// How long an IMPORT waits for a detaching client's connection to end
+/// before it is refused. `usbip detach` closes the socket and an immediate
+/// `usbip attach` can arrive before our reader has seen the EOF; the host
+/// must not be refused for that race (attach works the first time).
+const DETACH_GRACE: Duration = Duration::from_millis(500);
 
 /// Marks the device attached by one connection until dropped.
 #[derive(Debug)]
@@ -88,9 +96,14 @@ impl Registry {
         lock(&self.conns).remove(&id);
     }
 
-    /// Attaches the device to connection `id` unless another one holds it.
+    /// Attaches the device to connection `id` unless another one holds it
+    /// for longer than [`DETACH_GRACE`].
     pub(crate) fn try_attach(self: &Arc<Self>, id: u64) -> Option<AttachGuard> {
-        let mut attached = lock(&self.attached);
+        let attached = lock(&self.attached);
+        let (mut attached, _) = self
+            .detached
+            .wait_timeout_while(attached, DETACH_GRACE, |a| a.is_some())
+            .unwrap_or_else(|e| e.into_inner());
         match *attached {
             Some(other) => {
                 tracing::debug!(id, other, "import refused: device attached elsewhere");
@@ -119,6 +132,7 @@ impl Drop for AttachGuard {
         let mut attached = lock(&self.registry.attached);
         if *attached == Some(self.id) {
             *attached = None;
+            self.registry.detached.notify_all();
             tracing::debug!(id = self.id, "device detached");
         }
     }
@@ -160,6 +174,7 @@ impl Server {
                 wake_addr: SocketAddr::new(wake_ip, local_addr.port()),
                 conns: Mutex::new(HashMap::new()),
                 attached: Mutex::new(None),
+                detached: Condvar::new(),
             }),
         })
     }
