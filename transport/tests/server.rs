@@ -73,7 +73,7 @@ fn enumeration_and_ctaphid_round_trip() {
         u.control_in([0xC0, 0x33, 0, 0, 0, 0, 4, 0], 4),
         (-32, vec![])
     );
-    assert_eq!(srv.probe.attached.load(Ordering::SeqCst), 1);
+    assert_eq!(attach_count(&srv, 1), 1);
 
     // An IN URB stays pending: nothing at all arrives while idle.
     let mut hid = Hid::new(u);
@@ -169,7 +169,7 @@ fn second_import_is_refused_and_disconnect_frees_the_device() {
     let mut hid = Hid::new(attach_eventually(srv.addr));
     let cid = hid.init();
     hid.ping(cid, b"again");
-    assert_eq!(srv.probe.attached.load(Ordering::SeqCst), 2);
+    assert_eq!(attach_count(&srv, 2), 2);
 }
 
 #[test]
@@ -333,4 +333,18 @@ fn ping_round_trip_is_fast() {
     // Client and server share this process (debug build): generous bound that
     // still catches a Nagle delay (~40 ms) or a polling loop.
     assert!(median < Duration::from_millis(5), "median {median:?}");
+}
+
+/// How many times `attached()` ran, once it reached `expected` or 5 s passed.
+/// It runs as the worker's first job (before any request it serves), not in
+/// step with the IMPORT reply or with PING, which the connection thread answers.
+fn attach_count(srv: &Running, expected: usize) -> usize {
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let n = srv.probe.attached.load(Ordering::SeqCst);
+        if n >= expected || std::time::Instant::now() >= deadline {
+            return n;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
 }
