@@ -167,7 +167,19 @@ fn serve(mut s: TcpStream, mode: Mode, log: &Mutex<Vec<[u8; 8]>>, busy: &Mutex<b
     if s.read_exact(&mut busid).is_err() {
         return;
     }
-    let refused = busid[..4] != *b"1-1\0" || std::mem::replace(&mut *busy.lock().unwrap(), true);
+    // Like a good device, give a detaching client's connection a moment to
+    // end before refusing (a reattach may beat its EOF).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_millis(500);
+    let refused = busid[..4] != *b"1-1\0"
+        || loop {
+            if !std::mem::replace(&mut *busy.lock().unwrap(), true) {
+                break false;
+            }
+            if std::time::Instant::now() >= deadline {
+                break true;
+            }
+            thread::sleep(std::time::Duration::from_millis(5));
+        };
     if refused {
         let _ = s.write_all(&[0x01, 0x11, 0x00, 0x03, 0, 0, 0, 1]);
         return;
