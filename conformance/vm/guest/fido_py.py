@@ -1,0 +1,185 @@
+"""python-fido2 checks run inside the test guest against the kernel's /dev/hidraw* node.
+
+Each subcommand prints what it did and exits 0 on success, non-zero with a reason on failure:
+
+  register-login [--uv discouraged|required] [--pin PIN]
+      Fido2Client registration with residentKey=required, then a username-less login
+      (empty allowList), both verified by Fido2Server.
+  ping-loop --stop-file F [--size N]
+      CTAPHID PING in a loop until the device goes away or F exists; prints the count and
+      the error that ended it (exit 0 if it ended by a device error after >= 1 ping).
+  u2f
+      CTAP1/U2F register + authenticate through fido2.ctap1.Ctap1 (pending: issue 4).
+  info
+      The device list and the getInfo python-fido2 parsed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import sys
+import time
+
+from fido2.hid import CtapHidDevice
+
+RP_ID = "vm.softkey.test"
+ORIGIN = "https://vm.softkey.test"
+
+
+def only_device() -> CtapHidDevice:
+    devices = list(CtapHidDevice.list_devices())
+    if len(devices) != 1:
+        sys.exit(f"expected exactly one FIDO HID device, found {len(devices)}: {devices}")
+    dev = devices[0]
+    print(f"device: {dev.descriptor.path} ({dev.product_name!r}, {dev.descriptor.vid:04x}:{dev.descriptor.pid:04x})")
+    return dev
+
+
+def cmd_info(_args) -> int:
+    from fido2.ctap2 import Ctap2
+
+    dev = only_device()
+    info = Ctap2(dev).get_info()
+    print(f"versions={info.versions} aaguid={info.aaguid} options={info.options}")
+    return 0
+
+
+class _Interaction:
+    """UserInteraction that answers the PIN prompt (used once clientPIN exists)."""
+
+    def __init__(self, pin: str | None):
+        self.pin = pin
+
+    def prompt_up(self) -> None:
+        print("  (touch requested: the server approves with --presence auto)")
+
+    def request_pin(self, permissions, rp_id):  # noqa: ARG002 - python-fido2 signature
+        return self.pin
+
+    def request_uv(self, permissions, rp_id):  # noqa: ARG002
+        return True
+
+
+def cmd_register_login(args) -> int:
+    from fido2.client import DefaultClientDataCollector, Fido2Client
+    from fido2.server import Fido2Server
+    from fido2.webauthn import (
+        PublicKeyCredentialRpEntity,
+        PublicKeyCredentialUserEntity,
+        ResidentKeyRequirement,
+        UserVerificationRequirement,
+    )
+
+    uv = UserVerificationRequirement(args.uv)
+    dev = only_device()
+    client = Fido2Client(
+        dev,
+        client_data_collector=DefaultClientDataCollector(ORIGIN),
+        user_interaction=_Interaction(args.pin),
+    )
+    server = Fido2Server(PublicKeyCredentialRpEntity(name="softkey VM test", id=RP_ID))
+    user = PublicKeyCredentialUserEntity(id=secrets.token_bytes(16), name="alice", display_name="Alice")
+
+    t0 = time.monotonic()
+    options, state = server.register_begin(
+        user, resident_key_requirement=ResidentKeyRequirement.REQUIRED, user_verification=uv
+    )
+    response = client.make_credential(options.public_key)
+    auth_data = server.register_complete(state, response)
+    cred = auth_data.credential_data
+    if cred is None or not auth_data.is_user_present():
+        sys.exit("registration: no attested credential data or UP flag clear")
+    if uv == UserVerificationRequirement.REQUIRED and not auth_data.is_user_verified():
+        sys.exit("registration: UV required but the UV flag is clear")
+    print(f"registered: credential {cred.credential_id.hex()[:16]}... alg {cred.public_key[3]} "
+          f"fmt {response.response.attestation_object.fmt} ({time.monotonic() - t0:.2f}s)")
+
+    t0 = time.monotonic()
+    options, state = server.authenticate_begin(user_verification=uv)
+    if options.public_key.allow_credentials:
+        sys.exit("authenticate_begin put credentials in the allowList")
+    selection = client.get_assertion(options.public_key)
+    assertions = selection.get_assertions()
+    ids = [a.credential["id"] for a in assertions]
+    if cred.credential_id not in ids:
+        sys.exit(f"username-less login: the new credential is not among {len(ids)} returned")
+    index = ids.index(cred.credential_id)
+    login = selection.get_response(index)
+    verified = server.authenticate_complete(state, [cred], login)
+    if verified.credential_id != cred.credential_id:
+        sys.exit("Fido2Server verified another credential")
+    if login.response.user_handle != user.id:
+        sys.exit("username-less login: wrong user handle")
+    print(f"username-less login: {len(assertions)} account(s), user {assertions[index].user.get('name')!r}, "
+          f"signature verified by Fido2Server ({time.monotonic() - t0:.2f}s)")
+    return 0
+
+
+def cmd_ping_loop(args) -> int:
+    dev = only_device()
+    payload = os.urandom(args.size)
+    count = 0
+    started = False
+    try:
+        while not os.path.exists(args.stop_file):
+            if dev.ping(payload) != payload:
+                sys.exit(f"PING {count}: echo differs")
+            count += 1
+            if not started and args.ready_file:
+                open(args.ready_file, "w").close()
+                started = True
+    except Exception as exc:  # the device vanishing surfaces as OSError or a CtapError
+        print(f"ping loop ended after {count} pings by {type(exc).__name__}: {exc}")
+        return 0 if count > 0 else 1
+    print(f"ping loop stopped by the stop file after {count} pings (no device error)")
+    return 3
+
+
+def cmd_u2f(_args) -> int:
+    from cryptography.hazmat.primitives import hashes
+    from fido2.ctap1 import Ctap1
+
+    dev = only_device()
+    ctap1 = Ctap1(dev)
+    print(f"U2F version: {ctap1.get_version()}")
+
+    def sha(data: bytes) -> bytes:
+        digest = hashes.Hash(hashes.SHA256())
+        digest.update(data)
+        return digest.finalize()
+
+    app = sha(RP_ID.encode())
+    reg = ctap1.register(sha(b"register challenge"), app)
+    reg.verify(app, sha(b"register challenge"))
+    challenge = sha(b"authenticate challenge")
+    sig = ctap1.authenticate(challenge, app, reg.key_handle)
+    sig.verify(app, challenge, reg.public_key)
+    print(f"U2F register + authenticate verified (counter {sig.counter})")
+    return 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    sub.add_parser("info")
+    p = sub.add_parser("register-login")
+    p.add_argument("--uv", default="discouraged", choices=["discouraged", "preferred", "required"])
+    p.add_argument("--pin")
+    p = sub.add_parser("ping-loop")
+    p.add_argument("--stop-file", required=True)
+    p.add_argument("--ready-file")
+    p.add_argument("--size", type=int, default=1000)
+    sub.add_parser("u2f")
+    args = parser.parse_args()
+    return {
+        "info": cmd_info,
+        "register-login": cmd_register_login,
+        "ping-loop": cmd_ping_loop,
+        "u2f": cmd_u2f,
+    }[args.cmd](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
