@@ -2,15 +2,13 @@
 
 The device is reached through usbip_hid.UsbipHidConnection, so python-fido2's own
 CTAPHID and CTAP2 code runs unchanged; the RP side is fido2.server.Fido2Server.
-Target: SOFTKEY_ADDR=host:port (default 127.0.0.1:3240).
+The `device` fixture (conftest.py) serves a fresh key, or uses SOFTKEY_ADDR=host:port.
 """
 
 from __future__ import annotations
 
-import os
 import secrets
 
-import pytest
 from fido2.client import DefaultClientDataCollector, Fido2Client, UserInteraction
 from fido2.server import Fido2Server
 from fido2.webauthn import (
@@ -20,27 +18,11 @@ from fido2.webauthn import (
     UserVerificationRequirement,
 )
 
-from usbip_hid import open_device
 
 RP = PublicKeyCredentialRpEntity(name="Example", id="example.com")
 ORIGIN = "https://example.com"
 # No PIN on the device yet, so no user verification.
 UV = UserVerificationRequirement.DISCOURAGED
-
-
-def _target() -> tuple[str, int]:
-    host, _, port = os.environ.get("SOFTKEY_ADDR", "127.0.0.1:3240").rpartition(":")
-    return host, int(port)
-
-
-@pytest.fixture
-def device():
-    host, port = _target()
-    dev = open_device(host, port)
-    try:
-        yield dev
-    finally:
-        dev.close()
 
 
 def _client(device) -> Fido2Client:
