@@ -93,7 +93,7 @@ fn three_accounts_walked_with_get_next_assertion() {
     let mut keys = std::collections::HashMap::new();
     for user in ["ann", "bob", "cy"] {
         let att = register(&mut key, user);
-        keys.insert(user.as_bytes().to_vec(), *att.public_key());
+        keys.insert(user.as_bytes().to_vec(), att.public_key().clone());
     }
     let cdh = hash("pick an account");
     let first = key

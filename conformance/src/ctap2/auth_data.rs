@@ -20,8 +20,7 @@ pub mod flags {
     pub const ED: u8 = 0x80;
 }
 
-/// COSE algorithm ES256.
-pub const COSE_ES256: i64 = -7;
+use super::public_key::{COSE_ES256, CredentialPublicKey};
 
 /// Attested credential data (WebAuthn L2 §6.5.1).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,7 +29,7 @@ pub struct AttestedCredential {
     pub credential_id: Vec<u8>,
     /// The credential public key as the device encoded it (canonical CBOR).
     pub cose_key: Vec<u8>,
-    pub public_key: VerifyingKey,
+    pub public_key: CredentialPublicKey,
 }
 
 /// Parsed authenticator data.
@@ -65,7 +64,7 @@ impl AuthData {
                 aaguid,
                 credential_id: credential_id.to_vec(),
                 cose_key: cose.to_vec(),
-                public_key: cose_es256_key(&key)?,
+                public_key: CredentialPublicKey::from_cose(&key)?,
             })
         } else {
             None
@@ -223,7 +222,7 @@ pub(crate) mod tests {
         let c = a.attested.as_ref().unwrap();
         assert_eq!(c.credential_id, vec![1, 2, 3]);
         assert_eq!(c.aaguid, [0x11; 16]);
-        assert_eq!(&c.public_key, k.verifying_key());
+        assert_eq!(c.public_key, CredentialPublicKey::from(*k.verifying_key()));
         a.check_rp_id("example.com").unwrap();
         assert!(a.check_rp_id("example.org").is_err());
     }

@@ -3,13 +3,12 @@
 //! rpIdHash, the flags against the requested options, and the credential against the
 //! allowList; [`Assertion::verify`] checks the ES256 signature (WebAuthn L2 §7.2 step 20).
 
-use p256::ecdsa::VerifyingKey;
-
-use super::auth_data::{AuthData, verify_es256};
+use super::auth_data::AuthData;
 use super::cbor::{
     MapView, Value, as_bool, as_bytes, as_text, as_uint, decode_canonical, encode, int, text,
 };
 use super::make_credential::{UserEntity, descriptor, options};
+use super::public_key::CredentialPublicKey;
 use crate::Error;
 
 /// A getAssertion request; `extra` entries are added to the top-level map verbatim.
@@ -146,19 +145,15 @@ impl Assertion {
         })
     }
 
-    /// Checks the rpIdHash and the ES256 signature over authData || clientDataHash.
+    /// Checks the rpIdHash and the signature over authData || clientDataHash with the
+    /// credential's key (ES256 or EdDSA).
     pub fn verify(
         &self,
-        public_key: &VerifyingKey,
+        public_key: &CredentialPublicKey,
         client_data_hash: &[u8; 32],
     ) -> Result<(), Error> {
         self.auth_data.check_rp_id(&self.rp_id)?;
-        verify_es256(
-            public_key,
-            &self.auth_data.raw,
-            client_data_hash,
-            &self.signature,
-        )
+        public_key.verify_webauthn(&self.auth_data.raw, client_data_hash, &self.signature)
     }
 
     pub fn sign_count(&self) -> u32 {
@@ -230,15 +225,30 @@ mod tests {
         assert_eq!(a.user, Some(user));
         assert_eq!(a.number_of_credentials, Some(2));
         assert_eq!(a.sign_count(), 7);
-        a.verify(k.verifying_key(), &cdh).unwrap();
-        assert!(a.verify(k.verifying_key(), &[0x34; 32]).is_err());
-        assert!(a.verify(key(10).verifying_key(), &cdh).is_err());
+        a.verify(&CredentialPublicKey::from(*k.verifying_key()), &cdh)
+            .unwrap();
+        assert!(
+            a.verify(&CredentialPublicKey::from(*k.verifying_key()), &[0x34; 32])
+                .is_err()
+        );
+        assert!(
+            a.verify(&CredentialPublicKey::from(*key(10).verifying_key()), &cdh)
+                .is_err()
+        );
         let mut tampered = a.clone();
         tampered.auth_data.raw[33] ^= 0x04;
-        assert!(tampered.verify(k.verifying_key(), &cdh).is_err());
+        assert!(
+            tampered
+                .verify(&CredentialPublicKey::from(*k.verifying_key()), &cdh)
+                .is_err()
+        );
         let mut other_rp = a;
         other_rp.rp_id = "example.org".into();
-        assert!(other_rp.verify(k.verifying_key(), &cdh).is_err());
+        assert!(
+            other_rp
+                .verify(&CredentialPublicKey::from(*k.verifying_key()), &cdh)
+                .is_err()
+        );
     }
 
     #[test]

@@ -3,13 +3,13 @@
 //! attested credential data, rpIdHash, UP, and packed self-attestation (WebAuthn L2
 //! §8.2) or the empty statement of `none` (§8.7).
 
-use super::auth_data::{AttestedCredential, AuthData, COSE_ES256, verify_es256};
+use super::auth_data::{AttestedCredential, AuthData};
 use super::cbor::{
-    MapView, Value, as_array, as_bool, as_bytes, as_int, as_text, decode_canonical, encode, int,
-    text,
+    MapView, Value, as_bool, as_bytes, as_int, as_text, decode_canonical, encode, int, text,
 };
+use super::public_key::{COSE_ES256, CredentialPublicKey};
+use super::x5c::{BatchAttestation, verify_packed_x5c};
 use crate::Error;
-use p256::ecdsa::VerifyingKey;
 
 /// PublicKeyCredentialRpEntity.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -152,8 +152,9 @@ pub enum AttestationCheck {
     SelfAttestation,
     /// `none` with an empty statement.
     NoneFormat,
-    /// `packed` with an x5c chain: not verified by this client (x5c unsupported).
-    X5cNotVerified,
+    /// `packed` with an x5c chain: the signature verified with the leaf's key, the leaf
+    /// is not a CA and its AAGUID extension (if any) matches.
+    Batch(BatchAttestation),
     /// Another format, not verified.
     UnknownFormat(String),
 }
@@ -216,7 +217,7 @@ impl Attestation {
         &self.cred().credential_id
     }
 
-    pub fn public_key(&self) -> &VerifyingKey {
+    pub fn public_key(&self) -> &CredentialPublicKey {
         &self.cred().public_key
     }
 
@@ -248,18 +249,17 @@ fn check_statement(
             let alg = as_int(m.require_text("alg")?, "attStmt.alg")?;
             let sig = as_bytes(m.require_text("sig")?, "attStmt.sig")?;
             if let Some(x5c) = m.get_text("x5c") {
-                if as_array(x5c, "x5c")?.is_empty() {
-                    return Err(Error::verify("x5c is empty"));
-                }
-                return Ok(AttestationCheck::X5cNotVerified);
+                let batch = verify_packed_x5c(x5c, alg, sig, auth_data, cdh, cred.aaguid)?;
+                return Ok(AttestationCheck::Batch(batch));
             }
             // WebAuthn L2 §8.2.1 self attestation: alg matches the credential key's.
-            if alg != i128::from(COSE_ES256) {
+            if alg != i128::from(cred.public_key.alg()) {
                 return Err(Error::verify(format!(
-                    "self attestation alg {alg}, key is ES256"
+                    "self attestation alg {alg}, credential key alg {}",
+                    cred.public_key.alg()
                 )));
             }
-            verify_es256(&cred.public_key, auth_data, cdh, sig)?;
+            cred.public_key.verify_webauthn(auth_data, cdh, sig)?;
             Ok(AttestationCheck::SelfAttestation)
         }
         other => Ok(AttestationCheck::UnknownFormat(other.to_string())),
@@ -342,7 +342,10 @@ mod tests {
         let a = Attestation::parse(&response("packed", st.clone(), &ad), &r).unwrap();
         assert_eq!(a.check, AttestationCheck::SelfAttestation);
         assert_eq!(a.credential_id(), &[4; 32]);
-        assert_eq!(a.public_key(), k.verifying_key());
+        assert_eq!(
+            a.public_key(),
+            &CredentialPublicKey::from(*k.verifying_key())
+        );
         assert_eq!(a.sign_count(), 0);
         assert_eq!(a.flags(), flags::UP | flags::AT);
 
@@ -371,8 +374,9 @@ mod tests {
             (text("sig"), Value::Bytes(vec![0x30])),
             (text("x5c"), Value::Array(vec![Value::Bytes(vec![0x30])])),
         ]);
-        let a = Attestation::parse(&response("packed", x5c, &ad), &r).unwrap();
-        assert_eq!(a.check, AttestationCheck::X5cNotVerified);
+        // An x5c entry that is not a certificate is a verification failure, not a pass.
+        let err = Attestation::parse(&response("packed", x5c, &ad), &r).unwrap_err();
+        assert!(matches!(err, Error::Verify(_)), "{err:?}");
 
         let no_up = auth_data(
             "example.com",

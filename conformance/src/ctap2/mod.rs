@@ -7,15 +7,17 @@ pub mod cbor;
 mod get_assertion;
 mod info;
 mod make_credential;
+mod public_key;
+mod x5c;
 
-pub use auth_data::{
-    AttestedCredential, AuthData, COSE_ES256, cose_es256_key, flags, verify_es256,
-};
+pub use auth_data::{AttestedCredential, AuthData, cose_es256_key, flags, verify_es256};
 pub use get_assertion::{Assertion, GetAssertionRequest};
 pub use info::Info;
 pub use make_credential::{
     Attestation, AttestationCheck, MakeCredentialRequest, RpEntity, UserEntity,
 };
+pub use public_key::{COSE_EDDSA, COSE_ES256, CredentialPublicKey};
+pub use x5c::BatchAttestation;
 
 use std::net::SocketAddr;
 
