@@ -39,6 +39,9 @@ pub enum Command {
     /// List the discoverable credentials (passkeys) in the vault.
     #[command(after_help = "Example:\n  softkey list --json")]
     List(ListArgs),
+    /// Print the attestation CA certificate (PEM) for relying parties to trust.
+    #[command(after_help = "Example:\n  softkey attestation-ca > softkey-ca.pem")]
+    AttestationCa(AttestationCaArgs),
 }
 
 #[derive(Debug, Args)]
@@ -111,4 +114,10 @@ pub struct ListArgs {
     /// Print JSON (one array of objects) instead of a table.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct AttestationCaArgs {
+    #[command(flatten)]
+    pub vault: VaultArgs,
 }

@@ -10,10 +10,6 @@ use softkey_transport::{KeepaliveStatus, MessageHandler, Request, RequestKind, S
 use crate::presence::PresenceProvider;
 use crate::store::Backing;
 
-/// U2F status word for an instruction we do not serve (ISO 7816-4); CTAP1
-/// arrives with a later issue.
-const SW_INS_NOT_SUPPORTED: [u8; 2] = [0x6D, 0x00];
-
 pub struct Key {
     authenticator: Authenticator,
     store: Backing,
@@ -63,7 +59,9 @@ impl MessageHandler for Key {
             RequestKind::Cbor => self.with_env(signals, |auth, env| {
                 auth.process_cbor(env, &request.payload)
             }),
-            RequestKind::Msg => SW_INS_NOT_SUPPORTED.to_vec(),
+            RequestKind::Msg => self.with_env(signals, |auth, env| {
+                auth.process_apdu(env, &request.payload)
+            }),
         }
     }
 

@@ -23,6 +23,7 @@ fn main() -> ExitCode {
         Command::Init(args) => commands::init::run(args),
         Command::Serve(args) => commands::serve::run(args),
         Command::List(args) => commands::list::run(args),
+        Command::AttestationCa(args) => commands::attestation::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

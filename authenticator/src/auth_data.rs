@@ -1,18 +1,28 @@
 //! Authenticator data, COSE public keys and assertion signatures
 //! (WebAuthn §6.1 "Authenticator Data", §6.5.1 attested credential data,
-//! RFC 9052/9053 COSE_Key EC2; CTAP 2.1 §6.1.2 step 19, §6.2.2 step 12).
+//! RFC 9052/9053 COSE_Key EC2 and OKP; CTAP 2.1 §6.1.2 step 19, §6.2.2
+//! step 12). Signing and COSE encoding of credential keys live in
+//! [`crate::keys`]; this module accepts either a [`CredentialKey`] or a bare
+//! P-256 key (U2F, which is ES256 only).
 
 use p256::ecdsa::signature::Signer;
 use p256::ecdsa::{DerSignature, SigningKey, VerifyingKey};
 use sha2::{Digest, Sha256};
 
 use crate::cbor::{self, Value};
+use crate::keys::CredentialKey;
 use crate::status::CtapError;
 
 /// User present.
 pub(crate) const FLAG_UP: u8 = 0x01;
+/// User verified.
+#[allow(dead_code)] // for makeCredential/getAssertion with UV (helper P)
+pub(crate) const FLAG_UV: u8 = 0x04;
 /// Attested credential data included.
 pub(crate) const FLAG_AT: u8 = 0x40;
+/// Extension data included.
+#[allow(dead_code)] // for extension outputs (helper P)
+pub(crate) const FLAG_ED: u8 = 0x80;
 /// COSE algorithm ES256 (ECDSA with SHA-256 on P-256).
 pub(crate) const ES256: i64 = -7;
 
@@ -35,14 +45,31 @@ pub(crate) fn push_attested_credential(
     out: &mut Vec<u8>,
     aaguid: &[u8; 16],
     credential_id: &[u8],
-    public_key: &VerifyingKey,
+    public_key: &(impl CosePublicKey + ?Sized),
 ) -> Result<(), CtapError> {
     let len = u16::try_from(credential_id.len()).map_err(|_| CtapError::Other)?;
     out.extend_from_slice(aaguid);
     out.extend_from_slice(&len.to_be_bytes());
     out.extend_from_slice(credential_id);
-    out.extend_from_slice(&cbor::encode(&cose_key(public_key)?));
+    out.extend_from_slice(&cbor::encode(&public_key.cose_public_key()?));
     Ok(())
+}
+
+/// A public key that has a COSE_Key form.
+pub(crate) trait CosePublicKey {
+    fn cose_public_key(&self) -> Result<Value, CtapError>;
+}
+
+impl CosePublicKey for VerifyingKey {
+    fn cose_public_key(&self) -> Result<Value, CtapError> {
+        cose_key(self)
+    }
+}
+
+impl CosePublicKey for CredentialKey {
+    fn cose_public_key(&self) -> Result<Value, CtapError> {
+        CredentialKey::cose_public_key(self)
+    }
 }
 
 /// COSE_Key EC2 for ES256: `{1: 2 (EC2), 3: -7, -1: 1 (P-256), -2: x, -3: y}`.
@@ -59,12 +86,39 @@ pub(crate) fn cose_key(public_key: &VerifyingKey) -> Result<Value, CtapError> {
     ]))
 }
 
-/// ECDSA-SHA256 over `authData || clientDataHash`, DER encoded (WebAuthn
-/// §6.3.3 step 11 / packed attestation §8.2).
-pub(crate) fn sign(key: &SigningKey, auth_data: &[u8], client_data_hash: &[u8; 32]) -> Vec<u8> {
-    let message = [auth_data, client_data_hash.as_slice()].concat();
-    let signature: DerSignature = key.sign(&message);
-    signature.as_bytes().to_vec()
+/// The signature over `authData || clientDataHash` (WebAuthn §6.3.3 step
+/// 11 / packed attestation §8.2): DER ECDSA-SHA256 for ES256, raw Ed25519
+/// for EdDSA.
+pub(crate) fn sign(
+    key: &(impl AuthDataSigner + ?Sized),
+    auth_data: &[u8],
+    client_data_hash: &[u8; 32],
+) -> Vec<u8> {
+    key.sign_message(&[auth_data, client_data_hash.as_slice()].concat())
+}
+
+/// A private key that can sign authenticator data.
+pub(crate) trait AuthDataSigner {
+    fn sign_message(&self, message: &[u8]) -> Vec<u8>;
+}
+
+impl AuthDataSigner for SigningKey {
+    fn sign_message(&self, message: &[u8]) -> Vec<u8> {
+        let signature: DerSignature = self.sign(message);
+        signature.as_bytes().to_vec()
+    }
+}
+
+impl AuthDataSigner for CredentialKey {
+    fn sign_message(&self, message: &[u8]) -> Vec<u8> {
+        self.sign(message)
+    }
+}
+
+impl<T: AuthDataSigner + ?Sized> AuthDataSigner for &T {
+    fn sign_message(&self, message: &[u8]) -> Vec<u8> {
+        (**self).sign_message(message)
+    }
 }
 
 #[cfg(test)]
@@ -90,5 +144,23 @@ mod tests {
         key.verifying_key().verify(&msg, &der).unwrap();
         let wrong = [data.as_slice(), &[6; 32]].concat();
         assert!(key.verifying_key().verify(&wrong, &der).is_err());
+    }
+
+    #[test]
+    fn credential_keys_of_both_algorithms_attest_and_sign() {
+        use crate::keys::{Algorithm, CredentialKey};
+        use crate::testing::TestEnv;
+        let mut env = TestEnv::new(2);
+        for alg in [Algorithm::Es256, Algorithm::EdDsa] {
+            let key = CredentialKey::generate(&mut env, alg).unwrap();
+            let mut data = auth_data(&[0xAA; 32], FLAG_UP | FLAG_AT, 1);
+            push_attested_credential(&mut data, &[0x11; 16], &[9; 63], &key).unwrap();
+            let cose = cbor::decode(&data[55 + 63..]).unwrap();
+            assert_eq!(cose, key.cose_public_key().unwrap());
+            assert_eq!(cose.get(&Value::int(3)), Some(&Value::int(alg.cose())));
+            let sig = sign(&key, &data, &[5; 32]);
+            let msg = [data.as_slice(), &[5; 32]].concat();
+            assert_eq!(sig, key.sign(&msg));
+        }
     }
 }

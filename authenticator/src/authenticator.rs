@@ -8,6 +8,7 @@ use crate::cbor::{self, Value};
 use crate::counter::SignCounter;
 use crate::env::{Env, Store};
 use crate::get_next_assertion::AssertionState;
+use crate::pin::PinState;
 use crate::secrets::{self, DeviceSecrets};
 use crate::status::CtapError;
 
@@ -26,19 +27,35 @@ mod command {
     pub(super) const MAKE_CREDENTIAL: u8 = 0x01;
     pub(super) const GET_ASSERTION: u8 = 0x02;
     pub(super) const GET_INFO: u8 = 0x04;
+    pub(super) const CLIENT_PIN: u8 = 0x06;
     pub(super) const GET_NEXT_ASSERTION: u8 = 0x08;
+    pub(super) const RESET: u8 = 0x07;
+    pub(super) const CREDENTIAL_MANAGEMENT: u8 = 0x0A;
+    pub(super) const SELECTION: u8 = 0x0B;
+    pub(super) const LARGE_BLOBS: u8 = 0x0C;
+    pub(super) const CONFIG: u8 = 0x0D;
+    /// CTAP 2.1 §6.13: the 2.1-PRE prototype credentialManagement command.
+    pub(super) const CREDENTIAL_MANAGEMENT_PRE: u8 = 0x41;
 }
 
 /// Fixed properties of this authenticator.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
     pub aaguid: [u8; 16],
+    /// How many discoverable credentials the key accepts (getInfo
+    /// remainingDiscoverableCredentials, KEY_STORE_FULL past it).
+    pub max_discoverable_credentials: u64,
 }
+
+/// Hardware keys stop at 25–256 passkeys; softkey has no such limit. The
+/// figure getInfo reports must be a number, so it is one no user reaches.
+pub const DEFAULT_MAX_DISCOVERABLE_CREDENTIALS: u64 = 1_000_000;
 
 impl Default for Config {
     fn default() -> Self {
         Config {
             aaguid: DEFAULT_AAGUID,
+            max_discoverable_credentials: DEFAULT_MAX_DISCOVERABLE_CREDENTIALS,
         }
     }
 }
@@ -53,6 +70,10 @@ pub struct Authenticator {
     pub(crate) counter: SignCounter,
     pub(crate) assertion_state: Option<AssertionState>,
     powered_up_at: Option<Duration>,
+    /// PIN/UV RAM state: key agreement keys, pinUvAuthToken, mismatches.
+    pub(crate) pin: PinState,
+    /// Credential management enumeration and large-blob write state.
+    pub(crate) management: crate::cred_mgmt::ManagementState,
 }
 
 impl Authenticator {
@@ -63,14 +84,21 @@ impl Authenticator {
             counter: SignCounter::default(),
             assertion_state: None,
             powered_up_at: None,
+            pin: PinState::default(),
+            management: crate::cred_mgmt::ManagementState::default(),
         }
     }
 
     /// A power-up: process start or USB/IP attach. Forgets any
-    /// getNextAssertion state and starts the reset window (CTAP 2.1 §6.6).
+    /// getNextAssertion state, starts the reset window (CTAP 2.1 §6.6) and
+    /// renews the PIN/UV RAM state (§6.5.6 `initialize()`): new key
+    /// agreement keys and pinUvAuthTokens, the consecutive PIN mismatch
+    /// counter cleared (the "power cycle" of security.md).
     pub fn power_up<E: Env>(&mut self, env: &mut E) {
         self.assertion_state = None;
         self.powered_up_at = Some(env.now());
+        self.management = crate::cred_mgmt::ManagementState::default();
+        self.pin.power_up(env);
     }
 
     /// When [`Self::power_up`] last ran, on the `Env::now` clock.
@@ -107,11 +135,27 @@ impl Authenticator {
         if command != command::GET_NEXT_ASSERTION {
             self.assertion_state = None;
         }
+        // §6.8.3/§6.8.4: likewise any command other than credential
+        // management ends an enumeration (the handler ends it for other
+        // subcommands).
+        if command != command::CREDENTIAL_MANAGEMENT
+            && command != command::CREDENTIAL_MANAGEMENT_PRE
+        {
+            self.management.enumeration = None;
+        }
         match command {
             command::MAKE_CREDENTIAL => self.make_credential(env, params).map(Some),
             command::GET_ASSERTION => self.get_assertion(env, params).map(Some),
-            command::GET_INFO => Ok(Some(self.get_info())),
+            command::GET_INFO => self.get_info(env).map(Some),
             command::GET_NEXT_ASSERTION => self.get_next_assertion(env).map(Some),
+            command::CLIENT_PIN => self.client_pin(env, params),
+            command::RESET => self.reset(env).map(|()| None),
+            command::CREDENTIAL_MANAGEMENT | command::CREDENTIAL_MANAGEMENT_PRE => {
+                self.credential_management(env, params)
+            }
+            command::SELECTION => self.selection(env).map(|()| None),
+            command::LARGE_BLOBS => self.large_blobs(env, params),
+            command::CONFIG => self.authenticator_config(env, params).map(|()| None),
             _ => Err(CtapError::InvalidCommand),
         }
     }
@@ -122,6 +166,12 @@ impl Authenticator {
             self.secrets = Some(DeviceSecrets::load_or_create(env)?);
         }
         self.secrets.as_ref().ok_or(CtapError::Other)
+    }
+
+    /// Drops the RAM copy of the device secrets (authenticatorReset deleted
+    /// the stored ones: old credential IDs must stop opening).
+    pub(crate) fn forget_secrets(&mut self) {
+        self.secrets = None;
     }
 
     /// The device secrets if they exist, without creating them: lookups
@@ -153,10 +203,7 @@ mod tests {
     fn unknown_commands_are_invalid_command() {
         let mut env = TestEnv::new(0);
         let mut a = Authenticator::new(Config::default());
-        // clientPIN, reset, credMgmt, selection, vendor: not (yet) implemented.
-        for cmd in [
-            0x00, 0x03, 0x06, 0x07, 0x09, 0x0A, 0x0B, 0x0C, 0x0D, 0x40, 0xFF,
-        ] {
+        for cmd in [0x00, 0x03, 0x05, 0x09, 0x0E, 0x40, 0x42, 0xFF] {
             assert_eq!(
                 a.process_cbor(&mut env, &[cmd]),
                 [0x01],

@@ -1,119 +1,221 @@
-//! Credential key pairs and credential IDs (CTAP 2.1 §6.1.2 steps 16–18,
-//! WebAuthn §6.2 "credential ID").
+//! Credential IDs (CTAP 2.1 §6.1.2 steps 16–18, WebAuthn §6.2 "credential
+//! ID") and the per-credential CredRandom of hmac-secret (CTAP 2.1 §12.5).
 //!
 //! A credential ID carries its own private key, wrapped with AES-256-GCM
 //! under the device wrap key ([`crate::secrets`]), so non-discoverable
-//! credentials need no storage at all:
+//! credentials need no storage at all. Two versions exist; both unwrap:
 //!
 //! ```text
-//! version (1) = 0x01 || nonce (12, random) || AES-256-GCM(
-//!     key = device wrap key,
-//!     aad = version || SHA-256(rp id),
-//!     plaintext = P-256 private scalar (32) || flags (1: bit 0 = discoverable)
-//! ) (33 + 16-byte tag)
+//! v1 (62 bytes, ES256 only; issued before CTAP 2.1 support):
+//!   0x01 || nonce (12) || AES-256-GCM(aad = 0x01 || rpIdHash,
+//!       scalar (32) || flags (1: 0 or 1 = discoverable)) (33 + 16 tag)
+//! v2 (63 bytes, issued now):
+//!   0x02 || nonce (12) || AES-256-GCM(aad = 0x02 || rpIdHash,
+//!       alg (1: 1 = ES256, 2 = EdDSA) || flags (1) || private key (32)) (34 + 16 tag)
+//!   flags: bit 0 discoverable, bits 1–2 credProtect level 1..=3, others 0
 //! ```
 //!
 //! Binding the rpIdHash as associated data makes an ID unwrap only for the
 //! RP it was made for: presented to another RP it is just unknown. Random
 //! 96-bit nonces stay far below the GCM birthday bound for any realistic
 //! number of credentials.
+//!
+//! CredRandom (two per credential: with and without UV) is not carried in
+//! the ID but derived: `HKDF-SHA256(salt = "softkey/credRandom/v1",
+//! ikm = the credential's 32 private bytes, info = "uv" | "no-uv")`. The
+//! private bytes are a uniformly random per-credential secret already inside
+//! every ID, so this gives every credential — discoverable or not, v1 IDs
+//! included — two stable, independent CredRandoms without 64 more bytes
+//! per ID; HKDF is one-way, so an hmac-secret output reveals nothing about
+//! the signing key, and the two labels keep the UV and no-UV values apart
+//! as §12.5 requires. It costs two HMACs, only for the credential used.
+
+use core::ops::Deref;
 
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
-use p256::SecretKey;
-use p256::ecdsa::SigningKey;
-use zeroize::{Zeroize, Zeroizing};
+use hkdf::Hkdf;
+use sha2::Sha256;
+use zeroize::Zeroizing;
 
 use crate::env::Env;
+use crate::keys::{Algorithm, CredentialKey};
 use crate::secrets::DeviceSecrets;
 use crate::status::CtapError;
 
-const VERSION: u8 = 0x01;
+const V1: u8 = 0x01;
+const V2: u8 = 0x02;
 const NONCE_LEN: usize = 12;
-const PLAINTEXT_LEN: usize = 32 + 1;
 const TAG_LEN: usize = 16;
+const V1_PLAINTEXT_LEN: usize = 32 + 1;
+const V2_PLAINTEXT_LEN: usize = 1 + 1 + 32;
+const V1_LEN: usize = 1 + NONCE_LEN + V1_PLAINTEXT_LEN + TAG_LEN;
+const V2_LEN: usize = 1 + NONCE_LEN + V2_PLAINTEXT_LEN + TAG_LEN;
+/// The length of every credential ID we issue now.
+pub const CREDENTIAL_ID_LEN: usize = V2_LEN;
+/// The longest credential ID of ours that still unwraps (getInfo
+/// maxCredentialIdLength, 0x08).
+pub const MAX_CREDENTIAL_ID_LEN: usize = if V1_LEN > V2_LEN { V1_LEN } else { V2_LEN };
+
+const ALG_ES256: u8 = 1;
+const ALG_EDDSA: u8 = 2;
 const FLAG_DISCOVERABLE: u8 = 0x01;
-/// The length of every credential ID we issue (getInfo maxCredentialIdLength).
-pub const CREDENTIAL_ID_LEN: usize = 1 + NONCE_LEN + PLAINTEXT_LEN + TAG_LEN;
-/// Out-of-range scalars are astronomically rare (< 2^-32 each); a stuck RNG
-/// is not, and must fail rather than loop forever.
-const MAX_KEYGEN_ATTEMPTS: usize = 64;
+const CRED_PROTECT_SHIFT: u8 = 1;
+const CRED_PROTECT_MASK: u8 = 0b0000_0110;
+
+const CRED_RANDOM_SALT: &[u8] = b"softkey/credRandom/v1";
+
+/// What a credential ID records besides the key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct CredentialFlags {
+    pub(crate) discoverable: bool,
+    /// credProtect level (CTAP 2.1 §12.1): 1 userVerificationOptional,
+    /// 2 userVerificationOptionalWithCredentialIDList, 3 userVerificationRequired.
+    pub(crate) cred_protect: u8,
+}
+
+impl Default for CredentialFlags {
+    fn default() -> Self {
+        CredentialFlags {
+            discoverable: false,
+            cred_protect: 1,
+        }
+    }
+}
+
+/// The flags of a v1 ID: credProtect level 1 (v1 predates credProtect).
+impl From<bool> for CredentialFlags {
+    fn from(discoverable: bool) -> Self {
+        CredentialFlags {
+            discoverable,
+            ..CredentialFlags::default()
+        }
+    }
+}
+
+impl CredentialFlags {
+    fn encode(self) -> Option<u8> {
+        if !(1..=3).contains(&self.cred_protect) {
+            return None;
+        }
+        let discoverable = if self.discoverable {
+            FLAG_DISCOVERABLE
+        } else {
+            0
+        };
+        Some(discoverable | (self.cred_protect << CRED_PROTECT_SHIFT))
+    }
+
+    fn decode(byte: u8) -> Option<Self> {
+        if byte & !(FLAG_DISCOVERABLE | CRED_PROTECT_MASK) != 0 {
+            return None;
+        }
+        let cred_protect = (byte & CRED_PROTECT_MASK) >> CRED_PROTECT_SHIFT;
+        (cred_protect != 0).then_some(CredentialFlags {
+            discoverable: byte & FLAG_DISCOVERABLE != 0,
+            cred_protect,
+        })
+    }
+}
 
 /// A credential ID of ours, opened for one RP.
 #[derive(Debug)]
 pub(crate) struct Unwrapped {
-    /// Only the scalar: deriving the public key costs a base-point
-    /// multiplication, which a username-less lookup must not pay for every
-    /// account of the RP. [`Unwrapped::signing_key`] pays it for the one used.
-    pub(crate) key: SecretKey,
-    pub(crate) discoverable: bool,
+    /// Only the private bytes: no public key is derived by unwrapping (see
+    /// [`crate::keys`]).
+    pub(crate) key: CredentialKey,
+    pub(crate) flags: CredentialFlags,
 }
 
-/// A new P-256 private key from the environment's RNG, retrying if the
-/// 32 random bytes are zero or not below the group order.
-pub(crate) fn generate_key<E: Env>(env: &mut E) -> Result<SigningKey, CtapError> {
-    for _ in 0..MAX_KEYGEN_ATTEMPTS {
-        let mut scalar = Zeroizing::new([0u8; 32]);
-        env.fill_random(scalar.as_mut_slice());
-        if let Ok(key) = SigningKey::from_slice(scalar.as_slice()) {
-            return Ok(key);
-        }
+impl Unwrapped {
+    /// This credential's CredRandom for hmac-secret (CTAP 2.1 §12.5): one
+    /// value when the request has UV, another without.
+    pub(crate) fn cred_random(&self, with_uv: bool) -> Result<Zeroizing<[u8; 32]>, CtapError> {
+        cred_random(&self.key, with_uv)
     }
-    Err(CtapError::Other)
 }
 
-/// Wraps `key` into a new credential ID bound to `rp_id_hash`.
+/// Transitional: lets lookup.rs keep reading `unwrapped.discoverable`
+/// (new code reads `unwrapped.flags`).
+impl Deref for Unwrapped {
+    type Target = CredentialFlags;
+
+    fn deref(&self) -> &CredentialFlags {
+        &self.flags
+    }
+}
+
+/// CredRandom of a credential key (see the module docs for the derivation).
+/// Usable at makeCredential time (hmac-secret-mc) before the ID exists.
+pub(crate) fn cred_random(
+    key: &CredentialKey,
+    with_uv: bool,
+) -> Result<Zeroizing<[u8; 32]>, CtapError> {
+    let ikm = key.to_bytes();
+    let hkdf = Hkdf::<Sha256>::new(Some(CRED_RANDOM_SALT), ikm.as_slice());
+    let mut out = Zeroizing::new([0u8; 32]);
+    let info: &[u8] = if with_uv { b"uv" } else { b"no-uv" };
+    hkdf.expand(info, out.as_mut_slice())
+        .map_err(|_| CtapError::Other)?;
+    Ok(out)
+}
+
+/// Wraps `key` into a new v2 credential ID bound to `rp_id_hash`.
 pub(crate) fn wrap<E: Env>(
     env: &mut E,
     secrets: &DeviceSecrets,
     rp_id_hash: &[u8; 32],
-    key: &SigningKey,
-    discoverable: bool,
+    key: &CredentialKey,
+    flags: CredentialFlags,
 ) -> Result<Vec<u8>, CtapError> {
-    let mut plaintext = Zeroizing::new([0u8; PLAINTEXT_LEN]);
-    let (scalar, flags) = plaintext.split_at_mut(32);
-    let mut key_bytes = key.to_bytes();
-    scalar.copy_from_slice(&key_bytes);
-    key_bytes.zeroize();
-    if let Some(flags) = flags.first_mut() {
-        *flags = if discoverable { FLAG_DISCOVERABLE } else { 0 };
-    }
+    let key_bytes = key.to_bytes();
+    let mut plaintext = Zeroizing::new([0u8; V2_PLAINTEXT_LEN]);
+    let (header, private) = plaintext.split_at_mut(2);
+    header.copy_from_slice(&[
+        match key.algorithm() {
+            Algorithm::Es256 => ALG_ES256,
+            Algorithm::EdDsa => ALG_EDDSA,
+        },
+        flags.encode().ok_or(CtapError::Other)?,
+    ]);
+    private.copy_from_slice(key_bytes.as_slice());
     let mut nonce = [0u8; NONCE_LEN];
     env.fill_random(&mut nonce);
-    let aad = associated_data(rp_id_hash);
     let sealed = cipher(secrets)?
         .encrypt(
             &Nonce::from(nonce),
             Payload {
                 msg: plaintext.as_slice(),
-                aad: &aad,
+                aad: &associated_data(V2, rp_id_hash),
             },
         )
         .map_err(|_| CtapError::Other)?;
-    let mut id = Vec::with_capacity(CREDENTIAL_ID_LEN);
-    id.push(VERSION);
+    let mut id = Vec::with_capacity(V2_LEN);
+    id.push(V2);
     id.extend_from_slice(&nonce);
     id.extend_from_slice(&sealed);
     Ok(id)
 }
 
-/// Opens `id` if it is a credential ID of ours for `rp_id_hash`; `None` for
-/// anything else (other authenticators' IDs, other RPs, garbage).
+/// Opens `id` if it is a credential ID of ours (v1 or v2) for
+/// `rp_id_hash`; `None` for anything else (other authenticators' IDs, other
+/// RPs, garbage). Never derives a public key.
 pub(crate) fn unwrap(
     secrets: &DeviceSecrets,
     rp_id_hash: &[u8; 32],
     id: &[u8],
 ) -> Option<Unwrapped> {
-    if id.len() != CREDENTIAL_ID_LEN {
-        return None;
-    }
-    let (version, rest) = id.split_first()?;
-    if *version != VERSION {
+    let (&version, rest) = id.split_first()?;
+    let expected_len = match version {
+        V1 => V1_LEN,
+        V2 => V2_LEN,
+        _ => return None,
+    };
+    if id.len() != expected_len {
         return None;
     }
     let (nonce, sealed) = rest.split_at_checked(NONCE_LEN)?;
     let nonce: [u8; NONCE_LEN] = nonce.try_into().ok()?;
-    let aad = associated_data(rp_id_hash);
     let plaintext = Zeroizing::new(
         cipher(secrets)
             .ok()?
@@ -121,31 +223,40 @@ pub(crate) fn unwrap(
                 &Nonce::from(nonce),
                 Payload {
                     msg: sealed,
-                    aad: &aad,
+                    aad: &associated_data(version, rp_id_hash),
                 },
             )
             .ok()?,
     );
-    let (scalar, flags) = plaintext.split_at_checked(32)?;
-    let discoverable = match flags {
-        [0] => false,
-        [FLAG_DISCOVERABLE] => true,
-        _ => return None,
+    let (alg, flags, private) = if version == V1 {
+        let (private, flags) = plaintext.split_at_checked(32)?;
+        let discoverable = match flags {
+            [0] => false,
+            [FLAG_DISCOVERABLE] => true,
+            _ => return None,
+        };
+        (
+            Algorithm::Es256,
+            CredentialFlags::from(discoverable),
+            private,
+        )
+    } else {
+        let (header, private) = plaintext.split_at_checked(2)?;
+        let (alg, flags) = match header {
+            [ALG_ES256, flags] => (Algorithm::Es256, flags),
+            [ALG_EDDSA, flags] => (Algorithm::EdDsa, flags),
+            _ => return None,
+        };
+        (alg, CredentialFlags::decode(*flags)?, private)
     };
-    let key = SecretKey::from_slice(scalar).ok()?;
-    Some(Unwrapped { key, discoverable })
+    let key = CredentialKey::from_bytes(alg, private.try_into().ok()?)?;
+    Some(Unwrapped { key, flags })
 }
 
-impl Unwrapped {
-    pub(crate) fn signing_key(&self) -> SigningKey {
-        SigningKey::from(&self.key)
-    }
-}
-
-fn associated_data(rp_id_hash: &[u8; 32]) -> [u8; 33] {
+fn associated_data(version: u8, rp_id_hash: &[u8; 32]) -> [u8; 33] {
     let mut aad = [0u8; 33];
-    let (version, hash) = aad.split_at_mut(1);
-    version.copy_from_slice(&[VERSION]);
+    let (v, hash) = aad.split_at_mut(1);
+    v.copy_from_slice(&[version]);
     hash.copy_from_slice(rp_id_hash);
     aad
 }
@@ -159,60 +270,235 @@ mod tests {
     use super::*;
     use crate::testing::TestEnv;
 
-    fn setup() -> (TestEnv, DeviceSecrets, SigningKey) {
+    fn setup() -> (TestEnv, DeviceSecrets) {
         let mut env = TestEnv::new(7);
         let secrets = DeviceSecrets::load_or_create(&mut env).unwrap();
-        let key = generate_key(&mut env).unwrap();
-        (env, secrets, key)
+        (env, secrets)
+    }
+
+    /// Seals `plaintext` the way both versions do, to build v1 IDs and
+    /// malformed-but-authentic IDs.
+    fn seal(secrets: &DeviceSecrets, version: u8, rp: &[u8; 32], plaintext: &[u8]) -> Vec<u8> {
+        let nonce = [9u8; NONCE_LEN];
+        let sealed = cipher(secrets)
+            .unwrap()
+            .encrypt(
+                &Nonce::from(nonce),
+                Payload {
+                    msg: plaintext,
+                    aad: &associated_data(version, rp),
+                },
+            )
+            .unwrap();
+        [&[version][..], &nonce, &sealed].concat()
+    }
+
+    fn all_flags() -> Vec<CredentialFlags> {
+        let mut out = Vec::new();
+        for discoverable in [false, true] {
+            for cred_protect in 1..=3 {
+                out.push(CredentialFlags {
+                    discoverable,
+                    cred_protect,
+                });
+            }
+        }
+        out
     }
 
     #[test]
-    fn round_trip_keeps_key_and_flag() {
-        let (mut env, secrets, key) = setup();
-        for discoverable in [false, true] {
-            let id = wrap(&mut env, &secrets, &[1; 32], &key, discoverable).unwrap();
-            assert_eq!(id.len(), CREDENTIAL_ID_LEN);
-            let opened = unwrap(&secrets, &[1; 32], &id).unwrap();
-            assert_eq!(opened.signing_key(), key);
-            assert_eq!(opened.discoverable, discoverable);
+    fn v2_round_trip_keeps_algorithm_key_and_flags() {
+        let (mut env, secrets) = setup();
+        for alg in crate::keys::SUPPORTED {
+            let key = CredentialKey::generate(&mut env, alg).unwrap();
+            for flags in all_flags() {
+                let id = wrap(&mut env, &secrets, &[1; 32], &key, flags).unwrap();
+                assert_eq!(id.len(), CREDENTIAL_ID_LEN);
+                assert!(id.len() <= MAX_CREDENTIAL_ID_LEN && id.len() <= 255);
+                assert_eq!(id[0], V2);
+                let opened = unwrap(&secrets, &[1; 32], &id).unwrap();
+                assert_eq!(opened.key.algorithm(), alg);
+                assert_eq!(*opened.key.to_bytes(), *key.to_bytes());
+                assert_eq!(opened.flags, flags);
+            }
         }
+    }
+
+    #[test]
+    fn invalid_cred_protect_is_not_wrapped() {
+        let (mut env, secrets) = setup();
+        let key = CredentialKey::generate(&mut env, Algorithm::Es256).unwrap();
+        for cred_protect in [0, 4, 0xFF] {
+            let flags = CredentialFlags {
+                discoverable: false,
+                cred_protect,
+            };
+            assert_eq!(
+                wrap(&mut env, &secrets, &[1; 32], &key, flags).unwrap_err(),
+                CtapError::Other
+            );
+        }
+    }
+
+    #[test]
+    fn v1_ids_still_unwrap_as_es256_level_1() {
+        let (mut env, secrets) = setup();
+        let key = CredentialKey::generate(&mut env, Algorithm::Es256).unwrap();
+        for (flag, discoverable) in [(0u8, false), (1, true)] {
+            let plaintext = [key.to_bytes().as_slice(), &[flag]].concat();
+            let id = seal(&secrets, V1, &[1; 32], &plaintext);
+            assert_eq!(id.len(), 62);
+            let opened = unwrap(&secrets, &[1; 32], &id).unwrap();
+            assert_eq!(opened.key.algorithm(), Algorithm::Es256);
+            assert_eq!(*opened.key.to_bytes(), *key.to_bytes());
+            assert_eq!(opened.flags, CredentialFlags::from(discoverable));
+            assert_eq!(opened.flags.cred_protect, 1);
+            // v1 credentials get hmac-secret too.
+            assert_eq!(
+                *opened.cred_random(true).unwrap(),
+                *cred_random(&key, true).unwrap()
+            );
+        }
+        // A v1 flags byte other than 0/1 is refused.
+        let plaintext = [key.to_bytes().as_slice(), &[2]].concat();
+        assert!(
+            unwrap(
+                &secrets,
+                &[1; 32],
+                &seal(&secrets, V1, &[1; 32], &plaintext)
+            )
+            .is_none()
+        );
+    }
+
+    #[test]
+    fn authentic_but_malformed_v2_plaintext_is_refused() {
+        let (_, secrets) = setup();
+        let rp = [1; 32];
+        let good = [&[ALG_ES256, 0x02][..], &[7; 32]].concat();
+        assert!(unwrap(&secrets, &rp, &seal(&secrets, V2, &rp, &good)).is_some());
+        for header in [
+            [0, 0x02],         // unknown algorithm
+            [3, 0x02],         // unknown algorithm
+            [ALG_ES256, 0x00], // credProtect 0
+            [ALG_ES256, 0x08], // reserved bit
+            [ALG_EDDSA, 0x80], // reserved bit
+        ] {
+            let plaintext = [&header[..], &[7; 32]].concat();
+            assert!(
+                unwrap(&secrets, &rp, &seal(&secrets, V2, &rp, &plaintext)).is_none(),
+                "{header:?}"
+            );
+        }
+        // An invalid P-256 scalar.
+        let zero = [&[ALG_ES256, 0x02][..], &[0; 32]].concat();
+        assert!(unwrap(&secrets, &rp, &seal(&secrets, V2, &rp, &zero)).is_none());
+        // A v1-shaped plaintext under the v2 version byte has the wrong length.
+        let v1_shaped = [&[7u8; 32][..], &[0]].concat();
+        assert!(unwrap(&secrets, &rp, &seal(&secrets, V2, &rp, &v1_shaped)).is_none());
     }
 
     #[test]
     fn bound_to_rp_and_device_and_tamper_evident() {
-        let (mut env, secrets, key) = setup();
-        let id = wrap(&mut env, &secrets, &[1; 32], &key, false).unwrap();
-        assert!(unwrap(&secrets, &[2; 32], &id).is_none(), "other RP");
+        let (mut env, secrets) = setup();
+        let key = CredentialKey::generate(&mut env, Algorithm::Es256).unwrap();
+        let v2 = wrap(
+            &mut env,
+            &secrets,
+            &[1; 32],
+            &key,
+            CredentialFlags::default(),
+        )
+        .unwrap();
+        let v1 = seal(
+            &secrets,
+            V1,
+            &[1; 32],
+            &[key.to_bytes().as_slice(), &[0]].concat(),
+        );
         let mut other_env = TestEnv::new(8);
         let other = DeviceSecrets::load_or_create(&mut other_env).unwrap();
-        assert!(unwrap(&other, &[1; 32], &id).is_none(), "other device");
-        for i in 0..id.len() {
-            let mut bad = id.clone();
-            bad[i] ^= 0x01;
-            assert!(
-                unwrap(&secrets, &[1; 32], &bad).is_none(),
-                "bit flip at {i}"
-            );
+        for id in [v1, v2] {
+            assert!(unwrap(&secrets, &[1; 32], &id).is_some());
+            assert!(unwrap(&secrets, &[2; 32], &id).is_none(), "other RP");
+            assert!(unwrap(&other, &[1; 32], &id).is_none(), "other device");
+            for i in 0..id.len() {
+                for bit in 0..8 {
+                    let mut bad = id.clone();
+                    bad[i] ^= 1 << bit;
+                    assert!(
+                        unwrap(&secrets, &[1; 32], &bad).is_none(),
+                        "bit flip at {i}.{bit}"
+                    );
+                }
+            }
+            assert!(unwrap(&secrets, &[1; 32], &id[..id.len() - 1]).is_none());
+            let longer = [id.as_slice(), &[0]].concat();
+            assert!(unwrap(&secrets, &[1; 32], &longer).is_none());
         }
-        assert!(unwrap(&secrets, &[1; 32], &id[..id.len() - 1]).is_none());
         assert!(unwrap(&secrets, &[1; 32], &[]).is_none());
+        assert!(unwrap(&secrets, &[1; 32], &[V2]).is_none());
     }
 
     #[test]
     fn two_wraps_of_one_key_differ() {
-        let (mut env, secrets, key) = setup();
-        let a = wrap(&mut env, &secrets, &[1; 32], &key, false).unwrap();
-        let b = wrap(&mut env, &secrets, &[1; 32], &key, false).unwrap();
+        let (mut env, secrets) = setup();
+        let key = CredentialKey::generate(&mut env, Algorithm::EdDsa).unwrap();
+        let a = wrap(
+            &mut env,
+            &secrets,
+            &[1; 32],
+            &key,
+            CredentialFlags::default(),
+        )
+        .unwrap();
+        let b = wrap(
+            &mut env,
+            &secrets,
+            &[1; 32],
+            &key,
+            CredentialFlags::default(),
+        )
+        .unwrap();
         assert_ne!(a, b);
     }
 
     #[test]
-    fn stuck_rng_fails_instead_of_looping() {
-        let mut env = TestEnv::new(0);
-        env.set_stuck_rng(Some(0x00));
-        assert_eq!(generate_key(&mut env).unwrap_err(), CtapError::Other);
-        // All-0xFF is above the P-256 group order: also refused.
-        env.set_stuck_rng(Some(0xFF));
-        assert_eq!(generate_key(&mut env).unwrap_err(), CtapError::Other);
+    fn cred_random_is_stable_and_separates_uv_and_credentials() {
+        // CTAP 2.1 §12.5: CredRandomWithUV and CredRandomWithoutUV, fixed
+        // for the life of the credential, also for non-discoverable ones.
+        let (mut env, secrets) = setup();
+        let mut seen = Vec::new();
+        for alg in crate::keys::SUPPORTED {
+            for _ in 0..2 {
+                let key = CredentialKey::generate(&mut env, alg).unwrap();
+                let id = wrap(
+                    &mut env,
+                    &secrets,
+                    &[1; 32],
+                    &key,
+                    CredentialFlags::default(),
+                )
+                .unwrap();
+                let first = unwrap(&secrets, &[1; 32], &id).unwrap();
+                let again = unwrap(&secrets, &[1; 32], &id).unwrap();
+                let uv = *first.cred_random(true).unwrap();
+                let no_uv = *first.cred_random(false).unwrap();
+                assert_eq!(uv, *again.cred_random(true).unwrap());
+                assert_eq!(no_uv, *again.cred_random(false).unwrap());
+                assert_eq!(
+                    uv,
+                    *cred_random(&key, true).unwrap(),
+                    "same before wrapping"
+                );
+                assert_ne!(uv, no_uv);
+                seen.push(uv);
+                seen.push(no_uv);
+            }
+        }
+        let mut unique = seen.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), seen.len(), "distinct across credentials");
     }
 }

@@ -1,21 +1,34 @@
 //! authenticatorGetAssertion (CTAP 2.1 §6.2), steps of §6.2.2 in order.
 //!
-//! With an allowList, the first listed credential of ours for the RP is
-//! used. Without one (username-less login), every discoverable credential of
-//! the RP is a candidate, newest first: the first is returned with
-//! `numberOfCredentials`, the rest are walked by getNextAssertion.
-//! `up=false` is a silent probe (Chrome checks excludeList batches this
-//! way): no prompt, UP flag clear, still a valid signature.
+//! With an allowList, the first listed credential of ours for the RP that
+//! credProtect lets this request see is used. Without one (username-less
+//! login), every discoverable credential of the RP that is visible
+//! (credProtect level 1, or any level with UV) is a candidate, newest
+//! first: the first is returned with `numberOfCredentials`, the rest are
+//! walked by getNextAssertion. `up=false` is a silent probe (Chrome checks
+//! excludeList batches this way): no prompt, UP flag clear, still a valid
+//! signature.
+//!
+//! User names: §6.2.2 step 12 returns a user's name and displayName only
+//! after user verification. softkey keeps one documented deviation
+//! (ARCHITECTURE.md "User entities without UV"): while *no PIN is set* —
+//! so UV is impossible — the names are returned once the user approved the
+//! prompt, so a browser can still show an account chooser. Once a PIN
+//! exists the spec rule applies unchanged: names only with UV.
 
 use std::collections::VecDeque;
 
 use crate::Authenticator;
-use crate::auth_data::{self, FLAG_UP};
+use crate::auth_data::{self, FLAG_UP, FLAG_UV};
 use crate::cbor::fields::{self, Fields, optional, required};
 use crate::cbor::{self, Value};
 use crate::env::{Env, Operation};
+use crate::extensions::{
+    self, AssertionExtensions, GaExtensions, cred_blob, cred_protect, large_blob_key,
+};
 use crate::get_next_assertion::AssertionState;
 use crate::lookup::Found;
+use crate::pin::{DeviceConfig, Permission};
 use crate::presence;
 use crate::record;
 use crate::request::{self, Options, PUBLIC_KEY, PinUvAuth};
@@ -27,6 +40,7 @@ struct Request<'a> {
     rp_id: &'a str,
     client_data_hash: [u8; 32],
     allow_list: Vec<&'a [u8]>,
+    extensions: GaExtensions<'a>,
     options: Options,
     pin_uv: PinUvAuth<'a>,
 }
@@ -37,16 +51,27 @@ impl<'a> Request<'a> {
         let rp_id = fields::text(required(f.int(0x01))?)?;
         let client_data_hash = request::client_data_hash(required(f.int(0x02))?)?;
         let allow_list = optional(f.int(0x03), request::descriptor_ids)?.unwrap_or_default();
-        // Extensions (0x04): none supported; ignored, but must be a map.
-        optional(f.int(0x04), Fields::of)?;
         Ok(Request {
             rp_id,
             client_data_hash,
             allow_list,
+            extensions: GaExtensions::parse(f.int(0x04))?,
             options: Options::parse(f.int(0x05))?,
             pin_uv: PinUvAuth::parse(f.int(0x06), f.int(0x07))?,
         })
     }
+}
+
+/// What the assertion responses of one getAssertion sequence say about
+/// the user.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct UserFlags {
+    /// Presence was collected: the UP flag.
+    pub(crate) present: bool,
+    /// A pinUvAuthParam verified: the UV flag.
+    pub(crate) verified: bool,
+    /// Whether user name and displayName may be returned.
+    pub(crate) show_names: bool,
 }
 
 impl Authenticator {
@@ -57,22 +82,39 @@ impl Authenticator {
     ) -> Result<Value, CtapError> {
         let value = cbor::decode(params)?;
         let req = Request::parse(&value)?;
+        let pin_set = self.pin_is_set(env)?;
         // Steps 1–2: zero-length pinUvAuthParam probe; protocol checks.
-        req.pin_uv.check_steps_1_2(env, req.rp_id)?;
-        // Step 5: options. No built-in UV; "rk" is not a getAssertion option.
-        if req.options.uv == Some(true) && !req.pin_uv.is_present() {
-            return Err(CtapError::InvalidOption);
-        }
+        req.pin_uv.check_steps_1_2(env, req.rp_id, pin_set)?;
+        // Step 4: options. "rk" is not a getAssertion option; uv=true
+        // without a pinUvAuthParam would need built-in UV.
         if req.options.rk.is_some() {
             return Err(CtapError::UnsupportedOption);
         }
+        if req.options.uv == Some(true) && !req.pin_uv.is_present() {
+            return Err(CtapError::InvalidOption);
+        }
         let up = req.options.up.unwrap_or(true);
-        // Step 6: no PIN is set, so no pinUvAuthParam can verify.
-        req.pin_uv.check_against_no_pin()?;
-        // Step 7: locate the applicable credentials.
+        // Step 5: alwaysUv needs a pinUvAuthParam unless this is a silent
+        // (up=false) request.
+        if up && !req.pin_uv.is_present() && DeviceConfig::load(env.store())?.always_uv {
+            return Err(CtapError::PuatRequired);
+        }
+        // hmac-secret needs presence (it unlocks secrets, like a login).
+        if req.extensions.hmac_secret.is_some() && !up {
+            return Err(CtapError::UnsupportedOption);
+        }
+        // Step 6: verify the pinUvAuthParam (ga permission, RP binding).
+        let uv = self.verify_request_pin_uv(
+            env,
+            &req.pin_uv,
+            &req.client_data_hash,
+            Permission::GetAssertion,
+            req.rp_id,
+        )?;
+        // Step 7: locate the applicable credentials, credProtect applied.
         let rp_id_hash = auth_data::rp_id_hash(req.rp_id);
         let (first, rest, total) = if req.allow_list.is_empty() {
-            let mut found: VecDeque<Found> = self.discoverable_for_rp(env, &rp_id_hash)?.into();
+            let mut found: VecDeque<Found> = self.discoverable_for_rp(env, &rp_id_hash, uv)?.into();
             let total = found.len();
             let first = found.pop_front();
             (
@@ -82,30 +124,57 @@ impl Authenticator {
             )
         } else {
             (
-                self.first_ours(env, &rp_id_hash, &req.allow_list)?,
+                self.first_visible(env, &rp_id_hash, &req.allow_list, uv)?,
                 VecDeque::new(),
                 1,
             )
         };
-        // Step 8 (7.6 in errata numbering): nothing found → no prompt.
+        // Step 8: nothing found → no prompt.
         let first = first.ok_or(CtapError::NoCredentials)?;
-        // Step 9: user presence, naming the account when there is just one.
+        // Extension inputs are checked before the prompt.
+        let extensions = AssertionExtensions {
+            hmac_secret: match &req.extensions.hmac_secret {
+                Some(input) => Some(self.open_hmac_secret(env, input)?),
+                None => None,
+            },
+            cred_blob: req.extensions.cred_blob,
+            large_blob_key: req.extensions.large_blob_key,
+        };
+        // Step 9: user presence, naming the account when there is just
+        // one; then the token's mc/ga use is consumed.
         if up {
             let (name, display) = match (&first.record, total) {
                 (Some(r), 1) => (r.user_name.as_deref(), r.user_display_name.as_deref()),
                 _ => (None, None),
             };
             presence::require(env, Operation::SignIn, req.rp_id, name, display)?;
+            if uv {
+                self.consume_pin_token_for_mc_ga();
+            }
         }
-        // Steps 11–12: sign; numberOfCredentials when there are several.
+        let user = UserFlags {
+            present: up,
+            verified: uv,
+            // See the module docs: the no-PIN deviation.
+            show_names: uv || (up && !pin_set),
+        };
+        // Steps 10–12: extensions, signature, numberOfCredentials.
         let n = (total > 1).then_some(total);
-        let response =
-            self.assertion_response(env, &rp_id_hash, &first, &req.client_data_hash, up, n)?;
+        let response = self.assertion_response(
+            env,
+            &rp_id_hash,
+            &first,
+            &req.client_data_hash,
+            user,
+            &extensions,
+            n,
+        )?;
         if !rest.is_empty() {
             self.assertion_state = Some(AssertionState {
                 rp_id_hash,
                 client_data_hash: req.client_data_hash,
-                user_present: up,
+                user,
+                extensions,
                 remaining: rest,
                 last_response: env.now(),
             });
@@ -113,15 +182,19 @@ impl Authenticator {
         Ok(response)
     }
 
-    /// The RP's discoverable credentials that open, newest first.
+    /// The RP's discoverable credentials that open and that a request
+    /// with or without UV may see, newest first.
     fn discoverable_for_rp<E: Env>(
         &mut self,
         env: &mut E,
         rp_id_hash: &[u8; 32],
+        uv: bool,
     ) -> Result<Vec<Found>, CtapError> {
         let mut found = Vec::new();
         for record in record::for_rp(env.store(), rp_id_hash)? {
-            if let Some(f) = self.open_record(env, rp_id_hash, record)? {
+            if let Some(f) = self.open_record(env, rp_id_hash, record)?
+                && cred_protect::visible_unlisted(f.key.flags.cred_protect, uv)
+            {
                 found.push(f);
             }
         }
@@ -129,20 +202,34 @@ impl Authenticator {
     }
 
     /// The §6.2.2 step 12 response map, signed with a fresh counter value:
-    /// `{1: credential, 2: authData, 3: signature, 4: user?, 5: numberOfCredentials?}`.
+    /// `{1: credential, 2: authData, 3: signature, 4: user?,
+    /// 5: numberOfCredentials?, 7: largeBlobKey?}`.
+    #[allow(clippy::too_many_arguments)] // one response, every input of it
     pub(crate) fn assertion_response<E: Env>(
         &mut self,
         env: &mut E,
         rp_id_hash: &[u8; 32],
         found: &Found,
         client_data_hash: &[u8; 32],
-        user_present: bool,
+        user: UserFlags,
+        extensions: &AssertionExtensions,
         number_of_credentials: Option<usize>,
     ) -> Result<Value, CtapError> {
+        let mut outputs = Vec::new();
+        if let Some(opened) = &extensions.hmac_secret {
+            let cred_random = found.key.cred_random(user.verified)?;
+            outputs.push((extensions::HMAC_SECRET, opened.output(env, &cred_random)?));
+        }
+        if extensions.cred_blob {
+            let stored = found.record.as_ref().and_then(|r| r.cred_blob.as_deref());
+            outputs.push((extensions::CRED_BLOB, cred_blob::get_assertion(stored)));
+        }
         let sign_count = self.counter.next(env.store())?;
-        let flags = if user_present { FLAG_UP } else { 0 };
-        let data = auth_data::auth_data(rp_id_hash, flags, sign_count);
-        let signature = auth_data::sign(&found.key.signing_key(), &data, client_data_hash);
+        let flags =
+            if user.present { FLAG_UP } else { 0 } | if user.verified { FLAG_UV } else { 0 };
+        let mut data = auth_data::auth_data(rp_id_hash, flags, sign_count);
+        extensions::append_outputs(&mut data, outputs);
+        let signature = auth_data::sign(&found.key.key, &data, client_data_hash);
         let mut pairs = vec![
             (
                 0x01,
@@ -155,21 +242,25 @@ impl Authenticator {
             (0x03, Value::Bytes(signature)),
         ];
         if let Some(record) = &found.record {
-            // The user id always; names only once the user was asked (the
-            // account chooser needs them; a silent probe must not leak them).
-            let mut user = vec![("id", Value::bytes(&record.user_id))];
-            if user_present {
+            // The user id always; names only as the module docs say.
+            let mut entity = vec![("id", Value::bytes(&record.user_id))];
+            if user.show_names {
                 if let Some(name) = &record.user_name {
-                    user.push(("name", Value::text(name)));
+                    entity.push(("name", Value::text(name)));
                 }
                 if let Some(display) = &record.user_display_name {
-                    user.push(("displayName", Value::text(display)));
+                    entity.push(("displayName", Value::text(display)));
                 }
             }
-            pairs.push((0x04, Value::text_map(user)));
+            pairs.push((0x04, Value::text_map(entity)));
         }
         if let Some(n) = number_of_credentials {
             pairs.push((0x05, Value::Unsigned(u64::try_from(n).unwrap_or(u64::MAX))));
+        }
+        if extensions.large_blob_key
+            && let Some(key) = found.record.as_ref().and_then(|r| r.large_blob_key)
+        {
+            pairs.push((large_blob_key::GA_RESPONSE_KEY, Value::bytes(&key)));
         }
         Ok(Value::int_map(pairs))
     }

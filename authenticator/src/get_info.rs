@@ -1,75 +1,213 @@
-//! authenticatorGetInfo (CTAP 2.1 §6.4). It must tell the truth: only what
-//! is implemented is advertised (no clientPin, no extensions yet).
+//! authenticatorGetInfo (CTAP 2.1 §6.4). It must tell the truth: every
+//! member describes what this build implements and the device's current
+//! settings (PIN set, alwaysUv, minPINLength, forcePINChange, ...). It
+//! reads the store but never writes to it.
 
 use crate::Authenticator;
-use crate::auth_data::ES256;
+use crate::attestation;
 use crate::authenticator::MAX_MSG_SIZE;
 use crate::cbor::Value;
-use crate::credential::CREDENTIAL_ID_LEN;
-use crate::request::PUBLIC_KEY;
+use crate::credential::MAX_CREDENTIAL_ID_LEN;
+use crate::env::Env;
+use crate::extensions::{self, cred_blob::MAX_CRED_BLOB_LENGTH};
+use crate::keys;
+use crate::pin::DeviceConfig;
+use crate::record;
+use crate::status::CtapError;
 
 /// Advertised maxCredentialCountInList (0x07). Platforms batch longer
 /// exclude/allow lists; we also accept longer lists when sent.
 pub const MAX_CREDENTIAL_COUNT_IN_LIST: u64 = 64;
+/// The largest serialized largeBlobs array we store (0x0B, CTAP 2.1 §6.10:
+/// at least 1024).
+const MAX_SERIALIZED_LARGE_BLOB_ARRAY: u64 = 16384;
+/// PIN/UV auth protocols in our order of preference (0x06, §6.4: "in
+/// order of decreasing authenticator preference").
+const PIN_UV_AUTH_PROTOCOLS: [u64; 2] = [2, 1];
 
 impl Authenticator {
-    pub(crate) fn get_info(&self) -> Value {
+    pub(crate) fn get_info<E: Env>(&mut self, env: &mut E) -> Result<Value, CtapError> {
         let usize_value = |n: usize| Value::Unsigned(u64::try_from(n).unwrap_or(u64::MAX));
-        Value::int_map(vec![
-            (0x01, Value::Array(vec![Value::text("FIDO_2_0")])),
-            (0x02, Value::Array(vec![])),
-            (0x03, Value::bytes(&self.config.aaguid)),
+        let pin_set = self.pin_is_set(env)?;
+        let config = DeviceConfig::load(env.store())?;
+        let mut options = vec![
+            ("rk", Value::Bool(true)),
+            ("up", Value::Bool(true)),
+            ("plat", Value::Bool(false)),
+            ("clientPin", Value::Bool(pin_set)),
+            ("pinUvAuthToken", Value::Bool(true)),
+            ("credMgmt", Value::Bool(true)),
+            ("authnrCfg", Value::Bool(true)),
+            ("largeBlobs", Value::Bool(true)),
+            ("alwaysUv", Value::Bool(config.always_uv)),
+            // §7.2.3: with alwaysUv on, makeCredUvNotRqd must be false.
+            ("makeCredUvNotRqd", Value::Bool(!config.always_uv)),
+            ("setMinPINLength", Value::Bool(true)),
+        ];
+        // "ep" only when an enterprise attestation can be produced: a batch
+        // attestation is provisioned and RP ids are configured for it.
+        if self.enterprise_attestation_capable(env)? {
+            options.push(("ep", Value::Bool(config.enterprise_attestation)));
+        }
+        Ok(Value::int_map(vec![
             (
-                0x04,
-                Value::text_map(vec![
-                    ("rk", Value::Bool(true)),
-                    ("up", Value::Bool(true)),
-                    ("plat", Value::Bool(false)),
+                0x01,
+                Value::Array(vec![
+                    Value::text("U2F_V2"),
+                    Value::text("FIDO_2_0"),
+                    Value::text("FIDO_2_1"),
                 ]),
             ),
-            (0x05, usize_value(MAX_MSG_SIZE)),
-            (0x07, Value::Unsigned(MAX_CREDENTIAL_COUNT_IN_LIST)),
-            (0x08, usize_value(CREDENTIAL_ID_LEN)),
-            (0x09, Value::Array(vec![Value::text("usb")])),
             (
-                0x0A,
-                Value::Array(vec![Value::text_map(vec![
-                    ("alg", Value::int(ES256)),
-                    ("type", Value::text(PUBLIC_KEY)),
-                ])]),
+                0x02,
+                Value::Array(
+                    extensions::SUPPORTED
+                        .iter()
+                        .map(|e| Value::text(e))
+                        .collect(),
+                ),
             ),
-        ])
+            (0x03, Value::bytes(&self.config.aaguid)),
+            (0x04, Value::text_map(options)),
+            (0x05, usize_value(MAX_MSG_SIZE)),
+            (
+                0x06,
+                Value::Array(
+                    PIN_UV_AUTH_PROTOCOLS
+                        .iter()
+                        .map(|&p| Value::Unsigned(p))
+                        .collect(),
+                ),
+            ),
+            (0x07, Value::Unsigned(MAX_CREDENTIAL_COUNT_IN_LIST)),
+            (0x08, usize_value(MAX_CREDENTIAL_ID_LEN)),
+            (0x09, Value::Array(vec![Value::text("usb")])),
+            (0x0A, keys::algorithms_info()),
+            (0x0B, Value::Unsigned(MAX_SERIALIZED_LARGE_BLOB_ARRAY)),
+            (0x0C, Value::Bool(config.force_pin_change)),
+            (0x0D, Value::Unsigned(u64::from(config.min_pin_length))),
+            (0x0F, usize_value(MAX_CRED_BLOB_LENGTH)),
+            (
+                0x14,
+                Value::Unsigned(record::remaining(
+                    env.store(),
+                    self.config.max_discoverable_credentials,
+                )?),
+            ),
+        ]))
+    }
+
+    /// Whether makeCredential could return an enterprise attestation.
+    fn enterprise_attestation_capable<E: Env>(&mut self, env: &mut E) -> Result<bool, CtapError> {
+        Ok(attestation::batch_provisioned(env)?
+            && !attestation::enterprise_rp_ids(env.store())?.is_empty())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use crate::cbor::{self, Value};
-    use crate::testing::TestEnv;
+    use crate::testing::{PinClient, TestEnv};
     use crate::{Authenticator, Config};
 
-    #[test]
-    fn get_info_is_canonical_and_truthful() {
-        let mut env = TestEnv::new(0);
-        let mut a = Authenticator::new(Config { aaguid: [7; 16] });
-        let out = a.process_cbor(&mut env, &[0x04]);
+    fn info(a: &mut Authenticator, env: &mut TestEnv) -> Value {
+        let out = a.process_cbor(env, &[0x04]);
         assert_eq!(out[0], 0x00);
         let v = cbor::decode(&out[1..]).unwrap();
         // Canonical: re-encoding the strictly decoded value is byte-identical.
         assert_eq!(cbor::encode(&v), out[1..]);
+        v
+    }
+
+    fn option(v: &Value, name: &str) -> Option<Value> {
+        v.get(&Value::Unsigned(4))?.get(&Value::text(name)).cloned()
+    }
+
+    #[test]
+    fn get_info_is_canonical_and_truthful() {
+        let mut env = TestEnv::new(0);
+        let mut a = Authenticator::new(Config {
+            aaguid: [7; 16],
+            ..Config::default()
+        });
+        let v = info(&mut a, &mut env);
         let get = |k: u64| v.get(&Value::Unsigned(k)).cloned();
-        assert_eq!(get(1), Some(Value::Array(vec![Value::text("FIDO_2_0")])));
-        assert_eq!(get(2), Some(Value::Array(vec![])));
+        let texts = |xs: &[&str]| Value::Array(xs.iter().map(|x| Value::text(x)).collect());
+        assert_eq!(get(1), Some(texts(&["U2F_V2", "FIDO_2_0", "FIDO_2_1"])));
+        assert_eq!(
+            get(2),
+            Some(texts(&[
+                "credProtect",
+                "hmac-secret",
+                "hmac-secret-mc",
+                "credBlob",
+                "largeBlobKey",
+                "minPinLength"
+            ]))
+        );
         assert_eq!(get(3), Some(Value::bytes(&[7; 16])));
-        let options = get(4).unwrap();
-        assert_eq!(options.get(&Value::text("clientPin")), None);
-        assert_eq!(options.get(&Value::text("rk")), Some(&Value::Bool(true)));
-        assert_eq!(options.get(&Value::text("plat")), Some(&Value::Bool(false)));
+        for (name, value) in [
+            ("rk", true),
+            ("up", true),
+            ("plat", false),
+            ("clientPin", false),
+            ("pinUvAuthToken", true),
+            ("credMgmt", true),
+            ("authnrCfg", true),
+            ("largeBlobs", true),
+            ("alwaysUv", false),
+            ("makeCredUvNotRqd", true),
+            ("setMinPINLength", true),
+        ] {
+            assert_eq!(option(&v, name), Some(Value::Bool(value)), "{name}");
+        }
+        assert_eq!(option(&v, "ep"), None, "no batch attestation provisioned");
+        assert_eq!(option(&v, "uv"), None, "no built-in UV");
         assert_eq!(get(5), Some(Value::Unsigned(7609)));
-        assert_eq!(get(8), Some(Value::Unsigned(62)));
-        assert_eq!(get(9), Some(Value::Array(vec![Value::text("usb")])));
-        assert_eq!(get(6), None, "no pinUvAuthProtocols without a PIN");
-        // No store access at all.
+        assert_eq!(
+            get(6),
+            Some(Value::Array(vec![Value::Unsigned(2), Value::Unsigned(1)]))
+        );
+        assert_eq!(get(7), Some(Value::Unsigned(64)));
+        assert_eq!(get(8), Some(Value::Unsigned(63)));
+        assert_eq!(get(9), Some(texts(&["usb"])));
+        let algs = get(10).unwrap();
+        let Value::Array(algs) = algs else { panic!() };
+        let ids: Vec<Value> = algs
+            .iter()
+            .map(|a| a.get(&Value::text("alg")).cloned().unwrap())
+            .collect();
+        assert_eq!(ids, vec![Value::int(-7), Value::int(-8)]);
+        assert_eq!(get(11), Some(Value::Unsigned(16384)));
+        assert_eq!(get(12), Some(Value::Bool(false)));
+        assert_eq!(get(13), Some(Value::Unsigned(4)));
+        assert_eq!(get(15), Some(Value::Unsigned(32)));
+        assert_eq!(
+            get(20),
+            Some(Value::Unsigned(crate::DEFAULT_MAX_DISCOVERABLE_CREDENTIALS))
+        );
+        // No store writes at all.
         assert_eq!(env.store.writes(), 0);
+    }
+
+    #[test]
+    fn get_info_follows_the_device_state() {
+        let mut env = TestEnv::new(0);
+        let mut a = Authenticator::new(Config::default());
+        a.power_up(&mut env);
+        PinClient::new(2).set_pin(&mut a, &mut env, "1234").unwrap();
+        a.toggle_always_uv(&mut env).unwrap();
+        a.set_min_pin_length(&mut env, Some(6), None, false)
+            .unwrap();
+        let v = info(&mut a, &mut env);
+        assert_eq!(option(&v, "clientPin"), Some(Value::Bool(true)));
+        assert_eq!(option(&v, "alwaysUv"), Some(Value::Bool(true)));
+        assert_eq!(option(&v, "makeCredUvNotRqd"), Some(Value::Bool(false)));
+        assert_eq!(
+            v.get(&Value::Unsigned(12)),
+            Some(&Value::Bool(true)),
+            "PIN shorter than 6"
+        );
+        assert_eq!(v.get(&Value::Unsigned(13)), Some(&Value::Unsigned(6)));
     }
 }

@@ -11,6 +11,8 @@ use std::collections::VecDeque;
 use crate::Authenticator;
 use crate::cbor::Value;
 use crate::env::Env;
+use crate::extensions::AssertionExtensions;
+use crate::get_assertion::UserFlags;
 use crate::record::CredentialRecord;
 use crate::status::CtapError;
 
@@ -24,8 +26,10 @@ pub(crate) const NEXT_ASSERTION_TIMEOUT: Duration = Duration::from_secs(30);
 pub(crate) struct AssertionState {
     pub(crate) rp_id_hash: [u8; 32],
     pub(crate) client_data_hash: [u8; 32],
-    /// Whether the getAssertion collected presence (flags and user names).
-    pub(crate) user_present: bool,
+    /// What getAssertion established about the user (flags, names).
+    pub(crate) user: UserFlags,
+    /// The getAssertion's extensions, applied to every credential.
+    pub(crate) extensions: AssertionExtensions,
     /// Credentials not yet returned, newest first.
     pub(crate) remaining: VecDeque<CredentialRecord>,
     pub(crate) last_response: Duration,
@@ -51,7 +55,8 @@ impl Authenticator {
             &state.rp_id_hash,
             &found,
             &state.client_data_hash,
-            state.user_present,
+            state.user,
+            &state.extensions,
             None,
         )?;
         state.last_response = env.now();

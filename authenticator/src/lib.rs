@@ -12,22 +12,41 @@ pub mod env;
 pub mod status;
 pub mod testing;
 
+mod attestation;
+mod attestation_ca;
 mod auth_data;
 mod authenticator;
+mod config;
 mod counter;
+mod cred_mgmt;
 mod credential;
+mod credential_management;
+mod extensions;
 mod get_assertion;
 mod get_info;
 mod get_next_assertion;
+mod keys;
+mod large_blobs;
 mod lookup;
 mod make_credential;
+mod pin;
 mod presence;
 mod record;
 mod request;
+mod reset;
 mod secrets;
+mod selection;
+mod u2f;
 
-pub use authenticator::{Authenticator, Config, DEFAULT_AAGUID, MAX_MSG_SIZE};
-pub use credential::CREDENTIAL_ID_LEN;
+pub use attestation::{
+    AttestationMode, attestation_mode, enterprise_rp_ids, set_attestation_mode,
+    set_enterprise_rp_ids,
+};
+pub use attestation_ca::{attestation_ca_pem, provision_attestation};
+pub use authenticator::{
+    Authenticator, Config, DEFAULT_AAGUID, DEFAULT_MAX_DISCOVERABLE_CREDENTIALS, MAX_MSG_SIZE,
+};
+pub use credential::{CREDENTIAL_ID_LEN, MAX_CREDENTIAL_ID_LEN};
 pub use env::{Env, Operation, PresenceError, PresenceRequest, Store, StoreError, UserPresence};
 pub use get_info::MAX_CREDENTIAL_COUNT_IN_LIST;
 pub use record::{CredentialSummary, list_credentials};

@@ -4,10 +4,13 @@
 //! An ID is ours for an RP when it unwraps under the device key with that
 //! RP's hash. A discoverable one must also still have its store record:
 //! a deleted credential is gone even though its ID would still unwrap.
+//! credProtect (§12.1) then decides whether a found credential is visible
+//! to this request at all ([`crate::extensions::cred_protect`]).
 
 use crate::Authenticator;
 use crate::credential::{self, Unwrapped};
 use crate::env::Env;
+use crate::extensions::cred_protect;
 use crate::record::{self, CredentialRecord};
 use crate::status::CtapError;
 
@@ -49,6 +52,26 @@ impl Authenticator {
                 key,
                 record,
             }));
+        }
+        Ok(None)
+    }
+
+    /// The first of `ids` that is a live credential of ours for the RP and
+    /// visible to a request with (`uv`) or without user verification: a
+    /// credProtect level-3 credential is skipped without UV.
+    pub(crate) fn first_visible<E: Env>(
+        &mut self,
+        env: &mut E,
+        rp_id_hash: &[u8; 32],
+        ids: &[&[u8]],
+        uv: bool,
+    ) -> Result<Option<Found>, CtapError> {
+        for id in ids {
+            if let Some(found) = self.first_ours(env, rp_id_hash, &[id])?
+                && cred_protect::visible_when_listed(found.key.flags.cred_protect, uv)
+            {
+                return Ok(Some(found));
+            }
         }
         Ok(None)
     }

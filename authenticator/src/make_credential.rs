@@ -1,16 +1,28 @@
 //! authenticatorMakeCredential (CTAP 2.1 §6.1), steps of §6.1.2 in order.
 //!
+//! User verification is a pinUvAuthParam made with a pinUvAuthToken that
+//! has the mc permission (softkey has no built-in UV). With a PIN set we
+//! advertise makeCredUvNotRqd: non-discoverable credentials may be made
+//! without UV, discoverable ones need it (step 6); alwaysUv needs it for
+//! everything (step 5).
+//!
 //! Platform probes (a throwaway makeCredential for RP `.dummy` from
 //! Chrome/libfido2 or `make.me.blink` from Firefox, sent only to collect a
 //! touch) are prompted as "select this key" and leave no trace: no store
 //! write of any kind, not even device secrets or the counter.
 
 use crate::Authenticator;
-use crate::auth_data::{self, ES256, FLAG_AT, FLAG_UP};
+use crate::attestation::{self, AttestationChoice};
+use crate::auth_data::{self, FLAG_AT, FLAG_UP, FLAG_UV};
 use crate::cbor::Value;
 use crate::cbor::fields::{self, Fields, optional, required};
-use crate::credential::{self, CREDENTIAL_ID_LEN};
+use crate::credential::{self, CREDENTIAL_ID_LEN, CredentialFlags};
 use crate::env::{Env, Operation};
+use crate::extensions::{
+    self, McExtensions, cred_blob, cred_protect, large_blob_key, min_pin_length,
+};
+use crate::keys::{self, CredentialKey};
+use crate::pin::{DeviceConfig, Permission};
 use crate::presence;
 use crate::record::{self, CredentialRecord};
 use crate::request::{self, Options, PUBLIC_KEY, PinUvAuth};
@@ -30,12 +42,15 @@ struct Request<'a> {
     user_id: &'a [u8],
     user_name: Option<&'a str>,
     user_display_name: Option<&'a str>,
-    /// Whether pubKeyCredParams offers ES256.
-    es256_offered: bool,
+    /// The `alg` of every "public-key" pubKeyCredParams entry, in order.
+    algorithms: Vec<i64>,
     exclude_list: Vec<&'a [u8]>,
+    extensions: McExtensions<'a>,
     options: Options,
     pin_uv: PinUvAuth<'a>,
     enterprise_attestation: Option<u64>,
+    /// attestationFormatsPreference (CTAP 2.2, 0x0B).
+    attestation_formats: Option<Vec<String>>,
 }
 
 impl<'a> Request<'a> {
@@ -48,9 +63,6 @@ impl<'a> Request<'a> {
         if user_id.len() > MAX_USER_ID_LEN {
             return Err(CtapError::InvalidLength);
         }
-        // Extensions (0x06): none supported yet; unknown ones are ignored,
-        // but the parameter must still be a map.
-        optional(f.int(0x06), Fields::of)?;
         Ok(Request {
             client_data_hash,
             rp_id: fields::text(required(rp.text("id"))?)?,
@@ -58,11 +70,13 @@ impl<'a> Request<'a> {
             user_id,
             user_name: optional(user.text("name"), fields::text)?,
             user_display_name: optional(user.text("displayName"), fields::text)?,
-            es256_offered: es256_offered(required(f.int(0x04))?)?,
+            algorithms: algorithms(required(f.int(0x04))?)?,
             exclude_list: optional(f.int(0x05), request::descriptor_ids)?.unwrap_or_default(),
+            extensions: McExtensions::parse(f.int(0x06))?,
             options: Options::parse(f.int(0x07))?,
             pin_uv: PinUvAuth::parse(f.int(0x08), f.int(0x09))?,
             enterprise_attestation: optional(f.int(0x0A), fields::unsigned)?,
+            attestation_formats: optional(f.int(0x0B), text_list)?,
         })
     }
 
@@ -71,17 +85,26 @@ impl<'a> Request<'a> {
     }
 }
 
-/// Checks every pubKeyCredParams entry is well-formed and reports whether
-/// ES256 is among them (entries of unknown type are skipped).
-fn es256_offered(value: &Value) -> Result<bool, CtapError> {
-    let mut offered = false;
+/// Checks every pubKeyCredParams entry is well-formed and returns the
+/// algorithms of the "public-key" ones (entries of unknown type skipped).
+fn algorithms(value: &Value) -> Result<Vec<i64>, CtapError> {
+    let mut algs = Vec::new();
     for entry in fields::array(value)? {
         let f = Fields::of(entry)?;
         let alg = fields::integer(required(f.text("alg"))?)?;
         let kind = fields::text(required(f.text("type"))?)?;
-        offered |= kind == PUBLIC_KEY && alg == Some(ES256);
+        if let (PUBLIC_KEY, Some(alg)) = (kind, alg) {
+            algs.push(alg);
+        }
     }
-    Ok(offered)
+    Ok(algs)
+}
+
+fn text_list(value: &Value) -> Result<Vec<String>, CtapError> {
+    fields::array(value)?
+        .iter()
+        .map(|v| fields::text(v).map(str::to_owned))
+        .collect()
 }
 
 impl Authenticator {
@@ -92,38 +115,60 @@ impl Authenticator {
     ) -> Result<Value, CtapError> {
         let value = crate::cbor::decode(params)?;
         let req = Request::parse(&value)?;
+        let pin_set = self.pin_is_set(env)?;
         // Steps 1–2: zero-length pinUvAuthParam probe; protocol checks.
-        req.pin_uv.check_steps_1_2(env, req.rp_id)?;
-        // Step 3: the first supported algorithm; we support ES256 only.
-        if !req.es256_offered {
-            return Err(CtapError::UnsupportedAlgorithm);
-        }
-        // Step 5: options. No built-in UV, so uv=true is invalid unless a
-        // pinUvAuthParam stands in for it; up=false is always invalid.
-        if req.options.uv == Some(true) && !req.pin_uv.is_present() {
-            return Err(CtapError::InvalidOption);
-        }
+        req.pin_uv.check_steps_1_2(env, req.rp_id, pin_set)?;
+        // Step 3: the first algorithm of the request that we support.
+        let alg = keys::choose(&req.algorithms).ok_or(CtapError::UnsupportedAlgorithm)?;
+        // Step 4: options. up=false is invalid for makeCredential. With a
+        // pinUvAuthParam the "uv" option is ignored; without one, uv=true
+        // would need built-in UV, which we do not have.
         if req.options.up == Some(false) {
             return Err(CtapError::InvalidOption);
         }
-        let rk = req.options.rk.unwrap_or(false);
-        // Step 9: no enterprise attestation.
-        if req.enterprise_attestation.is_some() {
-            return Err(CtapError::InvalidParameter);
+        if req.options.uv == Some(true) && !req.pin_uv.is_present() {
+            return Err(CtapError::InvalidOption);
         }
-        // Step 11: no PIN is set, so no pinUvAuthParam can verify.
-        req.pin_uv.check_against_no_pin()?;
+        let rk = req.options.rk.unwrap_or(false);
+        let config = DeviceConfig::load(env.store())?;
+        if !req.pin_uv.is_present() {
+            // Step 5: alwaysUv needs a pinUvAuthParam for everything.
+            // Step 6: makeCredUvNotRqd: with a PIN set, only discoverable
+            // credentials need one.
+            if config.always_uv || (pin_set && rk) {
+                return Err(CtapError::PuatRequired);
+            }
+        }
+        // Steps 7–10: enterprise attestation and the attestation format,
+        // decided before the user is asked so their errors come first.
+        let choice = attestation::choose_for_request(
+            env,
+            req.attestation_formats.as_deref(),
+            req.enterprise_attestation,
+            config.enterprise_attestation,
+            req.rp_id,
+        )?;
+        // Step 11: verify the pinUvAuthParam (mc permission, RP binding).
+        let uv = self.verify_request_pin_uv(
+            env,
+            &req.pin_uv,
+            &req.client_data_hash,
+            Permission::MakeCredential,
+            req.rp_id,
+        )?;
         if req.is_probe() {
             presence::require(env, Operation::Select, req.rp_id, None, None)?;
-            return self.probe_response(env, &req);
+            return self.probe_response(env, &req, alg);
         }
         let rp_id_hash = auth_data::rp_id_hash(req.rp_id);
-        // Step 12: an excluded credential of ours for this RP: wait for
-        // presence, then "regardless of whether user presence is obtained or
-        // the authenticator times out" refuse. Only a platform cancel ends
-        // the wait differently, as it ends every wait (§11.2.9.1.5).
+        // Step 12: an excluded credential of ours for this RP (a credProtect
+        // level-3 one only counts with UV: without, it is invisible): wait
+        // for presence, then "regardless of whether user presence is
+        // obtained or the authenticator times out" refuse. Only a platform
+        // cancel ends the wait differently, as it ends every wait
+        // (§11.2.9.1.5).
         if self
-            .first_ours(env, &rp_id_hash, &req.exclude_list)?
+            .first_visible(env, &rp_id_hash, &req.exclude_list, uv)?
             .is_some()
         {
             if let Err(CtapError::KeepaliveCancel) = self.ask_register(env, &req) {
@@ -131,14 +176,64 @@ impl Authenticator {
             }
             return Err(CtapError::CredentialExcluded);
         }
-        // Step 14: user presence.
+        // Step 17's KEY_STORE_FULL, checked before the prompt so the user is
+        // not asked to touch for nothing.
+        if rk
+            && record::remaining(env.store(), self.config.max_discoverable_credentials)? == 0
+            && record::needs_slot(env.store(), &rp_id_hash, req.user_id)?
+        {
+            return Err(CtapError::KeyStoreFull);
+        }
+        // hmac-secret-mc inputs are checked before the prompt too.
+        let hmac_secret_mc = match (&req.extensions.hmac_secret_mc, req.extensions.hmac_secret) {
+            (Some(input), true) => Some(self.open_hmac_secret(env, input)?),
+            _ => None,
+        };
+        // Step 14: user presence; a verified token's mc use is consumed.
         self.ask_register(env, &req)?;
+        if uv {
+            self.consume_pin_token_for_mc_ga();
+        }
         // Steps 16–18: key pair, credential ID, discoverable record.
-        let key = credential::generate_key(env)?;
+        let level = req
+            .extensions
+            .cred_protect
+            .unwrap_or(cred_protect::UV_OPTIONAL);
+        let key = CredentialKey::generate(env, alg)?;
         let credential_id = {
             let secrets = self.secrets(env)?;
-            credential::wrap(env, secrets, &rp_id_hash, &key, rk)?
+            let flags = CredentialFlags {
+                discoverable: rk,
+                cred_protect: level,
+            };
+            credential::wrap(env, secrets, &rp_id_hash, &key, flags)?
         };
+        // Step 13 (extensions), outputs in authData.
+        let mut outputs = Vec::new();
+        if req.extensions.cred_protect.is_some() {
+            outputs.push((extensions::CRED_PROTECT, Value::Unsigned(u64::from(level))));
+        }
+        if req.extensions.hmac_secret {
+            outputs.push((extensions::HMAC_SECRET, Value::Bool(true)));
+        }
+        if let Some(opened) = &hmac_secret_mc {
+            let cred_random = credential::cred_random(&key, uv)?;
+            outputs.push((
+                extensions::HMAC_SECRET_MC,
+                opened.output(env, &cred_random)?,
+            ));
+        }
+        let mut stored_blob = None;
+        if let Some(input) = req.extensions.cred_blob {
+            let (blob, output) = cred_blob::make_credential(input, rk);
+            stored_blob = blob;
+            outputs.push((extensions::CRED_BLOB, output));
+        }
+        if let Some(n) = min_pin_length::output(req.extensions.min_pin_length, req.rp_id, &config) {
+            outputs.push((extensions::MIN_PIN_LENGTH, n));
+        }
+        let large_blob_key =
+            (rk && req.extensions.large_blob_key).then(|| large_blob_key::generate(env));
         let sign_count = self.counter.next(env.store())?;
         if rk {
             let record = CredentialRecord {
@@ -150,18 +245,26 @@ impl Authenticator {
                 credential_id: credential_id.clone(),
                 created: env.unix_time(),
                 order: u64::from(sign_count),
+                cred_protect: level,
+                cred_blob: stored_blob,
+                large_blob_key,
             };
             // Nothing is acknowledged unless this write is durable.
             record::save(env.store(), &rp_id_hash, &record)?;
         }
-        // Step 19: packed self attestation.
-        self.attestation(
-            &rp_id_hash,
-            sign_count,
-            &credential_id,
-            &key,
-            &req.client_data_hash,
-        )
+        // Step 19: authData and the attestation statement.
+        let flags = FLAG_UP | FLAG_AT | if uv { FLAG_UV } else { 0 };
+        let mut data = auth_data::auth_data(&rp_id_hash, flags, sign_count);
+        auth_data::push_attested_credential(&mut data, &self.config.aaguid, &credential_id, &key)?;
+        extensions::append_outputs(&mut data, outputs);
+        let mut response = attestation_object(env, choice, &key, data, &req.client_data_hash)?;
+        if let (Value::Map(pairs), Some(k)) = (&mut response, large_blob_key) {
+            pairs.push((
+                Value::Unsigned(large_blob_key::MC_RESPONSE_KEY),
+                Value::bytes(&k),
+            ));
+        }
+        Ok(response)
     }
 
     fn ask_register<E: Env>(&self, env: &mut E, req: &Request<'_>) -> Result<(), CtapError> {
@@ -175,41 +278,132 @@ impl Authenticator {
     }
 
     /// A valid-looking response that commits nothing: a fresh key, a random
-    /// credential ID no one can use, signCount 0.
-    fn probe_response<E: Env>(&self, env: &mut E, req: &Request<'_>) -> Result<Value, CtapError> {
-        let key = credential::generate_key(env)?;
+    /// credential ID no one can use, signCount 0, self attestation.
+    fn probe_response<E: Env>(
+        &self,
+        env: &mut E,
+        req: &Request<'_>,
+        alg: keys::Algorithm,
+    ) -> Result<Value, CtapError> {
+        let key = CredentialKey::generate(env, alg)?;
         let mut credential_id = vec![0u8; CREDENTIAL_ID_LEN];
         env.fill_random(&mut credential_id);
         let rp_id_hash = auth_data::rp_id_hash(req.rp_id);
-        self.attestation(&rp_id_hash, 0, &credential_id, &key, &req.client_data_hash)
+        let mut data = auth_data::auth_data(&rp_id_hash, FLAG_UP | FLAG_AT, 0);
+        auth_data::push_attested_credential(&mut data, &self.config.aaguid, &credential_id, &key)?;
+        attestation_object(
+            env,
+            AttestationChoice::SelfPacked,
+            &key,
+            data,
+            &req.client_data_hash,
+        )
+    }
+}
+
+/// Step 19: `{1: fmt, 2: authData, 3: attStmt, 4: epAtt?}`.
+fn attestation_object<E: Env>(
+    env: &mut E,
+    choice: AttestationChoice,
+    key: &CredentialKey,
+    data: Vec<u8>,
+    client_data_hash: &[u8; 32],
+) -> Result<Value, CtapError> {
+    let (fmt, att_stmt) = attestation::statement(env, choice, key, &data, client_data_hash)?;
+    let mut pairs = vec![
+        (0x01, Value::Text(fmt)),
+        (0x02, Value::Bytes(data)),
+        (0x03, att_stmt),
+    ];
+    if choice.ep_att() {
+        pairs.push((0x04, Value::Bool(true)));
+    }
+    Ok(Value::int_map(pairs))
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::cbor::{self, Value};
+    use crate::env::Store;
+    use crate::testing::{PinClient, TestEnv};
+    use crate::{Authenticator, Config};
+
+    fn mc(rp: &str, user: &[u8], rk: bool) -> Vec<u8> {
+        let mut pairs = vec![
+            (1, Value::bytes(&[1; 32])),
+            (2, Value::text_map(vec![("id", Value::text(rp))])),
+            (3, Value::text_map(vec![("id", Value::bytes(user))])),
+            (
+                4,
+                Value::Array(vec![Value::text_map(vec![
+                    ("alg", Value::int(-7)),
+                    ("type", Value::text("public-key")),
+                ])]),
+            ),
+        ];
+        if rk {
+            pairs.push((7, Value::text_map(vec![("rk", Value::Bool(true))])));
+        }
+        [vec![0x01], cbor::encode(&Value::int_map(pairs))].concat()
     }
 
-    /// Step 19: `{1: "packed", 2: authData, 3: {alg: -7, sig}}`, the
-    /// signature made with the credential's own key (WebAuthn §8.2 self
-    /// attestation).
-    fn attestation(
-        &self,
-        rp_id_hash: &[u8; 32],
-        sign_count: u32,
-        credential_id: &[u8],
-        key: &p256::ecdsa::SigningKey,
-        client_data_hash: &[u8; 32],
-    ) -> Result<Value, CtapError> {
-        let mut data = auth_data::auth_data(rp_id_hash, FLAG_UP | FLAG_AT, sign_count);
-        auth_data::push_attested_credential(
-            &mut data,
-            &self.config.aaguid,
-            credential_id,
-            key.verifying_key(),
-        )?;
-        let sig = auth_data::sign(key, &data, client_data_hash);
-        Ok(Value::int_map(vec![
-            (0x01, Value::text("packed")),
-            (0x02, Value::Bytes(data)),
-            (
-                0x03,
-                Value::text_map(vec![("alg", Value::int(ES256)), ("sig", Value::Bytes(sig))]),
-            ),
-        ]))
+    fn ga(rp: &str, up: bool) -> Vec<u8> {
+        let pairs = vec![
+            (1, Value::text(rp)),
+            (2, Value::bytes(&[1; 32])),
+            (5, Value::text_map(vec![("up", Value::Bool(up))])),
+        ];
+        [vec![0x02], cbor::encode(&Value::int_map(pairs))].concat()
+    }
+
+    #[test]
+    fn always_uv_requires_a_pin_uv_auth_param() {
+        // §6.1.2 step 5 / §6.2.2 step 5.
+        let mut env = TestEnv::new(3);
+        let mut a = Authenticator::new(Config::default());
+        a.power_up(&mut env);
+        assert_eq!(a.process_cbor(&mut env, &mc("rp", b"u", true))[0], 0x00);
+        a.toggle_always_uv(&mut env).unwrap();
+        // Even without a PIN: the platform must set one first.
+        assert_eq!(a.process_cbor(&mut env, &mc("rp", b"v", false)), [0x36]);
+        assert_eq!(a.process_cbor(&mut env, &ga("rp", true)), [0x36]);
+        // A silent request is still allowed.
+        assert_eq!(a.process_cbor(&mut env, &ga("rp", false))[0], 0x00);
+        // With a token it works.
+        let c = PinClient::new(2);
+        c.set_pin(&mut a, &mut env, "1234").unwrap();
+        let t = c
+            .get_token(&mut a, &mut env, "1234", Some(1), Some("rp"))
+            .unwrap();
+        let mut req = cbor::decode(&mc("rp", b"v", false)[1..]).unwrap();
+        if let Value::Map(pairs) = &mut req {
+            pairs.push((Value::Unsigned(8), Value::Bytes(c.auth_param(&t, &[1; 32]))));
+            pairs.push((Value::Unsigned(9), Value::Unsigned(2)));
+        }
+        let out = a.process_cbor(&mut env, &[vec![0x01], cbor::encode(&req)].concat());
+        assert_eq!(out[0], 0x00);
+    }
+
+    #[test]
+    fn a_full_store_refuses_new_discoverable_credentials() {
+        // §6.1.2 step 17 KEY_STORE_FULL, before any prompt.
+        let mut env = TestEnv::new(3);
+        let mut a = Authenticator::new(Config {
+            max_discoverable_credentials: 50,
+            ..Config::default()
+        });
+        a.power_up(&mut env);
+        assert_eq!(a.process_cbor(&mut env, &mc("rp", b"u", true))[0], 0x00);
+        for i in 1..50u64 {
+            let key = [b"cred/".as_slice(), &i.to_be_bytes()].concat();
+            env.store.put(&key, b"\xA0").unwrap();
+        }
+        env.presence.clear_log();
+        assert_eq!(a.process_cbor(&mut env, &mc("rp", b"v", true)), [0x28]);
+        assert!(env.presence.log().is_empty());
+        // Replacing the same user's credential needs no new slot.
+        assert_eq!(a.process_cbor(&mut env, &mc("rp", b"u", true))[0], 0x00);
+        // Non-discoverable credentials need none either.
+        assert_eq!(a.process_cbor(&mut env, &mc("rp", b"v", false))[0], 0x00);
     }
 }

@@ -6,7 +6,9 @@
 //! credential is one `get` (allowList checks). The value is a canonical CBOR
 //! map with integer keys:
 //! `{1: rp id, 2: rp name?, 3: user id, 4: user name?, 5: display name?,
-//! 6: credential ID, 7: created (unix s), 8: creation order}`.
+//! 6: credential ID, 7: created (unix s), 8: creation order,
+//! 9: credProtect level?, 10: credBlob?, 11: largeBlobKey?}` (keys 9–11
+//! since CTAP 2.1 support; absent means level 1, no blob, no key).
 //! The creation order is the signature counter value of the makeCredential
 //! that made the credential: unique and increasing, so "newest first" is a
 //! sort by it. Unknown keys are ignored so later versions can add fields.
@@ -29,6 +31,12 @@ pub(crate) struct CredentialRecord {
     pub(crate) credential_id: Vec<u8>,
     pub(crate) created: u64,
     pub(crate) order: u64,
+    /// credProtect level 1..=3 (CTAP 2.1 §12.1), also sealed in the ID.
+    pub(crate) cred_protect: u8,
+    /// credBlob (CTAP 2.1 §12.2), at most 32 bytes.
+    pub(crate) cred_blob: Option<Vec<u8>>,
+    /// largeBlobKey (CTAP 2.1 §12.3).
+    pub(crate) large_blob_key: Option<[u8; 32]>,
 }
 
 /// One discoverable credential, as `softkey list` shows it.
@@ -94,6 +102,44 @@ pub(crate) fn for_rp<S: Store>(
     Ok(records)
 }
 
+/// Every decodable discoverable credential record (corrupt ones skipped),
+/// in key order.
+pub(crate) fn all<S: Store>(store: &S) -> Result<Vec<CredentialRecord>, CtapError> {
+    Ok(store
+        .scan_prefix(PREFIX)?
+        .iter()
+        .filter_map(|(_, value)| CredentialRecord::decode(value))
+        .collect())
+}
+
+/// How many more discoverable credentials fit under `capacity` (getInfo
+/// 0x14, CTAP 2.1 §6.1.2 step 17 KEY_STORE_FULL).
+pub(crate) fn remaining<S: Store>(store: &S, capacity: u64) -> Result<u64, CtapError> {
+    let used = u64::try_from(store.scan_prefix(PREFIX)?.len()).unwrap_or(u64::MAX);
+    Ok(capacity.saturating_sub(used))
+}
+
+/// Whether saving a new credential for (`rp_id_hash`, `user_id`) needs a
+/// free slot: it does unless it replaces that user's existing credential.
+pub(crate) fn needs_slot<S: Store>(
+    store: &S,
+    rp_id_hash: &[u8; 32],
+    user_id: &[u8],
+) -> Result<bool, CtapError> {
+    Ok(!for_rp(store, rp_id_hash)?
+        .iter()
+        .any(|r| r.user_id == user_id))
+}
+
+/// Deletes one credential's record; `Ok(false)` if it did not exist.
+pub(crate) fn delete<S: Store>(
+    store: &mut S,
+    rp_id_hash: &[u8; 32],
+    credential_id: &[u8],
+) -> Result<bool, CtapError> {
+    Ok(store.delete(&key(rp_id_hash, credential_id))?)
+}
+
 /// The stored record of one credential, if it still exists.
 pub(crate) fn find<S: Store>(
     store: &S,
@@ -149,6 +195,15 @@ impl CredentialRecord {
         pairs.push((6, Value::bytes(&self.credential_id)));
         pairs.push((7, Value::Unsigned(self.created)));
         pairs.push((8, Value::Unsigned(self.order)));
+        if self.cred_protect != 1 {
+            pairs.push((9, Value::Unsigned(u64::from(self.cred_protect))));
+        }
+        if let Some(blob) = &self.cred_blob {
+            pairs.push((10, Value::bytes(blob)));
+        }
+        if let Some(k) = &self.large_blob_key {
+            pairs.push((11, Value::bytes(k)));
+        }
         cbor::encode(&Value::int_map(pairs))
     }
 
@@ -169,6 +224,16 @@ impl CredentialRecord {
             credential_id: fields::bytes(required(f.int(6)).ok()?).ok()?.to_vec(),
             created: fields::unsigned(required(f.int(7)).ok()?).ok()?,
             order: fields::unsigned(required(f.int(8)).ok()?).ok()?,
+            cred_protect: match optional(f.int(9), fields::unsigned).ok()? {
+                None => 1,
+                Some(level @ 1..=3) => u8::try_from(level).ok()?,
+                Some(_) => return None,
+            },
+            cred_blob: optional(f.int(10), fields::bytes).ok()?.map(<[u8]>::to_vec),
+            large_blob_key: match optional(f.int(11), fields::bytes).ok()? {
+                None => None,
+                Some(k) => Some(k.try_into().ok()?),
+            },
         })
     }
 }
@@ -188,6 +253,9 @@ mod tests {
             credential_id: cred.to_vec(),
             created: 1000 + order,
             order,
+            cred_protect: 1,
+            cred_blob: None,
+            large_blob_key: None,
         }
     }
 
@@ -195,7 +263,24 @@ mod tests {
     fn encode_decode_round_trip() {
         let mut r = record("example.com", b"u", b"c", 5);
         r.rp_name = Some("Example".into());
-        assert_eq!(CredentialRecord::decode(&r.encode()), Some(r));
+        assert_eq!(CredentialRecord::decode(&r.encode()).as_ref(), Some(&r));
+        r.cred_protect = 3;
+        r.cred_blob = Some(vec![1, 2, 3]);
+        r.large_blob_key = Some([7; 32]);
+        assert_eq!(CredentialRecord::decode(&r.encode()).as_ref(), Some(&r));
+        // A record written before CTAP 2.1 support reads as level 1, no blob, no key.
+        let old = cbor::encode(&Value::int_map(vec![
+            (1, Value::text("a")),
+            (3, Value::bytes(b"u")),
+            (6, Value::bytes(b"c")),
+            (7, Value::Unsigned(1)),
+            (8, Value::Unsigned(2)),
+        ]));
+        let old = CredentialRecord::decode(&old).unwrap();
+        assert_eq!(
+            (old.cred_protect, old.cred_blob, old.large_blob_key),
+            (1, None, None)
+        );
         assert_eq!(CredentialRecord::decode(&[0xA0]), None);
     }
 
@@ -215,6 +300,10 @@ mod tests {
         assert!(find(&store, &h, b"c1").unwrap().is_none());
         assert!(find(&store, &h, b"c3").unwrap().is_some());
         assert!(find(&store, &[2; 32], b"c3").unwrap().is_none());
+        assert_eq!(all(&store).unwrap().len(), 2);
+        assert!(delete(&mut store, &h, b"c3").unwrap());
+        assert!(!delete(&mut store, &h, b"c3").unwrap());
+        assert_eq!(all(&store).unwrap().len(), 1);
     }
 
     #[test]

@@ -1,16 +1,15 @@
 //! Request pieces shared by makeCredential and getAssertion (CTAP 2.1
 //! §6.1.1, §6.2.1): clientDataHash, credential descriptor lists, options,
 //! and the pinUvAuthParam/pinUvAuthProtocol steps (§6.1.2 steps 1–2 and 11,
-//! §6.2.2 steps 1–2 and 6) as they stand while softkey has no PIN.
+//! §6.2.2 steps 1–2 and 6).
 
+use crate::Authenticator;
 use crate::cbor::Value;
 use crate::cbor::fields::{self, Fields, optional, required};
 use crate::env::{Env, Operation};
+use crate::pin::{Permission, PinProtocol};
 use crate::presence;
 use crate::status::CtapError;
-
-/// PIN/UV auth protocols the PIN work will implement (CTAP 2.1 §6.5.6, §6.5.7).
-const KNOWN_PIN_UV_AUTH_PROTOCOLS: [u64; 2] = [1, 2];
 /// WebAuthn `PublicKeyCredentialType` "public-key", the only one we handle.
 pub(crate) const PUBLIC_KEY: &str = "public-key";
 
@@ -82,40 +81,64 @@ impl<'a> PinUvAuth<'a> {
     ///
     /// Step 1: a zero-length pinUvAuthParam is a platform asking the user to
     /// pick this authenticator (Windows does this): collect presence, then
-    /// answer PIN_NOT_SET because no PIN exists yet.
-    /// Step 2: otherwise a pinUvAuthParam needs a protocol we know.
+    /// answer CTAP2_ERR_PIN_INVALID if a PIN is set, else
+    /// CTAP2_ERR_PIN_NOT_SET.
+    /// Step 2: otherwise a pinUvAuthParam needs a protocol
+    /// (CTAP2_ERR_MISSING_PARAMETER) that we support
+    /// (CTAP1_ERR_INVALID_PARAMETER).
     pub(crate) fn check_steps_1_2<E: Env>(
         &self,
         env: &mut E,
         rp_id: &str,
+        pin_set: bool,
     ) -> Result<(), CtapError> {
         match self.param {
             None => Ok(()),
             Some([]) => {
                 presence::require(env, Operation::Select, rp_id, None, None)?;
-                Err(CtapError::PinNotSet)
+                Err(if pin_set {
+                    CtapError::PinInvalid
+                } else {
+                    CtapError::PinNotSet
+                })
             }
-            Some(_) => match self.protocol {
-                None => Err(CtapError::MissingParameter),
-                Some(p) if !KNOWN_PIN_UV_AUTH_PROTOCOLS.contains(&p) => {
-                    Err(CtapError::InvalidParameter)
-                }
-                Some(_) => Ok(()),
-            },
-        }
-    }
-
-    /// Step 11 of §6.1.2 / step 6 of §6.2.2: a pinUvAuthParam cannot verify
-    /// against a PIN that was never set.
-    pub(crate) fn check_against_no_pin(&self) -> Result<(), CtapError> {
-        match self.param {
-            Some(_) => Err(CtapError::PinNotSet),
-            None => Ok(()),
+            Some(_) => {
+                let protocol = self.protocol.ok_or(CtapError::MissingParameter)?;
+                PinProtocol::from_number(protocol).map(|_| ())
+            }
         }
     }
 
     pub(crate) fn is_present(&self) -> bool {
         self.param.is_some()
+    }
+}
+
+impl Authenticator {
+    /// Step 11 of §6.1.2 / step 6 of §6.2.2: verifies a present
+    /// pinUvAuthParam over clientDataHash for `permission` and the request's
+    /// RP. `Ok(true)`: user verified; `Ok(false)`: no pinUvAuthParam.
+    pub(crate) fn verify_request_pin_uv<E: Env>(
+        &mut self,
+        env: &mut E,
+        pin_uv: &PinUvAuth<'_>,
+        client_data_hash: &[u8; 32],
+        permission: Permission,
+        rp_id: &str,
+    ) -> Result<bool, CtapError> {
+        let Some(param) = pin_uv.param else {
+            return Ok(false);
+        };
+        let protocol = pin_uv.protocol.ok_or(CtapError::MissingParameter)?;
+        self.verify_pin_uv_auth_param(
+            env,
+            protocol,
+            param,
+            client_data_hash,
+            permission,
+            Some(rp_id),
+        )?;
+        Ok(true)
     }
 }
 

@@ -226,13 +226,17 @@ fn presence_failures_and_option_errors() {
     // Unknown options and extensions are ignored.
     let mut ok = ga.clone().option("zzz", true).option("uv", false);
     ok.extensions = Some(Value::text_map(vec![(
-        "hmac-secret",
+        "futureExtension",
         Value::Map(vec![(
             Value::Unsigned(1),
             Value::Map(vec![(Value::int(1), Value::int(2))]),
         )]),
     )]));
     h.get_assertion(&ok).unwrap();
+    // A known extension with a malformed input is an error, not ignored.
+    let mut bad = ga.clone();
+    bad.extensions = Some(Value::text_map(vec![("credBlob", Value::int(1))]));
+    assert_eq!(h.get_assertion(&bad).err(), Some(0x11));
 }
 
 #[test]

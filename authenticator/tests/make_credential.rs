@@ -339,7 +339,15 @@ fn unknown_extensions_and_keys_are_ignored() {
     ]));
     mc.extra = vec![(0x20, Value::text("future parameter"))];
     let att = h.make_credential(&mc).unwrap();
-    assert_eq!(att.flags & 0x80, 0, "no extension data claimed");
+    // Known ones answer (ED set), the unknown one is silently ignored.
+    assert_eq!(att.flags & 0x80, 0x80);
+    assert_eq!(
+        att.extensions,
+        Some(Value::text_map(vec![
+            ("credProtect", Value::Unsigned(2)),
+            ("hmac-secret", Value::Bool(true)),
+        ]))
+    );
     // But extensions must be a map.
     mc.extensions = Some(Value::Array(vec![]));
     assert_eq!(h.make_credential(&mc).err(), Some(0x11));

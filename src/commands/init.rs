@@ -4,6 +4,7 @@ use anyhow::{Context, Result, bail};
 use softkey_vault::{KdfParams, Vault};
 
 use crate::cli::InitArgs;
+use crate::store::Backing;
 
 pub fn run(args: &InitArgs) -> Result<()> {
     let path = super::vault_path(&args.vault)?;
@@ -26,15 +27,15 @@ pub fn run(args: &InitArgs) -> Result<()> {
         "Deriving the vault key (Argon2id, {} MiB)…",
         args.kdf_memory_mib
     );
-    Vault::create(&path, &passphrase, params)
+    let vault = Vault::create(&path, &passphrase, params)
         .with_context(|| format!("cannot create {}", path.display()))?;
+    super::attestation::provision(&mut Backing::Vault(vault))?;
     println!("Created vault {}", path.display());
-    println!(
-        "Serve it with: softkey serve{}",
-        match &args.vault.vault {
-            Some(p) => format!(" --vault {}", p.display()),
-            None => String::new(),
-        }
-    );
+    let vault_flag = match &args.vault.vault {
+        Some(p) => format!(" --vault {}", p.display()),
+        None => String::new(),
+    };
+    println!("Serve it with: softkey serve{vault_flag}");
+    println!("Its attestation CA (for relying parties): softkey attestation-ca{vault_flag}");
     Ok(())
 }

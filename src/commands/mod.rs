@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+pub mod attestation;
 pub mod init;
 pub mod list;
 pub mod serve;

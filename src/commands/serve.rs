@@ -21,7 +21,9 @@ const SERIAL_RECORD: &[u8] = b"softkey/usb-serial";
 pub fn run(args: &ServeArgs) -> Result<()> {
     check_listen_address(args)?;
     let mut store = if args.ephemeral {
-        Backing::Memory(MemoryStore::default())
+        let mut memory = Backing::Memory(MemoryStore::default());
+        super::attestation::provision(&mut memory)?;
+        memory
     } else {
         Backing::Vault(super::open_vault(&args.vault)?)
     };

@@ -54,9 +54,14 @@ pub fn provider(mode: PresenceMode, timeout: Duration) -> Box<dyn PresenceProvid
 
 /// One line that names who asks for what, as every prompt shows it.
 pub fn describe(request: &PresenceRequest<'_>) -> String {
-    let mut text = match request.rp_id {
-        "" => format!("A request to {}", request.operation),
-        rp => format!("\"{rp}\" asks to {}", request.operation),
+    // CTAP1/U2F names no site, only a hash of its app id: say so, never
+    // dress the hash up as a site name.
+    let mut text = if request.rp_id.is_empty() {
+        format!("A request to {}", request.operation)
+    } else if let Some(app) = request.rp_id.strip_prefix("U2F app ") {
+        format!("A U2F app ({app}) asks to {}", request.operation)
+    } else {
+        format!("\"{}\" asks to {}", request.rp_id, request.operation)
     };
     match (request.user_name, request.user_display_name) {
         (Some(name), Some(display)) if !display.is_empty() && display != name => {
@@ -74,6 +79,17 @@ mod tests {
     use softkey_authenticator::Operation;
 
     use super::*;
+
+    #[test]
+    fn u2f_requests_are_not_shown_as_sites() {
+        let request = PresenceRequest {
+            operation: Operation::Register,
+            rp_id: "U2F app 1a2b3c4d",
+            user_name: None,
+            user_display_name: None,
+        };
+        assert_eq!(describe(&request), "A U2F app (1a2b3c4d) asks to register");
+    }
 
     #[test]
     fn describe_names_site_user_and_operation() {

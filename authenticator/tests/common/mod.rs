@@ -3,6 +3,8 @@
 //! checks every response is canonical, and verifies signatures.
 #![allow(dead_code)]
 
+pub mod pin_client;
+
 use p256::ecdsa::signature::Verifier;
 use p256::ecdsa::{DerSignature, VerifyingKey};
 use sha2::{Digest, Sha256};
@@ -47,6 +49,8 @@ impl Harness {
         request.extend_from_slice(&cbor::encode(params));
         let out = self.raw(&request);
         match out.split_first() {
+            // Success without a body (setPIN, selection, reset...).
+            Some((0, [])) => Ok(Value::Null),
             Some((0, body)) => Ok(canonical(body)),
             Some((&status, [])) => Err(status),
             other => panic!("malformed response {other:?}"),
@@ -56,6 +60,8 @@ impl Harness {
     pub fn call0(&mut self, command: u8) -> Result<Value, u8> {
         let out = self.raw(&[command]);
         match out.split_first() {
+            // Success without a body (setPIN, selection, reset...).
+            Some((0, [])) => Ok(Value::Null),
             Some((0, body)) => Ok(canonical(body)),
             Some((&status, [])) => Err(status),
             other => panic!("malformed response {other:?}"),
@@ -275,6 +281,10 @@ fn bytes(v: &Value) -> Vec<u8> {
 /// A parsed makeCredential response whose packed self-attestation
 /// signature has been verified against the credential's COSE key.
 pub struct Attestation {
+    /// The authData extension outputs (ED set).
+    pub extensions: Option<Value>,
+    /// makeCredential response member 0x05.
+    pub large_blob_key: Option<Vec<u8>>,
     pub auth_data: Vec<u8>,
     pub flags: u8,
     pub sign_count: u32,
@@ -295,10 +305,17 @@ impl Attestation {
         let aaguid: [u8; 16] = auth_data[37..53].try_into().unwrap();
         let len = usize::from(u16::from_be_bytes([auth_data[53], auth_data[54]]));
         let credential_id = auth_data[55..55 + len].to_vec();
-        // The COSE key is the last item: strict decode proves it is canonical
-        // and that nothing trails it (no extensions yet).
-        let cose_bytes = &auth_data[55 + len..];
+        // An ES256 COSE key is 77 bytes; strict decode proves it canonical.
+        // After it: the extension map exactly when ED (0x80) is set.
+        let cose_bytes = &auth_data[55 + len..(55 + len + 77).min(auth_data.len())];
         let cose = canonical(cose_bytes);
+        let rest = &auth_data[55 + len + 77..];
+        let extensions = if flags & 0x80 != 0 {
+            Some(canonical(rest))
+        } else {
+            assert!(rest.is_empty(), "trailing bytes without ED");
+            None
+        };
         assert_eq!(
             cose_bytes[..7],
             [0xA5, 0x01, 0x02, 0x03, 0x26, 0x20, 0x01],
@@ -314,6 +331,8 @@ impl Attestation {
             .verify(&[auth_data.as_slice(), &CDH].concat(), &der)
             .unwrap();
         Attestation {
+            extensions,
+            large_blob_key: int_key(v, 5).map(bytes),
             auth_data,
             flags,
             sign_count,
@@ -326,6 +345,10 @@ impl Attestation {
 
 /// A parsed getAssertion / getNextAssertion response.
 pub struct Assertion {
+    /// The authData extension outputs (ED set).
+    pub extensions: Option<Value>,
+    /// getAssertion response member 0x07.
+    pub large_blob_key: Option<Vec<u8>>,
     pub credential_id: Vec<u8>,
     pub auth_data: Vec<u8>,
     pub signature: Vec<u8>,
@@ -340,8 +363,15 @@ impl Assertion {
         let cred = int_key(v, 1).expect("credential (key 1) always present");
         assert_eq!(get(cred, "type"), &Value::text("public-key"));
         let auth_data = bytes(int_key(v, 2).unwrap());
-        assert_eq!(auth_data.len(), 37, "no attested data, no extensions");
+        let extensions = if auth_data[32] & 0x80 != 0 {
+            Some(canonical(&auth_data[37..]))
+        } else {
+            assert_eq!(auth_data.len(), 37, "no attested data, no extensions");
+            None
+        };
         Assertion {
+            extensions,
+            large_blob_key: int_key(v, 7).map(bytes),
             credential_id: bytes(get(cred, "id")),
             signature: bytes(int_key(v, 3).unwrap()),
             user: int_key(v, 4).cloned(),

@@ -1,0 +1,238 @@
+//! A platform-side clientPIN client for tests (CTAP 2.1 §6.5.5 from the
+//! platform's side): key agreement, setPIN/changePIN with padded and
+//! encrypted PINs, getPinToken / getPinUvAuthTokenUsingPinWithPermissions,
+//! and pinUvAuthParam computation with the decrypted token. It talks to an
+//! [`Authenticator`] through `process_cbor` only, like a real platform.
+
+use p256::SecretKey;
+use sha2::{Digest, Sha256};
+
+use crate::Authenticator;
+use crate::cbor::{self, Value};
+use crate::env::Env;
+use crate::pin::{PinProtocol, SharedSecret, parse_platform_cose_key, platform_cose_key};
+
+const CLIENT_PIN: u8 = 0x06;
+
+/// The clientPIN client of one platform, for one PIN/UV auth protocol.
+#[derive(Debug, Clone, Copy)]
+pub struct PinClient {
+    /// The pinUvAuthProtocol number sent (1 or 2).
+    pub protocol: u64,
+}
+
+/// One key agreement, as the platform holds it.
+pub struct PlatformSecret {
+    shared: SharedSecret,
+    /// The platform's COSE public key, to send as keyAgreement (0x03).
+    pub cose_key: Value,
+}
+
+impl core::fmt::Debug for PlatformSecret {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("PlatformSecret { .. }")
+    }
+}
+
+impl PlatformSecret {
+    /// `encrypt(sharedSecret, plaintext)` as the platform does it.
+    pub fn encrypt<E: Env>(&self, env: &mut E, plaintext: &[u8]) -> Vec<u8> {
+        self.shared.encrypt(env, plaintext).expect("whole blocks")
+    }
+
+    pub fn decrypt(&self, ciphertext: &[u8]) -> Vec<u8> {
+        self.shared.decrypt(ciphertext).expect("decrypts").to_vec()
+    }
+
+    /// `authenticate(sharedSecret, message)`.
+    pub fn authenticate(&self, message: &[u8]) -> Vec<u8> {
+        self.shared.authenticate(message)
+    }
+}
+
+/// Sends one clientPIN request; `Ok(response map or Null)` or `Err(status)`.
+pub fn client_pin<E: Env>(
+    auth: &mut Authenticator,
+    env: &mut E,
+    params: Vec<(u64, Value)>,
+) -> Result<Value, u8> {
+    let mut request = vec![CLIENT_PIN];
+    request.extend_from_slice(&cbor::encode(&Value::int_map(params)));
+    let out = auth.process_cbor(env, &request);
+    match out.split_first() {
+        Some((0, [])) => Ok(Value::Null),
+        Some((0, body)) => Ok(cbor::decode(body).expect("canonical response")),
+        Some((&status, _)) => Err(status),
+        None => Err(0xFF),
+    }
+}
+
+/// `newPin` padded with zeros to 64 bytes (§6.5.5.5).
+pub fn pad_pin(pin: &[u8]) -> Vec<u8> {
+    let mut padded = pin.to_vec();
+    padded.resize(64.max(pin.len()), 0);
+    padded
+}
+
+/// LEFT(SHA-256(pin), 16).
+pub fn pin_hash(pin: &[u8]) -> Vec<u8> {
+    let digest = Sha256::digest(pin);
+    digest.get(..16).unwrap_or_default().to_vec()
+}
+
+impl PinClient {
+    pub fn new(protocol: u64) -> Self {
+        PinClient { protocol }
+    }
+
+    fn protocol(&self) -> PinProtocol {
+        PinProtocol::from_number(self.protocol).expect("protocol 1 or 2")
+    }
+
+    /// getKeyAgreement, then the platform half of the ECDH.
+    pub fn key_agreement<E: Env>(
+        &self,
+        auth: &mut Authenticator,
+        env: &mut E,
+    ) -> Result<PlatformSecret, u8> {
+        let response = client_pin(
+            auth,
+            env,
+            vec![(1, Value::Unsigned(self.protocol)), (2, Value::Unsigned(2))],
+        )?;
+        let peer = response.get(&Value::Unsigned(1)).expect("keyAgreement");
+        let peer = parse_platform_cose_key(peer).expect("valid authenticator key");
+        let mut scalar = [0u8; 32];
+        let secret = loop {
+            env.fill_random(&mut scalar);
+            if let Ok(s) = SecretKey::from_slice(&scalar) {
+                break s;
+            }
+        };
+        let z = p256::ecdh::diffie_hellman(secret.to_nonzero_scalar(), peer.as_affine());
+        Ok(PlatformSecret {
+            shared: SharedSecret::derive(self.protocol(), z.raw_secret_bytes()),
+            cose_key: platform_cose_key(&secret.public_key()).expect("a valid point"),
+        })
+    }
+
+    /// setPIN (0x03) with `pin` padded to 64 bytes.
+    pub fn set_pin<E: Env>(
+        &self,
+        auth: &mut Authenticator,
+        env: &mut E,
+        pin: &str,
+    ) -> Result<(), u8> {
+        self.set_pin_padded(auth, env, &pad_pin(pin.as_bytes()))
+    }
+
+    /// setPIN with an arbitrary padded PIN (policy tests).
+    pub fn set_pin_padded<E: Env>(
+        &self,
+        auth: &mut Authenticator,
+        env: &mut E,
+        padded: &[u8],
+    ) -> Result<(), u8> {
+        let ka = self.key_agreement(auth, env)?;
+        let new_pin_enc = ka.encrypt(env, padded);
+        let param = ka.authenticate(&new_pin_enc);
+        client_pin(
+            auth,
+            env,
+            vec![
+                (1, Value::Unsigned(self.protocol)),
+                (2, Value::Unsigned(3)),
+                (3, ka.cose_key.clone()),
+                (4, Value::Bytes(param)),
+                (5, Value::Bytes(new_pin_enc)),
+            ],
+        )
+        .map(|_| ())
+    }
+
+    /// changePIN (0x04).
+    pub fn change_pin<E: Env>(
+        &self,
+        auth: &mut Authenticator,
+        env: &mut E,
+        old: &str,
+        new: &str,
+    ) -> Result<(), u8> {
+        let ka = self.key_agreement(auth, env)?;
+        let new_pin_enc = ka.encrypt(env, &pad_pin(new.as_bytes()));
+        let pin_hash_enc = ka.encrypt(env, &pin_hash(old.as_bytes()));
+        let param = ka.authenticate(&[new_pin_enc.as_slice(), &pin_hash_enc].concat());
+        client_pin(
+            auth,
+            env,
+            vec![
+                (1, Value::Unsigned(self.protocol)),
+                (2, Value::Unsigned(4)),
+                (3, ka.cose_key.clone()),
+                (4, Value::Bytes(param)),
+                (5, Value::Bytes(new_pin_enc)),
+                (6, Value::Bytes(pin_hash_enc)),
+            ],
+        )
+        .map(|_| ())
+    }
+
+    /// getPinToken (0x05) when `permissions` is `None`, else
+    /// getPinUvAuthTokenUsingPinWithPermissions (0x09). Returns the
+    /// decrypted pinUvAuthToken.
+    pub fn get_token<E: Env>(
+        &self,
+        auth: &mut Authenticator,
+        env: &mut E,
+        pin: &str,
+        permissions: Option<u64>,
+        rp_id: Option<&str>,
+    ) -> Result<Vec<u8>, u8> {
+        let ka = self.key_agreement(auth, env)?;
+        let pin_hash_enc = ka.encrypt(env, &pin_hash(pin.as_bytes()));
+        let mut params = vec![
+            (1, Value::Unsigned(self.protocol)),
+            (
+                2,
+                Value::Unsigned(if permissions.is_some() { 9 } else { 5 }),
+            ),
+            (3, ka.cose_key.clone()),
+            (6, Value::Bytes(pin_hash_enc)),
+        ];
+        if let Some(p) = permissions {
+            params.push((9, Value::Unsigned(p)));
+        }
+        if let Some(rp) = rp_id {
+            params.push((10, Value::text(rp)));
+        }
+        let response = client_pin(auth, env, params)?;
+        let Some(Value::Bytes(enc)) = response.get(&Value::Unsigned(2)) else {
+            panic!("no pinUvAuthToken in {response:?}");
+        };
+        Ok(ka.decrypt(enc))
+    }
+
+    /// `authenticate(pinUvAuthToken, message)`: a pinUvAuthParam.
+    pub fn auth_param(&self, token: &[u8], message: &[u8]) -> Vec<u8> {
+        self.protocol().authenticate(token, message)
+    }
+
+    /// getPinRetries (0x01): `(pinRetries, powerCycleState)`.
+    pub fn retries<E: Env>(
+        &self,
+        auth: &mut Authenticator,
+        env: &mut E,
+    ) -> Result<(u64, bool), u8> {
+        let r = client_pin(
+            auth,
+            env,
+            vec![(1, Value::Unsigned(self.protocol)), (2, Value::Unsigned(1))],
+        )?;
+        let retries = match r.get(&Value::Unsigned(3)) {
+            Some(Value::Unsigned(n)) => *n,
+            other => panic!("pinRetries {other:?}"),
+        };
+        let power_cycle = matches!(r.get(&Value::Unsigned(4)), Some(Value::Bool(true)));
+        Ok((retries, power_cycle))
+    }
+}
