@@ -104,6 +104,24 @@ pub struct ServeArgs {
     /// Seconds the user has to answer a prompt.
     #[arg(long, value_name = "SECONDS", default_value_t = 30)]
     pub prompt_timeout: u64,
+
+    /// Attestation for new credentials, remembered in the vault: `self` (the
+    /// default: reveals nothing but the model) or `batch` (packed, signed under
+    /// the CA that `softkey attestation-ca` prints).
+    #[arg(long, value_enum, value_name = "MODE")]
+    pub attestation: Option<AttestationArg>,
+
+    /// An RP id allowed enterprise attestation (repeatable; remembered in the
+    /// vault). Enables the `ep` option once authenticatorConfig turns it on.
+    #[arg(long = "enterprise-rp", value_name = "RP_ID")]
+    pub enterprise_rps: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AttestationArg {
+    #[value(name = "self")]
+    SelfAttestation,
+    Batch,
 }
 
 #[derive(Debug, Args)]

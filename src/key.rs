@@ -57,7 +57,7 @@ impl MessageHandler for Key {
     fn handle(&mut self, request: Request, signals: &Signals) -> Vec<u8> {
         match request.kind {
             RequestKind::Cbor => self.with_env(signals, |auth, env| {
-                auth.process_cbor(env, &request.payload)
+                auth.process_cbor_on(env, request.channel, &request.payload)
             }),
             RequestKind::Msg => self.with_env(signals, |auth, env| {
                 auth.process_apdu(env, &request.payload)

@@ -74,6 +74,9 @@ pub struct Authenticator {
     pub(crate) pin: PinState,
     /// Credential management enumeration and large-blob write state.
     pub(crate) management: crate::cred_mgmt::ManagementState,
+    /// The CTAPHID channel whose getAssertion or credential-management
+    /// enumeration left the "next" state above; only it may continue it.
+    state_channel: Option<u32>,
 }
 
 impl Authenticator {
@@ -86,6 +89,7 @@ impl Authenticator {
             powered_up_at: None,
             pin: PinState::default(),
             management: crate::cred_mgmt::ManagementState::default(),
+            state_channel: None,
         }
     }
 
@@ -108,8 +112,22 @@ impl Authenticator {
 
     /// Processes one CTAP2 message (`command byte || CBOR parameters`) and
     /// returns `status byte || CBOR response`. Never panics on any input.
+    /// For a platform that talks on one channel; see [`Self::process_cbor_on`].
     pub fn process_cbor<E: Env>(&mut self, env: &mut E, request: &[u8]) -> Vec<u8> {
-        match self.dispatch(env, request) {
+        self.process_cbor_on(env, 0, request)
+    }
+
+    /// [`Self::process_cbor`] for a request that arrived on CTAPHID channel
+    /// `channel`: getNextAssertion and the credential-management "next"
+    /// subcommands are refused (NOT_ALLOWED) on any channel but the one that
+    /// began the sequence, whose state is left intact.
+    pub fn process_cbor_on<E: Env>(
+        &mut self,
+        env: &mut E,
+        channel: u32,
+        request: &[u8],
+    ) -> Vec<u8> {
+        match self.dispatch(env, channel, request) {
             Ok(response) => {
                 let mut out = vec![0x00];
                 if let Some(response) = response {
@@ -124,12 +142,30 @@ impl Authenticator {
     fn dispatch<E: Env>(
         &mut self,
         env: &mut E,
+        channel: u32,
         request: &[u8],
     ) -> Result<Option<Value>, CtapError> {
         let (&command, params) = request.split_first().ok_or(CtapError::InvalidLength)?;
         if request.len() > MAX_MSG_SIZE {
             return Err(CtapError::InvalidLength);
         }
+        if self.state_channel.is_some_and(|owner| owner != channel)
+            && continues_state(command, params)
+        {
+            return Err(CtapError::NotAllowed);
+        }
+        let result = self.run(env, command, params);
+        let stateful = self.assertion_state.is_some() || self.management.enumeration.is_some();
+        self.state_channel = stateful.then_some(channel);
+        result
+    }
+
+    fn run<E: Env>(
+        &mut self,
+        env: &mut E,
+        command: u8,
+        params: &[u8],
+    ) -> Result<Option<Value>, CtapError> {
         // CTAP 2.1 §6.3: any command other than getNextAssertion ends the
         // assertion sequence.
         if command != command::GET_NEXT_ASSERTION {
@@ -187,6 +223,23 @@ impl Authenticator {
     }
 }
 
+/// Whether a request continues a "next" sequence: getNextAssertion (§6.3),
+/// or credential management's enumerateRPsGetNextRP / enumerateCredentialsGetNextCredential
+/// (§6.8.3, §6.8.4), whose subCommand is key 0x01.
+fn continues_state(command: u8, params: &[u8]) -> bool {
+    match command {
+        command::GET_NEXT_ASSERTION => true,
+        command::CREDENTIAL_MANAGEMENT | command::CREDENTIAL_MANAGEMENT_PRE => cbor::decode(params)
+            .is_ok_and(|v| {
+                matches!(
+                    v.get(&Value::Unsigned(0x01)),
+                    Some(Value::Unsigned(0x03 | 0x05))
+                )
+            }),
+        _ => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -229,5 +282,25 @@ mod tests {
         env.advance(Duration::from_secs(5));
         a.power_up(&mut env);
         assert_eq!(a.powered_up_at(), Some(Duration::from_secs(5)));
+    }
+
+    #[test]
+    fn next_subcommands_are_recognised_for_channel_binding() {
+        let cm = |sub: u64| cbor::encode(&Value::int_map(vec![(0x01, Value::Unsigned(sub))]));
+        // §6.8.3 enumerateRPsGetNextRP, §6.8.4 enumerateCredentialsGetNextCredential.
+        assert!(continues_state(command::CREDENTIAL_MANAGEMENT, &cm(0x03)));
+        assert!(continues_state(
+            command::CREDENTIAL_MANAGEMENT_PRE,
+            &cm(0x05)
+        ));
+        for sub in [0x01, 0x02, 0x04, 0x06, 0x07] {
+            assert!(
+                !continues_state(command::CREDENTIAL_MANAGEMENT, &cm(sub)),
+                "{sub}"
+            );
+        }
+        assert!(continues_state(command::GET_NEXT_ASSERTION, &[]));
+        assert!(!continues_state(command::GET_ASSERTION, &[]));
+        assert!(!continues_state(command::CREDENTIAL_MANAGEMENT, b"\xff"));
     }
 }

@@ -7,7 +7,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use softkey_authenticator::cbor::Value;
+use softkey_authenticator::cbor::{self, Value};
 use softkey_authenticator::{Operation, PresenceError};
 
 const RP: &str = "example.com";
@@ -260,4 +260,24 @@ fn pin_uv_auth_param_rows() {
     ga.pin_uv_auth_protocol = Some(1);
     assert_eq!(h.get_assertion(&ga).err(), Some(0x35));
     assert_eq!(h.presence_count(), 1);
+}
+
+#[test]
+fn get_next_assertion_only_on_the_channel_that_began_it() {
+    // The rule: the stateful "next" commands refuse other channels.
+    // A platform on channel 7 walks its accounts; another on channel 9 may
+    // not take one of them, and its attempt does not disturb channel 7.
+    let mut h = Harness::new();
+    three_accounts(&mut h);
+    let ga = [vec![0x02], cbor::encode(&Ga::new(RP).to_value())].concat();
+    let first = h.auth.process_cbor_on(&mut h.env, 7, &ga);
+    assert_eq!(first[0], 0x00);
+    assert_eq!(h.auth.process_cbor_on(&mut h.env, 9, &[0x08]), [0x30]);
+    assert_eq!(h.auth.process_cbor_on(&mut h.env, 7, &[0x08])[0], 0x00);
+    assert_eq!(h.auth.process_cbor_on(&mut h.env, 7, &[0x08])[0], 0x00);
+    assert_eq!(
+        h.auth.process_cbor_on(&mut h.env, 7, &[0x08]),
+        [0x30],
+        "all three given"
+    );
 }

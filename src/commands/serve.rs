@@ -27,6 +27,7 @@ pub fn run(args: &ServeArgs) -> Result<()> {
     } else {
         Backing::Vault(super::open_vault(&args.vault)?)
     };
+    apply_attestation_settings(args, &mut store)?;
     let serial = usb_serial(&mut store)?;
     let device = DeviceConfig::new(serial);
     let server = Server::bind(ServerConfig {
@@ -101,6 +102,23 @@ fn host_for(addr: std::net::SocketAddr) -> String {
     } else {
         addr.ip().to_string()
     }
+}
+
+/// `--attestation` and `--enterprise-rp`, written to the store so they persist.
+fn apply_attestation_settings(args: &ServeArgs, store: &mut Backing) -> Result<()> {
+    use softkey_authenticator::{AttestationMode, set_attestation_mode, set_enterprise_rp_ids};
+    if let Some(mode) = args.attestation {
+        let mode = match mode {
+            crate::cli::AttestationArg::SelfAttestation => AttestationMode::SelfAttestation,
+            crate::cli::AttestationArg::Batch => AttestationMode::Batch,
+        };
+        set_attestation_mode(store, mode).context("saving the attestation mode")?;
+    }
+    if !args.enterprise_rps.is_empty() {
+        set_enterprise_rp_ids(store, &args.enterprise_rps)
+            .context("saving the enterprise attestation RP ids")?;
+    }
+    Ok(())
 }
 
 fn usb_serial(store: &mut Backing) -> Result<String> {
