@@ -148,6 +148,14 @@ pub(crate) fn batch_provisioned<E: Env>(env: &mut E) -> Result<bool, CtapError> 
         .is_some())
 }
 
+/// Whether an enterprise attestation can be produced: a batch attestation
+/// is provisioned and RP ids are configured for it. It decides both
+/// getInfo's "ep" option (§6.4) and whether authenticatorConfig supports
+/// enableEnterpriseAttestation (§6.11.1).
+pub(crate) fn enterprise_attestation_capable<E: Env>(env: &mut E) -> Result<bool, CtapError> {
+    Ok(batch_provisioned(env)? && !enterprise_rp_ids(env.store())?.is_empty())
+}
+
 /// The attestation for one makeCredential request. Call it at step 9 —
 /// before asking for user presence — so its errors come first:
 ///

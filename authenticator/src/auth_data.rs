@@ -16,12 +16,10 @@ use crate::status::CtapError;
 /// User present.
 pub(crate) const FLAG_UP: u8 = 0x01;
 /// User verified.
-#[allow(dead_code)] // for makeCredential/getAssertion with UV (helper P)
 pub(crate) const FLAG_UV: u8 = 0x04;
 /// Attested credential data included.
 pub(crate) const FLAG_AT: u8 = 0x40;
 /// Extension data included.
-#[allow(dead_code)] // for extension outputs (helper P)
 pub(crate) const FLAG_ED: u8 = 0x80;
 /// COSE algorithm ES256 (ECDSA with SHA-256 on P-256).
 pub(crate) const ES256: i64 = -7;

@@ -70,7 +70,7 @@ impl Authenticator {
         // can be produced (getInfo then has no "ep" option).
         let supported = match sub_command {
             TOGGLE_ALWAYS_UV | SET_MIN_PIN_LENGTH => true,
-            ENABLE_ENTERPRISE_ATTESTATION => enterprise_attestation_capable(env)?,
+            ENABLE_ENTERPRISE_ATTESTATION => attestation::enterprise_attestation_capable(env)?,
             _ => false,
         };
         if !supported {
@@ -130,14 +130,6 @@ impl Authenticator {
             _ => Err(CtapError::InvalidParameter),
         }
     }
-}
-
-/// Whether an enterprise attestation can be produced: a batch attestation
-/// is provisioned and RP ids are configured for it. The same rule decides
-/// getInfo's "ep" option.
-fn enterprise_attestation_capable<E: Env>(env: &mut E) -> Result<bool, CtapError> {
-    Ok(attestation::batch_provisioned(env)?
-        && !attestation::enterprise_rp_ids(env.store())?.is_empty())
 }
 
 #[cfg(test)]

@@ -30,8 +30,6 @@
 //! the signing key, and the two labels keep the UV and no-UV values apart
 //! as §12.5 requires. It costs two HMACs, only for the credential used.
 
-use core::ops::Deref;
-
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 use hkdf::Hkdf;
@@ -132,16 +130,6 @@ impl Unwrapped {
     /// value when the request has UV, another without.
     pub(crate) fn cred_random(&self, with_uv: bool) -> Result<Zeroizing<[u8; 32]>, CtapError> {
         cred_random(&self.key, with_uv)
-    }
-}
-
-/// Transitional: lets lookup.rs keep reading `unwrapped.discoverable`
-/// (new code reads `unwrapped.flags`).
-impl Deref for Unwrapped {
-    type Target = CredentialFlags;
-
-    fn deref(&self) -> &CredentialFlags {
-        &self.flags
     }
 }
 

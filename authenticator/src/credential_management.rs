@@ -120,8 +120,14 @@ impl Authenticator {
         env: &mut E,
         params: &[u8],
     ) -> Result<Option<Value>, CtapError> {
-        // Whatever happens below, only the matching "next" keeps the state.
-        let enumeration = self.management.enumeration.take();
+        // Whatever happens below, only the matching "next" keeps the state;
+        // one past its 30 s timer is as good as none (NOT_ALLOWED).
+        let now = env.now();
+        let enumeration = self
+            .management
+            .enumeration
+            .take()
+            .filter(|e| !e.expired(now));
         let value = cbor::decode(params)?;
         let req = Request::parse(&value)?;
         let sub_params = req.params()?;
@@ -237,13 +243,7 @@ impl Authenticator {
         env: &mut E,
         enumeration: Option<Enumeration>,
     ) -> Result<Value, CtapError> {
-        let Some(state) = enumeration else {
-            return Err(CtapError::NotAllowed);
-        };
-        if state.expired(env.now()) {
-            return Err(CtapError::NotAllowed);
-        }
-        let Enumeration::Rps { mut remaining, .. } = state else {
+        let Some(Enumeration::Rps { mut remaining, .. }) = enumeration else {
             return Err(CtapError::NotAllowed);
         };
         let (id, name) = remaining.pop_front().ok_or(CtapError::NotAllowed)?;
@@ -291,17 +291,11 @@ impl Authenticator {
         env: &mut E,
         enumeration: Option<Enumeration>,
     ) -> Result<Value, CtapError> {
-        let Some(state) = enumeration else {
-            return Err(CtapError::NotAllowed);
-        };
-        if state.expired(env.now()) {
-            return Err(CtapError::NotAllowed);
-        }
-        let Enumeration::Credentials {
+        let Some(Enumeration::Credentials {
             rp_id_hash: hash,
             mut remaining,
             ..
-        } = state
+        }) = enumeration
         else {
             return Err(CtapError::NotAllowed);
         };

@@ -11,6 +11,7 @@ use crate::credential::MAX_CREDENTIAL_ID_LEN;
 use crate::env::Env;
 use crate::extensions::{self, cred_blob::MAX_CRED_BLOB_LENGTH};
 use crate::keys;
+use crate::large_blobs::MAX_SERIALIZED_LARGE_BLOB_ARRAY;
 use crate::pin::DeviceConfig;
 use crate::record;
 use crate::status::CtapError;
@@ -18,9 +19,6 @@ use crate::status::CtapError;
 /// Advertised maxCredentialCountInList (0x07). Platforms batch longer
 /// exclude/allow lists; we also accept longer lists when sent.
 pub const MAX_CREDENTIAL_COUNT_IN_LIST: u64 = 64;
-/// The largest serialized largeBlobs array we store (0x0B, CTAP 2.1 §6.10:
-/// at least 1024).
-const MAX_SERIALIZED_LARGE_BLOB_ARRAY: u64 = 16384;
 /// PIN/UV auth protocols in our order of preference (0x06, §6.4: "in
 /// order of decreasing authenticator preference").
 const PIN_UV_AUTH_PROTOCOLS: [u64; 2] = [2, 1];
@@ -46,7 +44,7 @@ impl Authenticator {
         ];
         // "ep" only when an enterprise attestation can be produced: a batch
         // attestation is provisioned and RP ids are configured for it.
-        if self.enterprise_attestation_capable(env)? {
+        if attestation::enterprise_attestation_capable(env)? {
             options.push(("ep", Value::Bool(config.enterprise_attestation)));
         }
         Ok(Value::int_map(vec![
@@ -83,7 +81,7 @@ impl Authenticator {
             (0x08, usize_value(MAX_CREDENTIAL_ID_LEN)),
             (0x09, Value::Array(vec![Value::text("usb")])),
             (0x0A, keys::algorithms_info()),
-            (0x0B, Value::Unsigned(MAX_SERIALIZED_LARGE_BLOB_ARRAY)),
+            (0x0B, usize_value(MAX_SERIALIZED_LARGE_BLOB_ARRAY)),
             (0x0C, Value::Bool(config.force_pin_change)),
             (0x0D, Value::Unsigned(u64::from(config.min_pin_length))),
             (0x0F, usize_value(MAX_CRED_BLOB_LENGTH)),
@@ -95,12 +93,6 @@ impl Authenticator {
                 )?),
             ),
         ]))
-    }
-
-    /// Whether makeCredential could return an enterprise attestation.
-    fn enterprise_attestation_capable<E: Env>(&mut self, env: &mut E) -> Result<bool, CtapError> {
-        Ok(attestation::batch_provisioned(env)?
-            && !attestation::enterprise_rp_ids(env.store())?.is_empty())
     }
 }
 

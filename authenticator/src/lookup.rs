@@ -39,7 +39,7 @@ impl Authenticator {
             let Some(key) = credential::unwrap(secrets, rp_id_hash, id) else {
                 continue;
             };
-            let record = if key.discoverable {
+            let record = if key.flags.discoverable {
                 match record::find(env.store(), rp_id_hash, id)? {
                     Some(record) => Some(record),
                     None => continue,

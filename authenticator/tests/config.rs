@@ -5,9 +5,9 @@
 
 mod common;
 
-use common::pin_client::*;
 use common::*;
 use softkey_authenticator::cbor::Value;
+use softkey_authenticator::testing::{PERM_ACFG, PERM_CM, PinClient, Token, config_request};
 use softkey_authenticator::{DEFAULT_AAGUID, provision_attestation, set_enterprise_rp_ids};
 
 const ENABLE_EP: u8 = 0x01;
@@ -69,9 +69,9 @@ fn without_pin_config_runs_unauthenticated() {
     );
     assert_eq!(info(&mut h, 0x0D), Some(Value::Unsigned(6)));
     // A PIN shorter than the new minimum is refused.
-    let client = PinClient::new(&mut h, 2);
-    assert_eq!(client.set_pin(&mut h, "12345"), Err(0x37));
-    assert_eq!(client.set_pin(&mut h, "123456"), Ok(()));
+    let client = PinClient::new(2);
+    assert_eq!(client.set_pin(&mut h.auth, &mut h.env, "12345"), Err(0x37));
+    assert_eq!(client.set_pin(&mut h.auth, &mut h.env, "123456"), Ok(()));
 }
 
 #[test]
@@ -112,8 +112,8 @@ fn with_pin_every_subcommand_needs_an_acfg_token() {
         }
         assert_eq!(send(&mut h, CONFIG, &req), Err(0x33));
         // Step 4.5: a token without acfg is PIN_AUTH_INVALID.
-        let cm = PinClient::new(&mut h, protocol)
-            .token(&mut h, PIN, PERM_CM, None)
+        let cm = PinClient::new(protocol)
+            .token(&mut h.auth, &mut h.env, PIN, PERM_CM, None)
             .unwrap();
         assert_eq!(config(&mut h, Some(&cm), TOGGLE_ALWAYS_UV, None), Err(0x33));
         // Step 4.2 / 4.3: protocol missing or unknown.
@@ -132,8 +132,8 @@ fn with_pin_every_subcommand_needs_an_acfg_token() {
         }
         assert_eq!(send(&mut h, CONFIG, &req), Err(0x02));
         // Properly authorised: each subcommand works.
-        let acfg = PinClient::new(&mut h, protocol)
-            .token(&mut h, PIN, PERM_ACFG, None)
+        let acfg = PinClient::new(protocol)
+            .token(&mut h.auth, &mut h.env, PIN, PERM_ACFG, None)
             .unwrap();
         assert_eq!(config(&mut h, Some(&acfg), TOGGLE_ALWAYS_UV, None), Ok(()));
         assert_eq!(option(&mut h, "alwaysUv"), Some(Value::Bool(true)));
@@ -164,14 +164,26 @@ fn set_min_pin_length_rules() {
     assert_eq!(info(&mut h, 0x0D), Some(Value::Unsigned(6)));
     assert_eq!(info(&mut h, 0x0C), Some(Value::Bool(true)));
     // Tokens are refused until the PIN is changed.
-    let client = PinClient::new(&mut h, 2);
-    assert_eq!(client.token(&mut h, PIN, PERM_ACFG, None).err(), Some(0x37));
+    let client = PinClient::new(2);
+    assert_eq!(
+        client
+            .token(&mut h.auth, &mut h.env, PIN, PERM_ACFG, None)
+            .err(),
+        Some(0x37)
+    );
     // A new PIN shorter than the minimum: PIN_POLICY_VIOLATION.
-    assert_eq!(client.change_pin(&mut h, PIN, "12345"), Err(0x37));
-    let client = PinClient::new(&mut h, 2);
-    assert_eq!(client.change_pin(&mut h, PIN, "123456"), Ok(()));
+    assert_eq!(
+        client.change_pin(&mut h.auth, &mut h.env, PIN, "12345"),
+        Err(0x37)
+    );
+    assert_eq!(
+        client.change_pin(&mut h.auth, &mut h.env, PIN, "123456"),
+        Ok(())
+    );
     assert_eq!(info(&mut h, 0x0C), Some(Value::Bool(false)));
-    let acfg = client.token(&mut h, "123456", PERM_ACFG, None).unwrap();
+    let acfg = client
+        .token(&mut h.auth, &mut h.env, "123456", PERM_ACFG, None)
+        .unwrap();
     // Cannot decrease.
     assert_eq!(
         config(&mut h, Some(&acfg), SET_MIN_PIN_LENGTH, Some(&min_len(5))),

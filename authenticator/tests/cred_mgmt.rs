@@ -7,9 +7,11 @@ mod common;
 
 use std::time::Duration;
 
-use common::pin_client::*;
 use common::*;
 use softkey_authenticator::cbor::{self, Value};
+use softkey_authenticator::testing::{
+    PERM_ACFG, PERM_CM, PERM_GA, PERM_LBW, PERM_MC, PinClient, Token, cm_request,
+};
 
 const PIN: &str = "1234";
 const GET_CREDS_METADATA: u8 = 0x01;
@@ -221,12 +223,16 @@ fn enumeration_state_goes_stale() {
     h.env.advance(Duration::from_secs(31));
     assert_eq!(cm(h, None, ENUMERATE_CREDENTIALS_NEXT, None), Err(0x30));
     // A power-up.
-    let token = PinClient::new(h, 2).token(h, PIN, PERM_CM, None).unwrap();
+    let token = PinClient::new(2)
+        .token(&mut h.auth, &mut h.env, PIN, PERM_CM, None)
+        .unwrap();
     cm(h, Some(&token), ENUMERATE_RPS_BEGIN, None).unwrap();
     h.auth.power_up(&mut h.env);
     assert_eq!(cm(h, None, ENUMERATE_RPS_NEXT, None), Err(0x30));
     // Within 30 s it works.
-    let token = PinClient::new(h, 2).token(h, PIN, PERM_CM, None).unwrap();
+    let token = PinClient::new(2)
+        .token(&mut h.auth, &mut h.env, PIN, PERM_CM, None)
+        .unwrap();
     cm(h, Some(&token), ENUMERATE_RPS_BEGIN, None).unwrap();
     h.env.advance(Duration::from_secs(29));
     assert!(cm(h, None, ENUMERATE_RPS_NEXT, None).is_ok());
@@ -410,12 +416,18 @@ fn authorisation_failures() {
     }
     assert_eq!(send(h, CREDENTIAL_MANAGEMENT, &req), Err(0x02));
     // A token without cm → UNAUTHORIZED_PERMISSION.
-    let other = PinClient::new(h, 2)
-        .token(h, PIN, PERM_LBW | PERM_ACFG, None)
+    let other = PinClient::new(2)
+        .token(&mut h.auth, &mut h.env, PIN, PERM_LBW | PERM_ACFG, None)
         .unwrap();
     assert_eq!(cm(h, Some(&other), GET_CREDS_METADATA, None), Err(0x40));
-    let mcga = PinClient::new(h, 2)
-        .token(h, PIN, PERM_MC | PERM_GA, Some("a.example"))
+    let mcga = PinClient::new(2)
+        .token(
+            &mut h.auth,
+            &mut h.env,
+            PIN,
+            PERM_MC | PERM_GA,
+            Some("a.example"),
+        )
         .unwrap();
     let a = rp_hash_params("a.example");
     assert_eq!(
@@ -423,7 +435,9 @@ fn authorisation_failures() {
         Err(0x40)
     );
     // The "next" subcommands need no token (they continue an authorised Begin).
-    let cmt = PinClient::new(h, 2).token(h, PIN, PERM_CM, None).unwrap();
+    let cmt = PinClient::new(2)
+        .token(&mut h.auth, &mut h.env, PIN, PERM_CM, None)
+        .unwrap();
     cm(h, Some(&cmt), ENUMERATE_RPS_BEGIN, None).unwrap();
     assert!(cm(h, None, ENUMERATE_RPS_NEXT, None).is_ok());
 }
@@ -445,8 +459,8 @@ fn without_a_pin_everything_is_pin_not_set() {
 fn rp_bound_token_reaches_only_its_rp() {
     let mut s = setup(2);
     let h = &mut s.h;
-    let bound = PinClient::new(h, 2)
-        .token(h, PIN, PERM_CM, Some("a.example"))
+    let bound = PinClient::new(2)
+        .token(&mut h.auth, &mut h.env, PIN, PERM_CM, Some("a.example"))
         .unwrap();
     // Device-wide subcommands need an unbound token.
     assert_eq!(cm(h, Some(&bound), GET_CREDS_METADATA, None), Err(0x40));
@@ -470,7 +484,9 @@ fn rp_bound_token_reaches_only_its_rp() {
         Ok(None)
     );
     // An unbound token stays unbound after an RP-scoped subcommand.
-    let unbound = PinClient::new(h, 2).token(h, PIN, PERM_CM, None).unwrap();
+    let unbound = PinClient::new(2)
+        .token(&mut h.auth, &mut h.env, PIN, PERM_CM, None)
+        .unwrap();
     assert!(cm(h, Some(&unbound), ENUMERATE_CREDENTIALS_BEGIN, Some(&b)).is_ok());
     assert!(
         cm(

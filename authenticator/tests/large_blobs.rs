@@ -5,9 +5,11 @@
 
 mod common;
 
-use common::pin_client::*;
 use common::*;
 use softkey_authenticator::cbor::{self, Value};
+use softkey_authenticator::testing::{
+    PERM_CM, PERM_LBW, PinClient, Token, blob_array, blob_set_request,
+};
 
 /// maxMsgSize − 64.
 const MAX_FRAGMENT: usize = 7609 - 64;
@@ -226,8 +228,8 @@ fn with_a_pin_every_fragment_needs_an_lbw_token() {
         // No pinUvAuthParam → PUAT_REQUIRED.
         assert_eq!(set(&mut h, None, 0, &array[..100], Some(len)), Err(0x36));
         // A token without lbw → PIN_AUTH_INVALID (§6.10.2 set step 5.5).
-        let cm = PinClient::new(&mut h, protocol)
-            .token(&mut h, "1234", PERM_CM, None)
+        let cm = PinClient::new(protocol)
+            .token(&mut h.auth, &mut h.env, "1234", PERM_CM, None)
             .unwrap();
         assert_eq!(
             set(&mut h, Some(&cm), 0, &array[..100], Some(len)),
@@ -243,8 +245,8 @@ fn with_a_pin_every_fragment_needs_an_lbw_token() {
             Err(0x33)
         );
         // The param binds the offset: one made for offset 0 fails at 100.
-        let lbw = PinClient::new(&mut h, protocol)
-            .token(&mut h, "1234", PERM_LBW, None)
+        let lbw = PinClient::new(protocol)
+            .token(&mut h.auth, &mut h.env, "1234", PERM_LBW, None)
             .unwrap();
         assert_eq!(set(&mut h, Some(&lbw), 0, &array[..100], Some(len)), Ok(()));
         let mut shifted = blob_set_request(Some(&lbw), 0, &array[100..200], None);

@@ -6,9 +6,9 @@ mod common;
 
 use std::time::Duration;
 
-use common::pin_client::*;
 use common::*;
 use softkey_authenticator::cbor::Value;
+use softkey_authenticator::testing::{PinClient, blob_array, blob_set_request};
 use softkey_authenticator::{Operation, PresenceError, Store};
 
 const RESET: u8 = 0x07;
@@ -76,8 +76,8 @@ fn wipes_credentials_pin_blobs_and_secrets_but_not_the_counter() {
     let array = blob_array(&[0x81, 0x41, 0x07]);
     let set = blob_set_request(None, 0, &array, Some(array.len() as u64));
     assert_eq!(send(&mut h, LARGE_BLOBS, &set), Ok(None));
-    let client = PinClient::new(&mut h, 2);
-    client.set_pin(&mut h, "1234").unwrap();
+    let client = PinClient::new(2);
+    client.set_pin(&mut h.auth, &mut h.env, "1234").unwrap();
     h.env
         .store
         .inner
@@ -103,8 +103,8 @@ fn wipes_credentials_pin_blobs_and_secrets_but_not_the_counter() {
     let keys: Vec<Vec<u8>> = h.env.store.inner.keys().map(<[u8]>::to_vec).collect();
     assert!(!keys.iter().any(|k| k.starts_with(b"cred/")), "{keys:?}");
     // The PIN: none set any more (setPIN works again with no old PIN).
-    let client = PinClient::new(&mut h, 2);
-    assert_eq!(client.set_pin(&mut h, "5678"), Ok(()));
+    let client = PinClient::new(2);
+    assert_eq!(client.set_pin(&mut h.auth, &mut h.env, "5678"), Ok(()));
     // Large blobs: back to the initial empty array.
     let get = Value::int_map(vec![(1, Value::Unsigned(100)), (3, Value::Unsigned(0))]);
     let v = send(&mut h, LARGE_BLOBS, &get).unwrap().unwrap();

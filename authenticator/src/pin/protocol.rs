@@ -6,8 +6,10 @@
 
 use core::fmt;
 
+use hmac::{Hmac, KeyInit, Mac};
 use p256::elliptic_curve::sec1::ToSec1Point;
 use p256::{PublicKey, SecretKey};
+use sha2::Sha256;
 use zeroize::Zeroizing;
 
 use super::{protocol1, protocol2};
@@ -231,6 +233,16 @@ impl SharedSecret {
 }
 
 /// AES-256-CBC without padding over whole blocks (both protocols).
+/// HMAC-SHA-256 of `message` under `key`: the MAC of both protocols
+/// (§6.5.6 truncates it, §6.5.7 keys it with the HMAC half).
+pub(crate) fn hmac_sha256(key: &[u8], message: &[u8]) -> Hmac<Sha256> {
+    // HMAC takes keys of any length: this never fails.
+    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(key)
+        .unwrap_or_else(|_| <Hmac<Sha256> as KeyInit>::new(&Default::default()));
+    mac.update(message);
+    mac
+}
+
 pub(crate) mod cbc_blocks {
     use aes::Aes256;
     use cbc::cipher::{BlockModeDecrypt, BlockModeEncrypt, KeyIvInit};

@@ -1,11 +1,11 @@
 //! PIN/UV auth protocol 1 (CTAP 2.1 §6.5.6): shared secret SHA-256(Z),
 //! AES-256-CBC with a zero IV, HMAC-SHA-256 truncated to 16 bytes.
 
-use hmac::{Hmac, KeyInit, Mac};
+use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
-use super::protocol::cbc_blocks;
+use super::protocol::{cbc_blocks, hmac_sha256};
 use crate::status::CtapError;
 
 /// §6.5.6 `authenticate`: LEFT(HMAC-SHA-256(key, message), 16).
@@ -43,11 +43,7 @@ pub(crate) fn verify(key: &[u8], message: &[u8], signature: &[u8]) -> bool {
 }
 
 fn mac(key: &[u8], message: &[u8]) -> Hmac<Sha256> {
-    // HMAC takes keys of any length: this never fails.
-    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(key)
-        .unwrap_or_else(|_| <Hmac<Sha256> as KeyInit>::new(&Default::default()));
-    mac.update(message);
-    mac
+    hmac_sha256(key, message)
 }
 
 #[cfg(test)]

@@ -3,11 +3,12 @@
 //! in front of the ciphertext, and MACs are the full 32-byte HMAC-SHA-256.
 
 use hkdf::Hkdf;
-use hmac::{Hmac, KeyInit, Mac};
+use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use zeroize::Zeroizing;
 
 use super::protocol::cbc_blocks::{self, BLOCK};
+use super::protocol::hmac_sha256;
 use crate::status::CtapError;
 
 const MAC_LEN: usize = 32;
@@ -61,15 +62,13 @@ pub(crate) fn verify(key: &[u8], message: &[u8], signature: &[u8]) -> bool {
 }
 
 fn mac(key: &[u8], message: &[u8]) -> Hmac<Sha256> {
-    let key = key.get(..32).unwrap_or(key);
-    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(key)
-        .unwrap_or_else(|_| <Hmac<Sha256> as KeyInit>::new(&Default::default()));
-    mac.update(message);
-    mac
+    hmac_sha256(key.get(..32).unwrap_or(key), message)
 }
 
 #[cfg(test)]
 mod tests {
+    use hmac::KeyInit;
+
     use super::*;
 
     /// RFC 5869 by hand (extract, then one expand block): the KDF is the

@@ -1,8 +1,10 @@
 //! A platform-side clientPIN client for tests (CTAP 2.1 §6.5.5 from the
 //! platform's side): key agreement, setPIN/changePIN with padded and
 //! encrypted PINs, getPinToken / getPinUvAuthTokenUsingPinWithPermissions,
-//! and pinUvAuthParam computation with the decrypted token. It talks to an
-//! [`Authenticator`] through `process_cbor` only, like a real platform.
+//! and pinUvAuthParam computation with the decrypted token, including the
+//! request builders of the commands a token authorises (credential
+//! management §6.8, largeBlobs §6.10, authenticatorConfig §6.11). It talks
+//! to an [`Authenticator`] through `process_cbor` only, like a real platform.
 
 use p256::SecretKey;
 use sha2::{Digest, Sha256};
@@ -13,6 +15,13 @@ use crate::env::Env;
 use crate::pin::{PinProtocol, SharedSecret, parse_platform_cose_key, platform_cose_key};
 
 const CLIENT_PIN: u8 = 0x06;
+
+/// §6.5.5.7 permission bits.
+pub const PERM_MC: u64 = 0x01;
+pub const PERM_GA: u64 = 0x02;
+pub const PERM_CM: u64 = 0x04;
+pub const PERM_LBW: u64 = 0x10;
+pub const PERM_ACFG: u64 = 0x20;
 
 /// The clientPIN client of one platform, for one PIN/UV auth protocol.
 #[derive(Debug, Clone, Copy)]
@@ -47,6 +56,26 @@ impl PlatformSecret {
     /// `authenticate(sharedSecret, message)`.
     pub fn authenticate(&self, message: &[u8]) -> Vec<u8> {
         self.shared.authenticate(message)
+    }
+}
+
+/// A pinUvAuthToken as the platform holds it, with its protocol.
+#[derive(Clone)]
+pub struct Token {
+    pub protocol: u64,
+    pub key: Vec<u8>,
+}
+
+impl core::fmt::Debug for Token {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "Token {{ protocol: {}, .. }}", self.protocol)
+    }
+}
+
+impl Token {
+    /// `authenticate(pinUvAuthToken, message)`: a pinUvAuthParam.
+    pub fn auth(&self, message: &[u8]) -> Vec<u8> {
+        PinClient::new(self.protocol).auth_param(&self.key, message)
     }
 }
 
@@ -212,6 +241,22 @@ impl PinClient {
         Ok(ka.decrypt(enc))
     }
 
+    /// getPinUvAuthTokenUsingPinWithPermissions (0x09), as a [`Token`].
+    pub fn token<E: Env>(
+        &self,
+        auth: &mut Authenticator,
+        env: &mut E,
+        pin: &str,
+        permissions: u64,
+        rp_id: Option<&str>,
+    ) -> Result<Token, u8> {
+        let key = self.get_token(auth, env, pin, Some(permissions), rp_id)?;
+        Ok(Token {
+            protocol: self.protocol,
+            key,
+        })
+    }
+
     /// `authenticate(pinUvAuthToken, message)`: a pinUvAuthParam.
     pub fn auth_param(&self, token: &[u8], message: &[u8]) -> Vec<u8> {
         self.protocol().authenticate(token, message)
@@ -235,4 +280,70 @@ impl PinClient {
         let power_cycle = matches!(r.get(&Value::Unsigned(4)), Some(Value::Bool(true)));
         Ok((retries, power_cycle))
     }
+}
+
+/// A credentialManagement request (§6.8): the pinUvAuthParam is computed
+/// over `subCommand || encode(params)`, the bytes the request carries.
+pub fn cm_request(token: Option<&Token>, sub_command: u8, params: Option<&Value>) -> Value {
+    authorised_request(token, vec![sub_command], sub_command, params)
+}
+
+/// An authenticatorConfig request (§6.11): pinUvAuthParam over
+/// `32×0xff || 0x0d || subCommand || encode(params)`.
+pub fn config_request(token: Option<&Token>, sub_command: u8, params: Option<&Value>) -> Value {
+    let mut prefix = vec![0xFF; 32];
+    prefix.extend_from_slice(&[0x0D, sub_command]);
+    authorised_request(token, prefix, sub_command, params)
+}
+
+/// `{1: subCommand, 2: params, 3: protocol, 4: param}`, the shape §6.8 and
+/// §6.11 share; the param authenticates `prefix || encode(params)`.
+fn authorised_request(
+    token: Option<&Token>,
+    mut message: Vec<u8>,
+    sub_command: u8,
+    params: Option<&Value>,
+) -> Value {
+    let mut pairs = vec![(1, Value::Unsigned(u64::from(sub_command)))];
+    if let Some(p) = params {
+        message.extend_from_slice(&cbor::encode(p));
+        pairs.push((2, p.clone()));
+    }
+    if let Some(t) = token {
+        pairs.push((3, Value::Unsigned(t.protocol)));
+        pairs.push((4, Value::Bytes(t.auth(&message))));
+    }
+    Value::int_map(pairs)
+}
+
+/// A largeBlobs set fragment (§6.10): pinUvAuthParam over
+/// `32×0xff || h'0c00' || uint32LE(offset) || SHA-256(set)`.
+pub fn blob_set_request(
+    token: Option<&Token>,
+    offset: u64,
+    set: &[u8],
+    length: Option<u64>,
+) -> Value {
+    let mut pairs = vec![(2, Value::bytes(set)), (3, Value::Unsigned(offset))];
+    if let Some(l) = length {
+        pairs.push((4, Value::Unsigned(l)));
+    }
+    if let Some(t) = token {
+        let mut message = vec![0xFF; 32];
+        message.extend_from_slice(&[0x0C, 0x00]);
+        let offset = u32::try_from(offset).expect("offset fits a uint32");
+        message.extend_from_slice(&offset.to_le_bytes());
+        message.extend_from_slice(&Sha256::digest(set));
+        pairs.push((5, Value::Bytes(t.auth(&message))));
+        pairs.push((6, Value::Unsigned(t.protocol)));
+    }
+    Value::int_map(pairs)
+}
+
+/// A serialized large-blob array with its integrity trailer (§6.10.1):
+/// `cbor_array || LEFT(SHA-256(cbor_array), 16)`.
+pub fn blob_array(cbor_array: &[u8]) -> Vec<u8> {
+    let mut out = cbor_array.to_vec();
+    out.extend_from_slice(&pin_hash(cbor_array));
+    out
 }

@@ -3,19 +3,21 @@
 //! checks every response is canonical, and verifies signatures.
 #![allow(dead_code)]
 
-pub mod pin_client;
-
 use p256::ecdsa::signature::Verifier;
 use p256::ecdsa::{DerSignature, VerifyingKey};
 use sha2::{Digest, Sha256};
 use softkey_authenticator::cbor::{self, Value};
-use softkey_authenticator::testing::TestEnv;
+use softkey_authenticator::testing::{PinClient, TestEnv, Token};
 use softkey_authenticator::{Authenticator, Config};
 
 pub const MAKE_CREDENTIAL: u8 = 0x01;
 pub const GET_ASSERTION: u8 = 0x02;
 pub const GET_INFO: u8 = 0x04;
+pub const CLIENT_PIN: u8 = 0x06;
 pub const GET_NEXT_ASSERTION: u8 = 0x08;
+pub const CREDENTIAL_MANAGEMENT: u8 = 0x0A;
+pub const LARGE_BLOBS: u8 = 0x0C;
+pub const CONFIG: u8 = 0x0D;
 
 pub const CDH: [u8; 32] = [0xC1; 32];
 
@@ -44,28 +46,13 @@ impl Harness {
 
     /// Sends `command || encode(params)`; `Ok(response)` for status 0 (the
     /// response proven canonical), `Err(status)` otherwise.
+    /// Success without a body (setPIN, selection, reset...) is `Value::Null`.
     pub fn call(&mut self, command: u8, params: &Value) -> Result<Value, u8> {
-        let mut request = vec![command];
-        request.extend_from_slice(&cbor::encode(params));
-        let out = self.raw(&request);
-        match out.split_first() {
-            // Success without a body (setPIN, selection, reset...).
-            Some((0, [])) => Ok(Value::Null),
-            Some((0, body)) => Ok(canonical(body)),
-            Some((&status, [])) => Err(status),
-            other => panic!("malformed response {other:?}"),
-        }
+        send(self, command, params).map(|v| v.unwrap_or(Value::Null))
     }
 
     pub fn call0(&mut self, command: u8) -> Result<Value, u8> {
-        let out = self.raw(&[command]);
-        match out.split_first() {
-            // Success without a body (setPIN, selection, reset...).
-            Some((0, [])) => Ok(Value::Null),
-            Some((0, body)) => Ok(canonical(body)),
-            Some((&status, [])) => Err(status),
-            other => panic!("malformed response {other:?}"),
-        }
+        response(&self.raw(&[command])).map(|v| v.unwrap_or(Value::Null))
     }
 
     pub fn make_credential(&mut self, mc: &Mc) -> Result<Attestation, u8> {
@@ -85,6 +72,36 @@ impl Harness {
     pub fn presence_count(&self) -> usize {
         self.env.presence.log().len()
     }
+}
+
+/// Sends `command || encode(params)`: `Ok(None)` for a bare CTAP2_OK,
+/// `Ok(Some(body))` (proven canonical) for a response with a body,
+/// `Err(status)` otherwise.
+pub fn send(h: &mut Harness, command: u8, params: &Value) -> Result<Option<Value>, u8> {
+    let mut request = vec![command];
+    request.extend_from_slice(&cbor::encode(params));
+    response(&h.raw(&request))
+}
+
+/// Splits a CTAP2 response into its status and (canonical) body.
+fn response(out: &[u8]) -> Result<Option<Value>, u8> {
+    match out.split_first() {
+        Some((0, [])) => Ok(None),
+        Some((0, body)) => Ok(Some(canonical(body))),
+        Some((&status, [])) => Err(status),
+        other => panic!("malformed response {other:?}"),
+    }
+}
+
+/// A fresh PIN, and a token with `permissions` for it (protocol `protocol`).
+pub fn pin_and_token(h: &mut Harness, protocol: u64, pin: &str, permissions: u64) -> Token {
+    let client = PinClient::new(protocol);
+    client
+        .set_pin(&mut h.auth, &mut h.env, pin)
+        .expect("setPIN");
+    client
+        .token(&mut h.auth, &mut h.env, pin, permissions, None)
+        .expect("token")
 }
 
 /// Decodes with the strict decoder and checks re-encoding is identical:
