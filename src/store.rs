@@ -49,4 +49,11 @@ impl Store for Backing {
             Backing::Memory(memory) => memory.scan_prefix(prefix),
         }
     }
+
+    fn count_prefix(&self, prefix: &[u8]) -> Result<usize, StoreError> {
+        match self {
+            Backing::Vault(vault) => Ok(vault.scan_prefix(prefix).count()),
+            Backing::Memory(memory) => memory.count_prefix(prefix),
+        }
+    }
 }

@@ -102,4 +102,11 @@ pub trait Store {
     /// All records whose key starts with `prefix`, in key order.
     #[allow(clippy::type_complexity)] // the fixed contract: (key, value) pairs
     fn scan_prefix(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError>;
+
+    /// How many records' keys start with `prefix`. getInfo asks on every
+    /// call, so stores that can count without copying values (which hold
+    /// private keys) should override this.
+    fn count_prefix(&self, prefix: &[u8]) -> Result<usize, StoreError> {
+        Ok(self.scan_prefix(prefix)?.len())
+    }
 }

@@ -115,7 +115,7 @@ pub(crate) fn all<S: Store>(store: &S) -> Result<Vec<CredentialRecord>, CtapErro
 /// How many more discoverable credentials fit under `capacity` (getInfo
 /// 0x14, CTAP 2.1 §6.1.2 step 17 KEY_STORE_FULL).
 pub(crate) fn remaining<S: Store>(store: &S, capacity: u64) -> Result<u64, CtapError> {
-    let used = u64::try_from(store.scan_prefix(PREFIX)?.len()).unwrap_or(u64::MAX);
+    let used = u64::try_from(store.count_prefix(PREFIX)?).unwrap_or(u64::MAX);
     Ok(capacity.saturating_sub(used))
 }
 

@@ -66,6 +66,14 @@ impl Store for MemoryStore {
             .map(|(k, v)| (k.clone(), v.to_vec()))
             .collect())
     }
+
+    fn count_prefix(&self, prefix: &[u8]) -> Result<usize, StoreError> {
+        Ok(self
+            .records
+            .range(prefix.to_vec()..)
+            .take_while(|(k, _)| k.starts_with(prefix))
+            .count())
+    }
 }
 
 #[cfg(test)]
@@ -113,6 +121,13 @@ mod tests {
         // Prefix bytes at 0xFF do not overflow the range scan.
         s.put(&[0xFF, 0xFF], b"x").unwrap();
         assert_eq!(s.scan_prefix(&[0xFF]).unwrap().len(), 1);
+        for prefix in [&b""[..], b"cred", b"cred/", b"cred/b", b"x", &[0xFF]] {
+            assert_eq!(
+                s.count_prefix(prefix).unwrap(),
+                s.scan_prefix(prefix).unwrap().len(),
+                "{prefix:?}"
+            );
+        }
     }
 
     #[test]

@@ -103,6 +103,10 @@ impl Store for TestStore {
     fn scan_prefix(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
         self.inner.scan_prefix(prefix)
     }
+
+    fn count_prefix(&self, prefix: &[u8]) -> Result<usize, StoreError> {
+        self.inner.count_prefix(prefix)
+    }
 }
 
 /// One presence request as the prompt would have shown it.
