@@ -173,3 +173,50 @@ fn serve_prints_the_exact_attach_command() {
         "{lines:?}"
     );
 }
+
+#[test]
+fn batch_attestation_chains_to_the_ca_attestation_ca_prints() {
+    use softkey_conformance::ctap2::AttestationCheck;
+    let vault = TestVault::create("batch");
+    let out = softkey()
+        .arg("attestation-ca")
+        .args(vault.serve_args())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let ca_pem = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        ca_pem.starts_with("-----BEGIN CERTIFICATE-----"),
+        "{ca_pem}"
+    );
+
+    let args = [
+        vault.serve_args(),
+        ["--presence", "auto", "--attestation", "batch"]
+            .map(String::from)
+            .to_vec(),
+    ]
+    .concat();
+    let server = Server::start(&args);
+    let mut key = Ctap2::connect(server.addr, "1-1").unwrap();
+    let att = key
+        .make_credential(&MakeCredentialRequest::new([9; 32], "rp.example", b"u"))
+        .unwrap();
+    let AttestationCheck::Batch(batch) = &att.check else {
+        panic!("expected packed batch attestation, got {:?}", att.check);
+    };
+    assert_eq!(batch.aaguid_extension, Some(att.aaguid()));
+    batch
+        .verify_issued_by_pem(&ca_pem)
+        .expect("the leaf is signed by the printed CA");
+
+    // Another vault's CA did not sign it.
+    let other = TestVault::create("batch-other");
+    let out = softkey()
+        .arg("attestation-ca")
+        .args(other.serve_args())
+        .output()
+        .unwrap();
+    let other_pem = String::from_utf8(out.stdout).unwrap();
+    assert!(batch.verify_issued_by_pem(&other_pem).is_err());
+}

@@ -91,6 +91,17 @@ pub(crate) fn verify_packed_x5c(
 }
 
 impl BatchAttestation {
+    /// [`Self::verify_issued_by`] for a CA given as PEM (as `softkey attestation-ca` prints it).
+    pub fn verify_issued_by_pem(&self, ca_pem: &str) -> Result<(), Error> {
+        use der::DecodePem;
+        let ca = Certificate::from_pem(ca_pem.trim())
+            .map_err(|e| Error::verify(format!("CA certificate PEM: {e}")))?;
+        let der = ca
+            .to_der()
+            .map_err(|_| Error::verify("CA certificate does not re-encode"))?;
+        self.verify_issued_by(&der)
+    }
+
     /// Checks that the leaf was signed (ecdsa-with-SHA256) by the CA in `ca_der`.
     pub fn verify_issued_by(&self, ca_der: &[u8]) -> Result<(), Error> {
         let leaf = parse(
