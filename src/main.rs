@@ -2,6 +2,7 @@
 
 mod cli;
 mod commands;
+mod hardening;
 mod key;
 mod passphrase;
 mod paths;
@@ -19,6 +20,10 @@ use cli::{Cli, Command};
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.verbose);
+    // Every command may hold the vault's data key or a passphrase in memory.
+    if let Err(error) = hardening::disable_core_dumps() {
+        tracing::warn!(%error, "could not disable core dumps");
+    }
     let result = match &cli.command {
         Command::Init(args) => commands::init::run(args),
         Command::Serve(args) => commands::serve::run(args),
