@@ -6,10 +6,11 @@ use core::time::Duration;
 
 use crate::cbor::{self, Value};
 use crate::counter::SignCounter;
+use crate::credential::Keyring;
 use crate::env::{Env, Store};
 use crate::get_next_assertion::AssertionState;
 use crate::pin::PinState;
-use crate::secrets::{self, DeviceSecrets};
+use crate::secrets::{self, DeviceSecrets, ImportedWrapKeys};
 use crate::status::CtapError;
 
 /// softkey's AAGUID: one fixed random value for every softkey instance, so
@@ -63,10 +64,16 @@ impl Default for Config {
 /// The CTAP2 authenticator. Holds RAM state only (device secrets cache,
 /// counter reservation, getNextAssertion state); everything durable goes
 /// through [`Env::store`].
+///
+/// Because of those caches, the store must not be changed behind a running
+/// authenticator's back: [`crate::import_backup`] is meant for a store no
+/// authenticator is serving (make a new `Authenticator` afterwards).
 #[derive(Debug)]
 pub struct Authenticator {
     pub(crate) config: Config,
     secrets: Option<DeviceSecrets>,
+    /// Wrap keys imported from backups, once read.
+    imported_wrap_keys: Option<ImportedWrapKeys>,
     pub(crate) counter: SignCounter,
     pub(crate) assertion_state: Option<AssertionState>,
     powered_up_at: Option<Duration>,
@@ -84,6 +91,7 @@ impl Authenticator {
         Authenticator {
             config,
             secrets: None,
+            imported_wrap_keys: None,
             counter: SignCounter::default(),
             assertion_state: None,
             powered_up_at: None,
@@ -208,6 +216,7 @@ impl Authenticator {
     /// the stored ones: old credential IDs must stop opening).
     pub(crate) fn forget_secrets(&mut self) {
         self.secrets = None;
+        self.imported_wrap_keys = None;
     }
 
     /// The device secrets if they exist, without creating them: lookups
@@ -220,6 +229,22 @@ impl Authenticator {
             self.secrets = Some(DeviceSecrets::load_or_create(env)?);
         }
         Ok(self.secrets.as_ref())
+    }
+
+    /// Every wrap key credential IDs may open under (the device's own if it
+    /// exists, then imported ones), without creating any: reads only.
+    pub(crate) fn keyring<E: Env>(&mut self, env: &mut E) -> Result<Keyring<'_>, CtapError> {
+        self.existing_secrets(env)?;
+        if self.imported_wrap_keys.is_none() {
+            self.imported_wrap_keys = Some(ImportedWrapKeys::load(env.store())?);
+        }
+        Ok(Keyring {
+            primary: self.secrets.as_ref().map(DeviceSecrets::wrap_key),
+            imported: self
+                .imported_wrap_keys
+                .as_ref()
+                .map_or(&[], ImportedWrapKeys::keys),
+        })
     }
 }
 

@@ -17,6 +17,10 @@
 //!   request fails (nothing is signed with an unreserved value).
 //! - The counter is a `u32` on the wire; at `u32::MAX` it stops and requests
 //!   that need a signature fail rather than wrap.
+//! - A backup import raises the stored ceiling (never lowers it) so that
+//!   every signature after the restore counts above every one before the
+//!   backup. The RAM state is read once per [`SignCounter`], so the import
+//!   must happen with no authenticator running on the store.
 
 use crate::env::Store;
 use crate::status::CtapError;
@@ -45,7 +49,7 @@ impl SignCounter {
         let value = last.checked_add(1).ok_or(CtapError::Other)?;
         let ceiling = if value > ceiling {
             let new_ceiling = value.saturating_add(RESERVE - 1);
-            store.put(COUNTER_KEY, &new_ceiling.to_be_bytes())?;
+            store.put(COUNTER_KEY, &ceiling_record(new_ceiling))?;
             new_ceiling
         } else {
             ceiling
@@ -58,11 +62,18 @@ impl SignCounter {
 fn read_ceiling<S: Store>(store: &S) -> Result<u32, CtapError> {
     match store.get(COUNTER_KEY)? {
         None => Ok(0),
-        Some(bytes) => {
-            let raw: [u8; 4] = bytes.as_slice().try_into().map_err(|_| CtapError::Other)?;
-            Ok(u32::from_be_bytes(raw))
-        }
+        Some(bytes) => parse_ceiling(&bytes).ok_or(CtapError::Other),
     }
+}
+
+/// The ceiling from its stored record; `None` if malformed.
+pub(crate) fn parse_ceiling(bytes: &[u8]) -> Option<u32> {
+    Some(u32::from_be_bytes(bytes.try_into().ok()?))
+}
+
+/// The stored record of ceiling `ceiling`.
+pub(crate) fn ceiling_record(ceiling: u32) -> [u8; 4] {
+    ceiling.to_be_bytes()
 }
 
 #[cfg(test)]

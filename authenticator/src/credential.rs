@@ -15,6 +15,10 @@
 //!   flags: bit 0 discoverable, bits 1–2 credProtect level 1..=3, others 0
 //! ```
 //!
+//! New IDs are always sealed under the device's own wrap key; lookups also
+//! try wrap keys imported from backups ([`Keyring`]), so IDs another
+//! softkey issued keep working after a restore.
+//!
 //! Binding the rpIdHash as associated data makes an ID unwrap only for the
 //! RP it was made for: presented to another RP it is just unknown. Random
 //! 96-bit nonces stay far below the GCM birthday bound for any realistic
@@ -29,6 +33,8 @@
 //! per ID; HKDF is one-way, so an hmac-secret output reveals nothing about
 //! the signing key, and the two labels keep the UV and no-UV values apart
 //! as §12.5 requires. It costs two HMACs, only for the credential used.
+
+use core::fmt;
 
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
@@ -169,7 +175,7 @@ pub(crate) fn wrap<E: Env>(
     private.copy_from_slice(key_bytes.as_slice());
     let mut nonce = [0u8; NONCE_LEN];
     env.fill_random(&mut nonce);
-    let sealed = cipher(secrets)?
+    let sealed = cipher(secrets.wrap_key())?
         .encrypt(
             &Nonce::from(nonce),
             Payload {
@@ -187,12 +193,49 @@ pub(crate) fn wrap<E: Env>(
 
 /// Opens `id` if it is a credential ID of ours (v1 or v2) for
 /// `rp_id_hash`; `None` for anything else (other authenticators' IDs, other
-/// RPs, garbage). Never derives a public key.
+/// RPs, garbage). Never derives a public key. Lookups go through
+/// [`Keyring::unwrap`], which also tries imported wrap keys.
+#[cfg(test)]
 pub(crate) fn unwrap(
     secrets: &DeviceSecrets,
     rp_id_hash: &[u8; 32],
     id: &[u8],
 ) -> Option<Unwrapped> {
+    unwrap_under(secrets.wrap_key(), rp_id_hash, id)
+}
+
+/// Every wrap key a credential ID of ours may be sealed under: the
+/// device's own (absent until the first credential is made), then those
+/// imported from backups ([`crate::secrets::ImportedWrapKeys`]).
+#[derive(Clone, Copy)]
+pub(crate) struct Keyring<'a> {
+    pub(crate) primary: Option<&'a [u8; 32]>,
+    pub(crate) imported: &'a [Zeroizing<[u8; 32]>],
+}
+
+impl fmt::Debug for Keyring<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "Keyring {{ primary: {}, imported: {} }}",
+            self.primary.is_some(),
+            self.imported.len()
+        )
+    }
+}
+
+impl Keyring<'_> {
+    /// [`unwrap`] under the device's own key, then each imported key.
+    pub(crate) fn unwrap(&self, rp_id_hash: &[u8; 32], id: &[u8]) -> Option<Unwrapped> {
+        self.primary
+            .into_iter()
+            .chain(self.imported.iter().map(|k| &**k))
+            .find_map(|key| unwrap_under(key, rp_id_hash, id))
+    }
+}
+
+/// [`unwrap`] under one wrap key.
+fn unwrap_under(wrap_key: &[u8; 32], rp_id_hash: &[u8; 32], id: &[u8]) -> Option<Unwrapped> {
     let (&version, rest) = id.split_first()?;
     let expected_len = match version {
         V1 => V1_LEN,
@@ -205,7 +248,7 @@ pub(crate) fn unwrap(
     let (nonce, sealed) = rest.split_at_checked(NONCE_LEN)?;
     let nonce: [u8; NONCE_LEN] = nonce.try_into().ok()?;
     let plaintext = Zeroizing::new(
-        cipher(secrets)
+        cipher(wrap_key)
             .ok()?
             .decrypt(
                 &Nonce::from(nonce),
@@ -249,8 +292,8 @@ fn associated_data(version: u8, rp_id_hash: &[u8; 32]) -> [u8; 33] {
     aad
 }
 
-fn cipher(secrets: &DeviceSecrets) -> Result<Aes256Gcm, CtapError> {
-    Aes256Gcm::new_from_slice(secrets.wrap_key()).map_err(|_| CtapError::Other)
+fn cipher(wrap_key: &[u8; 32]) -> Result<Aes256Gcm, CtapError> {
+    Aes256Gcm::new_from_slice(wrap_key).map_err(|_| CtapError::Other)
 }
 
 #[cfg(test)]
@@ -268,7 +311,7 @@ mod tests {
     /// malformed-but-authentic IDs.
     fn seal(secrets: &DeviceSecrets, version: u8, rp: &[u8; 32], plaintext: &[u8]) -> Vec<u8> {
         let nonce = [9u8; NONCE_LEN];
-        let sealed = cipher(secrets)
+        let sealed = cipher(secrets.wrap_key())
             .unwrap()
             .encrypt(
                 &Nonce::from(nonce),
@@ -426,6 +469,43 @@ mod tests {
         }
         assert!(unwrap(&secrets, &[1; 32], &[]).is_none());
         assert!(unwrap(&secrets, &[1; 32], &[V2]).is_none());
+    }
+
+    #[test]
+    fn keyring_tries_primary_then_imported_keys() {
+        let (mut env, secrets) = setup();
+        let mut other_env = TestEnv::new(8);
+        let other = DeviceSecrets::load_or_create(&mut other_env).unwrap();
+        let key = CredentialKey::generate(&mut env, Algorithm::Es256).unwrap();
+        let flags = CredentialFlags::default();
+        let ours = wrap(&mut env, &secrets, &[1; 32], &key, flags).unwrap();
+        let theirs = wrap(&mut other_env, &other, &[1; 32], &key, flags).unwrap();
+        let imported = [Zeroizing::new(*other.wrap_key())];
+        let only_ours = Keyring {
+            primary: Some(secrets.wrap_key()),
+            imported: &[],
+        };
+        let both = Keyring {
+            primary: Some(secrets.wrap_key()),
+            imported: &imported,
+        };
+        let no_primary = Keyring {
+            primary: None,
+            imported: &imported,
+        };
+        assert!(only_ours.unwrap(&[1; 32], &ours).is_some());
+        assert!(only_ours.unwrap(&[1; 32], &theirs).is_none());
+        for id in [&ours, &theirs] {
+            let opened = both.unwrap(&[1; 32], id).unwrap();
+            assert_eq!(*opened.key.to_bytes(), *key.to_bytes());
+            assert!(both.unwrap(&[2; 32], id).is_none(), "still bound to the RP");
+        }
+        assert!(no_primary.unwrap(&[1; 32], &theirs).is_some());
+        assert!(no_primary.unwrap(&[1; 32], &ours).is_none());
+        assert_eq!(
+            format!("{both:?}"),
+            "Keyring { primary: true, imported: 1 }"
+        );
     }
 
     #[test]

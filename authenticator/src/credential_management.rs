@@ -21,8 +21,8 @@ use crate::auth_data::rp_id_hash;
 use crate::cbor::fields::{self, Fields, optional, required};
 use crate::cbor::{self, Value};
 use crate::cred_mgmt::{Enumeration, raw_sub_command_params, store};
-use crate::credential;
 use crate::env::Env;
+use crate::lookup;
 use crate::pin::Permission;
 use crate::record::CredentialRecord;
 use crate::request::PUBLIC_KEY;
@@ -321,18 +321,16 @@ impl Authenticator {
     }
 
     /// One credential's §6.8.4 response fields (user, credentialID,
-    /// publicKey, credProtect, largeBlobKey), or `None` if its ID does not
-    /// open under the device secrets.
+    /// publicKey, credProtect, largeBlobKey), or `None` if it opens neither
+    /// by its own stored key nor by its ID under our wrap keys.
     fn credential_response<E: Env>(
         &mut self,
         env: &mut E,
         hash: &[u8; 32],
         record: &CredentialRecord,
     ) -> Result<Option<Value>, CtapError> {
-        let Some(secrets) = self.existing_secrets(env)? else {
-            return Ok(None);
-        };
-        let Some(opened) = credential::unwrap(secrets, hash, &record.credential_id) else {
+        let keyring = self.keyring(env)?;
+        let Some(opened) = lookup::record_key(&keyring, hash, record) else {
             return Ok(None);
         };
         let mut user = vec![("id", Value::bytes(&record.user_id))];
@@ -352,7 +350,8 @@ impl Authenticator {
                 ]),
             ),
             (0x08, opened.key.cose_public_key()?),
-            // credProtect as sealed in the ID (the record keeps a copy).
+            // credProtect as sealed in the ID (the record keeps a copy; an
+            // imported credential with its key in the record has only that).
             (0x0A, Value::Unsigned(u64::from(opened.flags.cred_protect))),
         ];
         if let Some(key) = &record.large_blob_key {

@@ -6,6 +6,8 @@
 use core::fmt;
 use core::time::Duration;
 
+use zeroize::Zeroize;
+
 /// Everything a command handler may touch outside its own RAM state.
 pub trait Env {
     type Store: Store;
@@ -108,5 +110,152 @@ pub trait Store {
     /// private keys) should override this.
     fn count_prefix(&self, prefix: &[u8]) -> Result<usize, StoreError> {
         Ok(self.scan_prefix(prefix)?.len())
+    }
+
+    /// Applies `changes` in order, all or nothing: a real store makes the
+    /// whole batch durable at once, so after a crash either every change or
+    /// none is there. An empty batch changes nothing; deleting an absent
+    /// key is allowed and has no effect.
+    ///
+    /// The default applies the changes one by one and is therefore *not*
+    /// atomic (a failure or crash part-way leaves a prefix applied); stores
+    /// that can do better must override it.
+    fn apply(&mut self, changes: &[StoreChange]) -> Result<(), StoreError> {
+        for change in changes {
+            match change {
+                StoreChange::Put(key, value) => self.put(key, value)?,
+                StoreChange::Delete(key) => {
+                    self.delete(key)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One change of a [`Store::apply`] batch. Values may hold private keys:
+/// both parts are wiped on drop and `Debug` shows only lengths.
+pub enum StoreChange {
+    /// Inserts or replaces `key` with `value`.
+    Put(Vec<u8>, Vec<u8>),
+    /// Removes `key` if present.
+    Delete(Vec<u8>),
+}
+
+impl fmt::Debug for StoreChange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StoreChange::Put(key, value) => {
+                write!(f, "Put({} byte key, {} byte value)", key.len(), value.len())
+            }
+            StoreChange::Delete(key) => write!(f, "Delete({} byte key)", key.len()),
+        }
+    }
+}
+
+impl Drop for StoreChange {
+    fn drop(&mut self) {
+        match self {
+            StoreChange::Put(key, value) => {
+                key.zeroize();
+                value.zeroize();
+            }
+            StoreChange::Delete(key) => key.zeroize(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    /// A store with only the required methods: `apply` is the default.
+    #[derive(Default)]
+    struct Plain {
+        records: BTreeMap<Vec<u8>, Vec<u8>>,
+        /// Writes left before every write fails.
+        budget: Option<usize>,
+    }
+
+    impl Plain {
+        fn spend(&mut self) -> Result<(), StoreError> {
+            match &mut self.budget {
+                Some(0) => Err(StoreError("full".into())),
+                Some(n) => {
+                    *n -= 1;
+                    Ok(())
+                }
+                None => Ok(()),
+            }
+        }
+    }
+
+    impl Store for Plain {
+        fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+            Ok(self.records.get(key).cloned())
+        }
+        fn put(&mut self, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
+            self.spend()?;
+            self.records.insert(key.to_vec(), value.to_vec());
+            Ok(())
+        }
+        fn delete(&mut self, key: &[u8]) -> Result<bool, StoreError> {
+            self.spend()?;
+            Ok(self.records.remove(key).is_some())
+        }
+        fn scan_prefix(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+            Ok(self
+                .records
+                .iter()
+                .filter(|(k, _)| k.starts_with(prefix))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect())
+        }
+    }
+
+    #[test]
+    fn default_apply_runs_changes_in_order() {
+        let mut store = Plain::default();
+        store.put(b"old", b"1").unwrap();
+        store
+            .apply(&[
+                StoreChange::Put(b"a".to_vec(), b"x".to_vec()),
+                StoreChange::Put(b"a".to_vec(), b"y".to_vec()),
+                StoreChange::Delete(b"old".to_vec()),
+                StoreChange::Delete(b"absent".to_vec()),
+            ])
+            .unwrap();
+        assert_eq!(store.get(b"a").unwrap(), Some(b"y".to_vec()));
+        assert_eq!(store.get(b"old").unwrap(), None);
+        assert_eq!(store.count_prefix(b"").unwrap(), 1);
+        store.apply(&[]).unwrap();
+        assert_eq!(store.count_prefix(b"").unwrap(), 1);
+    }
+
+    #[test]
+    fn default_apply_stops_at_the_first_failure() {
+        let mut store = Plain {
+            budget: Some(1),
+            ..Plain::default()
+        };
+        let err = store
+            .apply(&[
+                StoreChange::Put(b"a".to_vec(), b"1".to_vec()),
+                StoreChange::Put(b"b".to_vec(), b"2".to_vec()),
+            ])
+            .unwrap_err();
+        assert_eq!(err, StoreError("full".into()));
+        // Not atomic: the documented reason real stores override it.
+        assert_eq!(store.get(b"a").unwrap(), Some(b"1".to_vec()));
+        assert_eq!(store.get(b"b").unwrap(), None);
+    }
+
+    #[test]
+    fn store_change_debug_shows_no_bytes() {
+        let put = StoreChange::Put(b"cred/k".to_vec(), b"secret".to_vec());
+        assert_eq!(format!("{put:?}"), "Put(6 byte key, 6 byte value)");
+        let delete = StoreChange::Delete(b"k".to_vec());
+        assert_eq!(format!("{delete:?}"), "Delete(1 byte key)");
     }
 }

@@ -217,7 +217,7 @@ impl Authenticator {
     ) -> Result<Value, CtapError> {
         let mut outputs = Vec::new();
         if let Some(opened) = &extensions.hmac_secret {
-            let cred_random = found.key.cred_random(user.verified)?;
+            let cred_random = found.cred_random(user.verified)?;
             outputs.push((extensions::HMAC_SECRET, opened.output(env, &cred_random)?));
         }
         if extensions.cred_blob {

@@ -37,6 +37,17 @@ pub(crate) fn initial_array() -> Vec<u8> {
     array
 }
 
+/// Whether `array` could have been stored by a §6.10.2 set: within our
+/// size bounds and ending in the hash of what comes before (step 9).
+pub(crate) fn is_valid_array(array: &[u8]) -> bool {
+    if !(MIN_ARRAY_LEN..=MAX_SERIALIZED_LARGE_BLOB_ARRAY).contains(&array.len()) {
+        return false;
+    }
+    array
+        .split_at_checked(array.len() - HASH_LEN)
+        .is_some_and(|(data, hash)| truncated_hash(data) == hash)
+}
+
 /// A write in progress: the bytes received so far of an array of
 /// `expected_length` bytes. The next fragment's offset is `buffer.len()`.
 #[derive(Debug)]
@@ -249,6 +260,21 @@ mod tests {
             ]
         );
         assert_eq!(MAX_FRAGMENT_LENGTH, 7545);
+    }
+
+    #[test]
+    fn array_validity() {
+        assert!(is_valid_array(&initial_array()));
+        let mut array = vec![0x81, 0x40];
+        array.extend_from_slice(&truncated_hash(&array));
+        assert!(is_valid_array(&array));
+        let last = array.len() - 1;
+        array[last] ^= 1;
+        assert!(!is_valid_array(&array));
+        assert!(!is_valid_array(&[0x80]));
+        let mut big = vec![0x40; MAX_SERIALIZED_LARGE_BLOB_ARRAY - HASH_LEN + 1];
+        big.extend_from_slice(&truncated_hash(&big.clone()));
+        assert!(!is_valid_array(&big));
     }
 
     #[test]

@@ -16,6 +16,7 @@ mod attestation;
 mod attestation_ca;
 mod auth_data;
 mod authenticator;
+mod backup;
 mod config;
 mod counter;
 mod cred_mgmt;
@@ -46,8 +47,14 @@ pub use attestation_ca::{attestation_ca_pem, provision_attestation};
 pub use authenticator::{
     Authenticator, Config, DEFAULT_AAGUID, DEFAULT_MAX_DISCOVERABLE_CREDENTIALS, MAX_MSG_SIZE,
 };
+pub use backup::{
+    BackupAlgorithm, BackupContents, BackupCredential, BackupError, HmacCredentials, ImportReport,
+    export_backup, import_backup,
+};
 pub use credential::{CREDENTIAL_ID_LEN, MAX_CREDENTIAL_ID_LEN};
-pub use env::{Env, Operation, PresenceError, PresenceRequest, Store, StoreError, UserPresence};
+pub use env::{
+    Env, Operation, PresenceError, PresenceRequest, Store, StoreChange, StoreError, UserPresence,
+};
 pub use get_info::MAX_CREDENTIAL_COUNT_IN_LIST;
 pub use record::{CredentialSummary, list_credentials};
 pub use status::CtapError;

@@ -1,17 +1,24 @@
 //! Finding our credentials among the IDs a request names (CTAP 2.1 §6.1.2
-//! step 12 excludeList, §6.2.2 step 7 allowList).
+//! step 12 excludeList, §6.2.2 step 7 allowList) and opening stored
+//! discoverable credentials (§6.2.2 step 7 without an allowList).
 //!
-//! An ID is ours for an RP when it unwraps under the device key with that
-//! RP's hash. A discoverable one must also still have its store record:
-//! a deleted credential is gone even though its ID would still unwrap.
-//! credProtect (§12.1) then decides whether a found credential is visible
-//! to this request at all ([`crate::extensions::cred_protect`]).
+//! An ID is ours for an RP when it unwraps under one of our wrap keys (the
+//! device's own, then those imported from backups) with that RP's hash. A
+//! discoverable one must also still have its store record: a deleted
+//! credential is gone even though its ID would still unwrap. A credential
+//! imported with an ID that is not ours exists only as a record carrying
+//! its private key ([`crate::record::StoredKey`]); the record's key wins
+//! over the ID's. credProtect (§12.1) then decides whether a found
+//! credential is visible to this request at all
+//! ([`crate::extensions::cred_protect`]).
+
+use zeroize::Zeroizing;
 
 use crate::Authenticator;
-use crate::credential::{self, Unwrapped};
+use crate::credential::{CredentialFlags, Keyring, Unwrapped};
 use crate::env::Env;
 use crate::extensions::cred_protect;
-use crate::record::{self, CredentialRecord};
+use crate::record::{self, CredentialRecord, MAX_RECORD_CREDENTIAL_ID_LEN};
 use crate::status::CtapError;
 
 /// A credential of ours, found by ID.
@@ -23,34 +30,76 @@ pub(crate) struct Found {
     pub(crate) record: Option<CredentialRecord>,
 }
 
+impl Found {
+    /// The credential's CredRandom for hmac-secret (CTAP 2.1 §12.5): the
+    /// one imported with it if its record has one, else derived from the key.
+    pub(crate) fn cred_random(&self, with_uv: bool) -> Result<Zeroizing<[u8; 32]>, CtapError> {
+        match self.record.as_ref().and_then(|r| r.cred_randoms.as_ref()) {
+            Some(stored) if with_uv => Ok(stored.with_uv.clone()),
+            Some(stored) => Ok(stored.without_uv.clone()),
+            None => self.key.cred_random(with_uv),
+        }
+    }
+}
+
+/// The key of a stored discoverable credential: the record's own key if it
+/// carries one, else its ID opened under the keyring.
+pub(crate) fn record_key(
+    keyring: &Keyring<'_>,
+    rp_id_hash: &[u8; 32],
+    record: &CredentialRecord,
+) -> Option<Unwrapped> {
+    stored_key(record).or_else(|| keyring.unwrap(rp_id_hash, &record.credential_id))
+}
+
+/// The key a record carries, with the flags an ID would have sealed.
+fn stored_key(record: &CredentialRecord) -> Option<Unwrapped> {
+    Some(Unwrapped {
+        key: record.private_key.as_ref()?.to_key()?,
+        flags: CredentialFlags {
+            discoverable: true,
+            cred_protect: record.cred_protect,
+        },
+    })
+}
+
 impl Authenticator {
     /// The first of `ids` that is a live credential of ours for the RP.
-    /// Reads only: a device without secrets yet has no credentials.
+    /// Reads only: a device without secrets yet has no credentials made
+    /// here (imported ones may still exist).
     pub(crate) fn first_ours<E: Env>(
         &mut self,
         env: &mut E,
         rp_id_hash: &[u8; 32],
         ids: &[&[u8]],
     ) -> Result<Option<Found>, CtapError> {
-        let Some(secrets) = self.existing_secrets(env)? else {
-            return Ok(None);
-        };
+        let keyring = self.keyring(env)?;
         for id in ids {
-            let Some(key) = credential::unwrap(secrets, rp_id_hash, id) else {
+            let unwrapped = match keyring.unwrap(rp_id_hash, id) {
+                // A non-discoverable credential needs nothing stored.
+                Some(key) if !key.flags.discoverable => {
+                    return Ok(Some(Found {
+                        credential_id: id.to_vec(),
+                        key,
+                        record: None,
+                    }));
+                }
+                other => other,
+            };
+            // Discoverable, or not an ID of ours: only a record makes it live.
+            if unwrapped.is_none() && (id.is_empty() || id.len() > MAX_RECORD_CREDENTIAL_ID_LEN) {
+                continue;
+            }
+            let Some(record) = record::find(env.store(), rp_id_hash, id)? else {
                 continue;
             };
-            let record = if key.flags.discoverable {
-                match record::find(env.store(), rp_id_hash, id)? {
-                    Some(record) => Some(record),
-                    None => continue,
-                }
-            } else {
-                None
+            let Some(key) = stored_key(&record).or(unwrapped) else {
+                continue;
             };
             return Ok(Some(Found {
                 credential_id: id.to_vec(),
                 key,
-                record,
+                record: Some(record),
             }));
         }
         Ok(None)
@@ -76,7 +125,7 @@ impl Authenticator {
         Ok(None)
     }
 
-    /// Opens a stored discoverable credential's ID (getAssertion without an
+    /// Opens a stored discoverable credential (getAssertion without an
     /// allowList, getNextAssertion).
     pub(crate) fn open_record<E: Env>(
         &mut self,
@@ -84,15 +133,11 @@ impl Authenticator {
         rp_id_hash: &[u8; 32],
         record: CredentialRecord,
     ) -> Result<Option<Found>, CtapError> {
-        let Some(secrets) = self.existing_secrets(env)? else {
-            return Ok(None);
-        };
-        Ok(
-            credential::unwrap(secrets, rp_id_hash, &record.credential_id).map(|key| Found {
-                credential_id: record.credential_id.clone(),
-                key,
-                record: Some(record),
-            }),
-        )
+        let keyring = self.keyring(env)?;
+        Ok(record_key(&keyring, rp_id_hash, &record).map(|key| Found {
+            credential_id: record.credential_id.clone(),
+            key,
+            record: Some(record),
+        }))
     }
 }

@@ -248,6 +248,8 @@ impl Authenticator {
                 cred_protect: level,
                 cred_blob: stored_blob,
                 large_blob_key,
+                private_key: None,
+                cred_randoms: None,
             };
             // Nothing is acknowledged unless this write is durable.
             record::save(env.store(), &rp_id_hash, &record)?;

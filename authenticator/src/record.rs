@@ -7,18 +7,82 @@
 //! map with integer keys:
 //! `{1: rp id, 2: rp name?, 3: user id, 4: user name?, 5: display name?,
 //! 6: credential ID, 7: created (unix s), 8: creation order,
-//! 9: credProtect level?, 10: credBlob?, 11: largeBlobKey?}` (keys 9–11
-//! since CTAP 2.1 support; absent means level 1, no blob, no key).
+//! 9: credProtect level?, 10: credBlob?, 11: largeBlobKey?,
+//! 12: key algorithm (COSE)?, 13: private key (32)?,
+//! 14: CredRandom with UV (32)?, 15: CredRandom without UV (32)?}`
+//! (keys 9–11 since CTAP 2.1 support; absent means level 1, no blob, no
+//! key; keys 12–15 since backup import, see below).
 //! The creation order is the signature counter value of the makeCredential
-//! that made the credential: unique and increasing, so "newest first" is a
-//! sort by it. Unknown keys are ignored so later versions can add fields.
+//! that made the credential (or one reserved by the import that added it):
+//! unique and increasing, so "newest first" is a sort by it. Unknown keys
+//! are ignored so later versions can add fields.
+//!
+//! Credentials made here keep their private key only inside the credential
+//! ID. A credential imported from a backup whose ID is not one of ours
+//! (another authenticator's, or sealed with other flags) carries its key in
+//! keys 12–13 instead ([`StoredKey`]), and its hmac-secret CredRandoms in
+//! 14–15 when they are not the ones we would derive from the key
+//! ([`StoredCredRandoms`]). Both come as a pair or not at all.
+
+use core::fmt;
+
+use zeroize::{Zeroize, Zeroizing};
 
 use crate::cbor::fields::{self, Fields, optional, required};
 use crate::cbor::{self, Value};
 use crate::env::{Store, StoreError};
+use crate::keys::{Algorithm, CredentialKey};
 use crate::status::CtapError;
 
 const PREFIX: &[u8] = b"cred/";
+
+/// The longest credential ID a record may have: WebAuthn §4 "Credential
+/// ID": "at most 1023 bytes long". Our own IDs are much shorter; imported
+/// ones may be anything up to this.
+pub(crate) const MAX_RECORD_CREDENTIAL_ID_LEN: usize = 1023;
+
+/// A credential private key kept in its record (imported credentials
+/// whose ID is not one of ours). `Debug` shows only the algorithm.
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) struct StoredKey {
+    alg: Algorithm,
+    bytes: Zeroizing<[u8; 32]>,
+}
+
+impl fmt::Debug for StoredKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "StoredKey::{:?}(..)", self.alg)
+    }
+}
+
+impl StoredKey {
+    pub(crate) fn new(key: &CredentialKey) -> Self {
+        StoredKey {
+            alg: key.algorithm(),
+            bytes: key.to_bytes(),
+        }
+    }
+
+    /// The usable key; `None` only for bytes that are not a key (which
+    /// [`CredentialRecord::decode`] already refuses).
+    pub(crate) fn to_key(&self) -> Option<CredentialKey> {
+        CredentialKey::from_bytes(self.alg, &self.bytes)
+    }
+}
+
+/// hmac-secret CredRandoms kept in a record (CTAP 2.1 §12.5), imported
+/// with a credential when they are not the ones we derive from its key.
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) struct StoredCredRandoms {
+    pub(crate) with_uv: Zeroizing<[u8; 32]>,
+    pub(crate) without_uv: Zeroizing<[u8; 32]>,
+}
+
+impl fmt::Debug for StoredCredRandoms {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("StoredCredRandoms { .. }")
+    }
+}
 
 /// A discoverable credential as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,6 +101,10 @@ pub(crate) struct CredentialRecord {
     pub(crate) cred_blob: Option<Vec<u8>>,
     /// largeBlobKey (CTAP 2.1 §12.3).
     pub(crate) large_blob_key: Option<[u8; 32]>,
+    /// The private key, when the credential ID does not carry it.
+    pub(crate) private_key: Option<StoredKey>,
+    /// CredRandoms that replace the derived ones.
+    pub(crate) cred_randoms: Option<StoredCredRandoms>,
 }
 
 /// One discoverable credential, as `softkey list` shows it.
@@ -82,7 +150,8 @@ fn rp_prefix(rp_id_hash: &[u8; 32]) -> Vec<u8> {
     [PREFIX, rp_id_hash.as_slice()].concat()
 }
 
-fn key(rp_id_hash: &[u8; 32], credential_id: &[u8]) -> Vec<u8> {
+/// The store key of one credential's record.
+pub(crate) fn key(rp_id_hash: &[u8; 32], credential_id: &[u8]) -> Vec<u8> {
     [PREFIX, rp_id_hash.as_slice(), credential_id].concat()
 }
 
@@ -176,8 +245,22 @@ pub(crate) fn save<S: Store>(
     Ok(())
 }
 
+/// Every record under `cred/` in key order, `None` where one does not
+/// decode (the backup export refuses those rather than skip them).
+pub(crate) fn all_or_corrupt<S: Store>(
+    store: &S,
+) -> Result<Vec<Option<CredentialRecord>>, StoreError> {
+    Ok(store
+        .scan_prefix(PREFIX)?
+        .into_iter()
+        .map(|(_, value)| CredentialRecord::decode(&Zeroizing::new(value)))
+        .collect())
+}
+
 impl CredentialRecord {
-    fn encode(&self) -> Vec<u8> {
+    /// The canonical CBOR of the record (zeroized on drop: it may hold
+    /// key material).
+    pub(crate) fn encode(&self) -> Zeroizing<Vec<u8>> {
         let mut pairs = vec![
             (1, Value::text(&self.rp_id)),
             (3, Value::bytes(&self.user_id)),
@@ -204,12 +287,35 @@ impl CredentialRecord {
         if let Some(k) = &self.large_blob_key {
             pairs.push((11, Value::bytes(k)));
         }
-        cbor::encode(&Value::int_map(pairs))
+        if let Some(key) = &self.private_key {
+            pairs.push((12, Value::int(key.alg.cose())));
+            pairs.push((13, Value::bytes(key.bytes.as_slice())));
+        }
+        if let Some(randoms) = &self.cred_randoms {
+            pairs.push((14, Value::bytes(randoms.with_uv.as_slice())));
+            pairs.push((15, Value::bytes(randoms.without_uv.as_slice())));
+        }
+        let mut value = Value::int_map(pairs);
+        let encoded = Zeroizing::new(cbor::encode(&value));
+        wipe(&mut value);
+        encoded
     }
 
-    fn decode(bytes: &[u8]) -> Option<Self> {
-        let value = cbor::decode(bytes).ok()?;
-        let f = Fields::of(&value).ok()?;
+    pub(crate) fn decode(bytes: &[u8]) -> Option<Self> {
+        let mut value = cbor::decode(bytes).ok()?;
+        let record = Self::from_value(&value);
+        wipe(&mut value);
+        record
+    }
+
+    fn from_value(value: &Value) -> Option<Self> {
+        let f = Fields::of(value).ok()?;
+        let secret = |k| -> Option<Option<Zeroizing<[u8; 32]>>> {
+            match optional(f.int(k), fields::bytes).ok()? {
+                None => Some(None),
+                Some(b) => Some(Some(Zeroizing::new(b.try_into().ok()?))),
+            }
+        };
         let text = |k| {
             optional(f.int(k), fields::text)
                 .ok()
@@ -234,7 +340,40 @@ impl CredentialRecord {
                 None => None,
                 Some(k) => Some(k.try_into().ok()?),
             },
+            private_key: match (optional(f.int(12), fields::integer).ok()?, secret(13)?) {
+                (None, None) => None,
+                (Some(alg), Some(bytes)) => {
+                    let alg = Algorithm::from_cose(alg?)?;
+                    // Refuse bytes that are not a key now, not at sign time.
+                    CredentialKey::from_bytes(alg, &bytes)?;
+                    Some(StoredKey { alg, bytes })
+                }
+                _ => return None,
+            },
+            cred_randoms: match (secret(14)?, secret(15)?) {
+                (None, None) => None,
+                (Some(with_uv), Some(without_uv)) => Some(StoredCredRandoms {
+                    with_uv,
+                    without_uv,
+                }),
+                _ => return None,
+            },
         })
+    }
+}
+
+/// Overwrites every byte and text string in `value`: the decoded or
+/// to-be-encoded copy of a record may hold key material.
+fn wipe(value: &mut Value) {
+    match value {
+        Value::Bytes(b) => b.zeroize(),
+        Value::Text(t) => t.zeroize(),
+        Value::Array(items) => items.iter_mut().for_each(wipe),
+        Value::Map(pairs) => pairs.iter_mut().for_each(|(k, v)| {
+            wipe(k);
+            wipe(v);
+        }),
+        Value::Unsigned(_) | Value::Negative(_) | Value::Bool(_) | Value::Null => {}
     }
 }
 
@@ -256,6 +395,8 @@ mod tests {
             cred_protect: 1,
             cred_blob: None,
             large_blob_key: None,
+            private_key: None,
+            cred_randoms: None,
         }
     }
 
@@ -282,6 +423,67 @@ mod tests {
             (1, None, None)
         );
         assert_eq!(CredentialRecord::decode(&[0xA0]), None);
+    }
+
+    #[test]
+    fn stored_key_and_cred_randoms_round_trip() {
+        let mut env = crate::testing::TestEnv::new(3);
+        for alg in crate::keys::SUPPORTED {
+            let key = CredentialKey::generate(&mut env, alg).unwrap();
+            let mut r = record("example.com", b"u", b"c", 5);
+            r.private_key = Some(StoredKey::new(&key));
+            r.cred_randoms = Some(StoredCredRandoms {
+                with_uv: Zeroizing::new([1; 32]),
+                without_uv: Zeroizing::new([2; 32]),
+            });
+            let encoded = r.encode();
+            // Canonical: re-encoding the strict decode gives the same bytes.
+            assert_eq!(cbor::encode(&cbor::decode(&encoded).unwrap()), *encoded);
+            let back = CredentialRecord::decode(&encoded).unwrap();
+            assert_eq!(back, r);
+            let stored = back.private_key.unwrap().to_key().unwrap();
+            assert_eq!(stored.sign(b"m"), key.sign(b"m"));
+            let debug = format!("{r:?}");
+            assert!(
+                debug.contains(&format!("StoredKey::{alg:?}(..)")),
+                "{debug}"
+            );
+            assert!(debug.contains("StoredCredRandoms { .. }"));
+        }
+    }
+
+    #[test]
+    fn half_pairs_and_bad_keys_are_refused() {
+        let base = |extra: Vec<(u64, Value)>| {
+            let mut pairs = vec![
+                (1, Value::text("a")),
+                (3, Value::bytes(b"u")),
+                (6, Value::bytes(b"c")),
+                (7, Value::Unsigned(1)),
+                (8, Value::Unsigned(2)),
+            ];
+            pairs.extend(extra);
+            CredentialRecord::decode(&cbor::encode(&Value::int_map(pairs)))
+        };
+        assert!(base(vec![]).is_some());
+        let key = (13, Value::bytes(&[7; 32]));
+        assert!(base(vec![(12, Value::int(-7)), key.clone()]).is_some());
+        assert!(base(vec![(12, Value::int(-7))]).is_none(), "alg only");
+        assert!(base(vec![key.clone()]).is_none(), "key only");
+        assert!(base(vec![(12, Value::int(-257)), key.clone()]).is_none());
+        assert!(base(vec![(12, Value::int(-7)), (13, Value::bytes(&[0; 32]))]).is_none());
+        assert!(base(vec![(12, Value::int(-8)), (13, Value::bytes(&[7; 31]))]).is_none());
+        assert!(
+            base(vec![(14, Value::bytes(&[1; 32]))]).is_none(),
+            "one random"
+        );
+        assert!(
+            base(vec![
+                (14, Value::bytes(&[1; 32])),
+                (15, Value::bytes(&[1; 31]))
+            ])
+            .is_none()
+        );
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //! 10 s of power-up (process start or USB/IP attach) and with a touch.
 //!
 //! Wiped: every discoverable credential record, the device secrets (the
-//! key that wraps credential IDs, so old non-discoverable IDs stop opening),
+//! key that wraps credential IDs, so old non-discoverable IDs stop opening)
+//! with the wrap keys imported from backups,
 //! the large-blob array, and the PIN with its retries, tokens and the
 //! device configuration (alwaysUv, ep, minPINLength; the PIN module's
 //! [`Authenticator::reset_pin_state`]).
@@ -19,7 +20,7 @@ use crate::Authenticator;
 use crate::cred_mgmt::{ManagementState, store};
 use crate::env::{Env, Operation, Store};
 use crate::presence;
-use crate::secrets::SECRETS_KEY;
+use crate::secrets::{SECRETS_KEY, WRAP_KEYS_KEY};
 use crate::status::CtapError;
 
 /// §6.6: reset is refused later than this after power-up.
@@ -47,6 +48,7 @@ impl Authenticator {
             env.store().delete(&key)?;
         }
         env.store().delete(SECRETS_KEY)?;
+        env.store().delete(WRAP_KEYS_KEY)?;
         self.forget_secrets();
         self.reset_large_blobs(env)?;
         self.reset_pin_state(env)?;

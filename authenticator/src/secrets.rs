@@ -1,9 +1,16 @@
 //! Device secrets: the key that wraps non-discoverable credential private
-//! keys into credential IDs (see [`crate::credential`]).
+//! keys into credential IDs (see [`crate::credential`]), and the wrap keys
+//! of other devices imported from backups.
 //!
 //! Stored under `device/secrets` as `version (1) || wrap key (32)`. Created
 //! from `Env::fill_random` on first need and persisted *before* first use,
 //! so no credential ID is ever handed out under a key that could be lost.
+//!
+//! Imported wrap keys ([`ImportedWrapKeys`]) live under `device/wrap-keys`
+//! as `version (1) || n × wrap key (32)`: new IDs are only ever made under
+//! the device's own key, but IDs made under an imported key (by the device
+//! a backup came from) still open, tried after the device's own key.
+//!
 //! Held in RAM in `Zeroizing` memory with a redacting `Debug`.
 
 use core::fmt;
@@ -14,8 +21,11 @@ use crate::env::{Env, Store};
 use crate::status::CtapError;
 
 pub(crate) const SECRETS_KEY: &[u8] = b"device/secrets";
+/// Store key of the imported wrap keys.
+pub(crate) const WRAP_KEYS_KEY: &[u8] = b"device/wrap-keys";
 const FORMAT_VERSION: u8 = 1;
 const RECORD_LEN: usize = 1 + 32;
+const WRAP_KEY_LEN: usize = 32;
 
 pub(crate) struct DeviceSecrets {
     wrap_key: Zeroizing<[u8; 32]>,
@@ -42,14 +52,19 @@ impl DeviceSecrets {
     }
 
     fn parse(raw: &[u8]) -> Result<Self, CtapError> {
+        Self::from_record(raw).ok_or(CtapError::Other)
+    }
+
+    /// The secrets from their stored record; `None` if it is malformed.
+    pub(crate) fn from_record(raw: &[u8]) -> Option<Self> {
         match raw.split_first() {
             Some((&FORMAT_VERSION, key)) => {
-                let mut wrap_key = Zeroizing::new([0u8; 32]);
-                let key: &[u8; 32] = key.try_into().map_err(|_| CtapError::Other)?;
-                wrap_key.copy_from_slice(key);
-                Ok(DeviceSecrets { wrap_key })
+                let key: &[u8; 32] = key.try_into().ok()?;
+                Some(DeviceSecrets {
+                    wrap_key: Zeroizing::new(*key),
+                })
             }
-            _ => Err(CtapError::Other),
+            _ => None,
         }
     }
 
@@ -58,10 +73,102 @@ impl DeviceSecrets {
     }
 }
 
+/// Wrap keys of other devices, imported with their credentials from a
+/// backup, in the order they were added.
+#[derive(Default)]
+pub(crate) struct ImportedWrapKeys {
+    keys: Vec<Zeroizing<[u8; WRAP_KEY_LEN]>>,
+}
+
+impl fmt::Debug for ImportedWrapKeys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ImportedWrapKeys({} keys)", self.keys.len())
+    }
+}
+
+impl ImportedWrapKeys {
+    /// The stored keys; none when the record is absent.
+    pub(crate) fn load<S: Store>(store: &S) -> Result<Self, CtapError> {
+        match store.get(WRAP_KEYS_KEY)? {
+            None => Ok(Self::default()),
+            Some(raw) => Self::from_record(&Zeroizing::new(raw)).ok_or(CtapError::Other),
+        }
+    }
+
+    /// The keys from their stored record; `None` if it is malformed.
+    pub(crate) fn from_record(raw: &[u8]) -> Option<Self> {
+        let (&FORMAT_VERSION, body) = raw.split_first()? else {
+            return None;
+        };
+        let (chunks, rest) = body.as_chunks::<WRAP_KEY_LEN>();
+        if !rest.is_empty() {
+            return None;
+        }
+        Some(ImportedWrapKeys {
+            keys: chunks.iter().map(|k| Zeroizing::new(*k)).collect(),
+        })
+    }
+
+    /// The stored record: `version || keys`.
+    pub(crate) fn to_record(&self) -> Zeroizing<Vec<u8>> {
+        let mut out = Zeroizing::new(Vec::with_capacity(1 + self.keys.len() * WRAP_KEY_LEN));
+        out.push(FORMAT_VERSION);
+        for key in &self.keys {
+            out.extend_from_slice(key.as_slice());
+        }
+        out
+    }
+
+    pub(crate) fn keys(&self) -> &[Zeroizing<[u8; WRAP_KEY_LEN]>] {
+        &self.keys
+    }
+
+    /// Adds `key` unless it is already here; returns whether it was added.
+    pub(crate) fn add(&mut self, key: &[u8; WRAP_KEY_LEN]) -> bool {
+        if self.keys.iter().any(|k| **k == *key) {
+            return false;
+        }
+        self.keys.push(Zeroizing::new(*key));
+        true
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::testing::TestEnv;
+
+    #[test]
+    fn imported_wrap_keys_round_trip_and_reject_bad_records() {
+        let mut env = TestEnv::new(1);
+        assert!(
+            ImportedWrapKeys::load(env.store())
+                .unwrap()
+                .keys()
+                .is_empty()
+        );
+        let mut keys = ImportedWrapKeys::default();
+        assert!(keys.add(&[1; 32]));
+        assert!(keys.add(&[2; 32]));
+        assert!(!keys.add(&[1; 32]), "no duplicates");
+        env.store().put(WRAP_KEYS_KEY, &keys.to_record()).unwrap();
+        let loaded = ImportedWrapKeys::load(env.store()).unwrap();
+        assert_eq!(loaded.keys().len(), 2);
+        assert_eq!(*loaded.keys()[1], [2; 32]);
+        assert_eq!(format!("{loaded:?}"), "ImportedWrapKeys(2 keys)");
+        assert_eq!(
+            ImportedWrapKeys::from_record(&[1]).map(|k| k.keys().len()),
+            Some(0)
+        );
+        for bad in [&[][..], &[2], &[1, 0]] {
+            assert!(ImportedWrapKeys::from_record(bad).is_none(), "{bad:?}");
+        }
+        env.store().put(WRAP_KEYS_KEY, &[1; 5]).unwrap();
+        assert_eq!(
+            ImportedWrapKeys::load(env.store()).unwrap_err(),
+            CtapError::Other
+        );
+    }
 
     #[test]
     fn created_once_persisted_and_reloaded() {

@@ -99,6 +99,8 @@ mod tests {
             cred_protect: 1,
             cred_blob: None,
             large_blob_key: None,
+            private_key: None,
+            cred_randoms: None,
         }
     }
 

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use zeroize::Zeroizing;
 
-use crate::env::{Store, StoreError};
+use crate::env::{Store, StoreChange, StoreError};
 
 /// An in-memory, ordered key/value store. Nothing survives the process.
 #[derive(Default, Clone)]
@@ -74,6 +74,22 @@ impl Store for MemoryStore {
             .take_while(|(k, _)| k.starts_with(prefix))
             .count())
     }
+
+    /// Atomic: nothing here can fail part-way.
+    fn apply(&mut self, changes: &[StoreChange]) -> Result<(), StoreError> {
+        for change in changes {
+            match change {
+                StoreChange::Put(key, value) => {
+                    self.records
+                        .insert(key.clone(), Zeroizing::new(value.clone()));
+                }
+                StoreChange::Delete(key) => {
+                    self.records.remove(key);
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -128,6 +144,23 @@ mod tests {
                 "{prefix:?}"
             );
         }
+    }
+
+    #[test]
+    fn apply_puts_and_deletes_in_order() {
+        let mut s = MemoryStore::new();
+        s.put(b"gone", b"1").unwrap();
+        s.apply(&[
+            StoreChange::Put(b"a".to_vec(), b"1".to_vec()),
+            StoreChange::Delete(b"gone".to_vec()),
+            StoreChange::Delete(b"never".to_vec()),
+            StoreChange::Put(b"a".to_vec(), b"2".to_vec()),
+        ])
+        .unwrap();
+        assert_eq!(s.keys().collect::<Vec<_>>(), vec![&b"a"[..]]);
+        assert_eq!(s.get(b"a").unwrap(), Some(b"2".to_vec()));
+        s.apply(&[]).unwrap();
+        assert_eq!(s.len(), 1);
     }
 
     #[test]

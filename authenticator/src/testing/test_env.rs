@@ -9,7 +9,9 @@ use sha2::{Digest, Sha256};
 
 use super::MemoryStore;
 use crate::Authenticator;
-use crate::env::{Env, PresenceError, PresenceRequest, Store, StoreError, UserPresence};
+use crate::env::{
+    Env, PresenceError, PresenceRequest, Store, StoreChange, StoreError, UserPresence,
+};
 
 /// Unix time the manual clock starts at (2026-01-01T00:00:00Z).
 const UNIX_EPOCH_START: u64 = 1_767_225_600;
@@ -66,12 +68,13 @@ pub struct TestStore {
 }
 
 impl TestStore {
-    /// The next `put` or `delete` fails with a `StoreError` and changes nothing.
+    /// The next `put`, `delete` or `apply` fails with a `StoreError` and
+    /// changes nothing.
     pub fn fail_next_write(&mut self) {
         self.fail_next_write = true;
     }
 
-    /// Successful `put`/`delete` calls so far.
+    /// Successful `put`/`delete`/`apply` calls so far (a batch is one write).
     pub fn writes(&self) -> usize {
         self.writes
     }
@@ -106,6 +109,12 @@ impl Store for TestStore {
 
     fn count_prefix(&self, prefix: &[u8]) -> Result<usize, StoreError> {
         self.inner.count_prefix(prefix)
+    }
+
+    /// One atomic write: an injected failure applies none of the batch.
+    fn apply(&mut self, changes: &[StoreChange]) -> Result<(), StoreError> {
+        self.write_allowed()?;
+        self.inner.apply(changes)
     }
 }
 
@@ -267,6 +276,19 @@ mod tests {
         assert!(s.delete(b"k").is_err());
         assert_eq!(s.get(b"k").unwrap(), Some(b"v".to_vec()));
         assert_eq!(s.writes(), 1);
+        // A failed batch applies nothing; a good one counts as one write.
+        let batch = [
+            StoreChange::Put(b"x".to_vec(), b"1".to_vec()),
+            StoreChange::Delete(b"k".to_vec()),
+        ];
+        s.fail_next_write();
+        assert!(s.apply(&batch).is_err());
+        assert_eq!(s.get(b"x").unwrap(), None);
+        assert_eq!(s.get(b"k").unwrap(), Some(b"v".to_vec()));
+        s.apply(&batch).unwrap();
+        assert_eq!(s.get(b"x").unwrap(), Some(b"1".to_vec()));
+        assert_eq!(s.get(b"k").unwrap(), None);
+        assert_eq!(s.writes(), 2);
     }
 
     #[test]

@@ -28,7 +28,12 @@ pub struct Harness {
 
 impl Harness {
     pub fn new() -> Self {
-        let mut env = TestEnv::new(42);
+        Self::with_seed(42)
+    }
+
+    /// Another device: a different seed gives different device secrets.
+    pub fn with_seed(seed: u64) -> Self {
+        let mut env = TestEnv::new(seed);
         let mut auth = Authenticator::new(Config::default());
         auth.power_up(&mut env);
         Harness { env, auth }
@@ -71,6 +76,30 @@ impl Harness {
 
     pub fn presence_count(&self) -> usize {
         self.env.presence.log().len()
+    }
+
+    /// The decrypted hmac-secret output (CTAP 2.1 §12.5) of one
+    /// getAssertion `ga` without UV for `salts`, through PIN/UV protocol 2.
+    pub fn hmac_secret(&mut self, ga: &Ga, salts: &[u8]) -> Vec<u8> {
+        let client = PinClient::new(2);
+        let ka = client.key_agreement(&mut self.auth, &mut self.env).unwrap();
+        let salt_enc = ka.encrypt(&mut self.env, salts);
+        let input = Value::int_map(vec![
+            (1, ka.cose_key.clone()),
+            (3, Value::bytes(&ka.authenticate(&salt_enc))),
+            (2, Value::Bytes(salt_enc)),
+            (4, Value::Unsigned(2)),
+        ]);
+        let mut ga = ga.clone();
+        ga.extensions = Some(Value::text_map(vec![("hmac-secret", input)]));
+        let a = self.get_assertion(&ga).unwrap();
+        match a
+            .extensions
+            .and_then(|e| e.get(&Value::text("hmac-secret")).cloned())
+        {
+            Some(Value::Bytes(enc)) => ka.decrypt(&enc),
+            other => panic!("no hmac-secret output: {other:?}"),
+        }
     }
 }
 

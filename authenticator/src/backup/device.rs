@@ -1,0 +1,62 @@
+//! The device-wide state a backup reads and an import extends, read
+//! straight from the store: wrap keys, counter ceiling, large-blob array.
+
+use crate::counter::{self, COUNTER_KEY};
+use crate::credential::Keyring;
+use crate::env::Store;
+use crate::large_blobs::{LARGE_BLOBS_KEY, initial_array};
+use crate::secrets::{DeviceSecrets, ImportedWrapKeys, SECRETS_KEY, WRAP_KEYS_KEY};
+
+use super::BackupError;
+
+/// What is stored besides the credential records.
+#[derive(Debug)]
+pub(super) struct DeviceState {
+    /// The device's own wrap key; absent until the first credential.
+    pub(super) primary: Option<DeviceSecrets>,
+    pub(super) imported: ImportedWrapKeys,
+    /// The signature counter ceiling (0 when none is stored).
+    pub(super) ceiling: u32,
+    /// The stored large-blob array, unless it is the initial empty one.
+    pub(super) large_blob_array: Option<Vec<u8>>,
+}
+
+impl DeviceState {
+    pub(super) fn load<S: Store>(store: &S) -> Result<Self, BackupError> {
+        let primary = match store.get(SECRETS_KEY)? {
+            None => None,
+            Some(raw) => Some(
+                DeviceSecrets::from_record(&zeroize::Zeroizing::new(raw))
+                    .ok_or(BackupError::Corrupt("device secrets"))?,
+            ),
+        };
+        let imported = match store.get(WRAP_KEYS_KEY)? {
+            None => ImportedWrapKeys::default(),
+            Some(raw) => ImportedWrapKeys::from_record(&zeroize::Zeroizing::new(raw))
+                .ok_or(BackupError::Corrupt("imported wrap keys"))?,
+        };
+        let ceiling = match store.get(COUNTER_KEY)? {
+            None => 0,
+            Some(raw) => {
+                counter::parse_ceiling(&raw).ok_or(BackupError::Corrupt("signature counter"))?
+            }
+        };
+        let large_blob_array = store
+            .get(LARGE_BLOBS_KEY)?
+            .filter(|array| *array != initial_array());
+        Ok(DeviceState {
+            primary,
+            imported,
+            ceiling,
+            large_blob_array,
+        })
+    }
+
+    /// The wrap keys credential IDs open under, as lookups try them.
+    pub(super) fn keyring(&self) -> Keyring<'_> {
+        Keyring {
+            primary: self.primary.as_ref().map(DeviceSecrets::wrap_key),
+            imported: self.imported.keys(),
+        }
+    }
+}

@@ -1,0 +1,113 @@
+//! Credential private keys as PKCS#8 DER (RFC 5958 `OneAsymmetricKey`),
+//! the form CXF 1.0 carries passkey keys in: P-256 as an RFC 5915
+//! `ECPrivateKey` with the namedCurve OID (RFC 5480), Ed25519 as the RFC
+//! 8410 `CurvePrivateKey` seed. Decoding is strict DER and checks an
+//! embedded public key against the private one when present.
+
+use ed25519_dalek::pkcs8::{DecodePrivateKey, EncodePrivateKey};
+use zeroize::Zeroizing;
+
+use super::BackupAlgorithm;
+use crate::keys::{Algorithm, CredentialKey};
+
+/// The PKCS#8 DER of `key` (P-256 with its public key, Ed25519 v2 with its
+/// public key), or `None` if encoding failed (it does not for valid keys).
+pub(crate) fn encode(key: &CredentialKey) -> Option<Zeroizing<Vec<u8>>> {
+    let document = match key {
+        CredentialKey::Es256(secret) => secret.to_pkcs8_der().ok()?,
+        CredentialKey::EdDsa(seed) => ed25519_dalek::SigningKey::from_bytes(seed)
+            .to_pkcs8_der()
+            .ok()?,
+    };
+    Some(Zeroizing::new(document.as_bytes().to_vec()))
+}
+
+/// The key in `der` if it is a PKCS#8 key of `algorithm`; `None` for
+/// anything else (malformed DER, another curve, a public key that does
+/// not match, trailing bytes).
+pub(crate) fn decode(algorithm: BackupAlgorithm, der: &[u8]) -> Option<CredentialKey> {
+    match algorithm {
+        BackupAlgorithm::Es256 => p256::SecretKey::from_pkcs8_der(der)
+            .ok()
+            .map(CredentialKey::Es256),
+        BackupAlgorithm::EdDsa => {
+            let signing = ed25519_dalek::SigningKey::from_pkcs8_der(der).ok()?;
+            Some(CredentialKey::EdDsa(Zeroizing::new(signing.to_bytes())))
+        }
+    }
+}
+
+impl From<Algorithm> for BackupAlgorithm {
+    fn from(alg: Algorithm) -> Self {
+        match alg {
+            Algorithm::Es256 => BackupAlgorithm::Es256,
+            Algorithm::EdDsa => BackupAlgorithm::EdDsa,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::SUPPORTED;
+    use crate::testing::TestEnv;
+
+    #[test]
+    fn round_trip_keeps_the_key() {
+        let mut env = TestEnv::new(11);
+        for alg in SUPPORTED {
+            let key = CredentialKey::generate(&mut env, alg).unwrap();
+            let der = encode(&key).unwrap();
+            let back = decode(alg.into(), &der).unwrap();
+            assert_eq!(back.algorithm(), alg);
+            assert_eq!(*back.to_bytes(), *key.to_bytes());
+        }
+    }
+
+    #[test]
+    fn known_ed25519_vector_decodes() {
+        // RFC 8410 §10.3: the example private key, seed
+        // d4ee72dbf913584ad5b6d8f1f769f8ad3afe7c28cbf1d4fbe097a88f44755842.
+        let der = [
+            0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22,
+            0x04, 0x20, 0xd4, 0xee, 0x72, 0xdb, 0xf9, 0x13, 0x58, 0x4a, 0xd5, 0xb6, 0xd8, 0xf1,
+            0xf7, 0x69, 0xf8, 0xad, 0x3a, 0xfe, 0x7c, 0x28, 0xcb, 0xf1, 0xd4, 0xfb, 0xe0, 0x97,
+            0xa8, 0x8f, 0x44, 0x75, 0x58, 0x42,
+        ];
+        let key = decode(BackupAlgorithm::EdDsa, &der).unwrap();
+        assert_eq!(key.to_bytes()[..4], [0xd4, 0xee, 0x72, 0xdb]);
+        // The same bytes are not a P-256 key.
+        assert!(decode(BackupAlgorithm::Es256, &der).is_none());
+    }
+
+    #[test]
+    fn wrong_algorithm_and_garbage_are_refused() {
+        let mut env = TestEnv::new(12);
+        let es = encode(&CredentialKey::generate(&mut env, Algorithm::Es256).unwrap()).unwrap();
+        let ed = encode(&CredentialKey::generate(&mut env, Algorithm::EdDsa).unwrap()).unwrap();
+        assert!(decode(BackupAlgorithm::EdDsa, &es).is_none());
+        assert!(decode(BackupAlgorithm::Es256, &ed).is_none());
+        for alg in [BackupAlgorithm::Es256, BackupAlgorithm::EdDsa] {
+            assert!(decode(alg, &[]).is_none());
+            assert!(decode(alg, &[0x30, 0x00]).is_none());
+            let der = if alg == BackupAlgorithm::Es256 {
+                &es
+            } else {
+                &ed
+            };
+            assert!(decode(alg, &der[..der.len() - 1]).is_none(), "truncated");
+            let longer = [der.as_slice(), &[0]].concat();
+            assert!(decode(alg, &longer).is_none(), "trailing byte");
+        }
+        // A P-256 document whose embedded public key is not the private
+        // key's: flip a byte of the public point (the document's tail).
+        let mut mismatched = es.to_vec();
+        let last = mismatched.len() - 1;
+        mismatched[last] ^= 1;
+        assert!(decode(BackupAlgorithm::Es256, &mismatched).is_none());
+        let mut mismatched = ed.to_vec();
+        let last = mismatched.len() - 1;
+        mismatched[last] ^= 1;
+        assert!(decode(BackupAlgorithm::EdDsa, &mismatched).is_none());
+    }
+}
