@@ -101,6 +101,7 @@ pub struct Server {
     pub stdin: Option<ChildStdin>,
     stderr: Arc<Mutex<String>>,
     stdout_lines: Receiver<String>,
+    stderr_reader: Option<thread::JoinHandle<()>>,
 }
 
 impl Server {
@@ -110,6 +111,13 @@ impl Server {
     }
 
     pub fn start<S: AsRef<str>>(args: &[S]) -> Self {
+        Self::try_start(args)
+            .unwrap_or_else(|stderr| panic!("softkey serve did not start; stderr:\n{stderr}"))
+    }
+
+    /// Like [`Server::start`], but a server that exits (or stays silent for
+    /// 60 s) before its listen line is `Err(its stderr)` instead of a panic.
+    pub fn try_start<S: AsRef<str>>(args: &[S]) -> Result<Self, String> {
         let mut child = softkey()
             .arg("serve")
             .args(args.iter().map(AsRef::as_ref))
@@ -122,7 +130,7 @@ impl Server {
         let stderr = Arc::new(Mutex::new(String::new()));
         let mut err_pipe = child.stderr.take().unwrap();
         let sink = stderr.clone();
-        thread::spawn(move || {
+        let stderr_reader = thread::spawn(move || {
             let mut buf = [0u8; 4096];
             while let Ok(n) = err_pipe.read(&mut buf) {
                 if n == 0 {
@@ -150,21 +158,29 @@ impl Server {
             stdin,
             stderr,
             stdout_lines,
+            stderr_reader: Some(stderr_reader),
         };
-        server.addr = server.wait_for_listen();
-        server
+        server.addr = server.wait_for_listen()?;
+        Ok(server)
     }
 
-    fn wait_for_listen(&mut self) -> SocketAddr {
+    fn wait_for_listen(&mut self) -> Result<SocketAddr, String> {
         loop {
             match self.stdout_lines.recv_timeout(Duration::from_secs(60)) {
                 Ok(line) => {
                     if let Some(rest) = line.strip_prefix("softkey: serving on ") {
                         let addr = rest.split_whitespace().next().unwrap();
-                        return addr.parse().unwrap();
+                        return Ok(addr.parse().unwrap());
                     }
                 }
-                Err(_) => panic!("softkey serve did not start; stderr:\n{}", self.stderr()),
+                Err(_) => {
+                    // Reap it and drain its stderr, so the text is complete.
+                    self.kill();
+                    if let Some(reader) = self.stderr_reader.take() {
+                        let _ = reader.join();
+                    }
+                    return Err(self.stderr());
+                }
             }
         }
     }
