@@ -2,7 +2,7 @@
 //!
 //! Every failure to decrypt (wrong passphrase, flipped bit, tampered header) is the single opaque
 //! [`Error::WrongPassphraseOrCorrupt`], so an attacker learns nothing from which check failed
-//! (FORMAT.md, "Errors"). Messages say what to do next and never contain secrets.
+//! (FORMAT.md, "Open and recovery"). Messages say what to do next and never contain secrets.
 
 use std::fmt;
 use std::io;
@@ -33,6 +33,12 @@ pub enum Error {
     TrailingData,
     /// A structural rule of the format is broken; the text names which.
     Malformed(&'static str),
+    /// The passphrase was right but the records are damaged: a record in the log failed
+    /// authentication, or authenticated records are inconsistent (out of sequence, reordered,
+    /// spliced). The text names which. Restore from a backup.
+    Corrupt(&'static str),
+    /// The bytes given to `backup::open` do not start with the backup magic.
+    NotABackup,
 }
 
 impl fmt::Display for Error {
@@ -80,6 +86,14 @@ impl fmt::Display for Error {
                 f,
                 "the vault file is malformed ({what}); restore it from a backup"
             ),
+            Self::Corrupt(what) => write!(
+                f,
+                "the vault is damaged ({what}); the passphrase is right, but the records \
+                 cannot be trusted: restore the vault from a backup"
+            ),
+            Self::NotABackup => {
+                f.write_str("this file is not a softkey backup (bad magic bytes); check the path")
+            }
         }
     }
 }
@@ -119,5 +133,19 @@ mod tests {
         assert!(std::error::Error::source(&e).is_some());
         assert!(e.to_string().contains("disk on fire"));
         assert!(std::error::Error::source(&Error::Locked).is_none());
+    }
+
+    #[test]
+    fn corrupt_names_the_problem_and_the_remedy() {
+        let msg = Error::Corrupt("records are out of sequence").to_string();
+        assert!(
+            msg.contains("out of sequence") && msg.contains("restore"),
+            "{msg}"
+        );
+        assert!(
+            Error::NotABackup
+                .to_string()
+                .contains("not a softkey backup")
+        );
     }
 }

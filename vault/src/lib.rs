@@ -1,19 +1,28 @@
 //! softkey's vault: an encrypted, durable store of opaque byte records.
 //!
-//! One file holds everything: an Argon2id-protected data key and an AES-256-GCM body with a
-//! generation counter and the records. The byte layout, the crypto and the write procedure are
-//! specified in `vault/FORMAT.md`; the recipe follows design/security.md ("Vault recipe").
-//! The vault knows nothing of CTAP: callers choose the keys and values.
+//! One file holds an Argon2id-protected random data key and an append log of individually
+//! sealed AES-256-GCM record frames, compacted into a snapshot past a threshold. The byte
+//! layout, the crypto, the write procedures and the recovery rules are specified in
+//! `vault/FORMAT.md`; the recipe follows design/security.md ("Vault recipe"). The vault knows
+//! nothing of CTAP: callers choose the keys and values. [`backup`] seals export files.
 
+pub mod backup;
 mod error;
-mod format;
+mod frame;
+mod header;
 mod kdf;
-mod records;
+mod replay;
 mod seal;
+#[cfg(test)]
+mod sim;
 mod storage;
+mod v1;
 mod vault;
 
 pub use error::Error;
-pub use format::{FORMAT_VERSION, KDF_ARGON2ID, MAGIC};
+pub use header::{FORMAT_VERSION, KDF_ARGON2ID, MAGIC};
 pub use kdf::{KdfParams, SALT_LEN};
-pub use vault::Vault;
+pub use vault::{Change, Vault, VaultStats};
+
+#[cfg(test)]
+mod model_tests;

@@ -1,19 +1,19 @@
-//! AES-256-GCM sealing: the data key under the KEK, and the body under the data key.
+//! AES-256-GCM sealing: the data key under the KEK, and records (or a backup) under a key.
 //!
-//! Implements FORMAT.md "Encryption" (NIST SP 800-38D). Every seal draws a fresh random 96-bit
-//! nonce from the OS; with random nonces SP 800-38D §8.3 bounds one key to 2^32 invocations,
-//! and a vault performs one per write, so the bound is far away (see FORMAT.md, "Nonces").
-//! Every authentication failure maps to the single opaque [`Error::WrongPassphraseOrCorrupt`].
+//! Implements FORMAT.md "Cryptography" (NIST SP 800-38D). Every seal draws a fresh random 96-bit
+//! nonce from the OS; SP 800-38D §8.3 bounds one key to 2^32 random-nonce invocations, far above
+//! what a vault performs (FORMAT.md "Cryptography"). Every authentication failure maps to one opaque
+//! error chosen by the caller.
 
 use aes_gcm::Aes256Gcm;
-use aes_gcm::aead::{AeadInOut, KeyInit, Nonce};
+use aes_gcm::aead::{AeadInOut, KeyInit, Nonce, Tag};
 use zeroize::Zeroizing;
 
 use crate::Error;
-use crate::format::{DATA_KEY_LEN, NONCE_LEN, TAG_LEN, WRAPPED_KEY_LEN};
+use crate::header::{DATA_KEY_LEN, NONCE_LEN, TAG_LEN, WRAPPED_KEY_LEN};
 use crate::kdf::Kek;
 
-/// The random per-vault key that encrypts the body; zeroed on drop.
+/// The random per-vault key that encrypts the records; zeroed on drop.
 pub(crate) type DataKey = Zeroizing<[u8; DATA_KEY_LEN]>;
 
 /// `N` bytes from the operating system's CSPRNG.
@@ -30,8 +30,75 @@ pub(crate) fn new_data_key() -> Result<DataKey, Error> {
     Ok(key)
 }
 
-fn cipher(key: &[u8; 32]) -> Aes256Gcm {
+/// An expanded AES-256-GCM key (round keys are zeroed on drop by the `zeroize` feature).
+pub(crate) fn cipher(key: &[u8; 32]) -> Aes256Gcm {
     Aes256Gcm::new(key.into())
+}
+
+/// Encrypts `buf` in place under a fresh random nonce; returns the nonce and the tag.
+pub(crate) fn seal_detached(
+    cipher: &Aes256Gcm,
+    aad: &[u8],
+    buf: &mut [u8],
+) -> Result<([u8; NONCE_LEN], [u8; TAG_LEN]), Error> {
+    let nonce: [u8; NONCE_LEN] = random()?;
+    let tag = seal_with_nonce(cipher, &nonce, aad, buf)?;
+    Ok((nonce, tag))
+}
+
+/// Encrypts `buf` in place under `nonce`, which the caller drew fresh; returns the tag.
+pub(crate) fn seal_with_nonce(
+    cipher: &Aes256Gcm,
+    nonce: &[u8; NONCE_LEN],
+    aad: &[u8],
+    buf: &mut [u8],
+) -> Result<[u8; TAG_LEN], Error> {
+    let tag = cipher
+        .encrypt_inout_detached(&Nonce::<Aes256Gcm>::from(*nonce), aad, buf.into())
+        .map_err(|_| Error::Malformed("encryption failed"))?;
+    let mut out = [0u8; TAG_LEN];
+    out.copy_from_slice(tag.as_slice());
+    Ok(out)
+}
+
+/// Decrypts `buf` in place and checks `tag`; any failure is `WrongPassphraseOrCorrupt` (the
+/// caller re-maps it where the contract wants `Corrupt`).
+pub(crate) fn open_detached(
+    cipher: &Aes256Gcm,
+    nonce: &[u8; NONCE_LEN],
+    aad: &[u8],
+    buf: &mut [u8],
+    tag: &[u8; TAG_LEN],
+) -> Result<(), Error> {
+    cipher
+        .decrypt_inout_detached(
+            &Nonce::<Aes256Gcm>::from(*nonce),
+            aad,
+            buf.into(),
+            &Tag::<Aes256Gcm>::from(*tag),
+        )
+        .map_err(|_| Error::WrongPassphraseOrCorrupt)
+}
+
+/// Decrypts `ciphertext‖tag` in place; returns the plaintext part of `buf`.
+pub(crate) fn open_in_place<'a>(
+    key: &[u8; 32],
+    nonce: &[u8; NONCE_LEN],
+    aad: &[u8],
+    buf: &'a mut [u8],
+) -> Result<&'a [u8], Error> {
+    let split = buf
+        .len()
+        .checked_sub(TAG_LEN)
+        .ok_or(Error::WrongPassphraseOrCorrupt)?;
+    let (body, tag) = buf
+        .split_at_mut_checked(split)
+        .ok_or(Error::WrongPassphraseOrCorrupt)?;
+    let tag: [u8; TAG_LEN] = (&*tag)
+        .try_into()
+        .map_err(|_| Error::WrongPassphraseOrCorrupt)?;
+    open_detached(&cipher(key), nonce, aad, body, &tag)?;
+    Ok(body)
 }
 
 /// Seals the data key under the KEK. Returns the nonce and ciphertext‖tag.
@@ -40,14 +107,12 @@ pub(crate) fn wrap_key(
     data_key: &DataKey,
     aad: &[u8],
 ) -> Result<([u8; NONCE_LEN], [u8; WRAPPED_KEY_LEN]), Error> {
-    let nonce: [u8; NONCE_LEN] = random()?;
+    let mut body = Zeroizing::new(**data_key);
+    let (nonce, tag) = seal_detached(&cipher(kek), aad, body.as_mut_slice())?;
     let mut wrapped = [0u8; WRAPPED_KEY_LEN];
-    let (body, tag_out) = wrapped.split_at_mut(DATA_KEY_LEN);
-    body.copy_from_slice(data_key.as_slice());
-    let tag = cipher(kek)
-        .encrypt_inout_detached(&Nonce::<Aes256Gcm>::from(nonce), aad, body.into())
-        .map_err(|_| Error::Malformed("key wrap failed"))?;
-    tag_out.copy_from_slice(tag.as_slice());
+    let (ct, tag_out) = wrapped.split_at_mut(DATA_KEY_LEN);
+    ct.copy_from_slice(body.as_slice());
+    tag_out.copy_from_slice(&tag);
     Ok((nonce, wrapped))
 }
 
@@ -61,46 +126,11 @@ pub(crate) fn unwrap_key(
     let mut key = Zeroizing::new([0u8; DATA_KEY_LEN]);
     let (body, tag) = wrapped.split_at(DATA_KEY_LEN);
     key.copy_from_slice(body);
-    let tag: &[u8; TAG_LEN] = tag
+    let tag: [u8; TAG_LEN] = tag
         .try_into()
         .map_err(|_| Error::WrongPassphraseOrCorrupt)?;
-    cipher(kek)
-        .decrypt_inout_detached(
-            &Nonce::<Aes256Gcm>::from(*nonce),
-            aad,
-            key.as_mut_slice().into(),
-            tag.into(),
-        )
-        .map_err(|_| Error::WrongPassphraseOrCorrupt)?;
+    open_detached(&cipher(kek), nonce, aad, key.as_mut_slice(), &tag)?;
     Ok(key)
-}
-
-/// Encrypts the body plaintext in place (it becomes ciphertext‖tag) under a fresh nonce.
-pub(crate) fn seal_body(
-    data_key: &DataKey,
-    aad: &[u8],
-    mut plaintext: Zeroizing<Vec<u8>>,
-) -> Result<([u8; NONCE_LEN], Vec<u8>), Error> {
-    let nonce: [u8; NONCE_LEN] = random()?;
-    cipher(data_key)
-        .encrypt_in_place(&Nonce::<Aes256Gcm>::from(nonce), aad, &mut *plaintext)
-        .map_err(|_| Error::Malformed("body encryption failed"))?;
-    // Now ciphertext: take it out without a copy (the Zeroizing wrapper is left empty).
-    Ok((nonce, std::mem::take(&mut *plaintext)))
-}
-
-/// Decrypts and authenticates the body. The plaintext is zeroed when dropped.
-pub(crate) fn open_body(
-    data_key: &DataKey,
-    nonce: &[u8; NONCE_LEN],
-    aad: &[u8],
-    ciphertext: &[u8],
-) -> Result<Zeroizing<Vec<u8>>, Error> {
-    let mut buf = Zeroizing::new(ciphertext.to_vec());
-    cipher(data_key)
-        .decrypt_in_place(&Nonce::<Aes256Gcm>::from(*nonce), aad, &mut *buf)
-        .map_err(|_| Error::WrongPassphraseOrCorrupt)?;
-    Ok(buf)
 }
 
 #[cfg(test)]
@@ -139,32 +169,29 @@ mod tests {
     }
 
     #[test]
-    fn body_round_trip_fresh_nonces_and_binding() {
-        let dk = new_data_key().unwrap();
-        let pt = || Zeroizing::new(b"generation and records".to_vec());
-        let (n1, c1) = seal_body(&dk, b"aad", pt()).unwrap();
-        let (n2, c2) = seal_body(&dk, b"aad", pt()).unwrap();
+    fn detached_round_trip_fresh_nonces_and_binding() {
+        let key = [5u8; 32];
+        let c = cipher(&key);
+        let mut a = *b"generation and records";
+        let mut b = a;
+        let (n1, t1) = seal_detached(&c, b"aad", &mut a).unwrap();
+        let (n2, _) = seal_detached(&c, b"aad", &mut b).unwrap();
         assert_ne!(n1, n2, "every seal draws a fresh nonce");
-        assert_ne!(c1, c2);
-        assert_eq!(c1.len(), pt().len() + TAG_LEN);
+        assert_ne!(a, b);
+        let mut joined = a.to_vec();
+        joined.extend_from_slice(&t1);
+        let mut copy = joined.clone();
         assert_eq!(
-            open_body(&dk, &n1, b"aad", &c1).unwrap().as_slice(),
-            pt().as_slice()
+            open_in_place(&key, &n1, b"aad", &mut copy).unwrap(),
+            b"generation and records"
         );
-        assert!(matches!(
-            open_body(&dk, &n1, b"aaD", &c1),
-            Err(Error::WrongPassphraseOrCorrupt)
-        ));
-        let mut flipped = c1.clone();
-        flipped[3] ^= 1;
-        assert!(matches!(
-            open_body(&dk, &n1, b"aad", &flipped),
-            Err(Error::WrongPassphraseOrCorrupt)
-        ));
-        let other = new_data_key().unwrap();
-        assert!(matches!(
-            open_body(&other, &n1, b"aad", &c1),
-            Err(Error::WrongPassphraseOrCorrupt)
-        ));
+        let mut copy = joined.clone();
+        assert!(open_in_place(&key, &n1, b"aaD", &mut copy).is_err());
+        let mut copy = joined.clone();
+        copy[3] ^= 1;
+        assert!(open_in_place(&key, &n1, b"aad", &mut copy).is_err());
+        let mut copy = joined;
+        assert!(open_in_place(&[6u8; 32], &n1, b"aad", &mut copy).is_err());
+        assert!(open_in_place(&key, &n1, b"aad", &mut [0u8; 15]).is_err());
     }
 }

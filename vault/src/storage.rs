@@ -1,15 +1,19 @@
-//! File-system side of the vault: the lock file, bounded reads and the atomic replace.
+//! File-system side of the vault behind a small trait, so tests can run the vault on a
+//! simulated disk that tears writes, fails with ENOSPC/EIO and crashes (`sim.rs`).
 //!
-//! Implements FORMAT.md "Write procedure" and "Locking": new temp file (`create_new`, mode 0600)
-//! → `write_all` → `sync_all` → `rename` over the vault → fsync the directory, so the previous
-//! file is intact until the rename and the new one is durable after it. A test can inject a
-//! failure or a torn write at each step ([`Fault`]).
+//! Implements FORMAT.md "Write procedures" and "Locking": durable appends (`write` +
+//! `fdatasync`), durable truncation, and the atomic replace (new temp file with `create_new`,
+//! mode 0600 → `write_all` → `sync_all` → `rename` over the vault → fsync the directory), so the
+//! previous file is intact until the rename and the new one is durable after it.
 
+use std::any::Any;
 use std::ffi::OsString;
 use std::fs::{self, DirBuilder, File, OpenOptions, TryLockError};
 use std::io::{self, Read, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+
+use zeroize::Zeroizing;
 
 use crate::Error;
 
@@ -18,28 +22,32 @@ const FILE_MODE: u32 = 0o600;
 /// Mode of a data directory the vault creates.
 const DIR_MODE: u32 = 0o700;
 
-/// A simulated failure at one step of [`replace`] (tests only; production passes `None`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Fault {
-    /// Creating the temp file fails.
-    CreateTemp,
-    /// Only the first `n` bytes reach the temp file, then the disk is full.
-    #[cfg_attr(not(test), expect(dead_code, reason = "only tests tear writes"))]
-    TornWrite(usize),
-    /// `sync_all` of the temp file fails (EIO).
-    SyncTemp,
-    /// The rename fails; the old vault must still be in place.
-    Rename,
-    /// The rename happened but the directory fsync fails.
-    SyncDir,
-}
+/// Holds a vault's lock until dropped.
+pub(crate) type LockGuard = Box<dyn Any + Send + Sync>;
 
-fn injected(at: Option<Fault>, step: Fault) -> io::Result<()> {
-    if at == Some(step) {
-        Err(io::Error::other("injected I/O failure"))
-    } else {
-        Ok(())
-    }
+/// The file operations the vault needs. Each `*_durable` call returns only once its effect
+/// survives a power loss (except for the directory entry: see [`Storage::sync_dir`]).
+pub(crate) trait Storage: Send + Sync {
+    /// Takes the exclusive, non-blocking lock that makes us the only writer of `path`.
+    fn lock(&self, path: &Path) -> Result<LockGuard, Error>;
+    /// Whether anything exists at `path`.
+    fn exists(&self, path: &Path) -> io::Result<bool>;
+    /// Creates the parent directory of `path` (mode 0700) if missing.
+    fn ensure_parent_dir(&self, path: &Path) -> io::Result<()>;
+    /// The whole file; `NotFound(path)` if absent, `Malformed` if larger than `max`.
+    fn read(&self, path: &Path, max: u64) -> Result<Zeroizing<Vec<u8>>, Error>;
+    /// Appends `bytes` at the end of the existing file, then `fdatasync`.
+    fn append_durable(&self, path: &Path, bytes: &[u8]) -> io::Result<()>;
+    /// Cuts the file to `len` bytes, then `fsync`.
+    fn truncate_durable(&self, path: &Path, len: u64) -> io::Result<()>;
+    /// Creates a new file (`create_new`, mode 0600) holding `bytes`, then `fsync`.
+    fn write_new_durable(&self, path: &Path, bytes: &[u8]) -> io::Result<()>;
+    /// Atomically renames `from` over `to`.
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()>;
+    /// Removes `path`; a missing file is not an error.
+    fn remove(&self, path: &Path) -> io::Result<()>;
+    /// fsyncs the directory holding `path`, making renames and new entries in it durable.
+    fn sync_dir(&self, path: &Path) -> io::Result<()>;
 }
 
 /// `<vault path><suffix>`, e.g. `softkey.vault.lock`: a sibling in the same directory.
@@ -50,117 +58,139 @@ pub(crate) fn sibling(path: &Path, suffix: &str) -> PathBuf {
 }
 
 /// The directory holding `path` (`.` for a bare file name).
-fn parent_dir(path: &Path) -> &Path {
+pub(crate) fn parent_dir(path: &Path) -> &Path {
     match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     }
 }
 
-/// Creates the vault's directory with mode 0700 if it is missing (missing ancestors too).
-pub(crate) fn ensure_parent_dir(path: &Path) -> Result<(), Error> {
-    let dir = parent_dir(path);
-    if dir.is_dir() {
-        return Ok(());
-    }
-    DirBuilder::new()
-        .recursive(true)
-        .mode(DIR_MODE)
-        .create(dir)?;
-    // Make the new directory entry itself durable.
-    sync_dir(parent_dir(dir))?;
-    Ok(())
+/// How far an atomic replace got before it failed.
+#[derive(Debug)]
+pub(crate) enum ReplaceError {
+    /// The old file is still in place.
+    BeforeRename(io::Error),
+    /// The new file is in place but its directory entry may not be durable yet.
+    AfterRename(io::Error),
 }
 
-/// Takes the exclusive lock on `<vault>.lock`, held until the returned file is dropped.
-///
-/// The lock is on a sibling because every write renames a new inode over the vault itself.
-/// `flock` locks belong to the open file description, so a second open in the same process is
-/// refused too.
-pub(crate) fn lock(path: &Path) -> Result<File, Error> {
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .mode(FILE_MODE)
-        .open(sibling(path, ".lock"))?;
-    match file.try_lock() {
-        Ok(()) => Ok(file),
-        Err(TryLockError::WouldBlock) => Err(Error::Locked),
-        Err(TryLockError::Error(e)) => Err(Error::Io(e)),
-    }
-}
-
-/// Whether anything (file, directory, dangling symlink) exists at `path`.
-pub(crate) fn exists(path: &Path) -> Result<bool, Error> {
-    match fs::symlink_metadata(path) {
-        Ok(_) => Ok(true),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
-        Err(e) => Err(Error::Io(e)),
-    }
-}
-
-/// Reads the whole vault, refusing files larger than `max` without reading them in.
-pub(crate) fn read_bounded(path: &Path, max: usize) -> Result<Vec<u8>, Error> {
-    let file = File::open(path).map_err(|e| match e.kind() {
-        io::ErrorKind::NotFound => Error::NotFound(path.to_path_buf()),
-        _ => Error::Io(e),
-    })?;
-    let limit = u64::try_from(max).unwrap_or(u64::MAX).saturating_add(1);
-    let mut bytes = Vec::new();
-    file.take(limit).read_to_end(&mut bytes)?;
-    if bytes.len() > max {
-        return Err(Error::Malformed("file larger than any vault can be"));
-    }
-    Ok(bytes)
-}
-
-/// Atomically replaces `path` with `bytes` (FORMAT.md "Write procedure").
-///
-/// The caller must hold the lock: it makes us the only writer, so a stale temp file left by a
-/// crash can be removed safely.
-pub(crate) fn replace(path: &Path, bytes: &[u8], fault: Option<Fault>) -> Result<(), Error> {
+/// Atomically replaces `path` with `bytes` (FORMAT.md "Write procedures"). The caller holds the
+/// lock, so a stale temp file left by a crash can be removed safely.
+pub(crate) fn replace(
+    storage: &dyn Storage,
+    path: &Path,
+    bytes: &[u8],
+) -> Result<(), ReplaceError> {
     let tmp = sibling(path, ".tmp");
-    match fs::remove_file(&tmp) {
-        Ok(()) => {}
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-        Err(e) => return Err(Error::Io(e)),
-    }
-    injected(fault, Fault::CreateTemp)?;
-    let result = write_temp(&tmp, bytes, fault).and_then(|()| {
-        injected(fault, Fault::Rename)?;
-        fs::rename(&tmp, path)
-    });
-    if let Err(e) = result {
+    storage.remove(&tmp).map_err(ReplaceError::BeforeRename)?;
+    let written = storage
+        .write_new_durable(&tmp, bytes)
+        .and_then(|()| storage.rename(&tmp, path));
+    if let Err(e) = written {
         // Best effort: the old vault is untouched, only the temp file may remain.
-        let _ = fs::remove_file(&tmp);
-        return Err(Error::Io(e));
+        let _ = storage.remove(&tmp);
+        return Err(ReplaceError::BeforeRename(e));
     }
-    injected(fault, Fault::SyncDir)?;
-    sync_dir(parent_dir(path))?;
-    Ok(())
+    storage.sync_dir(path).map_err(ReplaceError::AfterRename)
 }
 
-/// Steps 1–3: `create_new` with mode 0600, write everything, `sync_all`.
-fn write_temp(tmp: &Path, bytes: &[u8], fault: Option<Fault>) -> io::Result<()> {
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(FILE_MODE)
-        .open(tmp)?;
-    if let Some(Fault::TornWrite(n)) = fault {
-        file.write_all(bytes.get(..n).unwrap_or(bytes))?;
-        return Err(io::Error::from(io::ErrorKind::StorageFull));
-    }
-    file.write_all(bytes)?;
-    injected(fault, Fault::SyncTemp)?;
-    file.sync_all()
-}
+/// The real file system.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct FsStorage;
 
-/// fsync a directory so a rename or a new entry in it survives a power loss.
-fn sync_dir(dir: &Path) -> io::Result<()> {
-    File::open(dir)?.sync_all()
+impl Storage for FsStorage {
+    fn lock(&self, path: &Path) -> Result<LockGuard, Error> {
+        // On a sibling: every compaction renames a new inode over the vault itself. flock locks
+        // belong to the open file description, so a second open in one process is refused too.
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(FILE_MODE)
+            .open(sibling(path, ".lock"))?;
+        match file.try_lock() {
+            Ok(()) => Ok(Box::new(file)),
+            Err(TryLockError::WouldBlock) => Err(Error::Locked),
+            Err(TryLockError::Error(e)) => Err(Error::Io(e)),
+        }
+    }
+
+    fn exists(&self, path: &Path) -> io::Result<bool> {
+        match fs::symlink_metadata(path) {
+            Ok(_) => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn ensure_parent_dir(&self, path: &Path) -> io::Result<()> {
+        let dir = parent_dir(path);
+        if dir.is_dir() {
+            return Ok(());
+        }
+        DirBuilder::new()
+            .recursive(true)
+            .mode(DIR_MODE)
+            .create(dir)?;
+        // Make the new directory entry itself durable.
+        File::open(parent_dir(dir))?.sync_all()
+    }
+
+    fn read(&self, path: &Path, max: u64) -> Result<Zeroizing<Vec<u8>>, Error> {
+        let file = File::open(path).map_err(|e| match e.kind() {
+            io::ErrorKind::NotFound => Error::NotFound(path.to_path_buf()),
+            _ => Error::Io(e),
+        })?;
+        let len = file.metadata()?.len();
+        if len > max {
+            return Err(Error::Malformed("file larger than any vault can be"));
+        }
+        // Sized up front: one allocation, and `take` bounds a file that grows meanwhile.
+        let mut bytes = Zeroizing::new(Vec::with_capacity(usize::try_from(len).unwrap_or(0)));
+        file.take(max.saturating_add(1)).read_to_end(&mut bytes)?;
+        if u64::try_from(bytes.len()).unwrap_or(u64::MAX) > max {
+            return Err(Error::Malformed("file larger than any vault can be"));
+        }
+        Ok(bytes)
+    }
+
+    fn append_durable(&self, path: &Path, bytes: &[u8]) -> io::Result<()> {
+        let mut file = OpenOptions::new().append(true).open(path)?;
+        file.write_all(bytes)?;
+        file.sync_data()
+    }
+
+    fn truncate_durable(&self, path: &Path, len: u64) -> io::Result<()> {
+        let file = OpenOptions::new().write(true).open(path)?;
+        file.set_len(len)?;
+        file.sync_all()
+    }
+
+    fn write_new_durable(&self, path: &Path, bytes: &[u8]) -> io::Result<()> {
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(FILE_MODE)
+            .open(path)?;
+        file.write_all(bytes)?;
+        file.sync_all()
+    }
+
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        fs::rename(from, to)
+    }
+
+    fn remove(&self, path: &Path) -> io::Result<()> {
+        match fs::remove_file(path) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
+    }
+
+    fn sync_dir(&self, path: &Path) -> io::Result<()> {
+        File::open(parent_dir(path))?.sync_all()
+    }
 }
 
 #[cfg(test)]
@@ -169,7 +199,7 @@ mod tests {
     use std::os::unix::fs::PermissionsExt;
 
     #[test]
-    fn sibling_appends_a_suffix() {
+    fn sibling_and_parent() {
         assert_eq!(
             sibling(Path::new("/a/b.vault"), ".lock"),
             PathBuf::from("/a/b.vault.lock")
@@ -179,50 +209,40 @@ mod tests {
     }
 
     #[test]
-    fn replace_writes_0600_and_removes_stale_temp() {
+    fn replace_append_truncate_on_real_files() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("v");
         fs::write(sibling(&path, ".tmp"), b"stale from a crash").unwrap();
-        replace(&path, b"one", None).unwrap();
-        replace(&path, b"two", None).unwrap();
-        assert_eq!(fs::read(&path).unwrap(), b"two");
+        replace(&FsStorage, &path, b"one").unwrap();
+        FsStorage.append_durable(&path, b"+two").unwrap();
+        assert_eq!(fs::read(&path).unwrap(), b"one+two");
+        FsStorage.truncate_durable(&path, 4).unwrap();
+        assert_eq!(*FsStorage.read(&path, 4).unwrap(), b"one+");
+        assert!(matches!(FsStorage.read(&path, 3), Err(Error::Malformed(_))));
         assert!(!sibling(&path, ".tmp").exists());
         let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
-    }
-
-    #[test]
-    fn every_fault_before_the_rename_leaves_the_old_file() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("v");
-        replace(&path, b"old contents", None).unwrap();
-        let faults = [
-            Fault::CreateTemp,
-            Fault::TornWrite(0),
-            Fault::TornWrite(5),
-            Fault::SyncTemp,
-            Fault::Rename,
-        ];
-        for fault in faults {
-            let r = replace(&path, b"new contents", Some(fault));
-            assert!(matches!(r, Err(Error::Io(_))), "{fault:?}");
-            assert_eq!(fs::read(&path).unwrap(), b"old contents", "{fault:?}");
-            assert!(!sibling(&path, ".tmp").exists(), "{fault:?}");
-        }
-        // After the rename the new file is in place even though the call reports the failure.
-        assert!(replace(&path, b"new contents", Some(Fault::SyncDir)).is_err());
-        assert_eq!(fs::read(&path).unwrap(), b"new contents");
+        let missing = dir.path().join("missing");
+        assert!(matches!(FsStorage.read(&missing, 9), Err(Error::NotFound(p)) if p == missing));
+        assert!(
+            FsStorage.append_durable(&missing, b"x").is_err(),
+            "append never creates"
+        );
     }
 
     #[test]
     fn lock_is_exclusive_even_within_one_process() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("v");
-        let held = lock(&path).unwrap();
-        assert!(matches!(lock(&path), Err(Error::Locked)));
+        let held = FsStorage.lock(&path).unwrap();
+        assert!(matches!(FsStorage.lock(&path), Err(Error::Locked)));
         drop(held);
-        let again = lock(&path).unwrap();
-        let mode = again.metadata().unwrap().permissions().mode() & 0o777;
+        let _again = FsStorage.lock(&path).unwrap();
+        let mode = fs::metadata(sibling(&path, ".lock"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777;
         assert_eq!(mode, 0o600);
     }
 
@@ -230,23 +250,13 @@ mod tests {
     fn ensure_parent_dir_creates_0700() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("a/b/v");
-        ensure_parent_dir(&path).unwrap();
+        FsStorage.ensure_parent_dir(&path).unwrap();
         let mode = fs::metadata(dir.path().join("a/b"))
             .unwrap()
             .permissions()
             .mode()
             & 0o777;
         assert_eq!(mode, 0o700);
-        ensure_parent_dir(&path).unwrap();
-    }
-
-    #[test]
-    fn read_bounded_refuses_oversized_and_maps_not_found() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("v");
-        assert!(matches!(read_bounded(&path, 10), Err(Error::NotFound(p)) if p == path));
-        fs::write(&path, [0u8; 11]).unwrap();
-        assert!(matches!(read_bounded(&path, 10), Err(Error::Malformed(_))));
-        assert_eq!(read_bounded(&path, 11).unwrap().len(), 11);
+        FsStorage.ensure_parent_dir(&path).unwrap();
     }
 }

@@ -8,7 +8,7 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 
 use common::{FAST, PASS, contents, vault_path};
-use softkey_vault::{Error, KdfParams, Vault};
+use softkey_vault::{Change, Error, KdfParams, Vault};
 
 #[test]
 fn create_open_round_trip_with_many_records() {
@@ -79,16 +79,25 @@ fn generation_increments_on_every_write() {
 }
 
 #[test]
-fn every_write_uses_a_fresh_nonce() {
+fn every_write_appends_one_frame_with_a_fresh_nonce() {
     let (_dir, path) = vault_path();
     let mut v = Vault::create(&path, PASS, FAST).unwrap();
     let mut nonces = std::collections::HashSet::new();
+    let mut prev = fs::read(&path).unwrap();
     for _ in 0..20 {
         v.put(b"same", b"same").unwrap();
         let bytes = fs::read(&path).unwrap();
-        // FORMAT.md: the body nonce is bytes 99..111; the header (0..99) never changes.
-        assert!(nonces.insert(bytes[99..111].to_vec()), "nonce reused");
+        // FORMAT.md: an append never rewrites what is there; the new frame is len | !len | nonce | ..
+        assert_eq!(&bytes[..prev.len()], &prev[..], "earlier bytes rewritten");
+        let frame = &bytes[prev.len()..];
+        assert_eq!(
+            u32::from_le_bytes(frame[..4].try_into().unwrap()) as usize,
+            frame.len() - 20
+        );
+        assert!(nonces.insert(frame[8..20].to_vec()), "nonce reused");
+        prev = bytes;
     }
+    assert_eq!(v.stats().log_records, 21);
 }
 
 #[test]
@@ -241,4 +250,245 @@ fn vault_and_error_can_cross_threads() {
     fn assert_send_sync<T: Send + Sync>() {}
     assert_send_sync::<Vault>();
     assert_send_sync::<Error>();
+}
+
+#[test]
+fn apply_is_ordered_atomic_and_one_generation() {
+    let (_dir, path) = vault_path();
+    let mut v = Vault::create(&path, PASS, FAST).unwrap();
+    v.put(b"old", b"x").unwrap();
+    let g = v.generation();
+    v.apply(&[]).unwrap();
+    assert_eq!(v.generation(), g, "an empty batch writes nothing");
+    v.apply(&[
+        Change::Put(b"a", b"1"),
+        Change::Put(b"b", b"2"),
+        Change::Delete(b"a"),
+        Change::Delete(b"never-existed"),
+        Change::Delete(b"old"),
+        Change::Put(b"c", b"3"),
+        Change::Put(b"c", b"33"),
+    ])
+    .unwrap();
+    assert_eq!(v.generation(), g + 1, "one frame, one fsync");
+    let want = vec![
+        (b"b".to_vec(), b"2".to_vec()),
+        (b"c".to_vec(), b"33".to_vec()),
+    ];
+    assert_eq!(contents(&v), want);
+    drop(v);
+    assert_eq!(contents(&Vault::open(&path, PASS).unwrap()), want);
+    let dbg = format!("{:?}", Change::Put(b"secret-key", b"secret-value"));
+    assert!(!dbg.contains("secret"), "{dbg}");
+}
+
+#[test]
+fn compact_shrinks_the_log_and_keeps_contents_id_and_generation_order() {
+    let (_dir, path) = vault_path();
+    let mut v = Vault::create(&path, PASS, FAST).unwrap();
+    for i in 0u32..50 {
+        v.put(format!("k{}", i % 5).as_bytes(), &[i as u8; 100])
+            .unwrap();
+    }
+    let id = v.vault_id();
+    let before = contents(&v);
+    let (len, g) = (v.stats().file_len, v.generation());
+    v.compact().unwrap();
+    assert!(
+        v.stats().file_len < len / 5,
+        "{} vs {len}",
+        v.stats().file_len
+    );
+    assert_eq!(v.stats().file_len, fs::metadata(&path).unwrap().len());
+    assert_eq!(v.stats().log_records, 1);
+    assert!(v.generation() > g, "the generation never goes back");
+    v.put(b"after", b"compaction").unwrap();
+    let g = v.generation();
+    drop(v);
+    let v = Vault::open(&path, PASS).unwrap();
+    assert_eq!(v.vault_id(), id);
+    assert_eq!(v.generation(), g);
+    assert_eq!(v.len(), before.len() + 1);
+    assert!(!path.with_extension("vault.tmp").exists());
+}
+
+#[test]
+fn compaction_runs_automatically_past_the_threshold() {
+    let (_dir, path) = vault_path();
+    let mut v = Vault::create(&path, PASS, FAST).unwrap();
+    let value = vec![7u8; 64 * 1024];
+    let mut max_len = 0;
+    for i in 0..90u8 {
+        v.put(b"big", &[&value[..], &[i]].concat()).unwrap();
+        max_len = max_len.max(fs::metadata(&path).unwrap().len());
+    }
+    let s = v.stats();
+    // Threshold: 2 x 64 KiB + 4 MiB of log; 90 x 64 KiB would be 5.6 MiB without compaction.
+    assert!(
+        max_len <= 4 * 1024 * 1024 + 3 * 64 * 1024 + 1024,
+        "{max_len}"
+    );
+    assert!(s.log_records < 80, "{s:?}");
+    assert_eq!(s.live_records, 1);
+    assert_eq!(s.live_bytes, 3 + 64 * 1024 + 1);
+    drop(v);
+    assert_eq!(
+        Vault::open(&path, PASS)
+            .unwrap()
+            .get(b"big")
+            .unwrap()
+            .last(),
+        Some(&89)
+    );
+}
+
+#[test]
+fn change_passphrase_rewraps_and_copies_the_frames_verbatim() {
+    let (_dir, path) = vault_path();
+    let mut v = Vault::create(&path, PASS, FAST).unwrap();
+    v.put(b"k", b"v").unwrap();
+    v.apply(&[Change::Put(b"x", b"y"), Change::Delete(b"k")])
+        .unwrap();
+    let old = fs::read(&path).unwrap();
+    let (id, g) = (v.vault_id(), v.generation());
+    let new_params = KdfParams {
+        iterations: 2,
+        ..FAST
+    };
+    v.change_passphrase(b"new pass", new_params).unwrap();
+    assert_eq!(v.kdf_params(), new_params);
+    let new = fs::read(&path).unwrap();
+    assert_eq!(new.len(), old.len());
+    assert_eq!(&new[115..], &old[115..], "records are not re-encrypted");
+    assert_eq!(&new[10..26], &old[10..26], "same vault id");
+    assert_ne!(&new[39..55], &old[39..55], "new salt");
+    // The handle keeps appending to the new file.
+    v.put(b"z", b"after").unwrap();
+    drop(v);
+    assert!(matches!(
+        Vault::open(&path, PASS),
+        Err(Error::WrongPassphraseOrCorrupt)
+    ));
+    let v = Vault::open(&path, b"new pass").unwrap();
+    assert_eq!(
+        (v.vault_id(), v.generation(), v.kdf_params()),
+        (id, g + 1, new_params)
+    );
+    assert_eq!(v.len(), 2);
+    drop(v);
+    let mut v = Vault::open(&path, b"new pass").unwrap();
+    assert!(matches!(
+        v.change_passphrase(
+            b"x",
+            KdfParams {
+                memory_kib: 1,
+                ..FAST
+            }
+        ),
+        Err(Error::KdfParamsOutOfBounds)
+    ));
+}
+
+#[test]
+fn stats_describe_the_handle() {
+    let (_dir, path) = vault_path();
+    let mut v = Vault::create(&path, PASS, FAST).unwrap();
+    v.put(b"abc", b"12345").unwrap();
+    v.put(b"d", b"").unwrap();
+    let s = v.stats();
+    assert_eq!(
+        (s.live_records, s.live_bytes, s.log_records, s.generation),
+        (2, 9, 3, 3)
+    );
+    assert_eq!(s.file_len, fs::metadata(&path).unwrap().len());
+    assert_eq!((s.recovered_tail_bytes, s.opened_format_version), (0, 2));
+    assert!(s.kdf_time > std::time::Duration::ZERO && s.open_time >= s.kdf_time);
+    drop(v);
+    let s = Vault::open(&path, PASS).unwrap().stats();
+    assert_eq!((s.live_records, s.live_bytes, s.log_records), (2, 9, 3));
+    assert!(s.open_time >= s.kdf_time);
+}
+
+#[test]
+fn a_torn_tail_is_cut_by_the_next_write_not_by_open() {
+    let (_dir, path) = vault_path();
+    let mut v = Vault::create(&path, PASS, FAST).unwrap();
+    v.put(b"a", b"1").unwrap();
+    drop(v);
+    let good = fs::read(&path).unwrap();
+    let mut torn = good.clone();
+    torn.extend_from_slice(&[40, 0, 0, 0, 1, 2, 3]);
+    fs::write(&path, &torn).unwrap();
+    let mut v = Vault::open(&path, PASS).unwrap();
+    assert_eq!(v.stats().recovered_tail_bytes, 7);
+    assert_eq!(fs::read(&path).unwrap(), torn, "open leaves the file alone");
+    v.put(b"b", b"2").unwrap();
+    let now = fs::read(&path).unwrap();
+    assert_eq!(&now[..good.len()], &good[..]);
+    assert_eq!(now.len(), v.stats().file_len as usize);
+    drop(v);
+    let v = Vault::open(&path, PASS).unwrap();
+    assert_eq!((v.len(), v.stats().recovered_tail_bytes), (2, 0));
+}
+
+#[test]
+fn a_v1_vault_opens_and_is_migrated_to_v2() {
+    let (dir, path) = vault_path();
+    let fixture = include_bytes!("data/v1-fixture.bin");
+    fs::write(&path, fixture).unwrap();
+    assert!(matches!(
+        Vault::open(&path, b"wrong"),
+        Err(Error::WrongPassphraseOrCorrupt)
+    ));
+    assert_eq!(
+        fs::read(&path).unwrap(),
+        fixture,
+        "a failed open never migrates"
+    );
+    fs::write(&path, &fixture[..fixture.len() - 1]).unwrap();
+    assert!(matches!(Vault::open(&path, PASS), Err(Error::Truncated)));
+    fs::write(&path, fixture).unwrap();
+
+    let mut v = Vault::open(&path, PASS).unwrap();
+    let want = vec![
+        (b"".to_vec(), b"".to_vec()),
+        (b"cred/1".to_vec(), b"replaced".to_vec()),
+        (b"cred/2".to_vec(), vec![0xAB; 300]),
+        (b"device/counter".to_vec(), b"\x07\x00\x00\x00".to_vec()),
+    ];
+    assert_eq!(contents(&v), want);
+    assert_eq!(v.stats().opened_format_version, 1);
+    assert!(v.generation() > 7, "continues after the v1 generation");
+    assert_eq!(v.kdf_params(), FAST);
+    let bytes = fs::read(&path).unwrap();
+    assert_eq!(&bytes[8..10], &[2, 0], "rewritten as v2");
+    assert_eq!(
+        fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    v.put(b"new", b"record").unwrap();
+    drop(v);
+    let v = Vault::open(&path, PASS).unwrap();
+    assert_eq!(v.stats().opened_format_version, 2);
+    assert_eq!(v.len(), 5);
+    let names = fs::read_dir(dir.path()).unwrap().count();
+    assert_eq!(names, 2, "vault and lock file only");
+}
+
+#[test]
+fn backup_envelope_round_trip_through_the_public_api() {
+    let sealed = softkey_vault::backup::seal(b"export", b"backup pass", FAST).unwrap();
+    assert_eq!(&sealed[..8], b"SKBACKUP");
+    assert_eq!(
+        &*softkey_vault::backup::open(&sealed, b"backup pass").unwrap(),
+        b"export"
+    );
+    assert!(matches!(
+        softkey_vault::backup::open(&sealed, b"nope"),
+        Err(Error::WrongPassphraseOrCorrupt)
+    ));
+    assert!(matches!(
+        softkey_vault::backup::open(b"SKVAULT\0", b"x"),
+        Err(Error::NotABackup)
+    ));
 }
