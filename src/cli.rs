@@ -42,6 +42,28 @@ pub enum Command {
     /// Print the attestation CA certificate (PEM) for relying parties to trust.
     #[command(after_help = "Example:\n  softkey attestation-ca > softkey-ca.pem")]
     AttestationCa(AttestationCaArgs),
+    /// Write an encrypted backup of the passkeys (CXF-shaped, own passphrase).
+    #[command(
+        long_about = "Write an encrypted backup of every discoverable credential (passkey), in the \
+shape of the FIDO Credential Exchange Format, sealed under a backup passphrase of its own \
+(Argon2id + AES-256-GCM). It also carries what a restore needs so that nothing breaks: the keys \
+behind non-discoverable credentials and the signature counter. The PIN is not exported. Stop \
+`softkey serve` first: the vault is opened by one process at a time.",
+        after_help = "Example:\n  softkey export ~/backups/softkey-2026-11.skbackup"
+    )]
+    Export(ExportArgs),
+    /// Merge an encrypted backup into the vault.
+    #[command(
+        long_about = "Merge an encrypted backup written by `softkey export` (or another CXF \
+passkey export sealed the same way) into the vault. A passkey whose credential id is already in \
+the vault is kept as it is and reported. A wrong passphrase or a damaged file changes nothing. \
+The signature counter continues above the backup's, so relying parties never see it go back.",
+        after_help = "Examples:\n  softkey import ~/backups/softkey-2026-11.skbackup\n  softkey init --vault new.softkey && softkey import --vault new.softkey backup.skbackup"
+    )]
+    Import(ImportArgs),
+    /// Change the vault passphrase (the credentials are not re-encrypted).
+    #[command(after_help = "Example:\n  softkey passphrase")]
+    Passphrase(PassphraseArgs),
 }
 
 #[derive(Debug, Args)]
@@ -55,18 +77,78 @@ pub struct VaultArgs {
     pub passphrase_file: Option<PathBuf>,
 }
 
+/// Argon2id cost. Without either flag it is calibrated on this machine
+/// (at least 64 MiB, about 0.5–1 s per unlock).
+#[derive(Debug, Args)]
+pub struct KdfArgs {
+    /// Argon2id memory in MiB (8 to 4096) instead of calibrating [default: 64].
+    #[arg(long, value_name = "MIB")]
+    pub kdf_memory_mib: Option<u32>,
+
+    /// Argon2id passes over memory (1 to 64) instead of calibrating [default: 3].
+    #[arg(long, value_name = "N")]
+    pub kdf_iterations: Option<u32>,
+}
+
 #[derive(Debug, Args)]
 pub struct InitArgs {
     #[command(flatten)]
     pub vault: VaultArgs,
 
-    /// Argon2id memory in MiB (at least 8; the default resists offline guessing).
-    #[arg(long, value_name = "MIB", default_value_t = 64)]
-    pub kdf_memory_mib: u32,
+    #[command(flatten)]
+    pub kdf: KdfArgs,
+}
 
-    /// Argon2id passes over memory.
-    #[arg(long, value_name = "N", default_value_t = 3)]
-    pub kdf_iterations: u32,
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// The backup file to write (refuses to replace an existing file without --force).
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+
+    #[command(flatten)]
+    pub vault: VaultArgs,
+
+    /// Read the backup's own passphrase from this file instead of the terminal.
+    #[arg(long, value_name = "FILE")]
+    pub backup_passphrase_file: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub kdf: KdfArgs,
+
+    /// Replace FILE if it exists.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The backup file written by `softkey export`.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+
+    #[command(flatten)]
+    pub vault: VaultArgs,
+
+    /// Read the backup's passphrase from this file instead of the terminal.
+    #[arg(long, value_name = "FILE")]
+    pub backup_passphrase_file: Option<PathBuf>,
+
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PassphraseArgs {
+    #[command(flatten)]
+    pub vault: VaultArgs,
+
+    /// Read the new passphrase from this file instead of the terminal.
+    #[arg(long, value_name = "FILE")]
+    pub new_passphrase_file: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub kdf: KdfArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -1,5 +1,6 @@
 //! `softkey`: a software FIDO2/WebAuthn security key served over USB/IP.
 
+mod backup;
 mod cli;
 mod commands;
 mod hardening;
@@ -29,6 +30,9 @@ fn main() -> ExitCode {
         Command::Serve(args) => commands::serve::run(args),
         Command::List(args) => commands::list::run(args),
         Command::AttestationCa(args) => commands::attestation::run(args),
+        Command::Export(args) => commands::export::run(args),
+        Command::Import(args) => commands::import::run(args),
+        Command::Passphrase(args) => commands::passphrase::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -34,24 +34,34 @@ fn prompt(text: &str) -> Result<Passphrase> {
 
 /// The passphrase to unlock an existing vault.
 pub fn for_unlock(file: Option<&Path>) -> Result<Passphrase> {
+    existing(file, "Vault passphrase: ")
+}
+
+/// An existing passphrase, from `file` or asked once with `question`.
+pub fn existing(file: Option<&Path>, question: &str) -> Result<Passphrase> {
     match file {
         Some(path) => from_file(path),
-        None => prompt("Vault passphrase: "),
+        None => prompt(question),
     }
 }
 
-/// A new passphrase: asked twice on a terminal so a typo cannot lock the user out.
+/// A new vault passphrase: asked twice on a terminal so a typo cannot lock the user out.
 pub fn for_new_vault(file: Option<&Path>) -> Result<Passphrase> {
+    new(file, "vault")
+}
+
+/// A new passphrase for `what` ("vault", "backup"), asked twice on a terminal.
+pub fn new(file: Option<&Path>, what: &str) -> Result<Passphrase> {
     if let Some(path) = file {
         return from_file(path);
     }
-    let first = prompt("New vault passphrase: ")?;
+    let first = prompt(&format!("New {what} passphrase: "))?;
     if first.is_empty() {
         bail!("the passphrase must not be empty");
     }
     let second = prompt("Repeat the passphrase: ")?;
     if *first != *second {
-        bail!("the passphrases differ; nothing was created");
+        bail!("the passphrases differ; nothing was changed");
     }
     Ok(first)
 }

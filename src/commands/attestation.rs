@@ -9,7 +9,7 @@ use crate::cli::AttestationCaArgs;
 use crate::store::Backing;
 
 pub fn run(args: &AttestationCaArgs) -> Result<()> {
-    let mut store = Backing::Vault(super::open_vault(&args.vault)?);
+    let mut store = Backing::vault(super::open_vault(&args.vault)?);
     let pem = match attestation_ca_pem(&store).context("cannot read the attestation CA")? {
         Some(pem) => pem,
         None => {

@@ -1,7 +1,7 @@
 //! `softkey init`: create a new encrypted vault.
 
 use anyhow::{Context, Result, bail};
-use softkey_vault::{KdfParams, Vault};
+use softkey_vault::Vault;
 
 use crate::cli::InitArgs;
 use crate::store::Backing;
@@ -14,22 +14,12 @@ pub fn run(args: &InitArgs) -> Result<()> {
             path.display()
         );
     }
-    let params = KdfParams {
-        memory_kib: args.kdf_memory_mib.saturating_mul(1024),
-        iterations: args.kdf_iterations,
-        parallelism: 1,
-    };
-    params
-        .validate()
-        .context("unsuitable --kdf-memory-mib / --kdf-iterations")?;
     let passphrase = crate::passphrase::for_new_vault(args.vault.passphrase_file.as_deref())?;
-    eprintln!(
-        "Deriving the vault key (Argon2id, {} MiB)…",
-        args.kdf_memory_mib
-    );
+    let params = super::kdf_params(&args.kdf)?;
+    eprintln!("Deriving the vault key ({})…", super::describe_kdf(params));
     let vault = Vault::create(&path, &passphrase, params)
         .with_context(|| format!("cannot create {}", path.display()))?;
-    super::attestation::provision(&mut Backing::Vault(vault))?;
+    super::attestation::provision(&mut Backing::vault(vault))?;
     println!("Created vault {}", path.display());
     let vault_flag = match &args.vault.vault {
         Some(p) => format!(" --vault {}", p.display()),

@@ -9,7 +9,7 @@ use crate::text::{json_string, rfc3339, to_hex};
 
 pub fn run(args: &ListArgs) -> Result<()> {
     let vault = super::open_vault(&args.vault)?;
-    let credentials = list_credentials(&Backing::Vault(vault))?;
+    let credentials = list_credentials(&Backing::vault(vault))?;
     if args.json {
         println!("{}", to_json(&credentials));
     } else if credentials.is_empty() {

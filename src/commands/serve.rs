@@ -25,7 +25,7 @@ pub fn run(args: &ServeArgs) -> Result<()> {
         super::attestation::provision(&mut memory)?;
         memory
     } else {
-        Backing::Vault(super::open_vault(&args.vault)?)
+        Backing::vault(super::open_vault(&args.vault)?)
     };
     apply_attestation_settings(args, &mut store)?;
     let serial = usb_serial(&mut store)?;

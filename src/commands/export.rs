@@ -1,0 +1,48 @@
+//! `softkey export FILE`: an encrypted, CXF-shaped backup of the passkeys.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, Result};
+use softkey_authenticator::export_backup;
+
+use crate::backup;
+use crate::cli::ExportArgs;
+use crate::store::Backing;
+
+pub fn run(args: &ExportArgs) -> Result<()> {
+    let vault = super::open_vault(&args.vault)?;
+    let account_id = vault.vault_id();
+    let store = Backing::vault(vault);
+    let contents = export_backup(&store).context("reading the credentials")?;
+    // Unlock first, then ask for the backup passphrase: a typo in the vault
+    // passphrase should not cost the user two prompts.
+    let passphrase = crate::passphrase::new(args.backup_passphrase_file.as_deref(), "backup")?;
+    let params = super::kdf_params(&args.kdf)?;
+    let json = backup::to_cxf(&contents, &account_id, unix_now())?;
+    eprintln!("Sealing the backup ({})…", super::describe_kdf(params));
+    let sealed = softkey_vault::backup::seal(json.as_bytes(), &passphrase, params)
+        .context("encrypting the backup")?;
+    backup::write_new_file(&args.file, &sealed, args.force)?;
+    println!(
+        "Exported {} passkey{} to {}",
+        contents.credentials.len(),
+        if contents.credentials.len() == 1 {
+            ""
+        } else {
+            "s"
+        },
+        args.file.display()
+    );
+    println!(
+        "It also restores non-discoverable credentials and the signature counter. The PIN is not \
+         included. Restore with: softkey import {}",
+        args.file.display()
+    );
+    Ok(())
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}

@@ -1,0 +1,127 @@
+//! `softkey import FILE`: merge an encrypted backup into the vault.
+//!
+//! Order matters for "nothing is lost": the backup is decrypted and parsed
+//! completely before the vault is touched, and the authenticator writes the
+//! whole merge as one atomic vault batch.
+
+use std::fs;
+
+use anyhow::{Context, Result};
+use softkey_authenticator::{CredentialSummary, ImportReport, import_backup};
+
+use crate::backup;
+use crate::cli::ImportArgs;
+use crate::store::Backing;
+use crate::text::{json_string, to_hex};
+
+/// A backup larger than this is not one of ours (100,000 passkeys are ~60 MB).
+const MAX_BACKUP_LEN: u64 = 1 << 30;
+
+pub fn run(args: &ImportArgs) -> Result<()> {
+    let sealed = read_backup(&args.file)?;
+    let passphrase = crate::passphrase::existing(
+        args.backup_passphrase_file.as_deref(),
+        "Backup passphrase: ",
+    )?;
+    let json = softkey_vault::backup::open(&sealed, &passphrase).map_err(|e| match e {
+        softkey_vault::Error::WrongPassphraseOrCorrupt => anyhow::anyhow!(
+            "cannot decrypt {}: wrong backup passphrase, or the file is damaged (the vault was not changed)",
+            args.file.display()
+        ),
+        other => anyhow::Error::new(other).context(format!(
+            "{} is not a usable softkey backup (the vault was not changed)",
+            args.file.display()
+        )),
+    })?;
+    let (contents, skipped) = backup::from_cxf(&json).with_context(|| {
+        format!(
+            "{} holds no usable passkeys (the vault was not changed)",
+            args.file.display()
+        )
+    })?;
+    let mut store = Backing::vault(super::open_vault(&args.vault)?);
+    let report =
+        import_backup(&mut store, &contents).context("importing (the vault was not changed)")?;
+    if args.json {
+        println!("{}", report_json(&report, skipped.other_credentials));
+    } else {
+        print_report(&report, skipped.other_credentials);
+    }
+    Ok(())
+}
+
+fn read_backup(path: &std::path::Path) -> Result<Vec<u8>> {
+    let len = fs::metadata(path)
+        .with_context(|| format!("cannot read {}", path.display()))?
+        .len();
+    if len > MAX_BACKUP_LEN {
+        anyhow::bail!("{} is too large to be a softkey backup", path.display());
+    }
+    fs::read(path).with_context(|| format!("cannot read {}", path.display()))
+}
+
+fn describe(c: &CredentialSummary) -> String {
+    let user = c
+        .user_name
+        .as_deref()
+        .or(c.user_display_name.as_deref())
+        .unwrap_or("(no user name)");
+    format!(
+        "{} {user} (credential {})",
+        c.rp_id,
+        short_hex(&c.credential_id)
+    )
+}
+
+fn short_hex(id: &[u8]) -> String {
+    let hex = to_hex(id);
+    match hex.get(..16) {
+        Some(head) if hex.len() > 16 => format!("{head}…"),
+        _ => hex,
+    }
+}
+
+fn print_report(report: &ImportReport, other: usize) {
+    println!(
+        "Imported {} passkey{}.",
+        report.added.len(),
+        if report.added.len() == 1 { "" } else { "s" }
+    );
+    if !report.kept_existing.is_empty() {
+        println!(
+            "Kept {} already in the vault (same credential id; the vault's copy stays):",
+            report.kept_existing.len()
+        );
+        for c in &report.kept_existing {
+            println!("  {}", describe(c));
+        }
+    }
+    if other > 0 {
+        println!("Skipped {other} credential(s) that are not passkeys (passwords, notes, …).");
+    }
+    println!("Signature counter continues above {}.", report.sign_count);
+}
+
+fn report_json(report: &ImportReport, other: usize) -> String {
+    let list = |items: &[CredentialSummary]| {
+        let parts: Vec<String> = items
+            .iter()
+            .map(|c| {
+                format!(
+                    "{{\"rp_id\":{},\"user_name\":{},\"credential_id\":\"{}\"}}",
+                    json_string(&c.rp_id),
+                    c.user_name.as_deref().map_or("null".into(), json_string),
+                    to_hex(&c.credential_id)
+                )
+            })
+            .collect();
+        format!("[{}]", parts.join(","))
+    };
+    format!(
+        "{{\"added\":{},\"kept_existing\":{},\"skipped_other_credentials\":{other},\"sign_count\":{},\"large_blobs_restored\":{}}}",
+        list(&report.added),
+        list(&report.kept_existing),
+        report.sign_count,
+        report.large_blobs_restored
+    )
+}
