@@ -6,15 +6,30 @@
 //! makeCredential and getAssertion, then leaves the key idle with an IN URB pending and
 //! reads the server's CPU time from /proc. Figures go in BENCHMARKS.md; speed is
 //! measured here, never asserted in tests.
+//!
+//! With `--scale 100,10000,100000` it instead measures vaults of that many passkeys
+//! (unlock minus KDF, file size, getAssertion and makeCredential at scale, memory):
+//! see `softkey_bench/scale.rs`.
 
 #[path = "softkey_bench/measure.rs"]
 mod measure;
 #[path = "softkey_bench/report.rs"]
 mod report;
+#[path = "softkey_bench/scale.rs"]
+mod scale;
+#[path = "softkey_bench/scale_data.rs"]
+mod scale_data;
+#[path = "softkey_bench/scale_report.rs"]
+mod scale_report;
 #[path = "softkey_bench/server.rs"]
 mod server;
+// The product's store adapter, so the scale data goes in exactly as `softkey import`
+// writes it (the bench never uses the in-memory variant).
+#[allow(dead_code)]
+#[path = "../store.rs"]
+mod store;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -24,24 +39,29 @@ use softkey_conformance::ctap2::Ctap2;
 
 use measure::Plan;
 use report::{Machine, Report};
+use scale::ScalePlan;
+use scale_report::ScaleReport;
 use server::{KDF_ITERATIONS, KDF_MEMORY_MIB, ServerProcess, StoreKind};
+use softkey_vault::KdfParams;
 
 /// The bus id `softkey serve` exports (brief.md).
-const BUS_ID: &str = "1-1";
+pub const BUS_ID: &str = "1-1";
 
 #[derive(Debug, Parser)]
 #[command(
     name = "softkey-bench",
     about = "Measure softkey over the real USB/IP path on loopback",
-    after_help = "Example:\n  cargo run --release --bin softkey-bench -- --store vault --markdown"
+    after_help = "Examples:\n  cargo run --release --bin softkey-bench -- --store vault --markdown\n  \
+                  cargo run --release --bin softkey-bench -- --scale 100,10000,100000 --markdown"
 )]
 struct Args {
-    /// Timed repetitions of each operation.
-    #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..=100_000))]
-    iterations: u64,
+    /// Timed repetitions of each operation [default: 300; with --scale, 200
+    /// getAssertions of each kind].
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    iterations: Option<u64>,
 
     /// Timed repetitions of makeCredential with rk (each stores one more passkey)
-    /// [default: the smaller of --iterations and 100].
+    /// [default: the smaller of --iterations and 100; with --scale, 100].
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=100_000))]
     rk_iterations: Option<u64>,
 
@@ -60,6 +80,13 @@ struct Args {
     /// Directory for the temporary vault [default: the system temp directory].
     #[arg(long, value_name = "DIR")]
     dir: Option<PathBuf>,
+
+    /// Instead of the latency run, measure vaults of these many discoverable
+    /// credentials (comma-separated, each above 50), e.g. 100,10000,100000. Each vault
+    /// uses the default KDF (64 MiB, t = 3), whose time is reported and subtracted.
+    #[arg(long, value_name = "N,N,…", value_delimiter = ',', num_args = 1..,
+          value_parser = clap::value_parser!(u64).range(51..=1_000_000))]
+    scale: Option<Vec<u64>>,
 
     /// Print a Markdown section for BENCHMARKS.md instead of plain text.
     #[arg(long)]
@@ -97,9 +124,13 @@ fn run(args: &Args) -> Result<String> {
         softkey.display()
     );
     let dir = args.dir.clone().unwrap_or_else(std::env::temp_dir);
+    if let Some(sizes) = &args.scale {
+        return run_scale(args, sizes, &softkey, &dir);
+    }
+    let iterations = args.iterations.unwrap_or(300);
     let plan = Plan {
-        iterations: usize::try_from(args.iterations).context("--iterations")?,
-        rk_iterations: usize::try_from(args.rk_iterations.unwrap_or(args.iterations.min(100)))
+        iterations: usize::try_from(iterations).context("--iterations")?,
+        rk_iterations: usize::try_from(args.rk_iterations.unwrap_or(iterations.min(100)))
             .context("--rk-iterations")?,
     };
 
@@ -146,6 +177,41 @@ fn run(args: &Args) -> Result<String> {
         report::render_markdown(&report)
     } else {
         report::render_text(&report)
+    })
+}
+
+/// `--scale`: one vault per size, measured in turn (scale.rs).
+fn run_scale(args: &Args, sizes: &[u64], softkey: &Path, dir: &Path) -> Result<String> {
+    let plan = ScalePlan {
+        assertions: usize::try_from(args.iterations.unwrap_or(200)).context("--iterations")?,
+        make_credentials: usize::try_from(args.rk_iterations.unwrap_or(100))
+            .context("--rk-iterations")?,
+    };
+    let mut rows = Vec::new();
+    for &n in sizes {
+        let n = usize::try_from(n).context("--scale")?;
+        let row = scale::run_size(softkey, dir, n, plan)
+            .with_context(|| format!("scale run with {n} credentials"))?;
+        rows.push(row);
+    }
+    let kdf = KdfParams::DEFAULT;
+    let report = ScaleReport {
+        machine: Machine::detect(softkey),
+        store: format!(
+            "vault files in {} ({}), Argon2id m = {} MiB, t = {}, p = {} (KdfParams::DEFAULT)",
+            dir.display(),
+            server::filesystem_of(dir).unwrap_or_else(|| "filesystem unknown".into()),
+            kdf.memory_kib / 1024,
+            kdf.iterations,
+            kdf.parallelism,
+        ),
+        plan,
+        rows,
+    };
+    Ok(if args.markdown {
+        scale_report::render_markdown(&report)
+    } else {
+        scale_report::render_text(&report)
     })
 }
 

@@ -27,9 +27,9 @@ const RP_TEN: &str = "ten.bench.example";
 /// Accounts on the RP of the second username-less variant.
 const TEN_ACCOUNTS: u64 = 10;
 /// Untimed rounds of each operation before measuring (caches, allocator, TCP).
-const WARMUP: usize = 20;
+pub const WARMUP: usize = 20;
 
-type Key = Ctap2<UsbipDevice>;
+pub type Key = Ctap2<UsbipDevice>;
 
 /// Sample counts of one run.
 #[derive(Debug, Clone, Copy)]
@@ -103,7 +103,7 @@ pub fn run_all(key: &mut Key, plan: Plan) -> Result<Vec<Summary>> {
 }
 
 /// `f(i)` for i in 0..n, collecting the durations it reports.
-fn repeat(n: usize, mut f: impl FnMut(usize) -> Result<Duration>) -> Result<Vec<Duration>> {
+pub fn repeat(n: usize, mut f: impl FnMut(usize) -> Result<Duration>) -> Result<Vec<Duration>> {
     (0..n).map(&mut f).collect()
 }
 
@@ -112,13 +112,13 @@ fn pattern(len: usize) -> Vec<u8> {
 }
 
 /// A fresh random clientDataHash (the server must not see repeated requests).
-fn client_data_hash() -> Result<[u8; 32]> {
+pub fn client_data_hash() -> Result<[u8; 32]> {
     let mut h = [0u8; 32];
     getrandom::fill(&mut h).map_err(|e| anyhow::anyhow!("the OS RNG failed: {e}"))?;
     Ok(h)
 }
 
-fn mc_request(rp: &str, user: &[u8], rk: bool) -> Result<MakeCredentialRequest> {
+pub fn mc_request(rp: &str, user: &[u8], rk: bool) -> Result<MakeCredentialRequest> {
     let mut req = MakeCredentialRequest::new(client_data_hash()?, rp, user);
     let name = String::from_utf8_lossy(user).into_owned();
     req.user = UserEntity {
@@ -147,7 +147,10 @@ fn get_info(key: &mut Key) -> Result<Duration> {
 }
 
 /// makeCredential; the attestation is verified after the clock stops.
-fn make_credential(key: &mut Key, req: &MakeCredentialRequest) -> Result<(Duration, Attestation)> {
+pub fn make_credential(
+    key: &mut Key,
+    req: &MakeCredentialRequest,
+) -> Result<(Duration, Attestation)> {
     let payload = req.encode();
     let t = Instant::now();
     let body = key
@@ -158,7 +161,7 @@ fn make_credential(key: &mut Key, req: &MakeCredentialRequest) -> Result<(Durati
     Ok((d, att))
 }
 
-fn get_assertion(key: &mut Key, req: &GetAssertionRequest) -> Result<(Duration, Assertion)> {
+pub fn get_assertion(key: &mut Key, req: &GetAssertionRequest) -> Result<(Duration, Assertion)> {
     let payload = req.encode();
     let t = Instant::now();
     let body = key

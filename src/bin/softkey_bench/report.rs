@@ -125,7 +125,7 @@ pub struct Report {
 }
 
 /// Microseconds below 10 ms, else milliseconds with two decimals.
-fn fmt_duration(d: Duration) -> String {
+pub fn fmt_duration(d: Duration) -> String {
     let us = d.as_secs_f64() * 1e6;
     if us < 10_000.0 {
         format!("{us:.0} µs")

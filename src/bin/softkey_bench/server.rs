@@ -2,6 +2,7 @@
 //! a free loopback port read from the first stdout line, CPU time from /proc, and
 //! kill-on-drop so no server outlives the benchmark, even on error.
 
+use std::ffi::OsStr;
 use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -18,7 +19,7 @@ const START_TIMEOUT: Duration = Duration::from_secs(60);
 /// The prefix of the first stdout line of `softkey serve` (src/commands/serve.rs).
 const SERVING_PREFIX: &str = "softkey: serving on ";
 /// Throwaway passphrase of the benchmark vault; the vault is deleted afterwards.
-const PASSPHRASE: &str = "softkey-bench throwaway passphrase";
+pub const PASSPHRASE: &str = "softkey-bench throwaway passphrase";
 
 /// Argon2id settings of the benchmark vault. The KDF runs once at unlock and is not
 /// what is measured, so the small setting keeps start-up quick.
@@ -74,24 +75,41 @@ impl ServerProcess {
     /// Starts `softkey serve --presence auto --listen 127.0.0.1:0` on `store`. With
     /// [`StoreKind::Vault`] it first runs `softkey init` into a new directory under `dir`.
     pub fn start(softkey: &Path, store: StoreKind, dir: &Path) -> Result<Self> {
-        let mut cmd = Command::new(softkey);
-        cmd.arg("serve");
-        let tmp = match store {
-            StoreKind::Memory => {
-                cmd.arg("--ephemeral");
-                None
-            }
+        match store {
+            StoreKind::Memory => Self::spawn(softkey, &[OsStr::new("--ephemeral")], None),
             StoreKind::Vault => {
                 let tmp = TempDir::new(dir)?;
                 let (vault, pass) = init_vault(softkey, tmp.path())?;
-                cmd.arg("--vault")
-                    .arg(vault)
-                    .arg("--passphrase-file")
-                    .arg(pass);
-                Some(tmp)
+                Self::serve_vault(softkey, &vault, &pass, Some(tmp))
             }
-        };
-        cmd.args(["--presence", "auto", "--listen", "127.0.0.1:0"])
+        }
+    }
+
+    /// Starts `softkey serve --vault VAULT --passphrase-file PASS --presence auto
+    /// --listen 127.0.0.1:0` on an existing vault. `dir`, if any, is removed after the
+    /// server is killed.
+    pub fn serve_vault(
+        softkey: &Path,
+        vault: &Path,
+        passphrase_file: &Path,
+        dir: Option<TempDir>,
+    ) -> Result<Self> {
+        let args = [
+            OsStr::new("--vault"),
+            vault.as_os_str(),
+            OsStr::new("--passphrase-file"),
+            passphrase_file.as_os_str(),
+        ];
+        Self::spawn(softkey, &args, dir)
+    }
+
+    /// `softkey serve STORE_ARGS --presence auto --listen 127.0.0.1:0`, waiting for the
+    /// address line.
+    fn spawn(softkey: &Path, store_args: &[&OsStr], dir: Option<TempDir>) -> Result<Self> {
+        let mut cmd = Command::new(softkey);
+        cmd.arg("serve")
+            .args(store_args)
+            .args(["--presence", "auto", "--listen", "127.0.0.1:0"])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
@@ -105,7 +123,7 @@ impl ServerProcess {
             child,
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             stderr,
-            _dir: tmp,
+            _dir: dir,
         };
         server.addr = server.wait_for_address(&lines)?;
         Ok(server)
@@ -154,6 +172,14 @@ impl ServerProcess {
     pub fn cpu(&self) -> Result<CpuSample> {
         CpuSample::read(self.pid())
     }
+
+    /// The server's resident memory now and at its peak.
+    pub fn memory(&self) -> Result<Memory> {
+        let path = format!("/proc/{}/status", self.pid());
+        let status =
+            std::fs::read_to_string(&path).with_context(|| format!("cannot read {path}"))?;
+        Memory::parse(&status).with_context(|| format!("no VmRSS/VmHWM in {path}"))
+    }
 }
 
 impl Drop for ServerProcess {
@@ -167,8 +193,7 @@ impl Drop for ServerProcess {
 fn init_vault(softkey: &Path, dir: &Path) -> Result<(PathBuf, PathBuf)> {
     let vault = dir.join("bench.softkey");
     let pass = dir.join("passphrase");
-    std::fs::write(&pass, format!("{PASSPHRASE}\n"))
-        .with_context(|| format!("cannot write {}", pass.display()))?;
+    write_passphrase_file(&pass)?;
     let out = Command::new(softkey)
         .arg("init")
         .arg("--vault")
@@ -217,6 +242,35 @@ fn pipe_threads(child: &mut Child, sink: &Arc<Mutex<String>>) -> Result<Receiver
         }
     });
     Ok(rx)
+}
+
+/// Resident set size of a process, now and at its peak (proc(5): VmRSS, VmHWM).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Memory {
+    pub rss_kib: u64,
+    pub hwm_kib: u64,
+}
+
+impl Memory {
+    /// Reads `VmRSS:` and `VmHWM:` (in kB) from a /proc/PID/status text.
+    fn parse(status: &str) -> Option<Self> {
+        let field = |name: &str| -> Option<u64> {
+            status.lines().find_map(|line| {
+                let value = line.strip_prefix(name)?.strip_prefix(':')?;
+                value.trim().strip_suffix("kB")?.trim().parse().ok()
+            })
+        };
+        Some(Memory {
+            rss_kib: field("VmRSS")?,
+            hwm_kib: field("VmHWM")?,
+        })
+    }
+}
+
+/// Writes the benchmark passphrase file `softkey serve --passphrase-file` reads.
+pub fn write_passphrase_file(path: &Path) -> Result<()> {
+    std::fs::write(path, format!("{PASSPHRASE}\n"))
+        .with_context(|| format!("cannot write {}", path.display()))
 }
 
 /// CPU time of a process: utime + stime in clock ticks (/proc/PID/stat fields 14, 15)
@@ -314,6 +368,27 @@ mod tests {
     #[test]
     fn stat_ticks_reject_a_truncated_line() {
         assert!(parse_stat_ticks("1 (a) S 1 2 3").is_err());
+    }
+
+    #[test]
+    fn memory_reads_rss_and_hwm_in_kib() {
+        let status = "Name:\tsoftkey\nVmHWM:\t  81234 kB\nVmRSS:\t   9876 kB\nThreads:\t3\n";
+        assert_eq!(
+            Memory::parse(status),
+            Some(Memory {
+                rss_kib: 9876,
+                hwm_kib: 81234
+            })
+        );
+        assert_eq!(Memory::parse("VmRSS:\t1 kB\n"), None);
+        assert_eq!(Memory::parse("VmRSS:\tmany kB\nVmHWM:\t2 kB\n"), None);
+    }
+
+    #[test]
+    fn own_process_memory_is_readable() {
+        let status = std::fs::read_to_string("/proc/self/status").unwrap();
+        let m = Memory::parse(&status).unwrap();
+        assert!(m.rss_kib > 0 && m.hwm_kib >= m.rss_kib);
     }
 
     #[test]
