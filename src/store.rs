@@ -50,6 +50,17 @@ impl VaultStore {
     }
 }
 
+impl Backing {
+    /// Rewrites the vault as a sorted snapshot (after a bulk import: a sorted snapshot opens
+    /// about twice as fast as one big batch in arbitrary key order). Nothing to do in memory.
+    pub fn compact(&mut self) -> Result<(), softkey_vault::Error> {
+        match self {
+            Backing::Vault(v) => v.vault.compact(),
+            Backing::Memory(_) => Ok(()),
+        }
+    }
+}
+
 fn vault_error(error: softkey_vault::Error) -> StoreError {
     StoreError(error.to_string())
 }

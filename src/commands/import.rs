@@ -42,6 +42,12 @@ pub fn run(args: &ImportArgs) -> Result<()> {
     let mut store = Backing::vault(super::open_vault(&args.vault)?);
     let report =
         import_backup(&mut store, &contents).context("importing (the vault was not changed)")?;
+    if !report.added.is_empty()
+        && let Err(error) = store.compact()
+    {
+        // The import is already durable; only the faster-opening layout is missing.
+        tracing::warn!(%error, "could not compact the vault after the import");
+    }
     if args.json {
         println!("{}", report_json(&report, skipped.other_credentials));
     } else {

@@ -69,7 +69,8 @@ fn main() {
         });
     let dir = tempfile::tempdir_in(&base).unwrap();
 
-    // One frame per record: the worst case, an uncompacted log of 100,000 appends.
+    // One put at a time: the worst a vault grown by single appends gets (compactions run past
+    // 2x the snapshot size in bytes, or past N/4 + 4096 frames).
     let log = dir.path().join("log.vault");
     let mut v = Vault::create(&log, PASS, PARAMS).unwrap();
     let started = Instant::now();

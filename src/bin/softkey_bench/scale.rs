@@ -99,6 +99,8 @@ pub fn run_size(softkey: &Path, dir: &Path, n: usize, plan: ScalePlan) -> Result
         .context("provisioning attestation")?;
     let t = Instant::now();
     let report = import_backup(&mut store, &contents).context("import_backup")?;
+    // As `softkey import` does: one sorted snapshot after a bulk import.
+    store.compact().context("compacting after the import")?;
     let import = t.elapsed();
     ensure!(
         report.added.len() == n - 1,

@@ -31,7 +31,7 @@ const DETAIL_HEADERS: [&str; 7] = [
     "credentials",
     "vault records",
     "generate",
-    "import (1 batch)",
+    "import + compaction",
     "serve start (unlock incl. KDF)",
     "unlock − KDF min / max",
     "samples (unlock, GA, MC)",
@@ -99,7 +99,7 @@ fn header_lines(r: &ScaleReport) -> Vec<String> {
         format!("bench build: {}; server: {}", m.bench_profile, m.softkey),
         format!("store: {}", r.store),
         format!(
-            "data: N − 1 ES256 passkeys imported with import_backup (one vault batch), \
+            "data: N − 1 ES256 passkeys imported with import_backup (one vault batch, then compacted as `softkey import` does), \
              {} of them on {}, the rest on other RPs with 1–3 accounts each; the N-th \
              registered over USB/IP on {} (the newest, verified in every username-less \
              assertion)",

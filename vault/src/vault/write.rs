@@ -78,16 +78,17 @@ impl Vault {
     /// durable, so a failure here is not reported: it is retried after more growth.
     fn maybe_compact(&mut self) {
         let log = self.valid_end.saturating_sub(HEADER_LEN as u64);
-        if log <= self.compaction_threshold() {
+        if log <= self.compaction_threshold() && self.frames <= self.frame_threshold() {
             return;
         }
         if self.compact().is_err() {
             self.compact_retry_at = log.saturating_add(self.compact_slack);
+            self.compact_retry_frames = self.frames.saturating_add(super::FRAME_SLACK);
         }
     }
 
     /// Rewrite as a snapshot now (atomic replace). Also runs automatically past a threshold
-    /// (log larger than twice the snapshot plus 4 MiB). The generation keeps growing: the
+    /// (log larger than 1.25 × the snapshot plus 4 MiB, or too many frames). The generation keeps growing: the
     /// snapshot's frames continue the sequence.
     ///
     /// On Err the handle stays usable. If only the final directory fsync failed, the new file
@@ -167,6 +168,7 @@ impl Vault {
         self.frames = frames;
         self.needs_truncate = false;
         self.compact_retry_at = 0;
+        self.compact_retry_frames = 0;
         if let Some(h) = header {
             self.header = h;
         }
