@@ -22,6 +22,10 @@ pub struct Cli {
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
 
+    /// Configuration file [default: $XDG_CONFIG_HOME/softkey/config.toml]. Flags override it.
+    #[arg(long, global = true, value_name = "FILE", env = "SOFTKEY_CONFIG")]
+    pub config: Option<PathBuf>,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -64,6 +68,150 @@ The signature counter continues above the backup's, so relying parties never see
     /// Change the vault passphrase (the credentials are not re-encrypted).
     #[command(after_help = "Example:\n  softkey passphrase")]
     Passphrase(PassphraseArgs),
+    /// Show whether the key is being served, where, and what it is waiting for.
+    #[command(
+        after_help = "Exit status: 0 when a softkey serve answers on the control socket, 3 when \
+none runs (the text then names the vault it would use), 1 on other errors.\n\nExamples:\n  \
+softkey status\n  softkey status --json"
+    )]
+    Status(StatusArgs),
+    /// Delete a passkey from the vault (with softkey serve stopped).
+    #[command(
+        after_help = "Examples:\n  softkey delete --rp github.com --user alice\n  softkey delete 9f86d081884c7d65 --yes"
+    )]
+    Delete(DeleteArgs),
+    /// Approve the request waiting at a `serve --presence socket` key.
+    #[command(after_help = "Examples:\n  softkey approve\n  softkey approve 7")]
+    Approve(AnswerArgs),
+    /// Refuse the request waiting at a `serve --presence socket` key.
+    #[command(after_help = "Example:\n  softkey deny")]
+    Deny(AnswerArgs),
+    /// Show the request waiting for approval at a `serve --presence socket` key.
+    #[command(after_help = "Examples:\n  softkey pending\n  softkey pending --wait --json")]
+    Pending(PendingArgs),
+    /// Print the effective configuration and where each value came from.
+    #[command(after_help = "Example:\n  softkey config")]
+    Config(ConfigArgs),
+    /// Print a shell completion script.
+    #[command(
+        after_help = "Examples:\n  softkey completions bash > ~/.local/share/bash-completion/completions/softkey\n  softkey completions zsh > ~/.zfunc/_softkey"
+    )]
+    Completions(CompletionsArgs),
+    /// Print the manual page (roff).
+    #[command(after_help = "Example:\n  softkey man > ~/.local/share/man/man1/softkey.1")]
+    Man,
+}
+
+/// Where `serve` listens for `approve`, `deny`, `pending` and `status`.
+#[derive(Debug, Args)]
+pub struct ControlArgs {
+    /// The control socket [default: $XDG_RUNTIME_DIR/softkey/control.sock, else
+    /// /tmp/softkey-$UID/control.sock].
+    #[arg(long, value_name = "PATH", env = "SOFTKEY_CONTROL_SOCKET")]
+    pub control_socket: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub control: ControlArgs,
+
+    /// The vault file to describe when no server is running.
+    #[arg(long, value_name = "PATH")]
+    pub vault: Option<PathBuf>,
+
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DeleteArgs {
+    /// The credential id (hex, as `softkey list --json` prints it; a unique prefix will do).
+    #[arg(value_name = "CREDENTIAL_ID", required_unless_present = "rp")]
+    pub credential: Option<String>,
+
+    /// Delete the passkeys of this RP id (with --user: only that account).
+    #[arg(long, value_name = "RP_ID")]
+    pub rp: Option<String>,
+
+    /// With --rp: only the passkey whose user name is this.
+    #[arg(long, value_name = "NAME", requires = "rp")]
+    pub user: Option<String>,
+
+    /// Do not ask for confirmation.
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+
+    #[command(flatten)]
+    pub vault: VaultArgs,
+
+    /// Print what was deleted as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct AnswerArgs {
+    /// The request id `softkey pending` shows [default: the one waiting].
+    #[arg(value_name = "ID")]
+    pub id: Option<u64>,
+
+    #[command(flatten)]
+    pub control: ControlArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct PendingArgs {
+    #[command(flatten)]
+    pub control: ControlArgs,
+
+    /// Wait until a request arrives instead of answering at once.
+    #[arg(long)]
+    pub wait: bool,
+
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(after_long_help = concat!(
+    "The configuration file:\n",
+    "  # TOML; every key is optional; flags and environment variables override it.\n",
+    "  vault = \"~/keys/work.softkey\"     # ~ is your home; relative paths start at the file\n",
+    "  passphrase_file = \"~/.config/softkey/passphrase\"\n",
+    "  listen = \"127.0.0.1:3240\"         # ADDR:PORT\n",
+    "  allow_remote = false              # true allows a non-loopback listen address\n",
+    "  presence = \"tty\"                  # tty, notify, socket, auto or deny\n",
+    "  prompt_timeout = 30               # seconds, 1 to 600\n",
+    "  attestation = \"self\"              # self or batch\n",
+    "  control_socket = \"/run/user/1000/softkey/control.sock\"\n",
+    "  # Read from --config FILE, $SOFTKEY_CONFIG, $XDG_CONFIG_HOME/softkey/config.toml\n",
+    "  # or ~/.config/softkey/config.toml, whichever comes first.\n\n",
+    "Examples:\n  softkey config\n  softkey config --json"
+))]
+pub struct ConfigArgs {
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+
+    #[command(flatten)]
+    pub vault: VaultArgs,
+
+    #[command(flatten)]
+    pub control: ControlArgs,
+
+    /// Filled in by `config::apply` before the command runs.
+    #[arg(skip)]
+    pub effective: Option<crate::config::Effective>,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 #[derive(Debug, Args)]
@@ -155,6 +303,10 @@ pub struct PassphraseArgs {
 pub enum PresenceMode {
     /// Ask on this terminal, naming the site, the account and the operation.
     Tty,
+    /// A desktop notification with Approve and Deny buttons (freedesktop D-Bus).
+    Notify,
+    /// Wait for `softkey approve` / `softkey deny` from another terminal.
+    Socket,
     /// Approve every request (for tests and scripted relying-party checks).
     Auto,
     /// Refuse every request.
@@ -170,22 +322,25 @@ pub struct ServeArgs {
     #[arg(long, conflicts_with_all = ["vault", "passphrase_file"])]
     pub ephemeral: bool,
 
-    /// Address and port to listen on (port 0 picks a free one).
-    #[arg(long, value_name = "ADDR:PORT", default_value = DEFAULT_LISTEN)]
-    pub listen: SocketAddr,
+    /// Address and port to listen on (port 0 picks a free one) [default: 127.0.0.1:3240].
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub listen: Option<SocketAddr>,
 
     /// Allow a non-loopback --listen address. USB/IP has no authentication:
     /// anyone who reaches the port can use the key.
     #[arg(long)]
     pub allow_remote: bool,
 
-    /// How user presence is confirmed.
-    #[arg(long, value_enum, default_value_t = PresenceMode::Tty)]
-    pub presence: PresenceMode,
+    /// How user presence is confirmed [default: tty].
+    #[arg(long, value_enum)]
+    pub presence: Option<PresenceMode>,
 
-    /// Seconds the user has to answer a prompt.
-    #[arg(long, value_name = "SECONDS", default_value_t = 30)]
-    pub prompt_timeout: u64,
+    /// Seconds the user has to answer a prompt [default: 30].
+    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=600))]
+    pub prompt_timeout: Option<u64>,
+
+    #[command(flatten)]
+    pub control: ControlArgs,
 
     /// Attestation for new credentials, remembered in the vault: `self` (the
     /// default: reveals nothing but the model) or `batch` (packed, signed under
@@ -220,4 +375,24 @@ pub struct ListArgs {
 pub struct AttestationCaArgs {
     #[command(flatten)]
     pub vault: VaultArgs,
+}
+
+pub const DEFAULT_PRESENCE: PresenceMode = PresenceMode::Tty;
+pub const DEFAULT_PROMPT_TIMEOUT_SECS: u64 = 30;
+
+impl ServeArgs {
+    /// `--listen`, else the configuration file's value (filled in by `config::apply`), else
+    /// 127.0.0.1:3240.
+    pub fn listen(&self) -> SocketAddr {
+        self.listen
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 3240)))
+    }
+
+    pub fn presence(&self) -> PresenceMode {
+        self.presence.unwrap_or(DEFAULT_PRESENCE)
+    }
+
+    pub fn prompt_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.prompt_timeout.unwrap_or(DEFAULT_PROMPT_TIMEOUT_SECS))
+    }
 }

@@ -2,11 +2,13 @@
 //! store and the presence provider. One request at a time (the transport
 //! serialises them), so the prompt never shows two requests at once.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use softkey_authenticator::{Authenticator, Env, PresenceError, PresenceRequest, UserPresence};
 use softkey_transport::{KeepaliveStatus, MessageHandler, Request, RequestKind, Signals};
 
+use crate::control::ControlState;
 use crate::presence::PresenceProvider;
 use crate::store::Backing;
 
@@ -15,6 +17,8 @@ pub struct Key {
     store: Backing,
     presence: Box<dyn PresenceProvider>,
     origin: Instant,
+    /// What the control socket reports: attaches and the open prompt.
+    control: Option<Arc<ControlState>>,
 }
 
 impl std::fmt::Debug for Key {
@@ -30,10 +34,17 @@ impl Key {
             store,
             presence,
             origin: Instant::now(),
+            control: None,
         };
         // Process start is a power-up (CTAP 2.1 §6.6: the reset window opens).
         key.with_env(&Signals::new(), |auth, env| auth.power_up(env));
         key
+    }
+
+    /// Reports attaches and open prompts to `control` (`softkey status`, `pending`).
+    pub fn with_control(mut self, control: Arc<ControlState>) -> Self {
+        self.control = Some(control);
+        self
     }
 
     fn with_env<T>(
@@ -46,6 +57,7 @@ impl Key {
             presence: Prompt {
                 provider: self.presence.as_mut(),
                 signals,
+                control: self.control.as_deref(),
             },
             origin: self.origin,
         };
@@ -67,7 +79,17 @@ impl MessageHandler for Key {
 
     fn attached(&mut self) {
         tracing::info!("host attached the key");
+        if let Some(control) = &self.control {
+            control.host_attached();
+        }
         self.with_env(&Signals::new(), |auth, env| auth.power_up(env));
+    }
+
+    fn detached(&mut self) {
+        tracing::info!("host detached the key");
+        if let Some(control) = &self.control {
+            control.host_detached();
+        }
     }
 
     fn wink(&mut self) {
@@ -115,6 +137,7 @@ impl<'a> Env for KeyEnv<'a> {
 struct Prompt<'a> {
     provider: &'a mut dyn PresenceProvider,
     signals: &'a Signals,
+    control: Option<&'a ControlState>,
 }
 
 impl UserPresence for Prompt<'_> {
@@ -123,6 +146,10 @@ impl UserPresence for Prompt<'_> {
             return Err(PresenceError::Cancelled);
         }
         self.signals.set_status(KeepaliveStatus::UpNeeded);
+        // Listed by `softkey pending` / `status` until the prompt closes.
+        let _ticket = self
+            .control
+            .map(|control| control.open(request, control.prompt_timeout()));
         let answer = self.provider.ask(request, self.signals);
         self.signals.set_status(KeepaliveStatus::Processing);
         answer

@@ -3,11 +3,14 @@
 mod backup;
 mod cli;
 mod commands;
+mod config;
+mod control;
 mod hardening;
 mod key;
 mod passphrase;
 mod paths;
 mod presence;
+mod shutdown;
 mod store;
 mod text;
 
@@ -19,7 +22,11 @@ use tracing_subscriber::EnvFilter;
 use cli::{Cli, Command};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let mut cli = Cli::parse();
+    if let Err(error) = config::apply(&mut cli) {
+        eprintln!("softkey: {error:#}");
+        return ExitCode::FAILURE;
+    }
     init_logging(cli.verbose);
     // Every command may hold the vault's data key or a passphrase in memory.
     if let Err(error) = hardening::disable_core_dumps() {
@@ -33,6 +40,14 @@ fn main() -> ExitCode {
         Command::Export(args) => commands::export::run(args),
         Command::Import(args) => commands::import::run(args),
         Command::Passphrase(args) => commands::passphrase::run(args),
+        Command::Status(args) => commands::status::run(args),
+        Command::Delete(args) => commands::delete::run(args),
+        Command::Approve(args) => commands::approve::run(args, true),
+        Command::Deny(args) => commands::approve::run(args, false),
+        Command::Pending(args) => commands::pending::run(args),
+        Command::Config(args) => commands::config::run(args),
+        Command::Completions(args) => commands::completions::run(args),
+        Command::Man => commands::man::run(),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -220,3 +220,402 @@ fn batch_attestation_chains_to_the_ca_attestation_ca_prints() {
     let other_pem = String::from_utf8(out.stdout).unwrap();
     assert!(batch.verify_issued_by_pem(&other_pem).is_err());
 }
+
+const SUBCOMMANDS: [&str; 15] = [
+    "init",
+    "serve",
+    "list",
+    "attestation-ca",
+    "export",
+    "import",
+    "passphrase",
+    "status",
+    "delete",
+    "approve",
+    "deny",
+    "pending",
+    "config",
+    "completions",
+    "man",
+];
+
+#[test]
+fn help_for_softkey_and_every_subcommand_has_examples() {
+    let out = softkey().arg("--help").output().unwrap();
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let help = String::from_utf8(out.stdout).unwrap();
+    for sub in SUBCOMMANDS {
+        assert!(
+            help.lines()
+                .any(|l| l.split_whitespace().next() == Some(sub)),
+            "`softkey --help` lists {sub}:\n{help}"
+        );
+    }
+    assert!(
+        help.contains("Example") || help.contains("Quick start"),
+        "{help}"
+    );
+    for sub in SUBCOMMANDS {
+        let out = softkey().args([sub, "--help"]).output().unwrap();
+        assert!(out.status.success(), "{sub}: {}", stderr_of(&out));
+        let help = String::from_utf8(out.stdout).unwrap();
+        assert!(help.contains("Example"), "softkey {sub} --help:\n{help}");
+        assert!(
+            help.contains(&format!("softkey {sub}")),
+            "the example uses the command: {help}"
+        );
+    }
+}
+
+#[test]
+fn completions_cover_every_subcommand() {
+    for shell in ["bash", "zsh", "fish"] {
+        let out = softkey().args(["completions", shell]).output().unwrap();
+        assert!(out.status.success(), "{shell}: {}", stderr_of(&out));
+        let script = String::from_utf8(out.stdout).unwrap();
+        assert!(script.len() > 1000, "{shell}: {script}");
+        for sub in SUBCOMMANDS {
+            assert!(script.contains(sub), "{shell} completion lacks {sub}");
+        }
+        assert!(script.contains("--presence") || script.contains("presence"));
+    }
+}
+
+#[test]
+fn man_page_is_roff_with_a_page_per_subcommand() {
+    let out = softkey().arg("man").output().unwrap();
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let roff = String::from_utf8(out.stdout).unwrap();
+    assert!(roff.starts_with(".TH SOFTKEY 1 "), "{}", &roff[..80]);
+    for sub in SUBCOMMANDS {
+        let title = format!(
+            ".TH SOFTKEY\\-{} 1 ",
+            sub.to_uppercase().replace('-', "\\-")
+        );
+        let alt = format!(".TH SOFTKEY-{} 1 ", sub.to_uppercase());
+        assert!(
+            roff.contains(&title) || roff.contains(&alt),
+            "no page for {sub}"
+        );
+        assert!(
+            roff.contains(&format!("softkey\\-{}", sub.replace('-', "\\-"))),
+            "main page names {sub}"
+        );
+    }
+    assert!(roff.contains(".SH EXAMPLES"));
+    // When groff is installed, it must render the pages without a warning.
+    let groff = std::process::Command::new("groff")
+        .args(["-man", "-Tutf8", "-ww", "-z"])
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn();
+    if let Ok(mut groff) = groff {
+        use std::io::Write;
+        groff
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(roff.as_bytes())
+            .unwrap();
+        let done = groff.wait_with_output().unwrap();
+        assert!(done.status.success());
+        assert_eq!(String::from_utf8_lossy(&done.stderr), "", "groff warnings");
+    }
+}
+
+/// A vault holding a discoverable credential for each (rp, user).
+fn vault_with_passkeys(name: &str, accounts: &[(&str, &str)]) -> TestVault {
+    let vault = TestVault::create(name);
+    let server =
+        Server::start(&[vault.serve_args(), vec!["--presence".into(), "auto".into()]].concat());
+    let mut key = Ctap2::connect(server.addr, "1-1").unwrap();
+    for (i, (rp, user)) in accounts.iter().enumerate() {
+        let user_id = format!("{user}-{i}");
+        let mut req = MakeCredentialRequest::new([7; 32], rp, user_id.as_bytes());
+        req.user = UserEntity {
+            id: user_id.into_bytes(),
+            name: Some((*user).into()),
+            display_name: None,
+        };
+        req.rk = Some(true);
+        key.make_credential(&req).unwrap();
+    }
+    vault
+}
+
+/// (rp id, user name, credential id hex) of every passkey, from `list --json`.
+fn passkeys(vault: &TestVault) -> Vec<(String, String, String)> {
+    let out = softkey()
+        .arg("list")
+        .arg("--json")
+        .args(vault.serve_args())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    list.as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["rp_id"].as_str().unwrap().to_owned(),
+                c["user_name"].as_str().unwrap().to_owned(),
+                c["credential_id"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+fn delete(vault: &TestVault, args: &[&str]) -> std::process::Output {
+    softkey()
+        .arg("delete")
+        .args(args)
+        .args(vault.serve_args())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn delete_by_rp_and_user_removes_only_that_account() {
+    let vault = vault_with_passkeys(
+        "del-rp",
+        &[
+            ("github.com", "alice"),
+            ("github.com", "bob"),
+            ("gitlab.com", "alice"),
+        ],
+    );
+    let out = delete(&vault, &["--rp", "github.com", "--user", "alice", "--yes"]);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let said = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(said.trim(), "Deleted 1 passkey for github.com (alice).");
+    let left: Vec<(String, String)> = passkeys(&vault)
+        .into_iter()
+        .map(|(rp, user, _)| (rp, user))
+        .collect();
+    assert_eq!(
+        left,
+        vec![
+            ("github.com".into(), "bob".into()),
+            ("gitlab.com".into(), "alice".into())
+        ]
+    );
+    // --rp alone: every account of that RP.
+    let out = delete(&vault, &["--rp", "github.com", "--yes"]);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert_eq!(passkeys(&vault).len(), 1);
+}
+
+#[test]
+fn delete_by_id_prefix_prints_json_and_ambiguous_prefixes_list_candidates() {
+    // 17 random ids: two of them must share their first hex digit.
+    let accounts: Vec<(&str, &str)> = (0..17).map(|_| ("many.example", "u")).collect();
+    let names: Vec<String> = (0..17).map(|i| format!("user{i}")).collect();
+    let accounts: Vec<(&str, &str)> = accounts
+        .iter()
+        .zip(&names)
+        .map(|((rp, _), name)| (*rp, name.as_str()))
+        .collect();
+    let vault = vault_with_passkeys("del-id", &accounts);
+    let all = passkeys(&vault);
+    assert_eq!(all.len(), 17);
+
+    let (_, user, id) = &all[0];
+    let out = delete(&vault, &[&id[..12], "--yes", "--json"]);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let deleted: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(deleted.as_array().unwrap().len(), 1);
+    assert_eq!(deleted[0]["credential_id"], id.as_str());
+    assert_eq!(deleted[0]["user_name"], user.as_str());
+    assert_eq!(deleted[0]["rp_id"], "many.example");
+    assert!(passkeys(&vault).iter().all(|(_, _, left)| left != id));
+
+    // The full id in capitals is an exact id too.
+    let (_, _, id) = &passkeys(&vault)[0];
+    let out = delete(&vault, &[&id.to_uppercase(), "--yes"]);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert_eq!(passkeys(&vault).len(), 15);
+
+    let left = passkeys(&vault);
+    let digit = (0..16)
+        .map(|d| format!("{d:x}"))
+        .find(|d| {
+            left.iter()
+                .filter(|(_, _, id)| id.starts_with(d.as_str()))
+                .count()
+                > 1
+        })
+        .unwrap();
+    let out = delete(&vault, &[&digit, "--yes"]);
+    assert!(!out.status.success());
+    let err = stderr_of(&out);
+    assert!(err.contains("give more of the id"), "{err}");
+    for (_, user, id) in left
+        .iter()
+        .filter(|(_, _, id)| id.starts_with(digit.as_str()))
+    {
+        assert!(
+            err.contains(&id[..16]) && err.contains(user.as_str()),
+            "{err}"
+        );
+    }
+    assert_eq!(passkeys(&vault).len(), 15, "nothing deleted");
+}
+
+#[test]
+fn delete_errors_say_what_to_do() {
+    let vault = vault_with_passkeys("del-err", &[("github.com", "alice")]);
+    let before = std::fs::read(&vault.path).unwrap();
+
+    let out = delete(&vault, &["--rp", "nothing.example", "--yes"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr_of(&out).contains("`softkey list`"),
+        "{}",
+        stderr_of(&out)
+    );
+
+    let out = delete(
+        &vault,
+        &["--rp", "github.com", "--user", "mallory", "--yes"],
+    );
+    assert!(!out.status.success());
+    assert!(
+        stderr_of(&out).contains("with user name mallory"),
+        "{}",
+        stderr_of(&out)
+    );
+
+    let out = delete(&vault, &["ffffffffffffffffffffffff", "--yes"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr_of(&out).contains("softkey list --json"),
+        "{}",
+        stderr_of(&out)
+    );
+
+    let out = delete(&vault, &["not-hex", "--yes"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr_of(&out).contains("is not a credential id"),
+        "{}",
+        stderr_of(&out)
+    );
+
+    // No terminal to ask on and no --yes: refuse, change nothing.
+    let out = delete(&vault, &["--rp", "github.com"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr_of(&out).contains("pass --yes"),
+        "{}",
+        stderr_of(&out)
+    );
+    assert_eq!(std::fs::read(&vault.path).unwrap(), before);
+
+    // A running key holds the vault.
+    let _server =
+        Server::start(&[vault.serve_args(), vec!["--presence".into(), "deny".into()]].concat());
+    let out = delete(&vault, &["--rp", "github.com", "--yes"]);
+    assert!(!out.status.success());
+    let err = stderr_of(&out);
+    assert!(err.contains("stop softkey serve first"), "{err}");
+    assert!(err.contains("fido2-token -D"), "{err}");
+}
+
+/// Runs `script` in a detached session of a private tmux server (a real
+/// terminal), types `answer` once `prompt` shows, and returns the screen
+/// once `done` shows.
+fn in_terminal(
+    dir: &std::path::Path,
+    script: &str,
+    prompt: &str,
+    answer: &str,
+    done: &str,
+) -> String {
+    let socket = dir.join("tmux.sock");
+    let tmux = |args: &[&str]| {
+        std::process::Command::new("tmux")
+            .arg("-S")
+            .arg(&socket)
+            .args(args)
+            .env_remove("TMUX")
+            .env("TMUX_TMPDIR", dir)
+            .output()
+            .expect("tmux is needed for the terminal tests (apt-get install tmux)")
+    };
+    let script = format!("{script}; echo \"exit status $?\"; sleep 600");
+    let out = tmux(&[
+        "new-session",
+        "-d",
+        "-x",
+        "200",
+        "-y",
+        "40",
+        "-s",
+        "sk",
+        &script,
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    let screen = || {
+        String::from_utf8_lossy(&tmux(&["capture-pane", "-p", "-J", "-t", "sk"]).stdout)
+            .into_owned()
+    };
+    let wait = |needle: &str| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let s = screen();
+            if s.contains(needle) {
+                return s;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no {needle:?} in:\n{s}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    };
+    wait(prompt);
+    assert!(
+        tmux(&["send-keys", "-t", "sk", answer, "Enter"])
+            .status
+            .success()
+    );
+    let shown = wait(done);
+    let _ = tmux(&["kill-server"]);
+    shown
+}
+
+#[test]
+fn delete_asks_on_a_terminal_and_unlocking_shows_its_time() {
+    let vault = vault_with_passkeys("del-tty", &[("github.com", "alice")]);
+    let script = format!(
+        "XDG_CONFIG_HOME='{empty}' '{bin}' delete --rp github.com --vault '{vault}' \
+         --passphrase-file '{pass}'",
+        empty = common::empty_config_home().display(),
+        bin = env!("CARGO_BIN_EXE_softkey"),
+        vault = vault.path.display(),
+        pass = vault.passphrase_file.display(),
+    );
+    let prompt = "Delete 1 passkey for github.com (alice)? [y/N]";
+    let dir = TempDir::new("del-tty-n");
+    let screen = in_terminal(dir.path(), &script, prompt, "n", "exit status");
+    assert!(screen.contains("Nothing was deleted."), "{screen}");
+    assert!(screen.contains("exit status 0"), "{screen}");
+    // The unlock line ends with its time once the KDF is done.
+    let unlock = screen.lines().find(|l| l.contains("Unlocking")).unwrap();
+    assert!(
+        unlock.contains("(Argon2id, 8 MiB, 1 pass)… unlocked in "),
+        "{unlock}"
+    );
+    assert!(unlock.trim_end().ends_with(" s"), "{unlock}");
+    assert_eq!(passkeys(&vault).len(), 1);
+
+    let dir = TempDir::new("del-tty-y");
+    let screen = in_terminal(dir.path(), &script, prompt, "y", "exit status");
+    assert!(
+        screen.contains("Deleted 1 passkey for github.com (alice)."),
+        "{screen}"
+    );
+    assert!(passkeys(&vault).is_empty());
+}

@@ -22,6 +22,7 @@ mod counter;
 mod cred_mgmt;
 mod credential;
 mod credential_management;
+mod delete;
 mod extensions;
 mod get_assertion;
 mod get_info;
@@ -52,6 +53,7 @@ pub use backup::{
     export_backup, import_backup,
 };
 pub use credential::{CREDENTIAL_ID_LEN, MAX_CREDENTIAL_ID_LEN};
+pub use delete::{CredentialSelector, delete_credentials, find_credentials};
 pub use env::{
     Env, Operation, PresenceError, PresenceRequest, Store, StoreChange, StoreError, UserPresence,
 };

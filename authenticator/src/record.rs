@@ -34,7 +34,7 @@ use crate::env::{Store, StoreError};
 use crate::keys::{Algorithm, CredentialKey};
 use crate::status::CtapError;
 
-const PREFIX: &[u8] = b"cred/";
+pub(crate) const PREFIX: &[u8] = b"cred/";
 
 /// The longest credential ID a record may have: WebAuthn §4 "Credential
 /// ID": "at most 1023 bytes long". Our own IDs are much shorter; imported
@@ -135,14 +135,7 @@ pub fn list_credentials<S: Store>(store: &S) -> Result<Vec<CredentialSummary>, S
     records.sort_by(|a, b| a.rp_id.cmp(&b.rp_id).then(b.order.cmp(&a.order)));
     Ok(records
         .into_iter()
-        .map(|r| CredentialSummary {
-            rp_id: r.rp_id,
-            user_id: r.user_id,
-            user_name: r.user_name,
-            user_display_name: r.user_display_name,
-            created: r.created,
-            credential_id: r.credential_id,
-        })
+        .map(CredentialRecord::into_summary)
         .collect())
 }
 
@@ -258,6 +251,18 @@ pub(crate) fn all_or_corrupt<S: Store>(
 }
 
 impl CredentialRecord {
+    /// What `softkey list` shows of the record.
+    pub(crate) fn into_summary(self) -> CredentialSummary {
+        CredentialSummary {
+            rp_id: self.rp_id,
+            user_id: self.user_id,
+            user_name: self.user_name,
+            user_display_name: self.user_display_name,
+            created: self.created,
+            credential_id: self.credential_id,
+        }
+    }
+
     /// The canonical CBOR of the record (zeroized on drop: it may hold
     /// key material).
     pub(crate) fn encode(&self) -> Zeroizing<Vec<u8>> {

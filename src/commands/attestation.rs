@@ -10,7 +10,10 @@ use crate::store::Backing;
 
 pub fn run(args: &AttestationCaArgs) -> Result<()> {
     let mut store = Backing::vault(super::open_vault(&args.vault)?);
-    let pem = match attestation_ca_pem(&store).context("cannot read the attestation CA")? {
+    let pem = match attestation_ca_pem(&store).context(
+        "cannot read the attestation CA: its vault record is damaged (`softkey export` the \
+         passkeys and import them into a new vault)",
+    )? {
         Some(pem) => pem,
         None => {
             // Vaults made before attestation existed get their CA now.
@@ -27,7 +30,7 @@ pub fn run(args: &AttestationCaArgs) -> Result<()> {
 /// the existing CA): `softkey init`, `serve --ephemeral`, and old vaults.
 pub fn provision(store: &mut Backing) -> Result<String> {
     provision_attestation(store, &mut os_random, DEFAULT_AAGUID)
-        .context("cannot create the attestation CA")
+        .context("cannot create the attestation CA (nothing was saved; try again)")
 }
 
 fn os_random(buf: &mut [u8]) {

@@ -13,15 +13,18 @@ pub fn run(args: &ExportArgs) -> Result<()> {
     let vault = super::open_vault(&args.vault)?;
     let account_id = vault.vault_id();
     let store = Backing::vault(vault);
-    let contents = export_backup(&store).context("reading the credentials")?;
+    let contents = export_backup(&store)
+        .context("cannot read the passkeys for the backup (nothing was written)")?;
     // Unlock first, then ask for the backup passphrase: a typo in the vault
     // passphrase should not cost the user two prompts.
     let passphrase = crate::passphrase::new(args.backup_passphrase_file.as_deref(), "backup")?;
     let params = super::kdf_params(&args.kdf)?;
     let json = backup::to_cxf(&contents, &account_id, unix_now())?;
-    eprintln!("Sealing the backup ({})…", super::describe_kdf(params));
-    let sealed = softkey_vault::backup::seal(json.as_bytes(), &passphrase, params)
-        .context("encrypting the backup")?;
+    let label = format!("Sealing the backup ({})", super::describe_kdf(params));
+    let sealed = super::progress::run(&label, "sealed", || {
+        softkey_vault::backup::seal(json.as_bytes(), &passphrase, params)
+    })
+    .context("encrypting the backup failed (nothing was written)")?;
     backup::write_new_file(&args.file, &sealed, args.force)?;
     println!(
         "Exported {} passkey{} to {}",

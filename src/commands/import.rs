@@ -23,7 +23,11 @@ pub fn run(args: &ImportArgs) -> Result<()> {
         args.backup_passphrase_file.as_deref(),
         "Backup passphrase: ",
     )?;
-    let json = softkey_vault::backup::open(&sealed, &passphrase).map_err(|e| match e {
+    let label = format!("Decrypting {}", args.file.display());
+    let json = super::progress::run(&label, "decrypted", || {
+        softkey_vault::backup::open(&sealed, &passphrase)
+    })
+    .map_err(|e| match e {
         softkey_vault::Error::WrongPassphraseOrCorrupt => anyhow::anyhow!(
             "cannot decrypt {}: wrong backup passphrase, or the file is damaged (the vault was not changed)",
             args.file.display()
@@ -40,8 +44,8 @@ pub fn run(args: &ImportArgs) -> Result<()> {
         )
     })?;
     let mut store = Backing::vault(super::open_vault(&args.vault)?);
-    let report =
-        import_backup(&mut store, &contents).context("importing (the vault was not changed)")?;
+    let report = import_backup(&mut store, &contents)
+        .context("the import failed and the vault was not changed; fix the cause and try again")?;
     if !report.added.is_empty()
         && let Err(error) = store.compact()
     {
@@ -58,12 +62,15 @@ pub fn run(args: &ImportArgs) -> Result<()> {
 
 fn read_backup(path: &std::path::Path) -> Result<Vec<u8>> {
     let len = fs::metadata(path)
-        .with_context(|| format!("cannot read {}", path.display()))?
+        .with_context(|| format!("cannot read the backup {}", path.display()))?
         .len();
     if len > MAX_BACKUP_LEN {
-        anyhow::bail!("{} is too large to be a softkey backup", path.display());
+        anyhow::bail!(
+            "{} is too large to be a softkey backup; check the path",
+            path.display()
+        );
     }
-    fs::read(path).with_context(|| format!("cannot read {}", path.display()))
+    fs::read(path).with_context(|| format!("cannot read the backup {}", path.display()))
 }
 
 fn describe(c: &CredentialSummary) -> String {

@@ -16,9 +16,15 @@ pub fn run(args: &InitArgs) -> Result<()> {
     }
     let passphrase = crate::passphrase::for_new_vault(args.vault.passphrase_file.as_deref())?;
     let params = super::kdf_params(&args.kdf)?;
-    eprintln!("Deriving the vault key ({})…", super::describe_kdf(params));
-    let vault = Vault::create(&path, &passphrase, params)
-        .with_context(|| format!("cannot create {}", path.display()))?;
+    let label = format!(
+        "Creating {} ({})",
+        path.display(),
+        super::describe_kdf(params)
+    );
+    let vault = super::progress::run(&label, "created", || {
+        Vault::create(&path, &passphrase, params)
+    })
+    .with_context(|| format!("cannot create {}", path.display()))?;
     super::attestation::provision(&mut Backing::vault(vault))?;
     println!("Created vault {}", path.display());
     let vault_flag = match &args.vault.vault {

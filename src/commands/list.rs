@@ -1,6 +1,6 @@
 //! `softkey list`: the discoverable credentials in the vault.
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use softkey_authenticator::{CredentialSummary, list_credentials};
 
 use crate::cli::ListArgs;
@@ -9,7 +9,10 @@ use crate::text::{json_string, rfc3339, to_hex};
 
 pub fn run(args: &ListArgs) -> Result<()> {
     let vault = super::open_vault(&args.vault)?;
-    let credentials = list_credentials(&Backing::vault(vault))?;
+    let credentials = list_credentials(&Backing::vault(vault)).context(
+        "cannot list the passkeys: the vault holds a damaged record (restore the vault from a \
+         backup)",
+    )?;
     if args.json {
         println!("{}", to_json(&credentials));
     } else if credentials.is_empty() {

@@ -1,28 +1,41 @@
-//! One module per subcommand.
+//! One module per subcommand, and what they share: the vault path, opening
+//! it with progress and advice, and the Argon2id parameters.
 
+pub mod approve;
 pub mod attestation;
+pub mod completions;
+pub mod config;
+pub mod delete;
 pub mod export;
 pub mod import;
 pub mod init;
 pub mod list;
+pub mod man;
 pub mod passphrase;
+pub mod pending;
+pub mod progress;
 pub mod serve;
+pub mod status;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 
-use softkey_vault::KdfParams;
+use softkey_vault::{KdfParams, Vault};
 
 use crate::cli::{KdfArgs, VaultArgs};
 
 /// The Argon2id parameters the flags name, or calibrated on this machine
 /// (design/security.md: at least 64 MiB, 0.5–1 s).
 pub fn kdf_params(args: &KdfArgs) -> Result<KdfParams> {
-    use anyhow::Context;
     if args.kdf_memory_mib.is_none() && args.kdf_iterations.is_none() {
-        eprintln!("Calibrating Argon2id on this machine…");
-        return KdfParams::calibrate().context("calibrating Argon2id");
+        return progress::run("Calibrating Argon2id on this machine", "done", || {
+            KdfParams::calibrate()
+        })
+        .context(
+            "calibrating Argon2id failed; pass --kdf-memory-mib and --kdf-iterations to choose \
+             the cost yourself",
+        );
     }
     let defaults = KdfParams::DEFAULT;
     let params = KdfParams {
@@ -32,9 +45,9 @@ pub fn kdf_params(args: &KdfArgs) -> Result<KdfParams> {
         iterations: args.kdf_iterations.unwrap_or(defaults.iterations),
         parallelism: defaults.parallelism,
     };
-    params
-        .validate()
-        .context("unsuitable --kdf-memory-mib / --kdf-iterations")?;
+    params.validate().context(
+        "unsuitable --kdf-memory-mib / --kdf-iterations: use 8 to 4096 MiB and 1 to 64 passes",
+    )?;
     Ok(params)
 }
 
@@ -48,7 +61,7 @@ pub fn describe_kdf(params: KdfParams) -> String {
     )
 }
 
-/// The vault path the user named, or the XDG default.
+/// The vault path the user named (or the configuration file did), or the XDG default.
 pub fn vault_path(args: &VaultArgs) -> Result<PathBuf> {
     match &args.vault {
         Some(path) => Ok(path.clone()),
@@ -57,11 +70,22 @@ pub fn vault_path(args: &VaultArgs) -> Result<PathBuf> {
 }
 
 /// Opens the vault, turning its errors into advice.
-pub fn open_vault(args: &VaultArgs) -> Result<softkey_vault::Vault> {
+pub fn open_vault(args: &VaultArgs) -> Result<Vault> {
+    open_vault_or(args, |path| {
+        anyhow::anyhow!(
+            "the vault {} is in use by another softkey process (is `softkey serve` running? \
+             stop it, or use the running key instead)",
+            path.display()
+        )
+    })
+}
+
+/// [`open_vault`] with the caller's advice for a vault another process holds.
+pub fn open_vault_or(args: &VaultArgs, locked: impl Fn(&Path) -> anyhow::Error) -> Result<Vault> {
     let path = vault_path(args)?;
     if !path.exists() {
         anyhow::bail!(
-            "no vault at {}: create one with `softkey init{}`",
+            "no vault at {}: create one with `softkey init{}`, or name another with --vault PATH",
             path.display(),
             args.vault
                 .as_ref()
@@ -71,11 +95,13 @@ pub fn open_vault(args: &VaultArgs) -> Result<softkey_vault::Vault> {
     }
     let passphrase = crate::passphrase::for_unlock(args.passphrase_file.as_deref())?;
     tracing::info!(path = %path.display(), "unlocking vault");
-    softkey_vault::Vault::open(&path, &passphrase).map_err(|e| match e {
-        softkey_vault::Error::Locked => anyhow::anyhow!(
-            "the vault {} is in use by another softkey process (is `softkey serve` running?)",
-            path.display()
-        ),
+    // The header alone names the KDF cost; if it cannot be read, `open` says why.
+    let label = match softkey_vault::read_kdf_params(&path) {
+        Ok(params) => format!("Unlocking {} ({})", path.display(), describe_kdf(params)),
+        Err(_) => format!("Unlocking {}", path.display()),
+    };
+    progress::run(&label, "unlocked", || Vault::open(&path, &passphrase)).map_err(|e| match e {
+        softkey_vault::Error::Locked => locked(&path),
         other => anyhow::Error::new(other).context(format!("cannot open {}", path.display())),
     })
 }

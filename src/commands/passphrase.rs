@@ -11,13 +11,13 @@ pub fn run(args: &PassphraseArgs) -> Result<()> {
     let mut vault = super::open_vault(&args.vault)?;
     let new = crate::passphrase::new(args.new_passphrase_file.as_deref(), "vault")?;
     let params = super::kdf_params(&args.kdf)?;
-    eprintln!(
-        "Deriving the new vault key ({})…",
+    let label = format!(
+        "Deriving the new vault key ({})",
         super::describe_kdf(params)
     );
-    vault
-        .change_passphrase(&new, params)
-        .context("changing the passphrase (nothing else in the vault changed; try again)")?;
+    super::progress::run(&label, "changed", || vault.change_passphrase(&new, params)).context(
+        "changing the passphrase failed; the old passphrase still unlocks the vault (try again)",
+    )?;
     println!("Changed the passphrase of {}", vault.path().display());
     Ok(())
 }

@@ -1,7 +1,5 @@
 //! `softkey serve`: unlock, then export the key over USB/IP until stopped.
 
-use std::time::Duration;
-
 use anyhow::{Context, Result, bail};
 use softkey_authenticator::testing::MemoryStore;
 use softkey_transport::{DeviceConfig, Server, ServerConfig};
@@ -20,6 +18,8 @@ const SERIAL_RECORD: &[u8] = b"softkey/usb-serial";
 
 pub fn run(args: &ServeArgs) -> Result<()> {
     check_listen_address(args)?;
+    // Before the vault prompt, so a clash with another serve shows first.
+    let control = crate::control::start_for_serve(args, BUS_ID)?;
     let mut store = if args.ephemeral {
         let mut memory = Backing::Memory(MemoryStore::default());
         super::attestation::provision(&mut memory)?;
@@ -31,22 +31,27 @@ pub fn run(args: &ServeArgs) -> Result<()> {
     let serial = usb_serial(&mut store)?;
     let device = DeviceConfig::new(serial);
     let server = Server::bind(ServerConfig {
-        listen: args.listen,
+        listen: args.listen(),
         device,
     })
     .with_context(|| listen_advice(args))?;
     let addr = server.local_addr();
-    let presence = presence::provider(args.presence, Duration::from_secs(args.prompt_timeout));
-    if args.presence == crate::cli::PresenceMode::Tty
+    // From here on SIGTERM / SIGINT stop the server cleanly (shutdown.rs).
+    let signals = crate::shutdown::SignalWatch::install(server.shutdown_handle())
+        .context("cannot install the SIGTERM/SIGINT handlers")?;
+    control.state.set_listening(addr);
+    let presence = presence::provider(args.presence(), args.prompt_timeout(), &control.state)
+        .map_err(anyhow::Error::msg)?;
+    if args.presence() == crate::cli::PresenceMode::Tty
         && !std::io::IsTerminal::is_terminal(&std::io::stdin())
     {
         tracing::warn!("standard input is not a terminal: presence prompts read answers from it");
     }
-    let key = Key::new(store, presence);
+    let key = Key::new(store, presence).with_control(std::sync::Arc::clone(&control.state));
 
     println!(
         "softkey: serving on {addr} (bus id {BUS_ID}, presence {:?})",
-        args.presence
+        args.presence()
     );
     println!("Attach it on Linux with:");
     println!("  sudo modprobe vhci-hcd");
@@ -58,11 +63,17 @@ pub fn run(args: &ServeArgs) -> Result<()> {
     if args.ephemeral {
         println!("Ephemeral vault: credentials are gone when this process ends.");
     }
-    server.run(key).context("the USB/IP server stopped")
+    // `run` returns once a signal stopped it, after the key (and with it
+    // the vault and its lock) has been dropped.
+    server.run(key).context("the USB/IP server stopped")?;
+    if let Some(signal) = signals.stopped_by() {
+        crate::shutdown::say(&format!("softkey: stopped ({signal})"));
+    }
+    Ok(())
 }
 
 fn check_listen_address(args: &ServeArgs) -> Result<()> {
-    if args.listen.ip().is_loopback() {
+    if args.listen().ip().is_loopback() {
         return Ok(());
     }
     if !args.allow_remote {
@@ -70,13 +81,13 @@ fn check_listen_address(args: &ServeArgs) -> Result<()> {
             "refusing to listen on {}: USB/IP has no authentication, so anyone who can reach \
              that address could use your key. Pass --allow-remote if you really mean it \
              (default: {DEFAULT_LISTEN}).",
-            args.listen
+            args.listen()
         );
     }
-    tracing::warn!(listen = %args.listen, "listening beyond loopback: anyone who reaches this port can use the key");
+    tracing::warn!(listen = %args.listen(), "listening beyond loopback: anyone who reaches this port can use the key");
     eprintln!(
         "WARNING: listening on {}: USB/IP has no authentication; anyone who reaches this port can use the key.",
-        args.listen
+        args.listen()
     );
     Ok(())
 }
@@ -84,7 +95,7 @@ fn check_listen_address(args: &ServeArgs) -> Result<()> {
 fn listen_advice(args: &ServeArgs) -> String {
     format!(
         "cannot listen on {} (is another softkey or usbipd using the port? try --listen 127.0.0.1:3241)",
-        args.listen
+        args.listen()
     )
 }
 

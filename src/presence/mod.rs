@@ -3,16 +3,22 @@
 //! Every provider is told the RP id, the user and the operation, and must
 //! return promptly once the platform cancels (CTAPHID_CANCEL).
 
+mod notify;
+mod socket;
 mod tty;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use softkey_authenticator::{PresenceError, PresenceRequest};
 use softkey_transport::Signals;
 
+pub use notify::NotifyPresence;
+pub use socket::SocketPresence;
 pub use tty::TtyPresence;
 
 use crate::cli::PresenceMode;
+use crate::control::ControlState;
 
 pub trait PresenceProvider: Send {
     fn ask(
@@ -44,12 +50,22 @@ impl PresenceProvider for AutoDeny {
     }
 }
 
-pub fn provider(mode: PresenceMode, timeout: Duration) -> Box<dyn PresenceProvider> {
-    match mode {
+/// The provider `--presence` names. `control` is the state the control socket
+/// serves; the socket provider waits on it for `softkey approve` / `deny`.
+/// An error says why the provider cannot work here (and what to do).
+pub fn provider(
+    mode: PresenceMode,
+    timeout: Duration,
+    control: &Arc<ControlState>,
+) -> Result<Box<dyn PresenceProvider>, String> {
+    Ok(match mode {
         PresenceMode::Tty => Box::new(TtyPresence::new(timeout)),
+        PresenceMode::Socket => Box::new(SocketPresence::new(Arc::clone(control), timeout)),
+        // Checked now, so a missing notification server stops `serve` at once.
+        PresenceMode::Notify => Box::new(NotifyPresence::new(timeout).map_err(|e| e.to_string())?),
         PresenceMode::Auto => Box::new(AutoApprove),
         PresenceMode::Deny => Box::new(AutoDeny),
-    }
+    })
 }
 
 /// One line that names who asks for what, as every prompt shows it.

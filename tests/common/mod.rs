@@ -15,7 +15,21 @@ use std::time::Duration;
 pub const PASSPHRASE: &str = "correct horse battery staple";
 
 pub fn softkey() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_softkey"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_softkey"));
+    // Never the user's real configuration file: an empty config home unless
+    // a test sets its own XDG_CONFIG_HOME or SOFTKEY_CONFIG afterwards.
+    command
+        .env("XDG_CONFIG_HOME", empty_config_home())
+        .env_remove("SOFTKEY_CONFIG");
+    command
+}
+
+/// An empty directory shared by every test, never written to: no
+/// `softkey/config.toml` in it means all configuration defaults.
+pub fn empty_config_home() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("empty-config-home");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
 }
 
 /// A fresh directory under the target dir, removed on drop.
@@ -102,6 +116,8 @@ pub struct Server {
     stderr: Arc<Mutex<String>>,
     stdout_lines: Receiver<String>,
     stderr_reader: Option<thread::JoinHandle<()>>,
+    /// The server's $XDG_RUNTIME_DIR (removed on drop, after the kill).
+    runtime_dir: TempDir,
 }
 
 impl Server {
@@ -118,7 +134,23 @@ impl Server {
     /// Like [`Server::start`], but a server that exits (or stays silent for
     /// 60 s) before its listen line is `Err(its stderr)` instead of a panic.
     pub fn try_start<S: AsRef<str>>(args: &[S]) -> Result<Self, String> {
+        Self::try_start_with_env(args, &[])
+    }
+
+    /// Like [`Server::try_start`], with extra environment variables for the
+    /// server (e.g. a private session bus).
+    pub fn try_start_with_env<S: AsRef<str>>(
+        args: &[S],
+        env: &[(String, String)],
+    ) -> Result<Self, String> {
+        // Each server gets its own runtime dir, so its control socket
+        // ($XDG_RUNTIME_DIR/softkey/control.sock) never meets another test's
+        // or the user's real one. `env` may still override it.
+        let runtime_dir = TempDir::new("runtime");
         let mut child = softkey()
+            .env("XDG_RUNTIME_DIR", runtime_dir.path())
+            .env_remove("SOFTKEY_CONTROL_SOCKET")
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .arg("serve")
             .args(args.iter().map(AsRef::as_ref))
             .args(["--listen", "127.0.0.1:0"])
@@ -159,6 +191,7 @@ impl Server {
             stderr,
             stdout_lines,
             stderr_reader: Some(stderr_reader),
+            runtime_dir,
         };
         server.addr = server.wait_for_listen()?;
         Ok(server)
@@ -216,6 +249,44 @@ impl Server {
         self.child.id()
     }
 
+    /// The server's default control socket (unless it was given --control-socket).
+    pub fn control_socket(&self) -> PathBuf {
+        self.runtime_dir.path().join("softkey").join("control.sock")
+    }
+
+    /// `softkey` in the server's session: the same $XDG_RUNTIME_DIR, so
+    /// `status`, `pending`, `approve` and `deny` find it as a person's would.
+    pub fn client(&self) -> Command {
+        let mut command = softkey();
+        command
+            .env("XDG_RUNTIME_DIR", self.runtime_dir.path())
+            .env_remove("SOFTKEY_CONTROL_SOCKET");
+        command
+    }
+
+    /// Sends a signal by name ("TERM", "INT") with kill(1).
+    pub fn signal(&self, name: &str) {
+        send_signal(self.child.id(), name);
+    }
+
+    /// Waits up to `timeout` for the process to exit; its status if it did.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                // Its stderr is complete once the reader has seen EOF.
+                if let Some(reader) = self.stderr_reader.take() {
+                    let _ = reader.join();
+                }
+                return Some(status);
+            }
+            if std::time::Instant::now() >= deadline {
+                return None;
+            }
+            thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     /// SIGKILL and reap: a crash, as far as the vault is concerned.
     pub fn kill(&mut self) {
         let _ = self.child.kill();
@@ -227,4 +298,13 @@ impl Drop for Server {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// Sends signal `name` ("TERM", "INT") to process `pid` with kill(1).
+pub fn send_signal(pid: u32, name: &str) {
+    let status = Command::new("kill")
+        .args(["-s", name, &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill -s {name} {pid} failed");
 }

@@ -45,6 +45,10 @@ pub trait MessageHandler: Send + 'static {
     /// (resets power-cycle state, opens the reset window).
     fn attached(&mut self) {}
 
+    /// The host that attached the device let go (detach, disconnect or a
+    /// protocol error). Runs after the connection's last request.
+    fn detached(&mut self) {}
+
     /// CTAPHID_WINK: show the user which device is speaking.
     fn wink(&mut self) {}
 }

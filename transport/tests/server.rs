@@ -314,6 +314,32 @@ fn shutdown_returns_promptly_with_a_client_attached() {
 }
 
 #[test]
+fn graceful_shutdown_cancels_the_request_and_delivers_its_answer() {
+    let mut srv = Running::start();
+    let mut hid = Hid::new(Usbip::attach(srv.addr));
+    let cid = hid.init();
+    hid.send(cid, 0x10, &[SLOW]);
+    assert_eq!(hid.recv().cmd, 0x3B);
+    let stop = srv.stop.clone();
+    let t = Instant::now();
+    let stopper = thread::spawn(move || stop.shutdown_gracefully(Duration::from_secs(5)));
+    // Keepalives may still arrive before the handler's answer.
+    let answer = loop {
+        let m = hid.recv();
+        if m.cmd != 0x3B {
+            break m;
+        }
+    };
+    assert_eq!((answer.cid, answer.cmd), (cid, 0x10));
+    assert_eq!(answer.payload, [0x2D], "the host gets the cancelled answer");
+    stopper.join().unwrap();
+    srv.thread.take().unwrap().join().unwrap().unwrap();
+    assert!(t.elapsed() < Duration::from_secs(2));
+    assert_eq!(srv.probe.cancelled.load(Ordering::SeqCst), 1);
+    assert!(closes(&mut hid.u.s));
+}
+
+#[test]
 fn ping_round_trip_is_fast() {
     let srv = Running::start();
     let mut hid = Hid::new(Usbip::attach(srv.addr));

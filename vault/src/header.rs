@@ -4,6 +4,10 @@
 //! never allocates from an unchecked length, and checks the KDF bounds before anything can run
 //! the KDF with the file's numbers (age caps its work factor the same way).
 
+use std::fs::File;
+use std::io::{self, Read};
+use std::path::Path;
+
 use crate::Error;
 use crate::kdf::{KdfParams, SALT_LEN};
 
@@ -104,6 +108,35 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<Header, Error> {
         key_nonce: r.array()?,
         wrapped_key: r.array()?,
     })
+}
+
+/// The Argon2id parameters in the header of the vault at `path`, without the passphrase: for
+/// an "Unlocking (Argon2id, 64 MiB, 3 passes)" message before the KDF runs. Reads only the
+/// header (v2, or v1 which has no vault id) and checks the same bounds as an open.
+pub fn read_kdf_params(path: &Path) -> Result<KdfParams, Error> {
+    let file = File::open(path).map_err(|e| match e.kind() {
+        io::ErrorKind::NotFound => Error::NotFound(path.to_path_buf()),
+        _ => Error::Io(e),
+    })?;
+    let mut bytes = Vec::with_capacity(HEADER_LEN);
+    file.take(HEADER_LEN as u64).read_to_end(&mut bytes)?;
+    kdf_params_of(&bytes)
+}
+
+/// [`read_kdf_params`] on bytes already read: the KDF fields of a v1 or v2 header.
+fn kdf_params_of(bytes: &[u8]) -> Result<KdfParams, Error> {
+    let v = version(bytes)?;
+    let mut r = Reader::new(bytes);
+    r.take(MAGIC.len() + 2)?;
+    match v {
+        FORMAT_VERSION => {
+            r.take(VAULT_ID_LEN)?;
+        }
+        // FORMAT.md "Version 1 and migration": the KDF fields follow the version directly.
+        FORMAT_VERSION_V1 => {}
+        v => return Err(Error::UnsupportedVersion(v)),
+    }
+    Ok(read_kdf(&mut r)?.0)
 }
 
 /// KDF id, m, t, p and salt; the bounds are checked before anyone can run the KDF.
@@ -207,5 +240,47 @@ mod tests {
         let mut bad = h;
         bad[27..31].copy_from_slice(&u32::MAX.to_le_bytes());
         assert!(matches!(parse(&bad), Err(Error::KdfParamsOutOfBounds)));
+    }
+
+    #[test]
+    fn kdf_params_come_from_v1_and_v2_headers_with_bounds_checked() {
+        let h = header().encode();
+        assert_eq!(kdf_params_of(&h).unwrap(), header().params);
+        // v1: the same fields without the 16-byte vault id.
+        let mut v1 = h[..10].to_vec();
+        v1[8] = 1;
+        v1.extend_from_slice(&h[26..]);
+        assert_eq!(kdf_params_of(&v1).unwrap(), header().params);
+        assert!(matches!(kdf_params_of(&h[..30]), Err(Error::Truncated)));
+        assert!(matches!(kdf_params_of(b"hello"), Err(Error::NotAVault)));
+        let mut bad = h.clone();
+        bad[8] = 9;
+        assert!(matches!(
+            kdf_params_of(&bad),
+            Err(Error::UnsupportedVersion(9))
+        ));
+        let mut bad = h;
+        bad[31..35].copy_from_slice(&0u32.to_le_bytes());
+        assert!(matches!(
+            kdf_params_of(&bad),
+            Err(Error::KdfParamsOutOfBounds)
+        ));
+    }
+
+    #[test]
+    fn read_kdf_params_reads_a_real_vault_header() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v.softkey");
+        let params = KdfParams {
+            memory_kib: 8192,
+            iterations: 2,
+            parallelism: 1,
+        };
+        drop(crate::Vault::create(&path, b"pw", params).unwrap());
+        assert_eq!(read_kdf_params(&path).unwrap(), params);
+        assert!(matches!(
+            read_kdf_params(&dir.path().join("missing")),
+            Err(Error::NotFound(_))
+        ));
     }
 }

@@ -235,6 +235,15 @@ impl Ctaphid {
         }
     }
 
+    /// Cancels the request with the handler as a CTAPHID_CANCEL would
+    /// (CTAP 2.1 §11.2.9.1.5), but from our side: the transaction still ends
+    /// with the handler's answer. Used by a graceful server stop.
+    pub fn cancel_request(&self) {
+        if let State::Processing { signals, .. } = &self.state {
+            signals.cancel();
+        }
+    }
+
     /// The host went away: cancels the running request and drops all output.
     pub fn abort(&mut self) {
         if let State::Processing { signals, .. } = &self.state {

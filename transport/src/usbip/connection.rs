@@ -126,8 +126,31 @@ impl Link {
     }
 }
 
+/// A server-side view of one imported connection, for a graceful stop.
+#[derive(Clone)]
+pub(crate) struct LinkHandle(Arc<Mutex<Link>>);
+
+impl LinkHandle {
+    pub(crate) fn cancel_request(&self) {
+        lock(&self.0).device.cancel_request();
+    }
+
+    /// Nothing in flight and every report read by the host (or the link is dead).
+    pub(crate) fn is_quiet(&self) -> bool {
+        let l = lock(&self.0);
+        l.dead || l.device.is_quiet()
+    }
+}
+
+impl fmt::Debug for LinkHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LinkHandle").finish_non_exhaustive()
+    }
+}
+
 enum Job {
     Attached,
+    Detached,
     Wink,
     Request(Dispatch),
 }
@@ -207,10 +230,12 @@ fn serve_urbs<H: MessageHandler>(
     let (jobs, job_rx) = mpsc::channel();
     let worker_link = Arc::clone(&link);
     let handler = Arc::clone(&ctx.handler);
-    thread::Builder::new()
+    let registry = Arc::clone(&ctx.registry);
+    let worker = thread::Builder::new()
         .name(format!("usbip-worker-{id}"))
-        .spawn(move || work(&job_rx, &worker_link, &handler))?;
+        .spawn(move || work(&job_rx, &worker_link, &handler, &registry))?;
     let _ = jobs.send(Job::Attached);
+    ctx.registry.track_link(id, LinkHandle(Arc::clone(&link)));
 
     let result = read_urbs(&stream, &link, &jobs);
 
@@ -222,11 +247,19 @@ fn serve_urbs<H: MessageHandler>(
         l.device.abort();
         l.dead = true;
     }
+    // Queued after the (now cancelled) last request, so the handler hears of
+    // the detach once it is done with this host.
+    let _ = jobs.send(Job::Detached);
     drop(jobs);
     // Free the device before the client can see the close, so that an
     // IMPORT it sends right after the EOF finds the device free.
     drop(attachment);
     let _ = stream.shutdown(Shutdown::Both);
+    if ctx.registry.stopping() {
+        // A stopping server waits for its handler, so that whatever the
+        // handler owns (the key's store) is dropped before `run` returns.
+        let _ = worker.join();
+    }
     result
 }
 
@@ -314,16 +347,23 @@ fn drive(now: Instant, bytes: &[u8], l: &mut Link) -> (usize, Result<(), ConnErr
 }
 
 /// The worker thread: runs the handler and writes its answers.
-fn work<H: MessageHandler>(jobs: &Receiver<Job>, link: &Mutex<Link>, handler: &Mutex<H>) {
+fn work<H: MessageHandler>(
+    jobs: &Receiver<Job>,
+    link: &Mutex<Link>,
+    handler: &Mutex<H>,
+    registry: &Registry,
+) {
     for job in jobs {
         match job {
             Job::Attached => lock(handler).attached(),
+            Job::Detached => lock(handler).detached(),
             Job::Wink => lock(handler).wink(),
             Job::Request(d) => {
                 let kind = d.request.kind;
                 let cid = d.request.channel;
-                let response = if d.signals.is_cancelled() {
-                    // Cancelled (or aborted) before it started: never run it.
+                let response = if d.signals.is_cancelled() || registry.draining() {
+                    // Cancelled (or aborted, or the server is stopping)
+                    // before it started: never run it.
                     cancelled_response(kind)
                 } else {
                     let mut h = lock(handler);

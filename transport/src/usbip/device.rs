@@ -215,6 +215,16 @@ impl Device {
         self.pump(out);
     }
 
+    /// Cancels the request with the handler; its answer is still sent.
+    pub fn cancel_request(&self) {
+        self.ctaphid.cancel_request();
+    }
+
+    /// Nothing in flight and nothing left for the host to read.
+    pub fn is_quiet(&self) -> bool {
+        !self.ctaphid.is_busy() && !self.ctaphid.has_transmit()
+    }
+
     /// The host is gone: cancel the running request, forget pending URBs.
     pub fn abort(&mut self) {
         self.ctaphid.abort();

@@ -12,9 +12,9 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, Tc
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::{self, JoinHandle};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use super::connection;
+use super::connection::{self, LinkHandle};
 use super::descriptors::DeviceConfig;
 use crate::handler::MessageHandler;
 
@@ -44,8 +44,12 @@ pub struct ShutdownHandle {
 #[derive(Debug)]
 pub(crate) struct Registry {
     stop: AtomicBool,
+    /// Set by a graceful stop: requests not yet started are refused.
+    draining: AtomicBool,
     wake_addr: SocketAddr,
     conns: Mutex<HashMap<u64, TcpStream>>,
+    /// Connections that imported the device, for a graceful stop.
+    links: Mutex<HashMap<u64, LinkHandle>>,
     attached: Mutex<Option<u64>>,
     /// Signalled when the device is detached.
     detached: Condvar,
@@ -70,7 +74,7 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Registry {
-    fn stopping(&self) -> bool {
+    pub(crate) fn stopping(&self) -> bool {
         self.stop.load(Ordering::SeqCst)
     }
 
@@ -94,6 +98,38 @@ impl Registry {
 
     pub(crate) fn forget(&self, id: u64) {
         lock(&self.conns).remove(&id);
+        lock(&self.links).remove(&id);
+    }
+
+    pub(crate) fn track_link(&self, id: u64, link: LinkHandle) {
+        lock(&self.links).insert(id, link);
+    }
+
+    pub(crate) fn draining(&self) -> bool {
+        self.draining.load(Ordering::SeqCst)
+    }
+
+    /// Cancels every request in flight and waits, at most `grace`, until
+    /// their answers have been read by the hosts.
+    fn drain(&self, grace: Duration) {
+        self.draining.store(true, Ordering::SeqCst);
+        let links: Vec<LinkHandle> = lock(&self.links).values().cloned().collect();
+        for link in &links {
+            link.cancel_request();
+        }
+        let deadline = Instant::now() + grace;
+        while !links.iter().all(LinkHandle::is_quiet) {
+            if Instant::now() >= deadline {
+                tracing::warn!("stopping with a request still in flight");
+                return;
+            }
+            thread::sleep(Duration::from_millis(10));
+        }
+        if !links.is_empty() {
+            // The last reports are in the socket buffers; give the hosts a
+            // moment to read them before the connections close.
+            thread::sleep(Duration::from_millis(100));
+        }
     }
 
     /// Attaches the device to connection `id` unless another one holds it
@@ -146,6 +182,15 @@ impl ShutdownHandle {
         let _ = TcpStream::connect_timeout(&self.registry.wake_addr, Duration::from_secs(1));
     }
 
+    /// Like [`ShutdownHandle::shutdown`], but first cancels the requests in
+    /// flight (as CTAPHID_CANCEL would) and waits, at most `grace`, for
+    /// their answers to reach the hosts. A handler past the point of
+    /// checking for a cancel finishes its work first.
+    pub fn shutdown_gracefully(&self, grace: Duration) {
+        self.registry.drain(grace);
+        self.shutdown();
+    }
+
     pub fn is_shutdown(&self) -> bool {
         self.registry.stopping()
     }
@@ -171,8 +216,10 @@ impl Server {
             device: config.device,
             registry: Arc::new(Registry {
                 stop: AtomicBool::new(false),
+                draining: AtomicBool::new(false),
                 wake_addr: SocketAddr::new(wake_ip, local_addr.port()),
                 conns: Mutex::new(HashMap::new()),
+                links: Mutex::new(HashMap::new()),
                 attached: Mutex::new(None),
                 detached: Condvar::new(),
             }),
