@@ -23,7 +23,13 @@ pub struct Cli {
     pub verbose: u8,
 
     /// Configuration file [default: $XDG_CONFIG_HOME/softkey/config.toml]. Flags override it.
-    #[arg(long, global = true, value_name = "FILE", env = "SOFTKEY_CONFIG")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "FILE",
+        env = "SOFTKEY_CONFIG",
+        hide_env_values = true
+    )]
     pub config: Option<PathBuf>,
 
     #[command(subcommand)]
@@ -37,7 +43,7 @@ pub enum Command {
     Init(InitArgs),
     /// Unlock the vault and serve the key over USB/IP.
     #[command(
-        after_help = "Examples:\n  softkey serve\n  softkey serve --ephemeral --presence auto --listen 127.0.0.1:3241"
+        after_help = "Settings not given as flags come from the configuration file (see `softkey config`).\n\nExamples:\n  softkey serve\n  softkey serve --presence notify\n  softkey serve --presence socket        # then: softkey pending; softkey approve\n  softkey serve --ephemeral --presence auto --listen 127.0.0.1:3241"
     )]
     Serve(ServeArgs),
     /// List the discoverable credentials (passkeys) in the vault.
@@ -107,7 +113,12 @@ softkey status\n  softkey status --json"
 pub struct ControlArgs {
     /// The control socket [default: $XDG_RUNTIME_DIR/softkey/control.sock, else
     /// /tmp/softkey-$UID/control.sock].
-    #[arg(long, value_name = "PATH", env = "SOFTKEY_CONTROL_SOCKET")]
+    #[arg(
+        long,
+        value_name = "PATH",
+        env = "SOFTKEY_CONTROL_SOCKET",
+        hide_env_values = true
+    )]
     pub control_socket: Option<PathBuf>,
 }
 
