@@ -6,7 +6,8 @@
 #   conformance/vm/suite.sh [SOFTKEY_BINARY]      (default: REPO/target/debug/softkey)
 #
 # For each case the host starts a fresh `softkey serve --presence auto` on a free loopback
-# port (case 9: a real vault made with `softkey init`), boots the guest once, and answers the
+# port (case 9: a real vault made with `softkey init`; case 11: `--presence socket`, answered
+# by `softkey approve` / `softkey deny` from a second process), boots the guest once, and answers the
 # guest's requests in JOB/signal/ (kill: SIGKILL case 9's server; restart: start it again on
 # the same port with the same vault). The guest prints PASS/FAIL/PENDING per case and the
 # summary `N passed, M failed, K pending`; this script exits non-zero on any failure.
@@ -21,7 +22,7 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO="$(cd "$HERE/../.." && pwd)"
 BIN="${1:-$REPO/target/debug/softkey}"
 DEADLINE="${SOFTKEY_VM_DEADLINE:-480}"
-CASES=(01 02 03 04 05 06 07 08 09 10)
+CASES=(01 02 03 04 05 06 07 08 09 10 11)
 
 say() { echo "suite: $*"; }
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
@@ -66,7 +67,7 @@ trap cleanup EXIT
 start_server() {
     local n="$1" listen="$2" line=""
     shift 2
-    "$BIN" serve --presence auto --listen "$listen" "$@" \
+    "$BIN" serve --listen "$listen" "$@" \
         > "$HOSTDIR/server-$n.out" 2>> "$HOSTDIR/server-$n.err" < /dev/null &
     PID[$n]=$!
     for _ in $(seq 100); do
@@ -92,13 +93,32 @@ chmod 600 "$HOSTDIR/passphrase"
 }
 VAULT_ARGS=(--vault "$HOSTDIR/vault.softkey" --passphrase-file "$HOSTDIR/passphrase")
 
+# Case 11's server waits for a second process to answer each prompt (`--presence socket`).
+CTL_11="$HOSTDIR/control-11.sock"
 for n in "${CASES[@]}"; do
-    if [[ "$n" == 09 ]]; then
-        start_server "$n" 127.0.0.1:0 "${VAULT_ARGS[@]}"
-    else
-        start_server "$n" 127.0.0.1:0 --ephemeral
-    fi
+    case "$n" in
+        09) start_server "$n" 127.0.0.1:0 --presence auto "${VAULT_ARGS[@]}" ;;
+        11) start_server "$n" 127.0.0.1:0 --ephemeral --presence socket --control-socket "$CTL_11" ;;
+        *) start_server "$n" 127.0.0.1:0 --ephemeral --presence auto ;;
+    esac
 done
+
+# Case 11, the person at another terminal: `softkey pending --wait` shows the request the
+# guest's kernel sent, then `softkey approve` answers the first and `softkey deny` the second.
+# What pending showed and what the answer said go to JOB/signal/ for the guest to check.
+answer_11() {
+    local verdict
+    for verdict in approve deny; do
+        "$BIN" pending --wait --json --control-socket "$CTL_11" \
+            > "$JOB/signal/pending-11-$verdict.json" 2>&1 || return 1
+        "$BIN" "$verdict" --control-socket "$CTL_11" > "$JOB/signal/answer-11.tmp" 2>&1
+        mv "$JOB/signal/answer-11.tmp" "$JOB/signal/answered-11-$verdict"
+    done
+}
+if [[ " ${CASES[*]} " == *" 11 "* ]]; then
+    answer_11 &
+    PID[answer_11]=$!
+fi
 {
     for n in "${CASES[@]}"; do echo "PORT_$n=${PORT[$n]}"; done
     echo "ISSUE4=${SOFTKEY_VM_ISSUE4:-0}"

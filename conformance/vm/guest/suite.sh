@@ -486,6 +486,31 @@ case_10() {
     say "after reset: $(tail -1 "$W/out")"
 }
 
+# `serve --presence socket` on the host: a registration from the real kernel waits until a
+# second process there runs `softkey approve` (after `softkey pending` showed this request);
+# the next one is refused by `softkey deny` (CTAP2_ERR_OPERATION_DENIED).
+case_11() {
+    local rp=socket.softkey.test
+    attach "$PORT_11" || return 1
+    printf '%s\n%s\n%s\n%s\n' "$(b64rand 32)" "$rp" erin "$(b64rand 16)" > cred.in
+    run "fido2-cred -M -r (answered by softkey approve)" fido2-cred -M -r -i cred.in -o cred.out "$DEV" es256 || return 1
+    run "fido2-cred -V" fido2-cred -V -i cred.out -o cred.pub es256 || return 1
+    wait_signal answered-11-approve 10 || { why "the host never ran softkey approve"; return 1; }
+    say "host: softkey pending showed $(tr -d '\n' < /job/signal/pending-11-approve.json | cut -c1-160)"
+    grep -q "$rp" /job/signal/pending-11-approve.json || {
+        why "softkey pending did not name $rp: $(head -c 300 /job/signal/pending-11-approve.json)"
+        return 1
+    }
+    printf '%s\n%s\n%s\n%s\n' "$(b64rand 32)" "$rp" frank "$(b64rand 16)" > cred2.in
+    if fido2-cred -M -r -i cred2.in -o cred2.out "$DEV" es256 > "$W/out" 2>&1; then
+        why "the registration succeeded although the host ran softkey deny"
+        return 1
+    fi
+    wait_signal answered-11-deny 10 || { why "the host never ran softkey deny"; return 1; }
+    grep -q OPERATION_DENIED "$W/out" || { why "expected FIDO_ERR_OPERATION_DENIED, got: $(tail -1 "$W/out")"; return 1; }
+    say "refused as the host answered: $(tail -1 "$W/out")"
+}
+
 # -- main ---------------------------------------------------------------------------------
 
 echo "guest: $(uname -r), $(fido2-token -V 2> /dev/null | head -1 | sed 's/^/libfido2 /'), $(ssh -V 2>&1), python-fido2 $(python3 -c 'import importlib.metadata as m; print(m.version("fido2"))')"
@@ -508,6 +533,7 @@ CASES=(
     "09-power-cycle case_09"
     "09-pin-block-power-cycle case_09_pinblock"
     "10-reset case_10"
+    "11-socket-presence case_11"
 )
 for c in "${CASES[@]}"; do
     nn="${c%%-*}"
