@@ -1,0 +1,82 @@
+use super::*;
+
+fn parsed(text: &str) -> Result<FileValues> {
+    parse(text, Path::new("/etc/sk/config.toml"))
+}
+
+fn error(text: &str) -> String {
+    format!("{:#}", parsed(text).unwrap_err())
+}
+
+#[test]
+fn every_key_parses_with_its_line() {
+    let v = parsed(
+        "# softkey\nvault = \"/v/vault.softkey\"\npassphrase_file = \"pw\"\n\
+         listen = \"127.0.0.1:4000\"\nallow_remote = true\npresence = \"socket\"\n\
+         prompt_timeout = 45\nattestation = \"batch\"\ncontrol_socket = \"/run/c.sock\"\n",
+    )
+    .unwrap();
+    let vault = v.vault.unwrap();
+    assert_eq!((vault.value, vault.line), ("/v/vault.softkey".into(), 2));
+    // Relative to the file's directory.
+    assert_eq!(
+        v.passphrase_file.unwrap().value,
+        PathBuf::from("/etc/sk/pw")
+    );
+    assert_eq!(v.listen.unwrap().value, "127.0.0.1:4000".parse().unwrap());
+    assert!(v.allow_remote.unwrap().value);
+    assert_eq!(v.presence.unwrap().value, PresenceMode::Socket);
+    let timeout = v.prompt_timeout.unwrap();
+    assert_eq!((timeout.value, timeout.line), (45, 7));
+    assert_eq!(v.attestation.unwrap().value, AttestationArg::Batch);
+    assert_eq!(
+        v.control_socket.unwrap().value,
+        PathBuf::from("/run/c.sock")
+    );
+    assert!(parsed("").unwrap().vault.is_none());
+}
+
+#[test]
+fn unknown_keys_and_wrong_values_name_file_line_key_and_what_is_allowed() {
+    let e = error("vault = \"/v\"\n\nvaults = \"/w\"\n");
+    assert!(e.contains("/etc/sk/config.toml:3"), "{e}");
+    assert!(e.contains("unknown key `vaults`"), "{e}");
+    assert!(e.contains("presence"), "lists the keys: {e}");
+    let e = error("[serve]\nlisten = \"x\"\n");
+    assert!(e.contains(":1: unknown key `serve`"), "{e}");
+    let e = error("allow_remote = \"yes\"\n");
+    assert!(
+        e.contains(":1: `allow_remote` must be true or false, not \"yes\""),
+        "{e}"
+    );
+    let e = error("\npresence = \"maybe\"\n");
+    assert!(e.contains(":2: `presence` must be one of \"tty\""), "{e}");
+    for bad in ["0", "601", "-5", "\"30\"", "1.5", "0x10"] {
+        let e = error(&format!("prompt_timeout = {bad}\n"));
+        assert!(
+            e.contains("`prompt_timeout` must be a number of seconds from 1 to 600"),
+            "{e}"
+        );
+    }
+    let e = error("listen = \"localhost\"\n");
+    assert!(e.contains("`listen` must be \"ADDR:PORT\""), "{e}");
+    let e = error("vault = 3\n");
+    assert!(e.contains("`vault` must be a path"), "{e}");
+    let e = error("vault = \n");
+    assert!(e.contains("/etc/sk/config.toml:1:"), "{e}");
+}
+
+#[test]
+fn sources_read_well() {
+    assert_eq!(Source::CommandLine.to_string(), "command line");
+    assert_eq!(
+        Source::Environment(CONTROL_SOCKET_ENV).to_string(),
+        "environment (SOFTKEY_CONTROL_SOCKET)"
+    );
+    let file = Source::File {
+        path: "/c.toml".into(),
+        line: 4,
+    };
+    assert_eq!(file.to_string(), "config file /c.toml:4");
+    assert_eq!(Source::Default.to_string(), "default");
+}
