@@ -14,12 +14,12 @@ use std::process::Stdio;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
+use common::prompt::{start_zoe_registration, upneeded_keepalives};
 use common::{Server, TempDir, softkey};
 use notification_server::{NotificationServer, SessionBus, Shown};
-use softkey_conformance::ctap2::{Ctap2, MakeCredentialRequest, UserEntity, command, status};
+use softkey_conformance::ctap2::{Ctap2, status};
 use softkey_conformance::usbip::UsbipDevice;
 
-const UPNEEDED: u8 = 0x02;
 const FALLBACK: &str = "no desktop notification server with action buttons on the session bus";
 
 /// A private bus with a notification server on it, or `None` (skip) when
@@ -51,15 +51,7 @@ fn begin_registration(
     key: &mut Ctap2<UsbipDevice>,
     nth: usize,
 ) -> Shown {
-    let mut req = MakeCredentialRequest::new([7; 32], "shop.example", b"zoe");
-    req.user = UserEntity {
-        id: b"zoe".to_vec(),
-        name: Some("zoe".into()),
-        display_name: Some("Zoe Z.".into()),
-    };
-    key.hid()
-        .begin_cbor(command::MAKE_CREDENTIAL, &req.encode())
-        .unwrap();
+    start_zoe_registration(key);
     notifications
         .wait_shown(nth, Duration::from_secs(10))
         .unwrap_or_else(|| {
@@ -103,12 +95,7 @@ fn approve_button_approves_and_the_notification_names_site_and_user() {
     let (status, body) = key.hid().finish_cbor().unwrap();
     assert_eq!(status, 0, "approved registration succeeds");
     assert!(!body.is_empty());
-    let upneeded = key
-        .hid()
-        .keepalives()
-        .iter()
-        .filter(|k| k.status == UPNEEDED)
-        .count();
+    let upneeded = upneeded_keepalives(&mut key);
     assert!(
         upneeded >= 2,
         "KEEPALIVE UPNEEDED every ≤100 ms while the notification is open, got {upneeded}"

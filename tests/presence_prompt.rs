@@ -9,11 +9,11 @@ use std::thread::sleep;
 use std::time::{Duration, Instant};
 
 use common::Server;
-use softkey_conformance::ctap2::{Ctap2, MakeCredentialRequest, UserEntity, command, status};
+use common::prompt::{start_zoe_registration, upneeded_keepalives};
+use softkey_conformance::ctap2::{Ctap2, status};
 use softkey_conformance::usbip::UsbipDevice;
 
 const PROMPT: &str = "\"shop.example\" asks to register as \"zoe\" (Zoe Z.)";
-const UPNEEDED: u8 = 0x02;
 
 fn tty_server(timeout_secs: &str) -> Server {
     Server::start(&[
@@ -28,15 +28,7 @@ fn tty_server(timeout_secs: &str) -> Server {
 /// Starts a registration and waits until the prompt shows it.
 fn begin_registration(server: &Server) -> Ctap2<UsbipDevice> {
     let mut key = Ctap2::connect(server.addr, "1-1").unwrap();
-    let mut req = MakeCredentialRequest::new([7; 32], "shop.example", b"zoe");
-    req.user = UserEntity {
-        id: b"zoe".to_vec(),
-        name: Some("zoe".into()),
-        display_name: Some("Zoe Z.".into()),
-    };
-    key.hid()
-        .begin_cbor(command::MAKE_CREDENTIAL, &req.encode())
-        .unwrap();
+    start_zoe_registration(&mut key);
     assert!(
         server.wait_stderr(PROMPT, Duration::from_secs(10)),
         "the prompt must name the site, the user and the operation; stderr:\n{}",
@@ -54,12 +46,7 @@ fn typing_y_approves_and_keepalives_say_upneeded_meanwhile() {
     let (status, body) = key.hid().finish_cbor().unwrap();
     assert_eq!(status, 0, "approved registration succeeds");
     assert!(!body.is_empty());
-    let upneeded = key
-        .hid()
-        .keepalives()
-        .iter()
-        .filter(|k| k.status == UPNEEDED)
-        .count();
+    let upneeded = upneeded_keepalives(&mut key);
     assert!(
         upneeded >= 2,
         "KEEPALIVE UPNEEDED every ≤100 ms while the prompt is open, got {upneeded}"

@@ -11,14 +11,14 @@ use std::process::{Output, Stdio};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
+use common::prompt::{start_zoe_registration, upneeded_keepalives};
 use common::{Server, TempDir};
 use serde_json::Value;
-use softkey_conformance::ctap2::{Ctap2, MakeCredentialRequest, UserEntity, command, status};
+use softkey_conformance::ctap2::{Ctap2, status};
 use softkey_conformance::usbip::UsbipDevice;
 
 const PROMPT: &str = "softkey: \"shop.example\" asks to register as \"zoe\" (Zoe Z.). \
                       Run `softkey approve` or `softkey deny`";
-const UPNEEDED: u8 = 0x02;
 
 fn socket_server(timeout_secs: &str) -> Server {
     Server::start(&[
@@ -48,15 +48,7 @@ fn pending_json(server: &Server) -> Vec<Value> {
 /// Starts a registration and waits until the prompt line appears.
 fn begin_registration(server: &Server) -> Ctap2<UsbipDevice> {
     let mut key = Ctap2::connect(server.addr, "1-1").unwrap();
-    let mut req = MakeCredentialRequest::new([7; 32], "shop.example", b"zoe");
-    req.user = UserEntity {
-        id: b"zoe".to_vec(),
-        name: Some("zoe".into()),
-        display_name: Some("Zoe Z.".into()),
-    };
-    key.hid()
-        .begin_cbor(command::MAKE_CREDENTIAL, &req.encode())
-        .unwrap();
+    start_zoe_registration(&mut key);
     assert!(
         server.wait_stderr(PROMPT, Duration::from_secs(10)),
         "serve must say who asks and how to answer; stderr:\n{}",
@@ -114,12 +106,7 @@ fn pending_shows_the_request_and_approve_registers() {
     let (code, body) = key.hid().finish_cbor().unwrap();
     assert_eq!(code, 0, "approved registration succeeds");
     assert!(!body.is_empty());
-    let upneeded = key
-        .hid()
-        .keepalives()
-        .iter()
-        .filter(|k| k.status == UPNEEDED)
-        .count();
+    let upneeded = upneeded_keepalives(&mut key);
     assert!(
         upneeded >= 2,
         "KEEPALIVE UPNEEDED every ≤100 ms while the request waits, got {upneeded}"

@@ -18,7 +18,8 @@ use std::thread::sleep;
 use std::time::{Duration, Instant};
 
 use common::TempDir;
-use softkey_conformance::ctap2::{Ctap2, MakeCredentialRequest, UserEntity, command, status};
+use common::prompt::start_zoe_registration;
+use softkey_conformance::ctap2::{Ctap2, status};
 use softkey_conformance::usbip::UsbipDevice;
 
 const PROMPT: &str = "\"shop.example\" asks to register as \"zoe\" (Zoe Z.)";
@@ -137,15 +138,7 @@ fn countdown(line: &str) -> Option<u64> {
 /// Starts a registration and waits until the prompt shows it.
 fn begin_registration(pane: &Pane) -> Ctap2<UsbipDevice> {
     let mut key = Ctap2::connect(pane.addr, "1-1").unwrap();
-    let mut req = MakeCredentialRequest::new([7; 32], "shop.example", b"zoe");
-    req.user = UserEntity {
-        id: b"zoe".to_vec(),
-        name: Some("zoe".into()),
-        display_name: Some("Zoe Z.".into()),
-    };
-    key.hid()
-        .begin_cbor(command::MAKE_CREDENTIAL, &req.encode())
-        .unwrap();
+    start_zoe_registration(&mut key);
     pane.wait_for(PROMPT, Duration::from_secs(10));
     pane.wait_for("s left", Duration::from_secs(5));
     key
