@@ -139,7 +139,7 @@ while kill -0 "$vm" 2> /dev/null; do
     if [[ -e "$JOB/signal/restart" && ! -e "$JOB/signal/restarted" ]]; then
         msg=""
         for _ in 1 2 3 4 5; do
-            if start_server 09 "127.0.0.1:${PORT[09]}" "${VAULT_ARGS[@]}"; then
+            if start_server 09 "127.0.0.1:${PORT[09]}" --presence auto "${VAULT_ARGS[@]}"; then
                 msg="softkey serve restarted (pid ${PID[09]}) on port ${PORT[09]} with the same vault"
                 break
             fi
