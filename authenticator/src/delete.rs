@@ -82,7 +82,7 @@ fn matching<S: Store>(
         .filter_map(|(_, value)| CredentialRecord::decode(value))
         .filter(|r| selector.matches(r))
         .collect();
-    records.sort_by(|a, b| a.rp_id.cmp(&b.rp_id).then(b.order.cmp(&a.order)));
+    record::sort_for_listing(&mut records);
     Ok(records)
 }
 

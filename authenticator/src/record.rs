@@ -132,11 +132,16 @@ pub fn list_credentials<S: Store>(store: &S) -> Result<Vec<CredentialSummary>, S
         })?;
         records.push(record);
     }
-    records.sort_by(|a, b| a.rp_id.cmp(&b.rp_id).then(b.order.cmp(&a.order)));
+    sort_for_listing(&mut records);
     Ok(records
         .into_iter()
         .map(CredentialRecord::into_summary)
         .collect())
+}
+
+/// The order `softkey list` shows: by RP id, then newest first.
+pub(crate) fn sort_for_listing(records: &mut [CredentialRecord]) {
+    records.sort_by(|a, b| a.rp_id.cmp(&b.rp_id).then(b.order.cmp(&a.order)));
 }
 
 fn rp_prefix(rp_id_hash: &[u8; 32]) -> Vec<u8> {

@@ -213,7 +213,8 @@ fn from_passkey(value: &serde_json::Value, item: &Item) -> Result<BackupCredenti
     let private_key_pkcs8 = unb64_secret(&passkey.key, "the private key");
     passkey.key.zeroize();
     let private_key_pkcs8 = private_key_pkcs8?;
-    let algorithm = algorithm_of(&private_key_pkcs8)?;
+    let algorithm = BackupAlgorithm::of_pkcs8(&private_key_pkcs8)
+        .ok_or_else(|| anyhow!("the private key is neither a P-256 nor an Ed25519 PKCS#8 key"))?;
     let fido2 = passkey.fido2_extensions.take().unwrap_or_default();
     let hmac = match fido2.hmac_credentials {
         Some(h) if h.algorithm == cxf::HMAC_SHA256 => Some(HmacCredentials {
@@ -259,26 +260,6 @@ impl Passkey {
     fn deserialize_from(value: &serde_json::Value) -> Result<Passkey> {
         use serde::Deserialize;
         Passkey::deserialize(value).context("malformed passkey credential")
-    }
-}
-
-/// The key algorithm named by a PKCS#8 `PrivateKeyInfo`'s algorithm OID
-/// (RFC 5958; RFC 5915 for EC keys with the P-256 curve OID, RFC 8410 for
-/// Ed25519). The authenticator parses and checks the key itself.
-fn algorithm_of(pkcs8: &[u8]) -> Result<BackupAlgorithm> {
-    const EC_PUBLIC_KEY: &[u8] = &[0x06, 0x07, 0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x02, 0x01];
-    const PRIME256V1: &[u8] = &[0x06, 0x08, 0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x03, 0x01, 0x07];
-    const ED25519: &[u8] = &[0x06, 0x03, 0x2B, 0x65, 0x70];
-    // The OIDs sit in the first 32 bytes of both encodings; searching only
-    // there keeps key bytes from being mistaken for an OID.
-    let head = pkcs8.get(..pkcs8.len().min(32)).unwrap_or(pkcs8);
-    let in_head = |needle: &[u8]| head.windows(needle.len()).any(|w| w == needle);
-    if in_head(ED25519) {
-        Ok(BackupAlgorithm::EdDsa)
-    } else if in_head(EC_PUBLIC_KEY) && in_head(PRIME256V1) {
-        Ok(BackupAlgorithm::Es256)
-    } else {
-        bail!("the private key is neither a P-256 nor an Ed25519 PKCS#8 key")
     }
 }
 

@@ -37,6 +37,17 @@ pub(crate) fn decode(algorithm: BackupAlgorithm, der: &[u8]) -> Option<Credentia
     }
 }
 
+impl BackupAlgorithm {
+    /// The algorithm of a PKCS#8 private key (RFC 5958), found by parsing it
+    /// with the same strict decoder import uses; `None` for anything that is
+    /// neither a valid P-256 nor a valid Ed25519 key.
+    pub fn of_pkcs8(der: &[u8]) -> Option<BackupAlgorithm> {
+        [BackupAlgorithm::Es256, BackupAlgorithm::EdDsa]
+            .into_iter()
+            .find(|&alg| decode(alg, der).is_some())
+    }
+}
+
 impl From<Algorithm> for BackupAlgorithm {
     fn from(alg: Algorithm) -> Self {
         match alg {
@@ -78,6 +89,17 @@ mod tests {
         assert_eq!(key.to_bytes()[..4], [0xd4, 0xee, 0x72, 0xdb]);
         // The same bytes are not a P-256 key.
         assert!(decode(BackupAlgorithm::Es256, &der).is_none());
+    }
+
+    #[test]
+    fn of_pkcs8_names_the_algorithm_or_refuses() {
+        let mut env = TestEnv::new(12);
+        for alg in SUPPORTED {
+            let key = CredentialKey::generate(&mut env, alg).unwrap();
+            let der = encode(&key).unwrap();
+            assert_eq!(BackupAlgorithm::of_pkcs8(&der), Some(alg.into()));
+        }
+        assert_eq!(BackupAlgorithm::of_pkcs8(b"not a key"), None);
     }
 
     #[test]
