@@ -51,7 +51,7 @@ fn usbip_tool_lists_the_device() {
 /// (the real binary, passed as SOFTKEY_BIN) and talks to it over USB/IP.
 #[test]
 fn python_fido2_suite() {
-    let python = python_with_fido2();
+    let python = common::python::with_fido2();
     let tests_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python");
     let out = Command::new(&python)
         .args(["-m", "pytest", "-q", "-p", "no:cacheprovider", "-rs"])
@@ -72,50 +72,6 @@ fn python_fido2_suite() {
         summary.contains(" passed") && !summary.contains("skipped"),
         "{summary}"
     );
-}
-
-/// `$SOFTKEY_PYTHON`, or a venv under the target dir made on first use from
-/// tests/python/requirements.txt (PyPI).
-fn python_with_fido2() -> PathBuf {
-    if let Some(python) = std::env::var_os("SOFTKEY_PYTHON") {
-        return python.into();
-    }
-    let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join("interop-venv");
-    let python = venv.join("bin/python");
-    let requirements = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/requirements.txt");
-    let stamp = venv.join("requirements.txt");
-    let wanted = std::fs::read(&requirements).unwrap();
-    if std::fs::read(&stamp).ok().as_deref() == Some(&wanted[..]) && python.exists() {
-        return python;
-    }
-    let status = Command::new("python3")
-        .arg("-m")
-        .arg("venv")
-        .arg(&venv)
-        .status();
-    assert!(
-        status.is_ok_and(|s| s.success()),
-        "could not create a Python venv: install python3 with the venv module (apt-get install python3-venv)"
-    );
-    let status = Command::new(&python)
-        .args([
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            "-r",
-        ])
-        .arg(&requirements)
-        .status()
-        .unwrap();
-    assert!(
-        status.success(),
-        "pip could not install {}",
-        requirements.display()
-    );
-    std::fs::write(&stamp, wanted).unwrap();
-    python
 }
 
 fn which(name: &str) -> Result<PathBuf, ()> {

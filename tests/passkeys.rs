@@ -61,8 +61,9 @@ fn register_then_log_in_username_free_then_again_after_restart() {
     assert_eq!(first.credential_id, att.credential_id());
     assert_eq!(first.user.as_ref().unwrap().id, b"alice");
     assert_eq!(
-        first.user.as_ref().unwrap().name.as_deref(),
-        Some("alice@example.com")
+        first.user.as_ref().unwrap().name,
+        None,
+        "no PIN, so no user verification, so no name (CTAP 2.1 §6.2.2 step 12.3)"
     );
     assert!(first.sign_count() > att.sign_count(), "counter must grow");
     drop(key);

@@ -102,8 +102,8 @@ impl Authenticator {
             let mut message = vec![0xFF; 32];
             message.extend_from_slice(&[0x0D, sub_command_byte]);
             message.extend_from_slice(&raw_sub_command_params(sub_command_params));
-            // 4.3 (protocol), 4.4 (verify), 4.5 (acfg permission; without
-            // it the spec answers PIN_AUTH_INVALID, not 0x40).
+            // 4.3 (protocol), 4.4 (verify), 4.5 (acfg permission, else
+            // PIN_AUTH_INVALID).
             self.verify_pin_uv_auth_param(
                 env,
                 protocol,
@@ -111,11 +111,7 @@ impl Authenticator {
                 &message,
                 Permission::AuthenticatorConfig,
                 None,
-            )
-            .map_err(|e| match e {
-                CtapError::UnauthorizedPermission => CtapError::PinAuthInvalid,
-                other => other,
-            })?;
+            )?;
         }
         // Steps 5–6: run the subcommand.
         match (sub_command, min_pin_length) {

@@ -144,9 +144,10 @@ impl Authenticator {
             sub::ENUMERATE_CREDENTIALS_BEGIN => {
                 let bound = self.authorize(env, &req)?;
                 let hash = sub_params.rp_id_hash.ok_or(CtapError::MissingParameter)?;
-                // §6.8.4: a token bound to another RP may not list this one.
+                // §6.8.4 step 4: a token bound to another RP may not list
+                // this one (PIN_AUTH_INVALID).
                 if bound.is_some_and(|rp| rp_id_hash(&rp) != hash) {
-                    return Err(CtapError::UnauthorizedPermission);
+                    return Err(CtapError::PinAuthInvalid);
                 }
                 self.enumerate_credentials_begin(env, hash).map(Some)
             }
@@ -201,7 +202,7 @@ impl Authenticator {
     }
 
     /// §6.8.2 step 4 / §6.8.3 step 4: device-wide subcommands need a token
-    /// with no permissions RP ID.
+    /// with no permissions RP ID, else CTAP2_ERR_PIN_AUTH_INVALID.
     fn authorize_unbound<E: Env>(
         &mut self,
         env: &mut E,
@@ -209,7 +210,7 @@ impl Authenticator {
     ) -> Result<(), CtapError> {
         match self.authorize(env, req)? {
             None => Ok(()),
-            Some(_) => Err(CtapError::UnauthorizedPermission),
+            Some(_) => Err(CtapError::PinAuthInvalid),
         }
     }
 
@@ -364,7 +365,7 @@ impl Authenticator {
 /// The credential a delete/update names (§6.8.5, §6.8.6): a missing
 /// credentialID is MISSING_PARAMETER, an unknown one NO_CREDENTIALS, and
 /// one of another RP than the token's permissions RP ID
-/// UNAUTHORIZED_PERMISSION.
+/// PIN_AUTH_INVALID (§6.8.5 step 4, §6.8.6 step 4).
 fn find_named<E: Env>(
     env: &mut E,
     params: &Params<'_>,
@@ -374,7 +375,7 @@ fn find_named<E: Env>(
     let id = id.ok_or(CtapError::NoCredentials)?;
     let record = store::find_by_id(env.store(), id)?.ok_or(CtapError::NoCredentials)?;
     if bound.is_some_and(|rp| rp != record.rp_id) {
-        return Err(CtapError::UnauthorizedPermission);
+        return Err(CtapError::PinAuthInvalid);
     }
     Ok(record)
 }

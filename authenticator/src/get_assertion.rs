@@ -9,12 +9,12 @@
 //! excludeList batches this way): no prompt, UP flag clear, still a valid
 //! signature.
 //!
-//! User names: §6.2.2 step 12 returns a user's name and displayName only
-//! after user verification. softkey keeps one documented deviation
-//! (ARCHITECTURE.md "User entities without UV"): while *no PIN is set* —
-//! so UV is impossible — the names are returned once the user approved the
-//! prompt, so a browser can still show an account chooser. Once a PIN
-//! exists the spec rule applies unchanged: names only with UV.
+//! User entities (§6.2.2 step 12.3): the user id always, the name and
+//! displayName only when this request verified the user — with one account
+//! or several, with or without a PIN set (SECURITY.md "Accounts without
+//! user verification"). A credential stored with an empty user id (made
+//! before makeCredential refused them, or restored from a backup) gets no
+//! user member at all: an empty id is not a user handle.
 
 use std::collections::VecDeque;
 
@@ -155,8 +155,9 @@ impl Authenticator {
         let user = UserFlags {
             present: up,
             verified: uv,
-            // See the module docs: the no-PIN deviation.
-            show_names: uv || (up && !pin_set),
+            // Step 12.3: "MUST NOT be returned if user verification is not
+            // done by the authenticator".
+            show_names: uv,
         };
         // Steps 10–12: extensions, signature, numberOfCredentials.
         let n = (total > 1).then_some(total);
@@ -241,7 +242,7 @@ impl Authenticator {
             (0x02, Value::Bytes(data)),
             (0x03, Value::Bytes(signature)),
         ];
-        if let Some(record) = &found.record {
+        if let Some(record) = found.record.as_ref().filter(|r| !r.user_id.is_empty()) {
             // The user id always; names only as the module docs say.
             let mut entity = vec![("id", Value::bytes(&record.user_id))];
             if user.show_names {

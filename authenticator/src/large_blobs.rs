@@ -186,12 +186,7 @@ impl Authenticator {
                 &message,
                 Permission::LargeBlobWrite,
                 None,
-            )
-            // Step 5.5: a token without lbw is PIN_AUTH_INVALID here.
-            .map_err(|e| match e {
-                CtapError::UnauthorizedPermission => CtapError::PinAuthInvalid,
-                other => other,
-            })?;
+            )?; // step 5.5: a token without lbw is PIN_AUTH_INVALID
         }
         let write = self
             .management

@@ -30,8 +30,8 @@ use crate::status::CtapError;
 
 /// RP ids platforms use for touch-only probes.
 const PROBE_RP_IDS: [&str; 2] = [".dummy", "make.me.blink"];
-/// WebAuthn §5.4.3: user handle at most 64 bytes.
-const MAX_USER_ID_LEN: usize = 64;
+/// WebAuthn §5.4.3: a user handle is 1 to 64 bytes.
+const USER_ID_LEN: core::ops::RangeInclusive<usize> = 1..=64;
 
 /// A parsed makeCredential request (§6.1.1 parameters).
 #[derive(Debug)]
@@ -60,7 +60,11 @@ impl<'a> Request<'a> {
         let rp = Fields::of(required(f.int(0x02))?)?;
         let user = Fields::of(required(f.int(0x03))?)?;
         let user_id = fields::bytes(required(user.text("id"))?)?;
-        if user_id.len() > MAX_USER_ID_LEN {
+        // An empty user handle is no handle: a passkey made with one could
+        // never name its account in a username-less sign-in (§6.2.2 step
+        // 12 returns the user id), and WebAuthn clients refuse to send one.
+        // Refuse it here, like an overlong one, rather than store it.
+        if !USER_ID_LEN.contains(&user_id.len()) {
             return Err(CtapError::InvalidLength);
         }
         Ok(Request {

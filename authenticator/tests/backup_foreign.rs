@@ -158,6 +158,24 @@ fn foreign_credentials_register_and_assert() {
 }
 
 #[test]
+fn an_imported_empty_user_handle_is_no_user_member() {
+    // makeCredential refuses an empty user.id, but a backup may carry one
+    // (another provider, an older softkey): the passkey still signs, and
+    // getAssertion leaves out the user member rather than send a
+    // PublicKeyCredentialUserEntity with an empty id (§6.2.2 step 12.3;
+    // WebAuthn §5.4.3: a user handle is 1 to 64 bytes).
+    let (mut contents, es_public, _) = foreign();
+    contents.credentials[0].user_id.clear();
+    let mut h = Harness::with_seed(6);
+    import(&mut h, &contents).unwrap();
+    for ga in [Ga::new(ES_RP), Ga::new(ES_RP).allow(&[&ES_ID])] {
+        let got = h.get_assertion(&ga).unwrap();
+        got.verify(&es_public, &CDH);
+        assert_eq!(got.user, None);
+    }
+}
+
+#[test]
 fn credential_management_enumerates_imported_credentials() {
     let mut a = Harness::with_seed(1);
     let own = a

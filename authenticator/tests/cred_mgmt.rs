@@ -415,11 +415,12 @@ fn authorisation_failures() {
         }
     }
     assert_eq!(send(h, CREDENTIAL_MANAGEMENT, &req), Err(0x02));
-    // A token without cm → UNAUTHORIZED_PERMISSION.
+    // A token without cm → PIN_AUTH_INVALID (§6.8.2 step 4 and the like;
+    // python-fido2's test_credman.py::test_missing_permissions).
     let other = PinClient::new(2)
         .token(&mut h.auth, &mut h.env, PIN, PERM_LBW | PERM_ACFG, None)
         .unwrap();
-    assert_eq!(cm(h, Some(&other), GET_CREDS_METADATA, None), Err(0x40));
+    assert_eq!(cm(h, Some(&other), GET_CREDS_METADATA, None), Err(0x33));
     let mcga = PinClient::new(2)
         .token(
             &mut h.auth,
@@ -432,7 +433,7 @@ fn authorisation_failures() {
     let a = rp_hash_params("a.example");
     assert_eq!(
         cm(h, Some(&mcga), ENUMERATE_CREDENTIALS_BEGIN, Some(&a)),
-        Err(0x40)
+        Err(0x33)
     );
     // The "next" subcommands need no token (they continue an authorised Begin).
     let cmt = PinClient::new(2)
@@ -462,21 +463,22 @@ fn rp_bound_token_reaches_only_its_rp() {
     let bound = PinClient::new(2)
         .token(&mut h.auth, &mut h.env, PIN, PERM_CM, Some("a.example"))
         .unwrap();
-    // Device-wide subcommands need an unbound token.
-    assert_eq!(cm(h, Some(&bound), GET_CREDS_METADATA, None), Err(0x40));
-    assert_eq!(cm(h, Some(&bound), ENUMERATE_RPS_BEGIN, None), Err(0x40));
-    // Its own RP: fine; another: UNAUTHORIZED_PERMISSION.
+    // Device-wide subcommands need an unbound token (§6.8.2, §6.8.3 step
+    // 4: PIN_AUTH_INVALID).
+    assert_eq!(cm(h, Some(&bound), GET_CREDS_METADATA, None), Err(0x33));
+    assert_eq!(cm(h, Some(&bound), ENUMERATE_RPS_BEGIN, None), Err(0x33));
+    // Its own RP: fine; another: PIN_AUTH_INVALID (§6.8.4, §6.8.5 step 4).
     let a = rp_hash_params("a.example");
     let b = rp_hash_params("b.example");
     assert!(cm(h, Some(&bound), ENUMERATE_CREDENTIALS_BEGIN, Some(&a)).is_ok());
     assert_eq!(
         cm(h, Some(&bound), ENUMERATE_CREDENTIALS_BEGIN, Some(&b)),
-        Err(0x40)
+        Err(0x33)
     );
     let b_cred = cred_params(&s.creds[1].1);
     assert_eq!(
         cm(h, Some(&bound), DELETE_CREDENTIAL, Some(&b_cred)),
-        Err(0x40)
+        Err(0x33)
     );
     let a_cred = cred_params(&s.creds[0].1);
     assert_eq!(

@@ -91,11 +91,11 @@ fn username_less_three_accounts_walked_newest_first() {
         assert_eq!(&a.credential_id, id, "newest first");
         a.verify(key, &CDH);
         assert_eq!(a.flags, 0x01);
-        assert_eq!(a.user_field("name"), Some(Value::text(name)));
-        assert_eq!(
-            a.user_field("displayName"),
-            Some(Value::text(&format!("{name} display")))
-        );
+        // §6.2.2 step 12.3: without UV, each account is its user id only
+        // (SECURITY.md "Accounts without user verification").
+        assert!(a.user_field("id").is_some());
+        assert_eq!(a.user_field("name"), None, "{name}");
+        assert_eq!(a.user_field("displayName"), None, "{name}");
     }
     assert_eq!(got[1].number_of_credentials, None);
     assert!(got[0].sign_count < got[1].sign_count && got[1].sign_count < got[2].sign_count);

@@ -61,7 +61,11 @@ fn discoverable_credential_round_trip_and_listing() {
     a.verify(&att.public_key, &CDH);
     assert_eq!(a.number_of_credentials, None, "only one credential");
     assert_eq!(a.user_field("id"), Some(Value::bytes(b"user-1")));
-    assert_eq!(a.user_field("name"), Some(Value::text("alice")));
+    assert_eq!(
+        a.user_field("name"),
+        None,
+        "no UV, no name (§6.2.2 step 12.3)"
+    );
 }
 
 #[test]
@@ -326,6 +330,14 @@ fn enterprise_attestation_and_long_user_id_are_refused() {
         h.make_credential(&Mc::new(RP, &[7; 65], "a")).err(),
         Some(0x03)
     );
+    // An empty user handle is no handle (WebAuthn §5.4.3: 1 to 64 bytes):
+    // refused before any prompt, discoverable or not, and nothing stored.
+    let before = h.presence_count();
+    for mc in [Mc::new(RP, b"", "a"), Mc::new(RP, b"", "a").rk()] {
+        assert_eq!(h.make_credential(&mc).err(), Some(0x03));
+    }
+    assert_eq!(h.presence_count(), before);
+    assert_eq!(h.get_assertion(&Ga::new(RP)).err(), Some(0x2E));
 }
 
 #[test]

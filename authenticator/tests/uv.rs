@@ -87,12 +87,12 @@ fn make_credential_pin_uv_auth_param_rules() {
             .err(),
         Some(0x33)
     );
-    // A token without mc.
+    // A token without mc (§6.1.2 step 11.2: PIN_AUTH_INVALID).
     let t = token(&mut h, &c, GA, RP);
     assert_eq!(
         h.make_credential(&mc_uv(Mc::new(RP, b"u", "a"), &c, &t))
             .err(),
-        Some(0x40)
+        Some(0x33)
     );
     // A token is good for one makeCredential (§6.1.2 step 14 clears mc/ga).
     let t = token(&mut h, &c, MC, RP);
@@ -101,7 +101,7 @@ fn make_credential_pin_uv_auth_param_rules() {
     assert_eq!(
         h.make_credential(&mc_uv(Mc::new(RP, b"v", "b"), &c, &t))
             .err(),
-        Some(0x40)
+        Some(0x33)
     );
     // A legacy getPinToken token (mc+ga, no RP) binds to the first RP.
     let t = c
@@ -165,29 +165,68 @@ fn get_assertion_with_uv_sets_flag_and_returns_names() {
     assert_eq!(a.flags & (FLAG_UV | 0x01), FLAG_UV | 0x01);
     assert_eq!(a.user_field("name"), Some(Value::text("alice")));
     a.verify(&att.public_key, &CDH);
-    // The token is consumed by that getAssertion.
+    // The token is consumed by that getAssertion (§6.2.2 step 9.4), so
+    // its reuse lacks ga: PIN_AUTH_INVALID (step 6.1.4), not 0x40.
     assert_eq!(
         h.get_assertion(&ga_uv(Ga::new(RP), &c, &t)).err(),
-        Some(0x40)
+        Some(0x33)
     );
-    // A ga token cannot make credentials.
+    // A ga token cannot make credentials (§6.1.2 step 11.2: 0x33).
     let t = token(&mut h, &c, GA, RP);
     assert_eq!(
         h.make_credential(&mc_uv(Mc::new(RP, b"z", "z"), &c, &t))
             .err(),
-        Some(0x40)
+        Some(0x33)
+    );
+    // A token bound to another RP (§6.2.2 step 6.1.5: 0x33).
+    let t = token(&mut h, &c, GA, "other.example");
+    assert_eq!(
+        h.get_assertion(&ga_uv(Ga::new(RP), &c, &t)).err(),
+        Some(0x33)
     );
 }
 
 #[test]
-fn without_a_pin_names_follow_presence_deviation() {
-    // ARCHITECTURE.md "User entities without UV": kept only while no PIN.
+fn legacy_get_pin_token_is_spent_by_one_make_credential() {
+    // A CTAP 2.0 platform gets one token with getPinToken (0x05, default
+    // permissions mc+ga, no RP) and reuses it. In CTAP 2.1 the first
+    // makeCredential that collects presence clears every permission but
+    // lbw and the userVerified flag (§6.1.2 step 14), for legacy tokens
+    // too; the following getAssertion is refused with PIN_AUTH_INVALID
+    // (§6.2.2 step 6.1.3), which tells a platform to get a new token.
+    let (mut h, c) = with_pin();
+    let t = c
+        .get_token(&mut h.auth, &mut h.env, PIN, None, None)
+        .unwrap();
+    let att = h
+        .make_credential(&mc_uv(Mc::new(RP, b"u", "alice").rk(), &c, &t))
+        .unwrap();
+    assert_eq!(
+        h.get_assertion(&ga_uv(Ga::new(RP), &c, &t)).err(),
+        Some(0x33)
+    );
+    // A fresh legacy token works, bound to the RP of its first use.
+    let t = c
+        .get_token(&mut h.auth, &mut h.env, PIN, None, None)
+        .unwrap();
+    let a = h.get_assertion(&ga_uv(Ga::new(RP), &c, &t)).unwrap();
+    a.verify(&att.public_key, &CDH);
+    assert_eq!(a.flags & FLAG_UV, FLAG_UV);
+}
+
+#[test]
+fn without_a_pin_names_are_never_returned() {
+    // §6.2.2 step 12.3: name and displayName "MUST NOT be returned if user
+    // verification is not done by the authenticator" — with no PIN set UV
+    // is impossible, so never, even after the user approved the prompt.
     let mut h = Harness::new();
     h.make_credential(&Mc::new(RP, b"u", "alice").rk()).unwrap();
-    let a = h.get_assertion(&Ga::new(RP)).unwrap();
-    assert_eq!(a.user_field("name"), Some(Value::text("alice")));
-    let a = h.get_assertion(&Ga::new(RP).option("up", false)).unwrap();
-    assert_eq!(a.user_field("name"), None, "silent probe");
+    for ga in [Ga::new(RP), Ga::new(RP).option("up", false)] {
+        let a = h.get_assertion(&ga).unwrap();
+        assert_eq!(a.user_field("id"), Some(Value::bytes(b"u")));
+        assert_eq!(a.user_field("name"), None);
+        assert_eq!(a.user_field("displayName"), None);
+    }
 }
 
 #[test]

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod prompt;
+pub mod python;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::SocketAddr;

@@ -33,9 +33,15 @@ def test_set_min_pin_length_forces_a_pin_change(device):
     info = Ctap2(device).info
     assert info.min_pin_length == 8 and info.force_pin_change is True
     pin = ClientPin(Ctap2(device))
+    # The right PIN under forcePINChange: getPinUvAuthTokenUsingPinWithPermissions
+    # says PIN_POLICY_VIOLATION (§6.5.5.7.2 step 10), the legacy getPinToken
+    # PIN_INVALID (§6.5.5.7.1, as python-fido2's own device suite expects).
+    with pytest.raises(CtapError) as e:
+        pin.get_pin_token(PIN, ClientPin.PERMISSION.CREDENTIAL_MGMT)
+    assert e.value.code == CtapError.ERR.PIN_POLICY_VIOLATION
     with pytest.raises(CtapError) as e:
         pin.get_pin_token(PIN)
-    assert e.value.code == CtapError.ERR.PIN_POLICY_VIOLATION
+    assert e.value.code == CtapError.ERR.PIN_INVALID
     with pytest.raises(CtapError) as e:
         pin.change_pin(PIN, "1234567")  # 7 < 8
     assert e.value.code == CtapError.ERR.PIN_POLICY_VIOLATION

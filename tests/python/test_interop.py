@@ -92,7 +92,9 @@ def test_two_users_usernameless_login_returns_both(device):
         assert credential.credential_id in by_id, f"{user.name} missing from the selection"
         index, assertion = by_id[credential.credential_id]
         assert assertion.user["id"] == user.id
-        assert assertion.user.get("name") == user.name
+        # No user verification (no PIN on this key): the user id only, never
+        # the name (CTAP 2.1 §6.2.2 step 12.3; SECURITY.md).
+        assert "name" not in assertion.user and "displayName" not in assertion.user
         # Each account in the selection verifies on its own.
         response = selection.get_response(index)
         server.authenticate_complete(state, credentials, response)

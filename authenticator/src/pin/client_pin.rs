@@ -29,6 +29,11 @@ const SUPPORTED_PERMISSIONS: u64 = Permission::MakeCredential as u64
     | Permission::CredentialManagement as u64
     | Permission::LargeBlobWrite as u64
     | Permission::AuthenticatorConfig as u64;
+/// Every permission bit the spec defines: the five above, be (0x08) and
+/// CTAP 2.2's pcmr (0x40). Other bits are undefined and ignored
+/// (§6.5.5.7.2 step 4: only a defined permission the key cannot grant is
+/// refused).
+const DEFINED_PERMISSIONS: u64 = SUPPORTED_PERMISSIONS | 0x08 | 0x40;
 /// getPinToken's implicit permissions (§6.5.5.7.1: "mc and ga").
 const DEFAULT_PERMISSIONS: u8 = Permission::MakeCredential as u8 | Permission::GetAssertion as u8;
 
@@ -90,6 +95,21 @@ impl<'a> Request<'a> {
     }
 }
 
+/// What a PIN-checked token request asks for.
+#[derive(Debug)]
+struct Grant {
+    permissions: u8,
+    /// The permissions RP ID, if the platform named one.
+    rp_id: Option<String>,
+    /// The answer to the right PIN while forcePINChange is set: getPinToken
+    /// says CTAP2_ERR_PIN_INVALID (§6.5.5.7.1, the step after the retries
+    /// are restored; python-fido2's device suite and OpenSK agree),
+    /// getPinUvAuthTokenUsingPinWithPermissions
+    /// CTAP2_ERR_PIN_POLICY_VIOLATION (§6.5.5.7.2 step 10, which tells the
+    /// platform to ask for a new PIN).
+    if_pin_change_forced: CtapError,
+}
+
 fn required_value<T>(v: Option<T>) -> Result<T, CtapError> {
     v.ok_or(CtapError::MissingParameter)
 }
@@ -119,8 +139,17 @@ impl Authenticator {
         }
     }
 
-    /// §6.5.5.3: `{3: pinRetries, 4: powerCycleState}`.
+    /// §6.5.5.2: `{3: pinRetries, 4: powerCycleState}`.
+    ///
+    /// With no PIN set there are no retries to count: CTAP2_ERR_PIN_NOT_SET.
+    /// The spec's steps are silent on this case; python-fido2's device
+    /// suite (which Yubico runs against its keys) expects PIN_NOT_SET after
+    /// a factory reset, and platforms only ask once getInfo says
+    /// `clientPin: true`.
     fn get_pin_retries<E: Env>(&mut self, env: &mut E) -> Result<Value, CtapError> {
+        if !self.pin_is_set(env)? {
+            return Err(CtapError::PinNotSet);
+        }
         let left = retries::retries(env.store())?;
         Ok(Value::int_map(vec![
             (key::PIN_RETRIES, Value::Unsigned(u64::from(left))),
@@ -138,9 +167,10 @@ impl Authenticator {
         let new_pin_enc = required_value(req.new_pin_enc)?;
         let param = required_value(req.pin_uv_auth_param)?;
         let protocol = req.protocol()?;
-        // Step 3: "If a PIN has already been set, return CTAP2_ERR_NOT_ALLOWED".
+        // Step 3: a PIN already set is CTAP2_ERR_PIN_AUTH_INVALID (CTAP 2.0
+        // keys answered NOT_ALLOWED; 2.1 changed it).
         if self.pin_is_set(env)? {
-            return Err(CtapError::NotAllowed);
+            return Err(CtapError::PinAuthInvalid);
         }
         // Steps 4–5: shared secret, then the MAC over newPinEnc.
         let shared = self.pin.decapsulate(env, protocol, peer)?;
@@ -208,7 +238,14 @@ impl Authenticator {
         if req.permissions.is_some() || req.rp_id.is_some() {
             return Err(CtapError::InvalidParameter);
         }
-        self.issue_token(env, protocol, peer, pin_hash_enc, DEFAULT_PERMISSIONS, None)
+        // With forcePINChange set, the right PIN still gets
+        // CTAP2_ERR_PIN_INVALID from this (2.0-era) subcommand.
+        let grant = Grant {
+            permissions: DEFAULT_PERMISSIONS,
+            rp_id: None,
+            if_pin_change_forced: CtapError::PinInvalid,
+        };
+        self.issue_token(env, protocol, peer, pin_hash_enc, grant)
     }
 
     /// §6.5.5.7.2 getPinUvAuthTokenUsingPinWithPermissions.
@@ -227,8 +264,10 @@ impl Authenticator {
         if permissions == 0 {
             return Err(CtapError::InvalidParameter);
         }
-        // Step 4: permissions we cannot grant (be: no bio enrollment;
-        // anything unknown) → CTAP2_ERR_UNAUTHORIZED_PERMISSION.
+        // Step 4: a defined permission we cannot grant (be: no bio
+        // enrollment; pcmr: no perCredMgmtRO) is
+        // CTAP2_ERR_UNAUTHORIZED_PERMISSION; undefined bits are ignored.
+        let permissions = permissions & DEFINED_PERMISSIONS;
         if permissions & !SUPPORTED_PERMISSIONS != 0 {
             return Err(CtapError::UnauthorizedPermission);
         }
@@ -239,28 +278,26 @@ impl Authenticator {
         if rp_scoped && req.rp_id.is_none() {
             return Err(CtapError::InvalidParameter);
         }
-        let permissions =
-            u8::try_from(permissions).map_err(|_| CtapError::UnauthorizedPermission)?;
-        self.issue_token(
-            env,
-            protocol,
-            peer,
-            pin_hash_enc,
-            permissions,
-            req.rp_id.map(str::to_owned),
-        )
+        let grant = Grant {
+            permissions: u8::try_from(permissions)
+                .map_err(|_| CtapError::UnauthorizedPermission)?,
+            rp_id: req.rp_id.map(str::to_owned),
+            // Step 10: the right PIN under forcePINChange.
+            if_pin_change_forced: CtapError::PinPolicyViolation,
+        };
+        self.issue_token(env, protocol, peer, pin_hash_enc, grant)
     }
 
     /// The common tail of getPinToken and
-    /// getPinUvAuthTokenUsingPinWithPermissions (§6.5.5.7.2 steps 5–15).
+    /// getPinUvAuthTokenUsingPinWithPermissions (§6.5.5.7.2 steps 5–15,
+    /// and the same steps of §6.5.5.7.1).
     fn issue_token<E: Env>(
         &mut self,
         env: &mut E,
         protocol: PinProtocol,
         peer: &Value,
         pin_hash_enc: &[u8],
-        permissions: u8,
-        rp_id: Option<String>,
+        grant: Grant,
     ) -> Result<Value, CtapError> {
         // Step 5: PIN_BLOCKED / PIN_AUTH_BLOCKED.
         self.check_not_blocked(env)?;
@@ -268,15 +305,17 @@ impl Authenticator {
         let shared = self.pin.decapsulate(env, protocol, peer)?;
         // Steps 7–9: decrement, persist, compare; restore on success.
         self.check_pin_hash_enc(env, &shared, pin_hash_enc)?;
-        // Step 10: "If the forcePINChange member ... is true, return
-        // CTAP2_ERR_PIN_POLICY_VIOLATION."
+        // Step 10: forcePINChange refuses even the right PIN; the two
+        // subcommands answer differently (see `Grant`).
         if DeviceConfig::load(env.store())?.force_pin_change {
-            return Err(CtapError::PinPolicyViolation);
+            return Err(grant.if_pin_change_forced);
         }
         // Steps 11–14: a new token, in use, with these permissions.
         self.pin.token.reset(env);
         let now = env.now();
-        self.pin.token.begin_using(now, permissions, rp_id);
+        self.pin
+            .token
+            .begin_using(now, grant.permissions, grant.rp_id);
         // Step 15: the token, encrypted for the platform.
         let token = Zeroizing::new(*self.pin.token.token(env, protocol));
         let encrypted = shared.encrypt(env, token.as_slice())?;

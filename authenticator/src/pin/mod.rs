@@ -128,14 +128,18 @@ impl Authenticator {
     /// computed with the pinUvAuthToken over `message`, for an operation
     /// that needs `permission` (and, for RP-scoped operations, `rp_id`).
     ///
-    /// Errors, in the order checked: unsupported protocol
-    /// CTAP1_ERR_INVALID_PARAMETER; no PIN CTAP2_ERR_PIN_NOT_SET; a param
-    /// that does not verify (constant time) or no token issued
-    /// CTAP2_ERR_PIN_AUTH_INVALID; a token whose timer ran out
-    /// CTAP2_ERR_PIN_TOKEN_EXPIRED (protocol.md); a missing permission
-    /// CTAP2_ERR_UNAUTHORIZED_PERMISSION; another RP's token, or an mc/ga
-    /// token whose userVerified flag was consumed, CTAP2_ERR_PIN_AUTH_INVALID.
-    /// An unbound token is bound to `rp_id` (§6.1.2 step 11.5).
+    /// Errors: an unsupported protocol is CTAP1_ERR_INVALID_PARAMETER and
+    /// no PIN at all CTAP2_ERR_PIN_NOT_SET (CTAP 2.0's rule, which 2.1
+    /// leaves standing). Every other refusal is CTAP2_ERR_PIN_AUTH_INVALID,
+    /// as each command's steps say: a param that does not verify (constant
+    /// time), a token never issued or stopped by its usage timer, a token
+    /// without the permission, another RP's token, an mc/ga token whose
+    /// userVerified flag was consumed (§6.1.2 step 11, §6.2.2 step 6,
+    /// §6.8 steps 1–4, §6.10.2 step 5, §6.11 step 4; python-fido2's device
+    /// suite tests the permission case for credMgmt and largeBlobs).
+    /// CTAP2_ERR_UNAUTHORIZED_PERMISSION belongs to clientPIN alone: a
+    /// token is *asked for* with a permission the key cannot grant.
+    /// An unbound token is bound to `rp_id` (§6.1.2 step 11.6).
     pub(crate) fn verify_pin_uv_auth_param<E: Env>(
         &mut self,
         env: &mut E,
@@ -157,11 +161,18 @@ impl Authenticator {
         }
         match usable {
             Ok(()) => {}
-            Err(TokenUnusable::Expired) => return Err(CtapError::PinTokenExpired),
-            Err(TokenUnusable::NotInUse) => return Err(CtapError::PinAuthInvalid),
+            // §6.5.2.1: a token whose usage timer ran out was stopped
+            // (stopUsingPinUvAuthToken), so it verifies as one never issued.
+            // CTAP 2.0's PIN_TOKEN_EXPIRED (0x38) is reserved in 2.1.
+            Err(TokenUnusable::Expired | TokenUnusable::NotInUse) => {
+                return Err(CtapError::PinAuthInvalid);
+            }
         }
+        // §6.1.2 step 11.2, §6.2.2 step 6.1.4 and the like: "Verify that the
+        // pinUvAuthToken has the … permission, if not, return
+        // CTAP2_ERR_PIN_AUTH_INVALID."
         if !self.pin.token.has_permission(permission as u8) {
-            return Err(CtapError::UnauthorizedPermission);
+            return Err(CtapError::PinAuthInvalid);
         }
         if let Some(rp_id) = rp_id {
             match self.pin.token.permissions_rp_id() {

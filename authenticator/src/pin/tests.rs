@@ -82,10 +82,25 @@ fn key_agreement_is_cose_ecdh_p256() {
 }
 
 #[test]
-fn set_pin_twice_is_not_allowed() {
-    // §6.5.5.5 step 3.
+fn set_pin_twice_is_pin_auth_invalid() {
+    // §6.5.5.5 step 3: CTAP2_ERR_PIN_AUTH_INVALID (0x33) once a PIN is set;
+    // CTAP 2.0's NOT_ALLOWED (0x30) is gone in 2.1 (OpenSK and the Trussed
+    // authenticator answer 0x33 too).
     let (mut env, mut auth, c) = with_pin(2);
-    assert_eq!(c.set_pin(&mut auth, &mut env, "5678"), Err(0x30));
+    assert_eq!(c.set_pin(&mut auth, &mut env, "5678"), Err(0x33));
+}
+
+#[test]
+fn get_pin_retries_without_a_pin_is_pin_not_set() {
+    // §6.5.5.2 has no step for it; python-fido2's device suite
+    // (test_clientpin.py::test_set_and_reset) expects CTAP2_ERR_PIN_NOT_SET
+    // (0x35) after a factory reset, for both protocols.
+    for p in [1, 2] {
+        let (mut env, mut auth, c) = setup(p);
+        assert_eq!(c.retries(&mut auth, &mut env), Err(0x35));
+        c.set_pin(&mut auth, &mut env, PIN).unwrap();
+        assert_eq!(c.retries(&mut auth, &mut env), Ok((8, false)));
+    }
 }
 
 #[test]
@@ -198,10 +213,23 @@ fn pin_operations_without_a_pin_are_pin_not_set() {
 
 #[test]
 fn force_pin_change_blocks_tokens_until_changed() {
-    // §6.5.5.7.2 step 10; §6.5.5.6: not to the same PIN.
+    // The right PIN under forcePINChange: getPinToken answers
+    // CTAP2_ERR_PIN_INVALID (0x31, §6.5.5.7.1; python-fido2's
+    // test_config.py::test_force_pin_change), getPinUvAuthTokenUsingPin-
+    // WithPermissions CTAP2_ERR_PIN_POLICY_VIOLATION (0x37, §6.5.5.7.2
+    // step 10). Neither costs a retry. §6.5.5.6: not to the same PIN.
+    for p in [1, 2] {
+        let (mut env, mut auth, c) = with_pin(p);
+        auth.set_min_pin_length(&mut env, None, None, true).unwrap();
+        assert_eq!(c.get_token(&mut auth, &mut env, PIN, None, None), Err(0x31));
+        assert_eq!(
+            c.get_token(&mut auth, &mut env, PIN, Some(0x04), None),
+            Err(0x37)
+        );
+        assert_eq!(c.retries(&mut auth, &mut env), Ok((8, false)));
+    }
     let (mut env, mut auth, c) = with_pin(2);
     auth.set_min_pin_length(&mut env, None, None, true).unwrap();
-    assert_eq!(c.get_token(&mut auth, &mut env, PIN, None, None), Err(0x37));
     assert_eq!(c.change_pin(&mut auth, &mut env, PIN, PIN), Err(0x37));
     c.change_pin(&mut auth, &mut env, PIN, "24680").unwrap();
     assert!(!auth.device_config(&mut env).unwrap().force_pin_change);
@@ -232,7 +260,7 @@ fn set_min_pin_length_rules() {
     assert!(config.force_pin_change);
     assert_eq!(config.min_pin_length_rp_ids, vec!["rp.example".to_string()]);
     assert_eq!(
-        c.get_token(&mut auth, &mut env, "123456", None, None),
+        c.get_token(&mut auth, &mut env, "123456", Some(0x04), None),
         Err(0x37)
     );
     c.change_pin(&mut auth, &mut env, "123456", "12345678")
@@ -257,8 +285,9 @@ fn permissions_rules() {
         Err(0x40)
     );
     assert_eq!(
-        c.get_token(&mut auth, &mut env, PIN, Some(0x1_0000_0001), Some("r")),
-        Err(0x40)
+        c.get_token(&mut auth, &mut env, PIN, Some(0x40 | 0x04), None),
+        Err(0x40),
+        "pcmr (CTAP 2.2) without perCredMgmtRO"
     );
     assert_eq!(
         c.get_token(&mut auth, &mut env, PIN, Some(0x01), None),
@@ -279,12 +308,30 @@ fn permissions_rules() {
         auth.verify_pin_uv_auth_param(&mut env, 2, &p, b"msg", ok, None)
             .unwrap();
     }
+    // A token without the permission is CTAP2_ERR_PIN_AUTH_INVALID (0x33)
+    // where it is used: §6.1.2 step 11.2, §6.2.2 step 6.1.4 (0x40 is only
+    // clientPIN's answer to asking for a permission the key cannot grant).
     for missing in [Permission::MakeCredential, Permission::GetAssertion] {
         assert_eq!(
             auth.verify_pin_uv_auth_param(&mut env, 2, &p, b"msg", missing, Some("r")),
-            Err(CtapError::UnauthorizedPermission)
+            Err(CtapError::PinAuthInvalid)
         );
     }
+    // Undefined permission bits are ignored (§6.5.5.7.2 step 4): the token
+    // carries the defined ones.
+    let token = c
+        .get_token(&mut auth, &mut env, PIN, Some(0x1_0000_0080 | 0x04), None)
+        .unwrap();
+    let p = c.auth_param(&token, b"msg");
+    auth.verify_pin_uv_auth_param(
+        &mut env,
+        2,
+        &p,
+        b"msg",
+        Permission::CredentialManagement,
+        None,
+    )
+    .unwrap();
 }
 
 #[test]
@@ -397,7 +444,8 @@ fn rp_binding_and_protocol_checks() {
 #[test]
 fn token_expiry_and_consumption() {
     let (mut env, mut auth, c) = with_pin(2);
-    // Unused for more than 30 s: expired (protocol.md: 0x38).
+    // Unused for more than 30 s: stopped by its usage timer (§6.5.2.1), so
+    // PIN_AUTH_INVALID like a token never issued (0x38 is reserved in 2.1).
     let token = c
         .get_token(&mut auth, &mut env, PIN, Some(0x04), None)
         .unwrap();
@@ -412,7 +460,7 @@ fn token_expiry_and_consumption() {
             Permission::CredentialManagement,
             None
         ),
-        Err(CtapError::PinTokenExpired)
+        Err(CtapError::PinAuthInvalid)
     );
     // Used within 30 s: good for 10 minutes after issue.
     let token = c
@@ -448,7 +496,7 @@ fn token_expiry_and_consumption() {
             Permission::CredentialManagement,
             None
         ),
-        Err(CtapError::PinTokenExpired)
+        Err(CtapError::PinAuthInvalid)
     );
     // A power-up forgets the token.
     let token = c
@@ -477,7 +525,7 @@ fn token_expiry_and_consumption() {
     auth.consume_pin_token_for_mc_ga();
     assert_eq!(
         auth.verify_pin_uv_auth_param(&mut env, 2, &p, b"m", Permission::MakeCredential, Some("r")),
-        Err(CtapError::UnauthorizedPermission)
+        Err(CtapError::PinAuthInvalid)
     );
     auth.verify_pin_uv_auth_param(&mut env, 2, &p, b"m", Permission::LargeBlobWrite, None)
         .unwrap();
@@ -493,12 +541,13 @@ fn reset_forgets_pin_retries_and_config() {
     assert!(config.always_uv && config.enterprise_attestation);
     auth.reset_pin_state(&mut env).unwrap();
     assert!(!auth.pin_is_set(&mut env).unwrap());
-    assert_eq!(c.retries(&mut auth, &mut env), Ok((8, false)));
+    assert_eq!(c.retries(&mut auth, &mut env), Err(0x35));
     assert_eq!(
         auth.device_config(&mut env).unwrap(),
         DeviceConfig::default()
     );
     c.set_pin(&mut auth, &mut env, "5678").unwrap();
+    assert_eq!(c.retries(&mut auth, &mut env), Ok((8, false)));
     auth.toggle_always_uv(&mut env).unwrap();
     auth.toggle_always_uv(&mut env).unwrap();
     assert!(!auth.device_config(&mut env).unwrap().always_uv);
