@@ -22,6 +22,8 @@ FIDO2_SHA256=ed397da981b9ab133da6ead7309e41f924b566b749956129efe286fae097749f
 GUEST_PACKAGES=(
     linux-image-amd64 initramfs-tools kmod udev iproute2 usbip usbutils
     fido2-tools libfido2-1 openssh-client python3 python3-cryptography
+    # the browser case: Firefox ESR on an X display nobody looks at, driven by keystrokes
+    firefox-esr xvfb xauth xdotool openbox imagemagick x11-utils fonts-liberation fonts-dejavu-core
 )
 
 say() { echo "build-image: $*" >&2; }
@@ -156,7 +158,7 @@ EOF
 cp "$ROOT/boot/initrd.img-$KVER" "$WORK/out/initrd.img"
 
 say "making the ext4 image"
-mkfs.ext4 -q -L softkey-root -d "$ROOT" "$WORK/out/rootfs.img" 1536M
+mkfs.ext4 -q -L softkey-root -d "$ROOT" "$WORK/out/rootfs.img" 3072M
 
 {
     echo "built: $(date -u +%Y-%m-%dT%H:%M:%SZ) in $(($(date +%s) - start)) s"
@@ -164,7 +166,8 @@ mkfs.ext4 -q -L softkey-root -d "$ROOT" "$WORK/out/rootfs.img" 1536M
     echo "kernel: $KVER"
     cat "$WORK/python.txt"
     chroot_pkgs="$(dpkg-query --admindir="$ROOT/var/lib/dpkg" -W -f '${Package} ${Version}\n' \
-        linux-image-amd64 udev usbip usbutils fido2-tools libfido2-1 openssh-client python3 python3-cryptography 2> /dev/null || true)"
+        linux-image-amd64 udev usbip usbutils fido2-tools libfido2-1 openssh-client python3 python3-cryptography \
+        firefox-esr xvfb xdotool 2> /dev/null || true)"
     echo "$chroot_pkgs"
 } > "$WORK/out/manifest"
 

@@ -14,15 +14,15 @@
 #
 # Environment: SOFTKEY_VM_ISSUE4=1 runs the cases that wait for issue 4 instead of reporting
 # them PENDING; SOFTKEY_VM_ONLY="01 09" runs only those cases; SOFTKEY_VM_KEEP=1 keeps the
-# work directory; SOFTKEY_VM_DEADLINE (guest seconds, default 480); SOFTKEY_VM_CACHE and
+# work directory; SOFTKEY_VM_DEADLINE (guest seconds, default 900); SOFTKEY_VM_CACHE and
 # SOFTKEY_VM_ACCEL as in build-image.sh and run-guest.sh.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO="$(cd "$HERE/../.." && pwd)"
 BIN="${1:-$REPO/target/debug/softkey}"
-DEADLINE="${SOFTKEY_VM_DEADLINE:-480}"
-CASES=(01 02 03 04 05 06 07 08 09 10 11)
+DEADLINE="${SOFTKEY_VM_DEADLINE:-900}"
+CASES=(01 02 03 04 05 06 07 08 09 10 11 12)
 
 say() { echo "suite: $*"; }
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
@@ -128,7 +128,8 @@ say "servers: $(for n in "${CASES[@]}"; do printf '%s=127.0.0.1:%s ' "$n" "${POR
 
 # Boot the guest once; meanwhile answer its signals for case 9.
 t_vm=$(now_ms)
-"$HERE/run-guest.sh" --deadline "$DEADLINE" "$JOB" | tee "$WORK/guest.log" &
+# 2 GiB: Firefox (case 12) needs more than the 1 GiB the other cases do.
+"$HERE/run-guest.sh" --deadline "$DEADLINE" --memory 2048 "$JOB" | tee "$WORK/guest.log" &
 vm=$!
 while kill -0 "$vm" 2> /dev/null; do
     if [[ -e "$JOB/signal/kill" && ! -e "$JOB/signal/killed" ]]; then
@@ -165,6 +166,13 @@ suite_failed=0
 if [[ "$rc" != 0 || "$verdicts" -eq 0 || "$verdicts" -ne "$counted" ]]; then
     suite_failed=1
     say "FAILED: guest exit code $rc, $verdicts case verdicts, summary: ${summary:-none}"
+    # Screenshots and logs of a failed browser case, where the developer looks: target/.
+    if [[ -n "$(ls -A "$JOB/screens" 2> /dev/null)" ]]; then
+        rm -rf "$REPO/target/vm-screens"
+        mkdir -p "$REPO/target"
+        cp -r "$JOB/screens" "$REPO/target/vm-screens"
+        say "screenshots of the failed browser case: $REPO/target/vm-screens"
+    fi
     for n in "${CASES[@]}"; do
         if [[ -s "$HOSTDIR/server-$n.err" ]]; then
             say "server $n stderr (last lines):"
