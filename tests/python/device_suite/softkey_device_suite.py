@@ -17,8 +17,19 @@ python-fido2's suite is written for a physical key on a USB port. Three hooks ma
   skip the file does not list, and on a listed skip that passed. It ends with one line:
   ``python-fido2 device suite: P passed, F failed, E errors, S skipped (expected S)``.
 
-Environment: ``SOFTKEY_BIN`` (the binary), ``SOFTKEY_DEVICE_SUITE_WORKDIR`` (vault and logs),
-``SOFTKEY_DEVICE_SUITE_EXPECTATIONS`` (defaults to the file beside this one).
+Environment: ``SOFTKEY_BIN`` (the binary), ``SOFTKEY_DEVICE_SUITE_WORKDIR`` (vault and server
+logs; a new temporary directory if unset),
+``SOFTKEY_DEVICE_SUITE_EXPECTATIONS`` (defaults to the file beside this one),
+``SOFTKEY_DEVICE_SUITE_SERVE_ARGS`` (more ``softkey serve`` arguments, for trying a
+configuration by hand, e.g. ``--attestation batch`` with the suite's ``--ep-rp-id``; the cargo
+test clears it).
+
+By hand, with a Python that has fido2 2.2.1 and pytest (``cargo test --test device_suite``
+leaves one in target/tmp/interop-venv), from the repository root:
+
+    export SOFTKEY_BIN=$PWD/target/debug/softkey PYTHONPATH=$PWD/tests/python/device_suite
+    cd "$(python tests/python/device_suite/fetch_suite.py target/tmp/python-fido2-sdist)"
+    python -m pytest tests/device -p softkey_device_suite -p no:cacheprovider
 """
 
 from __future__ import annotations
@@ -29,6 +40,7 @@ import re
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -308,7 +320,8 @@ def pytest_configure(config):
     binary = os.environ.get("SOFTKEY_BIN")
     if not binary:
         raise pytest.UsageError("SOFTKEY_BIN must name the softkey binary")
-    workdir = Path(os.environ.get("SOFTKEY_DEVICE_SUITE_WORKDIR", "softkey-device-suite"))
+    workdir = Path(os.environ.get("SOFTKEY_DEVICE_SUITE_WORKDIR")
+                   or tempfile.mkdtemp(prefix="softkey-device-suite-"))
     expectations = Path(os.environ.get("SOFTKEY_DEVICE_SUITE_EXPECTATIONS",
                                        HERE / "expectations.json"))
     RUN = DeviceSuiteRun(Expectations(expectations))
