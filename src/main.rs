@@ -10,6 +10,7 @@ mod key;
 mod passphrase;
 mod paths;
 mod presence;
+mod shown;
 mod shutdown;
 mod store;
 mod text;

@@ -14,7 +14,9 @@ use std::process::Stdio;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
-use common::prompt::{start_zoe_registration, upneeded_keepalives};
+use common::prompt::{
+    HOSTILE_PROMPT, start_hostile_registration, start_zoe_registration, upneeded_keepalives,
+};
 use common::{Server, TempDir, softkey};
 use notification_server::{NotificationServer, SessionBus, Shown};
 use softkey_conformance::ctap2::{Ctap2, status};
@@ -71,7 +73,7 @@ fn approve_button_approves_and_the_notification_names_site_and_user() {
     let mut key = Ctap2::connect(server.addr, "1-1").unwrap();
     let shown = begin_registration(&server, &notifications, &mut key, 1);
     assert_eq!(shown.app_name, "softkey");
-    assert_eq!(shown.summary, "softkey: register with shop.example?");
+    assert_eq!(shown.summary, "softkey: register with \"shop.example\"?");
     assert!(
         shown
             .body
@@ -108,6 +110,25 @@ fn approve_button_approves_and_the_notification_names_site_and_user() {
     assert_ne!(second.id, shown.id);
     sleep(Duration::from_millis(200));
     notifications.click(second.id, "deny");
+    let (status, _) = key.hid().finish_cbor().unwrap();
+    assert_eq!(status, status::OPERATION_DENIED);
+}
+
+#[test]
+fn hostile_names_are_escaped_in_the_notification() {
+    let Some((bus, notifications)) = desktop("notify-hostile") else {
+        return;
+    };
+    let server = notify_server(&bus, "30");
+    let mut key = Ctap2::connect(server.addr, "1-1").unwrap();
+    start_hostile_registration(&mut key);
+    let shown = notifications
+        .wait_shown(1, Duration::from_secs(10))
+        .unwrap_or_else(|| panic!("no notification; stderr:\n{}", server.stderr()));
+    assert_eq!(shown.summary, "softkey: register with \"evil.example\"?");
+    assert!(shown.body.contains(HOSTILE_PROMPT), "{:?}", shown.body);
+    assert!(!shown.body.contains('\x1b') && !shown.body.contains('\u{202e}'));
+    notifications.click(shown.id, "deny");
     let (status, _) = key.hid().finish_cbor().unwrap();
     assert_eq!(status, status::OPERATION_DENIED);
 }

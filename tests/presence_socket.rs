@@ -11,7 +11,10 @@ use std::process::{Output, Stdio};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
-use common::prompt::{start_zoe_registration, upneeded_keepalives};
+use common::prompt::{
+    HOSTILE_PROMPT, hostile_registration, start_hostile_registration, start_zoe_registration,
+    upneeded_keepalives,
+};
 use common::{Server, TempDir};
 use serde_json::Value;
 use softkey_conformance::ctap2::{Ctap2, status};
@@ -101,7 +104,14 @@ fn pending_shows_the_request_and_approve_registers() {
     sleep(Duration::from_millis(350));
     let approved = run(&server, &["approve", &id.to_string()]);
     assert!(approved.status.success(), "{}", text(&approved.stderr));
-    assert!(text(&approved.stdout).contains(&format!("request {id} approved")));
+    // The echo says which request was approved, as its prompt showed it.
+    assert!(
+        text(&approved.stdout).contains(&format!(
+            "softkey: approved request {id}: \"shop.example\" asks to register as \"zoe\" (Zoe Z.)."
+        )),
+        "{}",
+        text(&approved.stdout)
+    );
 
     let (code, body) = key.hid().finish_cbor().unwrap();
     assert_eq!(code, 0, "approved registration succeeds");
@@ -119,12 +129,52 @@ fn pending_shows_the_request_and_approve_registers() {
 }
 
 #[test]
+fn pending_shows_hostile_names_escaped_and_json_keeps_them_exact() {
+    let server = socket_server("30");
+    let mut key = Ctap2::connect(server.addr, "1-1").unwrap();
+    start_hostile_registration(&mut key);
+    assert!(
+        server.wait_stderr(HOSTILE_PROMPT, Duration::from_secs(10)),
+        "serve's own line escapes them; stderr:\n{}",
+        server.stderr()
+    );
+    let listing = text(&run(&server, &["pending"]).stdout);
+    assert!(listing.contains(HOSTILE_PROMPT), "{listing}");
+    assert!(
+        !listing.contains('\x1b') && !listing.contains('\u{202e}'),
+        "{listing:?}"
+    );
+    let status = text(&run(&server, &["status"]).stdout);
+    assert!(status.contains(HOSTILE_PROMPT), "{status}");
+    // For programs, the exact text (JSON-escaped), and the escaped prompt.
+    let pending = pending_json(&server);
+    let user = hostile_registration().user;
+    assert_eq!(pending[0]["requester"], "rp");
+    assert_eq!(pending[0]["user_name"].as_str(), user.name.as_deref());
+    assert_eq!(
+        pending[0]["user_display_name"].as_str(),
+        user.display_name.as_deref()
+    );
+    assert_eq!(pending[0]["prompt"], HOSTILE_PROMPT);
+    let id = pending[0]["id"].as_u64().unwrap();
+    assert!(run(&server, &["deny", &id.to_string()]).status.success());
+    let (code, _) = key.hid().finish_cbor().unwrap();
+    assert_eq!(code, status::OPERATION_DENIED);
+}
+
+#[test]
 fn deny_refuses_with_operation_denied() {
     let server = socket_server("30");
     let mut key = begin_registration(&server);
+    // No id: the one waiting, named in the echo.
     let denied = run(&server, &["deny"]);
     assert!(denied.status.success(), "{}", text(&denied.stderr));
-    assert!(text(&denied.stdout).contains("denied"));
+    let echo = text(&denied.stdout);
+    assert!(
+        echo.starts_with("softkey: denied request ")
+            && echo.contains("\"shop.example\" asks to register"),
+        "{echo}"
+    );
     let (code, _) = key.hid().finish_cbor().unwrap();
     assert_eq!(code, status::OPERATION_DENIED);
 }

@@ -18,7 +18,7 @@ use std::thread::sleep;
 use std::time::{Duration, Instant};
 
 use common::TempDir;
-use common::prompt::start_zoe_registration;
+use common::prompt::{HOSTILE_PROMPT, start_hostile_registration, start_zoe_registration};
 use softkey_conformance::ctap2::{Ctap2, status};
 use softkey_conformance::usbip::UsbipDevice;
 
@@ -173,6 +173,28 @@ fn n_enter_denies() {
     let (code, _) = key.hid().finish_cbor().unwrap();
     assert_eq!(code, status::OPERATION_DENIED);
     pane.wait_for("Denied.", Duration::from_secs(5));
+}
+
+#[test]
+fn names_with_terminal_escapes_are_shown_escaped_and_cannot_repaint_the_prompt() {
+    let pane = Pane::start(30);
+    let mut key = Ctap2::connect(pane.addr, "1-1").unwrap();
+    start_hostile_registration(&mut key);
+    // The terminal shows the escapes as text, on the prompt's own line...
+    let line = pane.wait_for("evil.example", Duration::from_secs(10));
+    assert!(line.contains(HOSTILE_PROMPT), "{line:?}");
+    pane.wait_for("s left", Duration::from_secs(5));
+    // ...and nothing on the screen reads as a prompt from another site.
+    let screen = pane.screen();
+    assert!(
+        !screen
+            .lines()
+            .any(|l| l.trim_start().starts_with("\"github.com\" asks")),
+        "{screen}"
+    );
+    pane.keys(&["n", "Enter"]);
+    let (code, _) = key.hid().finish_cbor().unwrap();
+    assert_eq!(code, status::OPERATION_DENIED);
 }
 
 #[test]

@@ -37,6 +37,8 @@ pub enum Operation {
     Select,
     /// credential management
     ManageCredentials,
+    /// clientPIN setPIN: whoever sets the first PIN controls the key
+    SetPin,
 }
 
 impl fmt::Display for Operation {
@@ -47,8 +49,23 @@ impl fmt::Display for Operation {
             Operation::Reset => "reset",
             Operation::Select => "select this key",
             Operation::ManageCredentials => "manage credentials",
+            Operation::SetPin => "set the key's PIN",
         })
     }
+}
+
+/// Who a request comes from, as far as the key can tell. A prompt words
+/// itself from this kind, never from the text of an RP id (a web page
+/// chooses its RP id, and could choose one that reads like another kind).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Requester<'a> {
+    /// A CTAP2 request: its RP id exactly as received. It may be empty or
+    /// hold any text at all; a prompt shows it escaped.
+    Rp(&'a str),
+    /// A CTAP1/U2F request: U2F sends only SHA-256 of the application id.
+    U2fApplication(&'a [u8; 32]),
+    /// A device-wide operation that names no one (reset, selection, setPIN).
+    Device,
 }
 
 /// A request for a test of user presence, naming who asks and for what, so
@@ -56,8 +73,7 @@ impl fmt::Display for Operation {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PresenceRequest<'a> {
     pub operation: Operation,
-    /// The RP id exactly as the request named it; empty for device-wide operations.
-    pub rp_id: &'a str,
+    pub requester: Requester<'a>,
     pub user_name: Option<&'a str>,
     pub user_display_name: Option<&'a str>,
 }

@@ -22,7 +22,7 @@ use crate::Authenticator;
 use crate::auth_data::{self, FLAG_UP, FLAG_UV};
 use crate::cbor::fields::{self, Fields, optional, required};
 use crate::cbor::{self, Value};
-use crate::env::{Env, Operation};
+use crate::env::{Env, Operation, Requester};
 use crate::extensions::{
     self, AssertionExtensions, GaExtensions, cred_blob, cred_protect, large_blob_key,
 };
@@ -137,8 +137,13 @@ impl Authenticator {
                 Some(input) => Some(self.open_hmac_secret(env, input)?),
                 None => None,
             },
-            cred_blob: req.extensions.cred_blob,
-            large_blob_key: req.extensions.large_blob_key,
+            // Not with up=false: a silent request (no prompt, any local
+            // process) must not read a credential's secrets. credBlob may
+            // hold one, and largeBlobKey decrypts the credential's large
+            // blob, which largeBlobs get hands out without auth (§6.10.2).
+            // hmac-secret is refused outright below for the same reason.
+            cred_blob: req.extensions.cred_blob && up,
+            large_blob_key: req.extensions.large_blob_key && up,
         };
         // Step 9: user presence, naming the account when there is just
         // one; then the token's mc/ga use is consumed.
@@ -147,7 +152,13 @@ impl Authenticator {
                 (Some(r), 1) => (r.user_name.as_deref(), r.user_display_name.as_deref()),
                 _ => (None, None),
             };
-            presence::require(env, Operation::SignIn, req.rp_id, name, display)?;
+            presence::require(
+                env,
+                Operation::SignIn,
+                Requester::Rp(req.rp_id),
+                name,
+                display,
+            )?;
             if uv {
                 self.consume_pin_token_for_mc_ga();
             }

@@ -55,7 +55,8 @@ pub use backup::{
 pub use credential::{CREDENTIAL_ID_LEN, MAX_CREDENTIAL_ID_LEN};
 pub use delete::{CredentialSelector, delete_credentials, find_credentials};
 pub use env::{
-    Env, Operation, PresenceError, PresenceRequest, Store, StoreChange, StoreError, UserPresence,
+    Env, Operation, PresenceError, PresenceRequest, Requester, Store, StoreChange, StoreError,
+    UserPresence,
 };
 pub use get_info::MAX_CREDENTIAL_COUNT_IN_LIST;
 pub use record::{CredentialSummary, list_credentials};

@@ -17,7 +17,7 @@ use crate::auth_data::{self, FLAG_AT, FLAG_UP, FLAG_UV};
 use crate::cbor::Value;
 use crate::cbor::fields::{self, Fields, optional, required};
 use crate::credential::{self, CREDENTIAL_ID_LEN, CredentialFlags};
-use crate::env::{Env, Operation};
+use crate::env::{Env, Operation, Requester};
 use crate::extensions::{
     self, McExtensions, cred_blob, cred_protect, large_blob_key, min_pin_length,
 };
@@ -161,7 +161,7 @@ impl Authenticator {
             req.rp_id,
         )?;
         if req.is_probe() {
-            presence::require(env, Operation::Select, req.rp_id, None, None)?;
+            presence::require(env, Operation::Select, Requester::Rp(req.rp_id), None, None)?;
             return self.probe_response(env, &req, alg);
         }
         let rp_id_hash = auth_data::rp_id_hash(req.rp_id);
@@ -199,10 +199,10 @@ impl Authenticator {
             self.consume_pin_token_for_mc_ga();
         }
         // Steps 16–18: key pair, credential ID, discoverable record.
-        let level = req
-            .extensions
-            .cred_protect
-            .unwrap_or(cred_protect::UV_OPTIONAL);
+        let level = match req.extensions.cred_protect {
+            Some(level) => level,
+            None => cred_protect::default_level(rk, self.pin_is_set(env)?),
+        };
         let key = CredentialKey::generate(env, alg)?;
         let credential_id = {
             let secrets = self.secrets(env)?;
@@ -277,7 +277,7 @@ impl Authenticator {
         presence::require(
             env,
             Operation::Register,
-            req.rp_id,
+            Requester::Rp(req.rp_id),
             req.user_name,
             req.user_display_name,
         )

@@ -2,19 +2,19 @@
 //! builds the [`PresenceRequest`] naming what is asked for, and maps the
 //! answer to its CTAP status (denied 0x27, timeout 0x2F, cancel 0x2D).
 
-use crate::env::{Env, Operation, PresenceRequest, UserPresence};
+use crate::env::{Env, Operation, PresenceRequest, Requester, UserPresence};
 use crate::status::CtapError;
 
 pub(crate) fn require<E: Env>(
     env: &mut E,
     operation: Operation,
-    rp_id: &str,
+    requester: Requester<'_>,
     user_name: Option<&str>,
     user_display_name: Option<&str>,
 ) -> Result<(), CtapError> {
     let request = PresenceRequest {
         operation,
-        rp_id,
+        requester,
         user_name,
         user_display_name,
     };

@@ -6,7 +6,7 @@
 use crate::Authenticator;
 use crate::cbor::Value;
 use crate::cbor::fields::{self, Fields, optional, required};
-use crate::env::{Env, Operation};
+use crate::env::{Env, Operation, Requester};
 use crate::pin::{Permission, PinProtocol};
 use crate::presence;
 use crate::status::CtapError;
@@ -95,7 +95,7 @@ impl<'a> PinUvAuth<'a> {
         match self.param {
             None => Ok(()),
             Some([]) => {
-                presence::require(env, Operation::Select, rp_id, None, None)?;
+                presence::require(env, Operation::Select, Requester::Rp(rp_id), None, None)?;
                 Err(if pin_set {
                     CtapError::PinInvalid
                 } else {

@@ -18,7 +18,7 @@ use core::time::Duration;
 
 use crate::Authenticator;
 use crate::cred_mgmt::{ManagementState, store};
-use crate::env::{Env, Operation, Store};
+use crate::env::{Env, Operation, Requester, Store};
 use crate::presence;
 use crate::secrets::{SECRETS_KEY, WRAP_KEYS_KEY};
 use crate::status::CtapError;
@@ -36,7 +36,7 @@ impl Authenticator {
         }
         // Step 2: presence; denied → OPERATION_DENIED, no answer →
         // USER_ACTION_TIMEOUT.
-        presence::require(env, Operation::Reset, "", None, None)?;
+        presence::require(env, Operation::Reset, Requester::Device, None, None)?;
         // RAM state of every sequence goes first.
         self.assertion_state = None;
         self.management = ManagementState::default();

@@ -195,6 +195,44 @@ fn cred_blob_round_trip_and_limits() {
 }
 
 #[test]
+fn silent_requests_get_no_cred_blob_and_no_large_blob_key() {
+    // An up=false getAssertion needs no prompt: any local process can send
+    // one. It still signs (Chrome probes excludeLists this way), but it
+    // reads no secret of the credential: no credBlob, no largeBlobKey (which
+    // decrypts the credential's large blob, and largeBlobs get needs no
+    // auth). softkey's rule, like hmac-secret's refusal with up=false.
+    let mut h = Harness::new();
+    let mut mc = Mc::new(RP, b"u", "a").rk();
+    mc.extensions = ext(vec![
+        ("credBlob", Value::bytes(&[7; 32])),
+        ("largeBlobKey", Value::Bool(true)),
+    ]);
+    let att = h.make_credential(&mc).unwrap();
+    let wanted = ext(vec![
+        ("credBlob", Value::Bool(true)),
+        ("largeBlobKey", Value::Bool(true)),
+    ]);
+    for ga in [Ga::new(RP), Ga::new(RP).allow(&[&att.credential_id])] {
+        let mut silent = ga.clone().option("up", false);
+        silent.extensions = wanted.clone();
+        let a = h.get_assertion(&silent).unwrap();
+        a.verify(&att.public_key, &CDH);
+        assert_eq!(a.flags & 0x01, 0, "no UP flag");
+        assert_eq!(a.extensions, None, "no credBlob");
+        assert_eq!(a.large_blob_key, None);
+        // With presence, both come back.
+        let mut present = ga;
+        present.extensions = wanted.clone();
+        let a = h.get_assertion(&present).unwrap();
+        assert_eq!(
+            a.extensions,
+            ext(vec![("credBlob", Value::bytes(&[7; 32]))])
+        );
+        assert_eq!(a.large_blob_key, att.large_blob_key);
+    }
+}
+
+#[test]
 fn large_blob_key_for_discoverable_credentials() {
     let mut h = Harness::new();
     let mut mc = Mc::new(RP, b"u", "a").rk();

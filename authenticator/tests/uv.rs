@@ -21,6 +21,8 @@ fn with_pin() -> (Harness, PinClient) {
     let mut h = Harness::new();
     let c = PinClient::new(2);
     c.set_pin(&mut h.auth, &mut h.env, PIN).unwrap();
+    // setPIN's own prompt is not what the tests count.
+    h.env.presence.clear_log();
     (h, c)
 }
 
@@ -154,8 +156,14 @@ fn get_assertion_with_uv_sets_flag_and_returns_names() {
     let att = h
         .make_credential(&mc_uv(Mc::new(RP, b"u", "alice").rk(), &c, &t))
         .unwrap();
-    // With a PIN set and no UV: the user id only (§6.2.2 step 12).
-    let a = h.get_assertion(&Ga::new(RP)).unwrap();
+    // Made while a PIN is set and with no credProtect asked for: level 2
+    // (softkey's default, SECURITY.md), so a username-less request without
+    // UV does not see it (§12.1)...
+    assert_eq!(h.get_assertion(&Ga::new(RP)).err(), Some(0x2E));
+    // ...one that names it does, and gets the user id only (§6.2.2 step 12).
+    let a = h
+        .get_assertion(&Ga::new(RP).allow(&[&att.credential_id]))
+        .unwrap();
     assert_eq!(a.flags & FLAG_UV, 0);
     assert_eq!(a.user_field("id"), Some(Value::bytes(b"u")));
     assert_eq!(a.user_field("name"), None);
@@ -227,6 +235,41 @@ fn without_a_pin_names_are_never_returned() {
         assert_eq!(a.user_field("name"), None);
         assert_eq!(a.user_field("displayName"), None);
     }
+}
+
+#[test]
+fn discoverable_credentials_made_with_a_pin_default_to_cred_protect_2() {
+    // §12.1 lets the authenticator pick the default. With a PIN set, a
+    // passkey whose request named no level is userVerificationOptional-
+    // WithCredentialIDList: a username-less request without UV (a silent
+    // probe among them) does not learn it exists; with UV, or named by its
+    // ID, it works as ever. A level the RP names is kept.
+    let (mut h, c) = with_pin();
+    let t = token(&mut h, &c, MC, RP);
+    let default = h
+        .make_credential(&mc_uv(Mc::new(RP, b"d", "d").rk(), &c, &t))
+        .unwrap();
+    assert_eq!(default.extensions, None, "no output: none was asked for");
+    let mut one = Mc::new(RP, b"o", "o").rk();
+    one.extensions = cred_protect(1);
+    let t = token(&mut h, &c, MC, RP);
+    let one = h.make_credential(&mc_uv(one, &c, &t)).unwrap();
+    let silent = Ga::new(RP).option("up", false);
+    for ga in [Ga::new(RP), silent.clone()] {
+        let a = h.get_assertion(&ga).unwrap();
+        assert_eq!(a.credential_id, one.credential_id, "only the level-1 one");
+        assert_eq!(a.number_of_credentials, None);
+    }
+    h.get_assertion(&silent.allow(&[&default.credential_id]))
+        .unwrap();
+    let t = token(&mut h, &c, GA, RP);
+    let a = h.get_assertion(&ga_uv(Ga::new(RP), &c, &t)).unwrap();
+    assert_eq!(a.number_of_credentials, Some(2));
+    // Without a PIN the default stays level 1: otherwise no username-less
+    // sign-in could ever see the passkey.
+    let mut h = Harness::new();
+    h.make_credential(&Mc::new(RP, b"n", "n").rk()).unwrap();
+    h.get_assertion(&Ga::new(RP).option("up", false)).unwrap();
 }
 
 #[test]

@@ -17,6 +17,7 @@ use softkey_authenticator::{
 };
 
 use crate::cli::DeleteArgs;
+use crate::shown::{NAME_CHARS, RP_ID_CHARS, shown};
 use crate::store::Backing;
 use crate::text::{rfc3339, to_hex};
 
@@ -141,11 +142,21 @@ fn confirm(chosen: &[CredentialSummary]) -> Result<bool> {
     ))
 }
 
-fn user_of(c: &CredentialSummary) -> &str {
+/// The account's name, escaped (names come from web pages: crate::shown).
+fn user_of(c: &CredentialSummary) -> String {
     c.user_name
         .as_deref()
         .or(c.user_display_name.as_deref())
-        .unwrap_or("no user name")
+        .map_or_else(|| "no user name".into(), |u| shown(u, NAME_CHARS))
+}
+
+/// The RP id, escaped.
+fn rp_of(c: &CredentialSummary) -> String {
+    if c.rp_id.is_empty() {
+        "(empty RP id)".into()
+    } else {
+        shown(&c.rp_id, RP_ID_CHARS)
+    }
 }
 
 /// "github.com  alice  created 2026-11-02T10:00:00Z  id 9f86d081884c7d65…"
@@ -157,7 +168,7 @@ fn line(c: &CredentialSummary) -> String {
     };
     format!(
         "{}  {}  created {}  id {short}",
-        c.rp_id,
+        rp_of(c),
         user_of(c),
         rfc3339(c.created)
     )
@@ -165,9 +176,9 @@ fn line(c: &CredentialSummary) -> String {
 
 /// "1 passkey for github.com (alice)", "3 passkeys for a.com (x, y), b.org (z)".
 fn describe(list: &[CredentialSummary]) -> String {
-    let mut by_rp: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    let mut by_rp: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for c in list {
-        by_rp.entry(&c.rp_id).or_default().push(user_of(c));
+        by_rp.entry(rp_of(c)).or_default().push(user_of(c));
     }
     let groups: Vec<String> = by_rp
         .iter()

@@ -11,6 +11,7 @@ use softkey_authenticator::{CredentialSummary, ImportReport, import_backup};
 
 use crate::backup;
 use crate::cli::ImportArgs;
+use crate::shown::{NAME_CHARS, RP_ID_CHARS, quoted, shown};
 use crate::store::Backing;
 use crate::text::{json_string, to_hex};
 
@@ -74,14 +75,15 @@ fn read_backup(path: &std::path::Path) -> Result<Vec<u8>> {
 }
 
 fn describe(c: &CredentialSummary) -> String {
+    // Names come from the backup file: escaped (crate::shown).
     let user = c
         .user_name
         .as_deref()
         .or(c.user_display_name.as_deref())
-        .unwrap_or("(no user name)");
+        .map_or_else(|| "(no user name)".into(), |u| shown(u, NAME_CHARS));
     format!(
         "{} {user} (credential {})",
-        c.rp_id,
+        quoted(&c.rp_id, RP_ID_CHARS, "(empty RP id)"),
         short_hex(&c.credential_id)
     )
 }

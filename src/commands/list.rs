@@ -4,6 +4,7 @@ use anyhow::{Context, Result};
 use softkey_authenticator::{CredentialSummary, list_credentials};
 
 use crate::cli::ListArgs;
+use crate::shown::{NAME_CHARS, RP_ID_CHARS, shown};
 use crate::store::Backing;
 use crate::text::{json_string, rfc3339, to_hex};
 
@@ -45,10 +46,18 @@ fn to_table(credentials: &[CredentialSummary]) -> String {
     let rows: Vec<[String; 4]> = credentials
         .iter()
         .map(|c| {
+            // Names come from web pages: escaped (crate::shown).
             [
-                c.rp_id.clone(),
-                c.user_name.clone().unwrap_or_default(),
-                c.user_display_name.clone().unwrap_or_default(),
+                if c.rp_id.is_empty() {
+                    "(empty RP id)".into()
+                } else {
+                    shown(&c.rp_id, RP_ID_CHARS)
+                },
+                shown(c.user_name.as_deref().unwrap_or_default(), NAME_CHARS),
+                shown(
+                    c.user_display_name.as_deref().unwrap_or_default(),
+                    NAME_CHARS,
+                ),
                 rfc3339(c.created),
             ]
         })

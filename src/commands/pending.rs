@@ -64,6 +64,7 @@ mod tests {
         let text = render(&[PendingInfo {
             id: 4,
             operation: "sign-in".into(),
+            requester: "rp".into(),
             rp_id: "github.com".into(),
             user_name: Some("alice".into()),
             user_display_name: None,

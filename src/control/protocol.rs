@@ -5,12 +5,12 @@
 //!
 //! Requests (`op`): `status`, `pending`, `wait-pending` (`timeout_ms`),
 //! `approve` / `deny` (optional `id`). Replies (`result`): `status`,
-//! `pending` (`requests`), `answered` (`id`, `approved`), `error` (`code`,
-//! `message`).
+//! `pending` (`requests`), `answered` (`id`, `approved`, `prompt`: the line
+//! the answered request's prompt showed), `error` (`code`, `message`).
 //!
 //! ```text
 //! → {"v":1,"op":"approve","id":3}
-//! ← {"v":1,"result":"answered","id":3,"approved":true}
+//! ← {"v":1,"result":"answered","id":3,"approved":true,"prompt":"\"github.com\" asks to sign in"}
 //! ```
 
 use serde::{Deserialize, Serialize};
@@ -46,9 +46,20 @@ pub enum Request {
 #[serde(tag = "result", rename_all = "kebab-case")]
 pub enum Reply {
     Status(Box<StatusInfo>),
-    Pending { requests: Vec<PendingInfo> },
-    Answered { id: u64, approved: bool },
-    Error { code: ErrorCode, message: String },
+    Pending {
+        requests: Vec<PendingInfo>,
+    },
+    Answered {
+        id: u64,
+        approved: bool,
+        /// What the answered request's prompt showed (escaped).
+        #[serde(default)]
+        prompt: String,
+    },
+    Error {
+        code: ErrorCode,
+        message: String,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -108,7 +119,13 @@ pub struct PendingInfo {
     pub id: u64,
     /// register, sign-in, reset, select or manage-credentials.
     pub operation: String,
-    /// Empty for device-wide operations (reset, select).
+    /// Who asks: "rp" (a CTAP2 request; `rp_id` is its RP id, exactly as
+    /// sent, possibly empty), "u2f" (a U2F app, which names no RP id) or
+    /// "device" (reset, select, setPIN).
+    #[serde(default)]
+    pub requester: String,
+    /// The RP id of an "rp" request; empty otherwise. As sent: print
+    /// `prompt`, which is escaped, to show it to a person.
     pub rp_id: String,
     pub user_name: Option<String>,
     pub user_display_name: Option<String>,
@@ -198,6 +215,7 @@ mod tests {
             requests: vec![PendingInfo {
                 id: 1,
                 operation: "sign-in".into(),
+                requester: "rp".into(),
                 rp_id: "github.com".into(),
                 user_name: Some("alice".into()),
                 user_display_name: None,

@@ -256,11 +256,12 @@ fn handle(request: Request, state: &ControlState) -> Reply {
 
 fn answer(state: &ControlState, id: Option<u64>, approve: bool) -> Reply {
     match state.answer(id, approve) {
-        Ok(id) => {
+        Ok((id, prompt)) => {
             tracing::info!(id, approve, "presence answered over the control socket");
             Reply::Answered {
                 id,
                 approved: approve,
+                prompt,
             }
         }
         Err(error) => Reply::error(error.code, error.message),

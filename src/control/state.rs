@@ -11,7 +11,7 @@ use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use clap::ValueEnum;
-use softkey_authenticator::{Operation, PresenceError, PresenceRequest};
+use softkey_authenticator::{Operation, PresenceError, PresenceRequest, Requester};
 use softkey_transport::Signals;
 
 use super::protocol::{ErrorCode, HostInfo, PendingInfo, StatusInfo};
@@ -59,6 +59,7 @@ struct Inner {
 struct Pending {
     id: u64,
     operation: Operation,
+    requester: &'static str,
     rp_id: String,
     user_name: Option<String>,
     user_display_name: Option<String>,
@@ -128,7 +129,15 @@ impl ControlState {
         inner.pending = Some(Pending {
             id,
             operation: request.operation,
-            rp_id: request.rp_id.to_owned(),
+            requester: match request.requester {
+                Requester::Rp(_) => "rp",
+                Requester::U2fApplication(_) => "u2f",
+                Requester::Device => "device",
+            },
+            rp_id: match request.requester {
+                Requester::Rp(id) => id.to_owned(),
+                _ => String::new(),
+            },
             user_name: request.user_name.map(str::to_owned),
             user_display_name: request.user_display_name.map(str::to_owned),
             prompt: describe(request),
@@ -174,7 +183,9 @@ impl ControlState {
     }
 
     /// `approve` (true) or `deny` (false) the request `id`, or the one waiting.
-    pub fn answer(&self, id: Option<u64>, approve: bool) -> Result<u64, AnswerError> {
+    /// Answers the waiting request (the one named, when `id` is given);
+    /// returns its id and its prompt line, to echo what was answered.
+    pub fn answer(&self, id: Option<u64>, approve: bool) -> Result<(u64, String), AnswerError> {
         let error = |code, message: String| AnswerError { code, message };
         if self.facts.presence != PresenceMode::Socket {
             return Err(error(
@@ -210,9 +221,9 @@ impl ControlState {
             ));
         }
         pending.answer = Some(approve);
-        let id = pending.id;
+        let answered = (pending.id, pending.prompt.clone());
         self.changed.notify_all();
-        Ok(id)
+        Ok(answered)
     }
 
     /// The waiting request, as a list (empty or one).
@@ -288,6 +299,7 @@ impl Pending {
         Some(PendingInfo {
             id: self.id,
             operation: operation_code(self.operation).into(),
+            requester: self.requester.into(),
             rp_id: self.rp_id.clone(),
             user_name: self.user_name.clone(),
             user_display_name: self.user_display_name.clone(),
@@ -313,10 +325,11 @@ fn operation_code(operation: Operation) -> &'static str {
         Operation::Reset => "reset",
         Operation::Select => "select",
         Operation::ManageCredentials => "manage-credentials",
+        Operation::SetPin => "set-pin",
     }
 }
 
-fn wrong_mode_message(mode: PresenceMode) -> String {
+pub fn wrong_mode_message(mode: PresenceMode) -> String {
     let how = match mode {
         PresenceMode::Tty => "asks on its terminal",
         PresenceMode::Notify => "asks with a desktop notification",
@@ -364,7 +377,7 @@ mod tests {
 
     const REQUEST: PresenceRequest<'static> = PresenceRequest {
         operation: Operation::SignIn,
-        rp_id: "github.com",
+        requester: Requester::Rp("github.com"),
         user_name: Some("alice"),
         user_display_name: None,
     };
@@ -385,7 +398,10 @@ mod tests {
             other.answer(seen.first().map(|p| p.id), true)
         });
         assert_eq!(state.wait_answer(ticket.id, &Signals::new()), Ok(()));
-        assert_eq!(approver.join().ok(), Some(Ok(ticket.id)));
+        assert_eq!(
+            approver.join().ok().map(|r| r.map(|(id, _)| id)),
+            Some(Ok(ticket.id))
+        );
         drop(ticket);
         assert!(state.pending().is_empty());
     }
@@ -394,7 +410,13 @@ mod tests {
     fn deny_timeout_and_cancel() {
         let state = state(PresenceMode::Socket);
         let ticket = state.open(&REQUEST, Duration::from_secs(30));
-        assert_eq!(state.answer(None, false), Ok(ticket.id));
+        assert_eq!(
+            state.answer(None, false),
+            Ok((
+                ticket.id,
+                "\"github.com\" asks to sign in as \"alice\"".to_owned()
+            ))
+        );
         assert_eq!(
             state.wait_answer(ticket.id, &Signals::new()),
             Err(PresenceError::Denied)

@@ -10,7 +10,7 @@ mod tty;
 use std::sync::Arc;
 use std::time::Duration;
 
-use softkey_authenticator::{PresenceError, PresenceRequest};
+use softkey_authenticator::{PresenceError, PresenceRequest, Requester};
 use softkey_transport::Signals;
 
 pub use notify::NotifyPresence;
@@ -19,6 +19,7 @@ pub use tty::TtyPresence;
 
 use crate::cli::PresenceMode;
 use crate::control::ControlState;
+use crate::shown::{NAME_CHARS, RP_ID_CHARS, quoted, shown_in_prompt};
 
 pub trait PresenceProvider: Send {
     fn ask(
@@ -34,7 +35,7 @@ pub struct AutoApprove;
 
 impl PresenceProvider for AutoApprove {
     fn ask(&mut self, request: &PresenceRequest<'_>, _: &Signals) -> Result<(), PresenceError> {
-        tracing::info!(rp = request.rp_id, op = %request.operation, "presence approved (auto)");
+        tracing::info!(from = %requester(request), op = %request.operation, "presence approved (auto)");
         Ok(())
     }
 }
@@ -45,7 +46,7 @@ pub struct AutoDeny;
 
 impl PresenceProvider for AutoDeny {
     fn ask(&mut self, request: &PresenceRequest<'_>, _: &Signals) -> Result<(), PresenceError> {
-        tracing::info!(rp = request.rp_id, op = %request.operation, "presence denied (deny)");
+        tracing::info!(from = %requester(request), op = %request.operation, "presence denied (deny)");
         Err(PresenceError::Denied)
     }
 }
@@ -68,24 +69,50 @@ pub fn provider(
     })
 }
 
-/// One line that names who asks for what, as every prompt shows it.
-pub fn describe(request: &PresenceRequest<'_>) -> String {
-    // CTAP1/U2F names no site, only a hash of its app id: say so, never
-    // dress the hash up as a site name.
-    let mut text = if request.rp_id.is_empty() {
-        format!("A request to {}", request.operation)
-    } else if let Some(app) = request.rp_id.strip_prefix("U2F app ") {
-        format!("A U2F app ({app}) asks to {}", request.operation)
-    } else {
-        format!("\"{}\" asks to {}", request.rp_id, request.operation)
-    };
-    match (request.user_name, request.user_display_name) {
-        (Some(name), Some(display)) if !display.is_empty() && display != name => {
-            text.push_str(&format!(" as \"{name}\" ({display})"));
+/// Who asks, in words, as every prompt and log line names them: the RP id
+/// quoted and escaped (an empty one said so), a U2F app by the start of its
+/// application hash, nobody for a device-wide operation. Worded from the
+/// request's kind, never from what an RP id says.
+pub fn requester(request: &PresenceRequest<'_>) -> String {
+    match request.requester {
+        Requester::Rp(id) => quoted(id, RP_ID_CHARS, "a request with an empty RP id"),
+        // CTAP1/U2F names no site, only a hash of its app id: say so, never
+        // dress the hash up as a site name.
+        Requester::U2fApplication(app) => {
+            let head: String = app.iter().take(4).map(|b| format!("{b:02x}")).collect();
+            format!("a U2F app ({head}…)")
         }
-        (Some(name), _) if !name.is_empty() => text.push_str(&format!(" as \"{name}\"")),
-        (_, Some(display)) if !display.is_empty() => text.push_str(&format!(" as {display}")),
-        _ => {}
+        Requester::Device => "a request".into(),
+    }
+}
+
+/// One line that names who asks for what, as every prompt shows it. Every
+/// piece of text from the request is escaped ([`crate::shown`]).
+pub fn describe(request: &PresenceRequest<'_>) -> String {
+    let mut text = requester(request);
+    // Capitalise the plain-words forms; a quoted RP id stays as sent.
+    if let Some(first) = text.get(..1).filter(|f| *f != "\"") {
+        text.replace_range(..1, &first.to_uppercase());
+    }
+    match request.requester {
+        Requester::Device => text.push_str(&format!(" to {}", request.operation)),
+        _ => text.push_str(&format!(" asks to {}", request.operation)),
+    }
+    let name = request.user_name.filter(|n| !n.is_empty());
+    let display = request.user_display_name.filter(|d| !d.is_empty());
+    match (name, display) {
+        (Some(name), Some(display)) if display != name => text.push_str(&format!(
+            " as \"{}\" ({})",
+            shown_in_prompt(name, NAME_CHARS),
+            shown_in_prompt(display, NAME_CHARS)
+        )),
+        (Some(name), _) => {
+            text.push_str(&format!(" as \"{}\"", shown_in_prompt(name, NAME_CHARS)));
+        }
+        (None, Some(display)) => {
+            text.push_str(&format!(" as {}", shown_in_prompt(display, NAME_CHARS)));
+        }
+        (None, None) => {}
     }
     text
 }
@@ -96,28 +123,67 @@ mod tests {
 
     use super::*;
 
+    fn rp<'a>(
+        rp_id: &'a str,
+        name: Option<&'a str>,
+        display: Option<&'a str>,
+    ) -> PresenceRequest<'a> {
+        PresenceRequest {
+            operation: Operation::Register,
+            requester: Requester::Rp(rp_id),
+            user_name: name,
+            user_display_name: display,
+        }
+    }
+
     #[test]
-    fn u2f_requests_are_not_shown_as_sites() {
+    fn u2f_requests_are_worded_from_their_kind() {
+        let app = [
+            0x1a, 0x2b, 0x3c, 0x4d, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+            0, 0, 0, 0, 0, 0, 0,
+        ];
         let request = PresenceRequest {
             operation: Operation::Register,
-            rp_id: "U2F app 1a2b3c4d",
+            requester: Requester::U2fApplication(&app),
             user_name: None,
             user_display_name: None,
         };
-        assert_eq!(describe(&request), "A U2F app (1a2b3c4d) asks to register");
+        assert_eq!(describe(&request), "A U2F app (1a2b3c4d…) asks to register");
+        // An RP id that merely reads like one is a quoted RP id.
+        assert_eq!(
+            describe(&rp("U2F app 1a2b3c4d", None, None)),
+            "\"U2F app 1a2b3c4d\" asks to register"
+        );
     }
 
     #[test]
     fn describe_names_site_user_and_operation() {
-        let request = PresenceRequest {
-            operation: Operation::Register,
-            rp_id: "example.com",
-            user_name: Some("alice"),
-            user_display_name: Some("Alice A."),
-        };
         assert_eq!(
-            describe(&request),
+            describe(&rp("example.com", Some("alice"), Some("Alice A."))),
             "\"example.com\" asks to register as \"alice\" (Alice A.)"
         );
+    }
+
+    #[test]
+    fn empty_and_hostile_text_is_shown_for_what_it_is() {
+        assert_eq!(
+            describe(&rp("", Some("alice"), None)),
+            "A request with an empty RP id asks to register as \"alice\""
+        );
+        assert_eq!(
+            describe(&rp(
+                "evil.example",
+                Some("alice\r\x1b[2K\x1b[1A\"github.com\" asks to sign in"),
+                Some("\u{202e}moc.elgoog")
+            )),
+            "\"evil.example\" asks to register as \"alice\\r\\x1b[2K\\x1b[1A\\\"github.com\\\" asks to sign in\" (\\u{202e}moc.elgoog)"
+        );
+        let device = PresenceRequest {
+            operation: Operation::Reset,
+            requester: Requester::Device,
+            user_name: None,
+            user_display_name: None,
+        };
+        assert_eq!(describe(&device), "A request to reset");
     }
 }

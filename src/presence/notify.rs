@@ -9,11 +9,11 @@ mod bus;
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-use softkey_authenticator::{Operation, PresenceError, PresenceRequest};
+use softkey_authenticator::{Operation, PresenceError, PresenceRequest, Requester};
 use softkey_transport::Signals;
 
 use self::bus::{BusGone, CloseReason, Event, NotificationServer};
-use super::{PresenceProvider, describe};
+use super::{PresenceProvider, describe, requester};
 
 /// How often a waiting prompt looks for a cancel; well under the 100 ms
 /// keepalive period so the platform sees the prompt close promptly.
@@ -136,13 +136,10 @@ impl PresenceProvider for NotifyPresence {
 
 /// The one-line title: the question, naming the site when there is one.
 fn summary(request: &PresenceRequest<'_>) -> String {
-    let site = if request.rp_id.is_empty() {
-        None
-    } else if request.rp_id.starts_with("U2F app ") {
-        // U2F names only a hash of its app id (see `describe`).
-        Some("a U2F app")
-    } else {
-        Some(request.rp_id)
+    let site = match request.requester {
+        Requester::Rp("") => Some("an empty RP id".to_owned()),
+        Requester::Rp(_) | Requester::U2fApplication(_) => Some(requester(request)),
+        Requester::Device => None,
     };
     match (request.operation, site) {
         (Operation::Register, Some(site)) => format!("softkey: register with {site}?"),
@@ -157,10 +154,10 @@ fn summary(request: &PresenceRequest<'_>) -> String {
 mod tests {
     use super::*;
 
-    fn request(operation: Operation, rp_id: &str) -> PresenceRequest<'_> {
+    fn request(operation: Operation, requester: Requester<'_>) -> PresenceRequest<'_> {
         PresenceRequest {
             operation,
-            rp_id,
+            requester,
             user_name: None,
             user_display_name: None,
         }
@@ -169,22 +166,34 @@ mod tests {
     #[test]
     fn summary_asks_the_question_with_the_site() {
         assert_eq!(
-            summary(&request(Operation::SignIn, "github.com")),
-            "softkey: sign in to github.com?"
+            summary(&request(Operation::SignIn, Requester::Rp("github.com"))),
+            "softkey: sign in to \"github.com\"?"
         );
         assert_eq!(
-            summary(&request(Operation::Register, "shop.example")),
-            "softkey: register with shop.example?"
+            summary(&request(Operation::Register, Requester::Rp("shop.example"))),
+            "softkey: register with \"shop.example\"?"
+        );
+        let app = [0xab; 32];
+        assert_eq!(
+            summary(&request(
+                Operation::Register,
+                Requester::U2fApplication(&app)
+            )),
+            "softkey: register with a U2F app (abababab…)?"
         );
         assert_eq!(
-            summary(&request(Operation::Register, "U2F app 1a2b")),
-            "softkey: register with a U2F app?"
+            summary(&request(Operation::Register, Requester::Rp("a\x1bb"))),
+            "softkey: register with \"a\\x1bb\"?"
         );
         assert_eq!(
-            summary(&request(Operation::Select, "")),
+            summary(&request(Operation::Register, Requester::Rp(""))),
+            "softkey: register with an empty RP id?"
+        );
+        assert_eq!(
+            summary(&request(Operation::Select, Requester::Device)),
             "softkey: select this key?"
         );
-        assert!(summary(&request(Operation::Reset, "")).contains("erase all"));
+        assert!(summary(&request(Operation::Reset, Requester::Device)).contains("erase all"));
     }
 
     #[test]

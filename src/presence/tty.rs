@@ -223,6 +223,8 @@ fn discard_unread_terminal_input() {
 
 #[cfg(test)]
 mod tests {
+    use softkey_authenticator::Requester;
+
     use super::*;
 
     #[test]
@@ -247,7 +249,7 @@ mod tests {
     fn the_header_names_who_asks_and_how_to_answer() {
         let request = PresenceRequest {
             operation: Operation::SignIn,
-            rp_id: "example.com",
+            requester: Requester::Rp("example.com"),
             user_name: Some("alice"),
             user_display_name: None,
         };
@@ -261,7 +263,7 @@ mod tests {
     fn a_reset_prompt_warns_that_it_erases_everything() {
         let request = PresenceRequest {
             operation: Operation::Reset,
-            rp_id: "",
+            requester: Requester::Device,
             user_name: None,
             user_display_name: None,
         };

@@ -13,7 +13,27 @@ use crate::cbor::fields;
 use crate::status::CtapError;
 
 pub(crate) const UV_OPTIONAL: u8 = 1;
+pub(crate) const UV_OPTIONAL_WITH_LIST: u8 = 2;
 pub(crate) const UV_REQUIRED: u8 = 3;
+
+/// The level of a credential whose request named none. §12.1 lets an
+/// authenticator choose its own default. A discoverable credential made
+/// while a PIN is set gets userVerificationOptionalWithCredentialIDList: a
+/// username-less request without UV — a silent `up=false` probe by any
+/// local process among them — does not even learn it exists, while every
+/// browser sign-in (which verifies the user when the key has a PIN) and
+/// every request naming its credential ID works as before. Chrome asks for
+/// this level for discoverable credentials anyway. Without a PIN, UV is
+/// impossible, and level 2 would hide the passkey from username-less
+/// sign-in altogether, so the default stays userVerificationOptional.
+/// Non-discoverable credentials are only ever used by ID: level 1.
+pub(crate) fn default_level(discoverable: bool, pin_set: bool) -> u8 {
+    if discoverable && pin_set {
+        UV_OPTIONAL_WITH_LIST
+    } else {
+        UV_OPTIONAL
+    }
+}
 
 /// The makeCredential input: an unsigned level 1–3. Another number is
 /// CTAP1_ERR_INVALID_PARAMETER.
@@ -57,6 +77,14 @@ mod tests {
             assert_eq!(visible_when_listed(level, uv), listed, "{level} {uv}");
             assert_eq!(visible_unlisted(level, uv), unlisted, "{level} {uv}");
         }
-        assert_eq!((UV_OPTIONAL, UV_REQUIRED), (1, 3));
+        assert_eq!((UV_OPTIONAL, UV_OPTIONAL_WITH_LIST, UV_REQUIRED), (1, 2, 3));
+    }
+
+    #[test]
+    fn default_level_hides_discoverable_credentials_once_a_pin_exists() {
+        assert_eq!(default_level(true, true), UV_OPTIONAL_WITH_LIST);
+        assert_eq!(default_level(true, false), UV_OPTIONAL);
+        assert_eq!(default_level(false, true), UV_OPTIONAL);
+        assert_eq!(default_level(false, false), UV_OPTIONAL);
     }
 }

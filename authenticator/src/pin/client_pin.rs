@@ -16,7 +16,8 @@ use super::{DeviceConfig, MAX_CONSECUTIVE_MISMATCHES, Permission};
 use crate::Authenticator;
 use crate::cbor::fields::{self, Fields, optional, required};
 use crate::cbor::{self, Value};
-use crate::env::Env;
+use crate::env::{Env, Operation, Requester};
+use crate::presence;
 use crate::status::CtapError;
 
 /// §6.5.5.5: "the PIN ... MUST be at most 63 bytes".
@@ -181,6 +182,13 @@ impl Authenticator {
         // pinRetries at the maximum.
         let config = DeviceConfig::load(env.store())?;
         let (pin, code_points) = decrypt_new_pin(&shared, new_pin_enc, config.min_pin_length)?;
+        // Not in §6.5.5.5: the first PIN decides who may use the key (and
+        // an unwanted one goes only with a reset, which erases every
+        // credential), so the person at the key approves it, as
+        // authenticatorReset asks them to (§6.6): no local process sets one
+        // silently. Asked once the PIN is known to be acceptable; denied →
+        // OPERATION_DENIED, like every prompt.
+        presence::require(env, Operation::SetPin, Requester::Device, None, None)?;
         retries::save_pin(env.store(), &pin, code_points)
     }
 

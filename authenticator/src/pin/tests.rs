@@ -659,11 +659,26 @@ fn malformed_client_pin_requests() {
 }
 
 #[test]
-fn a_broken_presence_does_not_matter_to_client_pin() {
-    // clientPIN never asks the user.
+fn set_pin_asks_the_user_and_nothing_else_in_client_pin_does() {
+    // setPIN decides who controls the key, so it needs presence (softkey's
+    // rule, SECURITY.md): refused, no PIN is set and nothing is stored.
+    // Tokens, changes and retries never ask.
     let (mut env, mut auth, c) = setup(2);
-    env.presence.set_default(Err(PresenceError::Denied));
+    env.presence.push(Err(PresenceError::Denied));
+    assert_eq!(c.set_pin(&mut auth, &mut env, PIN), Err(0x27));
+    assert!(!auth.pin_is_set(&mut env).unwrap());
+    // A PIN the policy refuses is refused before anyone is asked.
+    assert_eq!(c.set_pin(&mut auth, &mut env, "12"), Err(0x37));
+    assert_eq!(env.presence.log().len(), 1);
     c.set_pin(&mut auth, &mut env, PIN).unwrap();
+    let log = env.presence.log();
+    assert_eq!(log.len(), 2);
+    assert_eq!(log[1].operation, crate::env::Operation::SetPin);
+    assert_eq!(log[1].rp_id, "", "a device-wide request names no RP");
+    env.presence.set_default(Err(PresenceError::Denied));
+    env.presence.clear_log();
     c.get_token(&mut auth, &mut env, PIN, None, None).unwrap();
+    c.change_pin(&mut auth, &mut env, PIN, "5678").unwrap();
+    c.retries(&mut auth, &mut env).unwrap();
     assert!(env.presence.log().is_empty());
 }

@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 use super::MemoryStore;
 use crate::Authenticator;
 use crate::env::{
-    Env, PresenceError, PresenceRequest, Store, StoreChange, StoreError, UserPresence,
+    Env, PresenceError, PresenceRequest, Requester, Store, StoreChange, StoreError, UserPresence,
 };
 
 /// Unix time the manual clock starts at (2026-01-01T00:00:00Z).
@@ -122,6 +122,8 @@ impl Store for TestStore {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LoggedPresence {
     pub operation: crate::env::Operation,
+    /// The RP id of a CTAP2 request; `U2F app 1a2b3c4d` for a U2F
+    /// application; empty for a device-wide operation.
     pub rp_id: String,
     pub user_name: Option<String>,
     pub user_display_name: Option<String>,
@@ -170,7 +172,11 @@ impl UserPresence for ScriptedPresence {
     fn check(&mut self, request: &PresenceRequest<'_>) -> Result<(), PresenceError> {
         self.log.push(LoggedPresence {
             operation: request.operation,
-            rp_id: request.rp_id.to_owned(),
+            rp_id: match request.requester {
+                Requester::Rp(id) => id.to_owned(),
+                Requester::U2fApplication(app) => crate::u2f::application_label(app),
+                Requester::Device => String::new(),
+            },
             user_name: request.user_name.map(str::to_owned),
             user_display_name: request.user_display_name.map(str::to_owned),
         });
@@ -297,7 +303,7 @@ mod tests {
         p.push(Err(PresenceError::Denied));
         let req = PresenceRequest {
             operation: Operation::SignIn,
-            rp_id: "example.com",
+            requester: Requester::Rp("example.com"),
             user_name: Some("alice"),
             user_display_name: None,
         };

@@ -18,10 +18,10 @@
 //! UV, and ES256 (U2F signatures are ECDSA P-256).
 
 use super::apdu::Apdu;
-use super::{StatusWord, application_label, challenge_and_application, internal};
+use super::{StatusWord, challenge_and_application, internal};
 use crate::Authenticator;
 use crate::auth_data::{self, FLAG_UP};
-use crate::env::{Env, Operation};
+use crate::env::{Env, Operation, Requester};
 use crate::keys::Algorithm;
 use crate::lookup::Found;
 use crate::presence;
@@ -71,21 +71,17 @@ impl Authenticator {
             // §5.2: check-only "succeeds" with SW_CONDITIONS_NOT_SATISFIED.
             Control::CheckOnly => return Err(StatusWord::ConditionsNotSatisfied),
             Control::EnforcePresence => {
-                let label;
-                let (rp_id, name, display) = match &found.record {
+                let (requester, name, display) = match &found.record {
                     // A discoverable credential knows its real RP id.
                     Some(r) => (
-                        r.rp_id.as_str(),
+                        Requester::Rp(r.rp_id.as_str()),
                         r.user_name.as_deref(),
                         r.user_display_name.as_deref(),
                     ),
-                    None => {
-                        label = application_label(&application);
-                        (label.as_str(), None, None)
-                    }
+                    None => (Requester::U2fApplication(&application), None, None),
                 };
                 // §5.2: no presence → SW_CONDITIONS_NOT_SATISFIED.
-                presence::require(env, Operation::SignIn, rp_id, name, display)
+                presence::require(env, Operation::SignIn, requester, name, display)
                     .map_err(|_| StatusWord::ConditionsNotSatisfied)?;
                 true
             }

@@ -105,9 +105,10 @@ impl Authenticator {
     }
 }
 
-/// What the presence prompt shows for a U2F request with no stored RP id:
-/// U2F sends only SHA-256 of the application id, so the prompt shows a
-/// prefix of that hash, never a guessed site name.
+/// A short name for a U2F application in logs and test transcripts: U2F
+/// sends only SHA-256 of the application id, so this is a prefix of that
+/// hash, never a guessed site name. (Prompts word U2F requests from
+/// [`crate::Requester::U2fApplication`], not from this text.)
 pub(crate) fn application_label(application: &[u8; 32]) -> String {
     let mut label = String::from("U2F app ");
     for byte in application.iter().take(4) {

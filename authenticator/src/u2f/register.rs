@@ -15,11 +15,11 @@ use p256::ecdsa::signature::Signer;
 use p256::elliptic_curve::sec1::ToSec1Point;
 
 use super::apdu::Apdu;
-use super::{StatusWord, application_label, challenge_and_application, internal};
+use super::{StatusWord, challenge_and_application, internal};
 use crate::Authenticator;
 use crate::attestation::u2f_attestation;
 use crate::credential::{self, CredentialFlags};
-use crate::env::{Env, Operation};
+use crate::env::{Env, Operation, Requester};
 use crate::keys::{Algorithm, CredentialKey};
 use crate::presence;
 
@@ -46,7 +46,7 @@ impl Authenticator {
         presence::require(
             env,
             Operation::Register,
-            &application_label(&application),
+            Requester::U2fApplication(&application),
             None,
             None,
         )
