@@ -342,6 +342,12 @@ pub struct ServeArgs {
     #[arg(long)]
     pub allow_remote: bool,
 
+    /// Another local user (uid or name) whose connections the key accepts
+    /// (repeatable). On loopback only root (`sudo usbip attach`) and the user
+    /// running `serve` are served; every other user's connection is closed.
+    #[arg(long = "allow-uid", value_name = "USER", value_parser = parse_user)]
+    pub allow_uids: Vec<u32>,
+
     /// How user presence is confirmed [default: tty].
     #[arg(long, value_enum)]
     pub presence: Option<PresenceMode>,
@@ -406,4 +412,23 @@ impl ServeArgs {
     pub fn prompt_timeout(&self) -> std::time::Duration {
         std::time::Duration::from_secs(self.prompt_timeout.unwrap_or(DEFAULT_PROMPT_TIMEOUT_SECS))
     }
+}
+
+/// A uid, or a user name from /etc/passwd.
+fn parse_user(text: &str) -> Result<u32, String> {
+    if let Ok(uid) = text.parse::<u32>() {
+        return Ok(uid);
+    }
+    let passwd = std::fs::read_to_string("/etc/passwd")
+        .map_err(|e| format!("cannot read /etc/passwd to look up {text:?}: {e}"))?;
+    passwd
+        .lines()
+        .filter_map(|line| {
+            let mut fields = line.split(':');
+            let name = fields.next()?;
+            let uid = fields.nth(1)?.parse::<u32>().ok()?;
+            (name == text).then_some(uid)
+        })
+        .next()
+        .ok_or_else(|| format!("no user {text:?} (give a uid or a name from /etc/passwd)"))
 }

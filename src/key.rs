@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use softkey_authenticator::{Authenticator, Env, PresenceError, PresenceRequest, UserPresence};
-use softkey_transport::{KeepaliveStatus, MessageHandler, Request, RequestKind, Signals};
+use softkey_transport::{KeepaliveStatus, MessageHandler, Request, RequestKind, Signals, Winker};
 
 use crate::control::ControlState;
 use crate::presence::PresenceProvider;
@@ -92,8 +92,10 @@ impl MessageHandler for Key {
         }
     }
 
-    fn wink(&mut self) {
-        eprintln!("softkey: *wink* (the client asked the key to identify itself)");
+    fn winker(&self) -> Option<Winker> {
+        Some(Box::new(|| {
+            eprintln!("softkey: *wink* (the client asked the key to identify itself)");
+        }))
     }
 }
 

@@ -2,7 +2,7 @@
 
 use anyhow::{Context, Result, bail};
 use softkey_authenticator::testing::MemoryStore;
-use softkey_transport::{DeviceConfig, Server, ServerConfig};
+use softkey_transport::{DeviceConfig, PeerPolicy, Server, ServerConfig};
 
 use crate::cli::{DEFAULT_LISTEN, ServeArgs};
 use crate::key::Key;
@@ -33,6 +33,7 @@ pub fn run(args: &ServeArgs) -> Result<()> {
     let server = Server::bind(ServerConfig {
         listen: args.listen(),
         device,
+        peers: peer_policy(args),
     })
     .with_context(|| listen_advice(args))?;
     let addr = server.local_addr();
@@ -90,6 +91,20 @@ fn check_listen_address(args: &ServeArgs) -> Result<()> {
         args.listen()
     );
     Ok(())
+}
+
+/// Who may connect: on loopback, root (`sudo usbip attach` hands the kernel
+/// a root-owned socket), the user running `serve`, and `--allow-uid` users;
+/// on an address other hosts reach (`--allow-remote`), anyone who can.
+fn peer_policy(args: &ServeArgs) -> PeerPolicy {
+    if !args.listen().ip().is_loopback() {
+        return PeerPolicy::Anyone;
+    }
+    let mut uids = vec![0, rustix::process::geteuid().as_raw()];
+    uids.extend(&args.allow_uids);
+    uids.sort_unstable();
+    uids.dedup();
+    PeerPolicy::LocalUids(uids)
 }
 
 fn listen_advice(args: &ServeArgs) -> String {

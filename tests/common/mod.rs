@@ -35,6 +35,26 @@ pub fn empty_config_home() -> PathBuf {
     dir
 }
 
+/// A command that runs as the local user `uid` (and its group of the same
+/// number, no supplementary groups): `setpriv`, which needs root.
+pub fn as_user(uid: u32) -> Command {
+    let mut c = Command::new("setpriv");
+    c.args([
+        format!("--reuid={uid}"),
+        format!("--regid={uid}"),
+        "--clear-groups".into(),
+        "--".into(),
+    ]);
+    c
+}
+
+/// Whether this process runs as root (tests that act as other users need it).
+pub fn is_root() -> bool {
+    std::fs::metadata("/proc/self")
+        .map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
+        .unwrap_or(false)
+}
+
 /// A fresh directory under the target dir, removed on drop.
 pub struct TempDir(pub PathBuf);
 
@@ -146,11 +166,32 @@ impl Server {
         args: &[S],
         env: &[(String, String)],
     ) -> Result<Self, String> {
+        Self::try_start_as(None, args, env)
+    }
+
+    /// `softkey serve` run as the local user `uid` (with setpriv; the test
+    /// must run as root), or as ourselves for `None`.
+    pub fn try_start_as<S: AsRef<str>>(
+        uid: Option<u32>,
+        args: &[S],
+        env: &[(String, String)],
+    ) -> Result<Self, String> {
         // Each server gets its own runtime dir, so its control socket
         // ($XDG_RUNTIME_DIR/softkey/control.sock) never meets another test's
         // or the user's real one. `env` may still override it.
         let runtime_dir = TempDir::new("runtime");
-        let mut child = softkey()
+        let mut command = match uid {
+            None => softkey(),
+            Some(uid) => {
+                std::os::unix::fs::chown(runtime_dir.path(), Some(uid), Some(uid)).unwrap();
+                let mut c = as_user(uid);
+                c.arg(env!("CARGO_BIN_EXE_softkey"))
+                    .env("XDG_CONFIG_HOME", empty_config_home())
+                    .env_remove("SOFTKEY_CONFIG");
+                c
+            }
+        };
+        let mut child = command
             .env("XDG_RUNTIME_DIR", runtime_dir.path())
             .env_remove("SOFTKEY_CONTROL_SOCKET")
             .envs(env.iter().map(|(k, v)| (k, v)))

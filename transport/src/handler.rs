@@ -49,9 +49,18 @@ pub trait MessageHandler: Send + 'static {
     /// protocol error). Runs after the connection's last request.
     fn detached(&mut self) {}
 
-    /// CTAPHID_WINK: show the user which device is speaking.
-    fn wink(&mut self) {}
+    /// How to show the user which device is speaking (CTAPHID_WINK), asked
+    /// for once when the server starts. It runs on a thread of its own,
+    /// never the request thread (a wink must not wait behind an open
+    /// prompt), one wink at a time, and WINKs that arrive meanwhile are
+    /// merged into the next. `None`: WINK is answered and shows nothing.
+    fn winker(&self) -> Option<Winker> {
+        None
+    }
 }
+
+/// Shows one wink (see [`MessageHandler::winker`]).
+pub type Winker = Box<dyn Fn() + Send + 'static>;
 
 #[derive(Debug, Default)]
 struct SignalState {

@@ -13,5 +13,5 @@ pub mod ctaphid;
 pub mod handler;
 pub mod usbip;
 
-pub use handler::{KeepaliveStatus, MessageHandler, Request, RequestKind, Signals};
-pub use usbip::{DeviceConfig, Server, ServerConfig, ShutdownHandle};
+pub use handler::{KeepaliveStatus, MessageHandler, Request, RequestKind, Signals, Winker};
+pub use usbip::{DeviceConfig, PeerPolicy, Server, ServerConfig, ShutdownHandle};

@@ -4,6 +4,7 @@
 
 mod auth_data;
 pub mod cbor;
+mod client_pin;
 mod get_assertion;
 mod info;
 mod make_credential;
@@ -55,6 +56,10 @@ pub mod status {
     pub const USER_ACTION_TIMEOUT: u8 = 0x2F;
     pub const NOT_ALLOWED: u8 = 0x30;
     pub const PIN_INVALID: u8 = 0x31;
+    pub const PIN_BLOCKED: u8 = 0x32;
+    pub const PIN_AUTH_INVALID: u8 = 0x33;
+    pub const PIN_AUTH_BLOCKED: u8 = 0x34;
+    pub const PIN_NOT_SET: u8 = 0x35;
     pub const PIN_REQUIRED: u8 = 0x36;
 }
 

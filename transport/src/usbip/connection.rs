@@ -11,13 +11,21 @@
 //! Both write under the same mutex as the device state, so replies leave in
 //! the order the device produced them. Interrupt-IN URBs stay pending in the
 //! device until a report exists (no busy loop).
+//!
+//! Bounds: the operation phase has one total deadline ([`OP_DEADLINE`]), not
+//! one per read, so a client trickling a byte at a time is dropped all the
+//! same. The worker's queue is bounded (at most one request is in flight,
+//! plus attach and detach); WINKs do not go through it at all (they raise
+//! the server's merged wink signal). An imported connection gets TCP
+//! keepalive, so a host that vanished (suspend, crash, unplugged network)
+//! frees the device.
 
 use std::fmt;
 use std::hash::{BuildHasher, RandomState};
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -29,11 +37,21 @@ use super::codec::{
 use super::descriptors::DeviceConfig;
 use super::device::{Device, DeviceError};
 use super::server::{AttachGuard, Registry, lock};
+use super::wink::WinkSignal;
 use crate::ctaphid::{Ctaphid, CtaphidConfig, Dispatch, Event};
 use crate::handler::{MessageHandler, RequestKind};
 
-/// A silent client in the operation phase is dropped after this long.
-const OP_TIMEOUT: Duration = Duration::from_secs(30);
+/// The whole operation phase (a DEVLIST or IMPORT request, 8 or 40 bytes)
+/// must arrive within this long after the connection was accepted.
+const OP_DEADLINE: Duration = Duration::from_secs(10);
+/// TCP keepalive on an imported connection: first probe after this much
+/// silence, then every [`KEEPALIVE_INTERVAL`], [`KEEPALIVE_PROBES`] times,
+/// before the kernel calls the host gone (about 100 s in all).
+const KEEPALIVE_IDLE: Duration = Duration::from_secs(60);
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(10);
+const KEEPALIVE_PROBES: u32 = 4;
+/// Jobs the worker can have waiting: attach, one request, detach.
+const JOB_QUEUE: usize = 4;
 /// A client that stops reading is dropped after this long.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 /// CTAP2_ERR_KEEPALIVE_CANCEL: a request cancelled before it started.
@@ -85,10 +103,10 @@ impl From<DeviceError> for ConnError {
     }
 }
 
-/// Device state and the socket's write half, under one lock.
+/// Device state and the socket (for writing), under one lock.
 struct Link {
     device: Device,
-    writer: TcpStream,
+    writer: Arc<TcpStream>,
     out: Vec<u8>,
     dead: bool,
 }
@@ -98,7 +116,7 @@ impl Link {
     fn flush(&mut self) {
         if !self.out.is_empty()
             && !self.dead
-            && let Err(e) = (&self.writer).write_all(&self.out)
+            && let Err(e) = (&*self.writer).write_all(&self.out)
         {
             tracing::debug!(error = %e, "write failed, closing");
             self.dead = true;
@@ -107,9 +125,9 @@ impl Link {
         self.out.clear();
     }
 
-    fn forward_events(&mut self, jobs: &Sender<Job>) {
+    fn forward_events(&mut self, jobs: &SyncSender<Job>, wink: &WinkSignal) {
         while let Some(event) = self.device.poll_event() {
-            let job = match event {
+            match event {
                 Event::Request(d) => {
                     tracing::debug!(
                         cid = d.request.channel,
@@ -117,11 +135,12 @@ impl Link {
                         len = d.request.payload.len(),
                         "request to handler"
                     );
-                    Job::Request(d)
+                    // CTAPHID runs one transaction at a time (others get
+                    // CHANNEL_BUSY), so the queue has room.
+                    let _ = jobs.send(Job::Request(d));
                 }
-                Event::Wink => Job::Wink,
-            };
-            let _ = jobs.send(job);
+                Event::Wink => wink.raise(),
+            }
         }
     }
 }
@@ -151,12 +170,11 @@ impl fmt::Debug for LinkHandle {
 enum Job {
     Attached,
     Detached,
-    Wink,
     Request(Dispatch),
 }
 
 /// Serves one accepted connection to its end.
-pub(crate) fn serve<H: MessageHandler>(id: u64, stream: TcpStream, ctx: &Context<H>) {
+pub(crate) fn serve<H: MessageHandler>(id: u64, stream: Arc<TcpStream>, ctx: &Context<H>) {
     if let Err(e) = stream.set_nodelay(true) {
         tracing::debug!(id, error = %e, "TCP_NODELAY failed");
     }
@@ -167,27 +185,28 @@ pub(crate) fn serve<H: MessageHandler>(id: u64, stream: TcpStream, ctx: &Context
     ctx.registry.forget(id);
 }
 
-/// CTAP-free first phase: OP_REQ_DEVLIST or OP_REQ_IMPORT.
+/// CTAP-free first phase: OP_REQ_DEVLIST or OP_REQ_IMPORT, all within
+/// [`OP_DEADLINE`] of the accept.
 fn serve_ops<H: MessageHandler>(
     id: u64,
-    mut stream: TcpStream,
+    stream: Arc<TcpStream>,
     ctx: &Context<H>,
 ) -> Result<(), ConnError> {
-    stream.set_read_timeout(Some(OP_TIMEOUT))?;
+    let deadline = Instant::now() + OP_DEADLINE;
     stream.set_write_timeout(Some(WRITE_TIMEOUT))?;
     let mut header = [0u8; OP_HEADER_LEN];
-    stream.read_exact(&mut header)?;
+    read_exact_by(&stream, &mut header, deadline)?;
     let mut reply = Vec::new();
     match codec::parse_op_header(&header)? {
         OpRequest::DevList => {
             tracing::debug!(id, "devlist");
             codec::encode_devlist_reply(&mut reply, std::slice::from_ref(&ctx.record));
-            stream.write_all(&reply)?;
+            (&*stream).write_all(&reply)?;
             Ok(())
         }
         OpRequest::Import => {
             let mut busid = [0u8; BUSID_LEN];
-            stream.read_exact(&mut busid)?;
+            read_exact_by(&stream, &mut busid, deadline)?;
             let guard = if codec::parse_busid(&busid) == ctx.device.bus_id.as_bytes() {
                 ctx.registry.try_attach(id)
             } else {
@@ -196,25 +215,60 @@ fn serve_ops<H: MessageHandler>(
             };
             let Some(guard) = guard else {
                 codec::encode_import_reply(&mut reply, None);
-                stream.write_all(&reply)?;
+                (&*stream).write_all(&reply)?;
                 return Ok(());
             };
             codec::encode_import_reply(&mut reply, Some(&ctx.record));
-            stream.write_all(&reply)?;
+            (&*stream).write_all(&reply)?;
             tracing::debug!(id, "device imported");
+            ctx.registry.opened(id);
             serve_urbs(id, stream, ctx, guard)
         }
     }
 }
 
+/// `read_exact` that gives up at `deadline`, however the bytes trickle in.
+fn read_exact_by(stream: &TcpStream, mut buf: &mut [u8], deadline: Instant) -> io::Result<()> {
+    while !buf.is_empty() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the USB/IP request did not arrive in time",
+            ));
+        }
+        stream.set_read_timeout(Some(left))?;
+        match (&*stream).read(buf) {
+            Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
+            Ok(n) => buf = buf.get_mut(n..).unwrap_or_default(),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// TCP keepalive, so the device is freed when its host vanishes.
+fn keep_alive(stream: &TcpStream) -> io::Result<()> {
+    use rustix::net::sockopt;
+    sockopt::set_socket_keepalive(stream, true)?;
+    sockopt::set_tcp_keepidle(stream, KEEPALIVE_IDLE)?;
+    sockopt::set_tcp_keepintvl(stream, KEEPALIVE_INTERVAL)?;
+    sockopt::set_tcp_keepcnt(stream, KEEPALIVE_PROBES)?;
+    Ok(())
+}
+
 /// Second phase: URBs until the client goes away.
 fn serve_urbs<H: MessageHandler>(
     id: u64,
-    stream: TcpStream,
+    stream: Arc<TcpStream>,
     ctx: &Context<H>,
     attachment: AttachGuard,
 ) -> Result<(), ConnError> {
     stream.set_read_timeout(None)?;
+    if let Err(e) = keep_alive(&stream) {
+        tracing::debug!(id, error = %e, "TCP keepalive could not be set");
+    }
     let ctaphid = Ctaphid::new(CtaphidConfig {
         version: ctx.device.version,
         // Fresh channel ids per attach, so stale host handles do not collide.
@@ -223,11 +277,11 @@ fn serve_urbs<H: MessageHandler>(
     });
     let link = Arc::new(Mutex::new(Link {
         device: Device::new(&ctx.device, ctaphid),
-        writer: stream.try_clone()?,
+        writer: Arc::clone(&stream),
         out: Vec::with_capacity(4096),
         dead: false,
     }));
-    let (jobs, job_rx) = mpsc::channel();
+    let (jobs, job_rx) = mpsc::sync_channel(JOB_QUEUE);
     let worker_link = Arc::clone(&link);
     let handler = Arc::clone(&ctx.handler);
     let registry = Arc::clone(&ctx.registry);
@@ -237,7 +291,7 @@ fn serve_urbs<H: MessageHandler>(
     let _ = jobs.send(Job::Attached);
     ctx.registry.track_link(id, LinkHandle(Arc::clone(&link)));
 
-    let result = read_urbs(&stream, &link, &jobs);
+    let result = read_urbs(&stream, &link, &jobs, &ctx.registry.wink);
 
     // The client is gone (or broke the protocol): cancel its request and
     // forget its URBs. The worker ends after its current job; it is not
@@ -264,7 +318,12 @@ fn serve_urbs<H: MessageHandler>(
 }
 
 /// The connection thread's loop: read, frame, drive the device, fire timers.
-fn read_urbs(stream: &TcpStream, link: &Mutex<Link>, jobs: &Sender<Job>) -> Result<(), ConnError> {
+fn read_urbs(
+    stream: &TcpStream,
+    link: &Mutex<Link>,
+    jobs: &SyncSender<Job>,
+    wink: &WinkSignal,
+) -> Result<(), ConnError> {
     // Allocated once: the largest frame the codec accepts fits.
     let mut buf = vec![0u8; URB_HEADER_LEN + MAX_TRANSFER_LEN as usize];
     let mut filled = 0usize;
@@ -318,7 +377,7 @@ fn read_urbs(stream: &TcpStream, link: &Mutex<Link>, jobs: &Sender<Job>) -> Resu
         };
         // Send what was produced, even before a protocol error closes us.
         l.flush();
-        l.forward_events(jobs);
+        l.forward_events(jobs, wink);
         step?;
         if l.dead {
             return Ok(());
@@ -357,7 +416,6 @@ fn work<H: MessageHandler>(
         match job {
             Job::Attached => lock(handler).attached(),
             Job::Detached => lock(handler).detached(),
-            Job::Wink => lock(handler).wink(),
             Job::Request(d) => {
                 let kind = d.request.kind;
                 let cid = d.request.channel;

@@ -7,8 +7,11 @@ mod connection;
 pub mod control;
 pub mod descriptors;
 pub mod device;
+pub mod peer;
 mod server;
+mod wink;
 
 pub use descriptors::DeviceConfig;
 pub use device::{Device, DeviceError};
+pub use peer::PeerPolicy;
 pub use server::{Server, ServerConfig, ShutdownHandle};

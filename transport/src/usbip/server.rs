@@ -4,9 +4,20 @@
 //!
 //! Blocking std I/O, no async runtime: a thread per connection costs nothing
 //! for the one or two clients a security key has, and blocking reads keep an
-//! idle attached device at zero CPU.
+//! idle attached device at zero CPU. What keeps that true on a shared
+//! machine (SECURITY.md "Who can reach the key"):
+//! - **The attach gate.** On a loopback listener a connection is served only
+//!   if its client socket belongs to an allowed uid ([`PeerPolicy`], found in
+//!   the kernel's socket table at accept); any other is closed at once, with
+//!   a log line naming the uid, before it costs a thread or a slot.
+//! - **Bounded openings.** At most [`MAX_OPENING`] connections may be in the
+//!   DEVLIST/IMPORT phase; one more evicts the oldest, so connections that
+//!   trickle bytes cannot keep a real `usbip attach` out. Each has one total
+//!   deadline for that phase (see `connection`).
+//! - One socket per connection: the registry, the reader and the writer
+//!   share it (no descriptor is duplicated).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -16,14 +27,25 @@ use std::time::{Duration, Instant};
 
 use super::connection::{self, LinkHandle};
 use super::descriptors::DeviceConfig;
+use super::peer::{self, PeerPolicy};
+use super::wink::WinkSignal;
 use crate::handler::MessageHandler;
 
-/// Where to listen and what device to export.
+/// Where to listen, what device to export and who may use it.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
     pub listen: SocketAddr,
     pub device: DeviceConfig,
+    /// Who may connect; [`PeerPolicy::LocalUids`] needs a loopback listener.
+    pub peers: PeerPolicy,
 }
+
+/// Connections allowed in the DEVLIST/IMPORT phase at once. A host needs
+/// one (`usbip list` and `usbip attach` are one connection each, briefly).
+pub(crate) const MAX_OPENING: usize = 16;
+/// At most one "refused a connection" warning per this interval; the
+/// refusals in between are counted into the next one.
+const REFUSAL_LOG_INTERVAL: Duration = Duration::from_secs(5);
 
 /// A bound USB/IP server; [`Server::run`] serves it.
 #[derive(Debug)]
@@ -31,6 +53,7 @@ pub struct Server {
     listener: TcpListener,
     local_addr: SocketAddr,
     device: DeviceConfig,
+    peers: PeerPolicy,
     registry: Arc<Registry>,
 }
 
@@ -47,7 +70,11 @@ pub(crate) struct Registry {
     /// Set by a graceful stop: requests not yet started are refused.
     draining: AtomicBool,
     wake_addr: SocketAddr,
-    conns: Mutex<HashMap<u64, TcpStream>>,
+    conns: Mutex<HashMap<u64, Arc<TcpStream>>>,
+    /// Connections still in the DEVLIST/IMPORT phase, oldest first.
+    opening: Mutex<VecDeque<u64>>,
+    /// CTAPHID_WINK requests not yet shown (merged: at most one waits).
+    pub(crate) wink: WinkSignal,
     /// Connections that imported the device, for a graceful stop.
     links: Mutex<HashMap<u64, LinkHandle>>,
     attached: Mutex<Option<u64>>,
@@ -78,25 +105,36 @@ impl Registry {
         self.stop.load(Ordering::SeqCst)
     }
 
-    /// Tracks a connection so shutdown can close it; false once stopping.
-    fn register(&self, id: u64, stream: &TcpStream) -> bool {
+    /// Tracks a connection so shutdown can close it, as one in the opening
+    /// phase; evicts the oldest opening one when [`MAX_OPENING`] are open.
+    /// False once stopping.
+    fn register(&self, id: u64, stream: &Arc<TcpStream>) -> bool {
         let mut conns = lock(&self.conns);
         if self.stopping() {
             return false;
         }
-        match stream.try_clone() {
-            Ok(clone) => {
-                conns.insert(id, clone);
-                true
-            }
-            Err(e) => {
-                tracing::debug!(id, error = %e, "cannot track connection");
-                false
+        conns.insert(id, Arc::clone(stream));
+        let mut opening = lock(&self.opening);
+        while opening.len() >= MAX_OPENING {
+            let Some(oldest) = opening.pop_front() else {
+                break;
+            };
+            if let Some(s) = conns.get(&oldest) {
+                tracing::debug!(id = oldest, "evicted: too many connections opening at once");
+                let _ = s.shutdown(Shutdown::Both);
             }
         }
+        opening.push_back(id);
+        true
+    }
+
+    /// The connection left the opening phase (imported, or done).
+    pub(crate) fn opened(&self, id: u64) {
+        lock(&self.opening).retain(|&o| o != id);
     }
 
     pub(crate) fn forget(&self, id: u64) {
+        self.opened(id);
         lock(&self.conns).remove(&id);
         lock(&self.links).remove(&id);
     }
@@ -157,6 +195,7 @@ impl Registry {
 
     fn close_all(&self) {
         self.stop.store(true, Ordering::SeqCst);
+        self.wink.stop();
         for stream in lock(&self.conns).values() {
             let _ = stream.shutdown(Shutdown::Both);
         }
@@ -197,12 +236,22 @@ impl ShutdownHandle {
 }
 
 impl Server {
-    /// Binds the listener. Fails for an unusable device config or address.
+    /// Binds the listener. Fails for an unusable device config or address,
+    /// and for a uid gate on a listener other hosts can reach (the kernel
+    /// knows the owners of local sockets only).
     pub fn bind(config: ServerConfig) -> io::Result<Server> {
         config
             .device
             .validate()
             .map_err(|msg| io::Error::new(io::ErrorKind::InvalidInput, msg))?;
+        if matches!(config.peers, PeerPolicy::LocalUids(_))
+            && !peer::is_loopback(config.listen.ip())
+        {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "only a loopback listener can admit connections by uid",
+            ));
+        }
         let listener = TcpListener::bind(config.listen)?;
         let local_addr = listener.local_addr()?;
         let wake_ip = match local_addr.ip() {
@@ -214,11 +263,14 @@ impl Server {
             listener,
             local_addr,
             device: config.device,
+            peers: config.peers,
             registry: Arc::new(Registry {
                 stop: AtomicBool::new(false),
                 draining: AtomicBool::new(false),
                 wake_addr: SocketAddr::new(wake_ip, local_addr.port()),
                 conns: Mutex::new(HashMap::new()),
+                opening: Mutex::new(VecDeque::new()),
+                wink: WinkSignal::default(),
                 links: Mutex::new(HashMap::new()),
                 attached: Mutex::new(None),
                 detached: Condvar::new(),
@@ -239,6 +291,19 @@ impl Server {
     /// Accepts connections until shut down; blocks the calling thread.
     /// The handler is shared by all connections behind one mutex.
     pub fn run<H: MessageHandler>(self, handler: H) -> io::Result<()> {
+        let mut threads: Vec<JoinHandle<()>> = Vec::new();
+        if let Some(show) = handler.winker() {
+            let registry = Arc::clone(&self.registry);
+            threads.push(
+                thread::Builder::new()
+                    .name("usbip-wink".into())
+                    .spawn(move || {
+                        while registry.wink.next() {
+                            show();
+                        }
+                    })?,
+            );
+        }
         let ctx = Arc::new(connection::Context {
             record: self.device.record(),
             device: self.device,
@@ -246,7 +311,7 @@ impl Server {
             handler: Arc::new(Mutex::new(handler)),
         });
         tracing::info!(addr = %self.local_addr, "USB/IP server listening");
-        let mut threads: Vec<JoinHandle<()>> = Vec::new();
+        let mut refusals = RefusalLog::default();
         let mut next_id = 0u64;
         loop {
             let accepted = self.listener.accept();
@@ -255,9 +320,17 @@ impl Server {
             }
             match accepted {
                 Ok((stream, peer)) => {
+                    // The attach gate: closed here, before a thread, a slot
+                    // or a byte read.
+                    if let Err(refusal) = admit(&self.peers, self.local_addr, peer) {
+                        refusals.note(&refusal, peer);
+                        drop(stream);
+                        continue;
+                    }
                     next_id += 1;
                     let id = next_id;
                     tracing::debug!(id, %peer, "connection accepted");
+                    let stream = Arc::new(stream);
                     if !self.registry.register(id, &stream) {
                         continue;
                     }
@@ -294,5 +367,75 @@ impl Server {
         }
         tracing::info!("USB/IP server stopped");
         Ok(())
+    }
+}
+
+/// Why the attach gate closed a connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Refusal {
+    /// Its client socket belongs to a user who may not use the key.
+    Uid(u32),
+    /// Its client socket is not in this network namespace.
+    UnknownOwner,
+    /// The socket table could not be read: nobody is let in.
+    TableUnreadable(String),
+}
+
+/// The attach gate (see the module docs).
+fn admit(policy: &PeerPolicy, local: SocketAddr, peer: SocketAddr) -> Result<(), Refusal> {
+    let PeerPolicy::LocalUids(allowed) = policy else {
+        return Ok(());
+    };
+    match peer::peer_uid(local, peer) {
+        Ok(Some(uid)) if allowed.contains(&uid) => Ok(()),
+        Ok(Some(uid)) => Err(Refusal::Uid(uid)),
+        Ok(None) => Err(Refusal::UnknownOwner),
+        Err(e) => Err(Refusal::TableUnreadable(e.to_string())),
+    }
+}
+
+/// Warns about refused connections, at most once per
+/// [`REFUSAL_LOG_INTERVAL`], counting the ones in between: a flood from
+/// another user must not flood the owner's terminal.
+#[derive(Debug, Default)]
+struct RefusalLog {
+    last: Option<Instant>,
+    unlogged: u64,
+}
+
+impl RefusalLog {
+    fn note(&mut self, refusal: &Refusal, peer: SocketAddr) {
+        let now = Instant::now();
+        if self
+            .last
+            .is_some_and(|at| now.duration_since(at) < REFUSAL_LOG_INTERVAL)
+        {
+            self.unlogged += 1;
+            return;
+        }
+        let more = std::mem::take(&mut self.unlogged);
+        let also = if more > 0 {
+            format!(" ({more} more refused since the last warning)")
+        } else {
+            String::new()
+        };
+        match refusal {
+            Refusal::Uid(uid) => tracing::warn!(
+                %peer,
+                uid,
+                "refused a USB/IP connection from uid {uid}: only root and the user running \
+                 softkey serve (and --allow-uid) may use this key{also}"
+            ),
+            Refusal::UnknownOwner => tracing::warn!(
+                %peer,
+                "refused a USB/IP connection whose owner is unknown (not a local socket){also}"
+            ),
+            Refusal::TableUnreadable(e) => tracing::warn!(
+                %peer,
+                "refused a USB/IP connection: cannot read the kernel's socket table to check \
+                 its owner ({e}){also}"
+            ),
+        }
+        self.last = Some(now);
     }
 }

@@ -18,8 +18,8 @@ use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
 use softkey_transport::{
-    DeviceConfig, KeepaliveStatus, MessageHandler, Request, RequestKind, Server, ServerConfig,
-    ShutdownHandle, Signals,
+    DeviceConfig, KeepaliveStatus, MessageHandler, PeerPolicy, Request, RequestKind, Server,
+    ServerConfig, ShutdownHandle, Signals, Winker,
 };
 
 pub const DEVID: u32 = (1 << 16) | 2;
@@ -33,6 +33,8 @@ pub struct Probe {
     pub attached: Arc<AtomicUsize>,
     pub cancelled: Arc<AtomicUsize>,
     pub winks: Arc<AtomicUsize>,
+    /// How long showing one wink takes (a slow terminal), in ms.
+    pub wink_ms: Arc<AtomicUsize>,
 }
 
 pub struct TestHandler(pub Probe);
@@ -68,8 +70,13 @@ impl MessageHandler for TestHandler {
         self.0.attached.fetch_add(1, Ordering::SeqCst);
     }
 
-    fn wink(&mut self) {
-        self.0.winks.fetch_add(1, Ordering::SeqCst);
+    fn winker(&self) -> Option<Winker> {
+        let winks = Arc::clone(&self.0.winks);
+        let wink_ms = Arc::clone(&self.0.wink_ms);
+        Some(Box::new(move || {
+            thread::sleep(Duration::from_millis(wink_ms.load(Ordering::SeqCst) as u64));
+            winks.fetch_add(1, Ordering::SeqCst);
+        }))
     }
 }
 
@@ -82,9 +89,15 @@ pub struct Running {
 
 impl Running {
     pub fn start() -> Self {
+        Self::start_with(PeerPolicy::Anyone)
+    }
+
+    /// A server whose attach gate admits only these policies' peers.
+    pub fn start_with(peers: PeerPolicy) -> Self {
         let server = Server::bind(ServerConfig {
             listen: "127.0.0.1:0".parse().unwrap(),
             device: DeviceConfig::new("TEST0001"),
+            peers,
         })
         .unwrap();
         let probe = Probe::default();
