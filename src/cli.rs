@@ -71,7 +71,7 @@ The signature counter continues above the backup's, so relying parties never see
         after_help = "Examples:\n  softkey import ~/backups/softkey-2026-11.skbackup\n  softkey init --vault new.softkey && softkey import --vault new.softkey backup.skbackup"
     )]
     Import(ImportArgs),
-    /// Change the vault passphrase (the credentials are not re-encrypted).
+    /// Change the vault passphrase (and its data key: every credential is re-encrypted).
     #[command(after_help = "Example:\n  softkey passphrase")]
     Passphrase(PassphraseArgs),
     /// Show whether the key is being served, where, and what it is waiting for.
@@ -291,6 +291,12 @@ pub struct ImportArgs {
     /// Read the backup's passphrase from this file instead of the terminal.
     #[arg(long, value_name = "FILE")]
     pub backup_passphrase_file: Option<PathBuf>,
+
+    /// Run the backup's Argon2id even if it costs more than any `softkey
+    /// export` picks by itself (1 GiB, 8 passes): only for a backup you
+    /// sealed with larger --kdf-memory-mib / --kdf-iterations yourself.
+    #[arg(long)]
+    pub trust_kdf_cost: bool,
 
     /// Print the result as JSON.
     #[arg(long)]

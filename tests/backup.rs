@@ -235,6 +235,48 @@ fn export_wipe_import_restores_every_credential_with_a_rising_counter() {
 }
 
 #[test]
+fn a_hostile_backup_is_refused_before_its_kdf_runs() {
+    // 83 bytes that ask for Argon2id over 4 GiB, 64 passes: within the
+    // format's bounds, and minutes of the machine's memory if run.
+    let vault = TestVault::create("backup-hostile");
+    let f = files(&vault);
+    let mut hostile = b"SKBACKUP".to_vec();
+    hostile.extend_from_slice(&1u16.to_le_bytes()); // version
+    hostile.push(1); // Argon2id
+    hostile.extend_from_slice(&(4u32 * 1024 * 1024).to_le_bytes()); // 4 GiB in KiB
+    hostile.extend_from_slice(&64u32.to_le_bytes()); // passes
+    hostile.extend_from_slice(&1u32.to_le_bytes()); // lanes
+    hostile.extend_from_slice(&[7; 16]); // salt
+    hostile.extend_from_slice(&[8; 12]); // nonce
+    hostile.extend_from_slice(&28u32.to_le_bytes()); // body length
+    hostile.extend_from_slice(&[9; 28]); // "ciphertext" and tag
+    assert_eq!(hostile.len(), 83);
+    let path = vault.dir.path().join("hostile.skbackup");
+    std::fs::write(&path, &hostile).unwrap();
+    let before = std::fs::read(&vault.path).unwrap();
+    let started = std::time::Instant::now();
+    let out = import(&vault, &path, &f.backup_passphrase);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "the KDF ran: {:?}",
+        started.elapsed()
+    );
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("asks for Argon2id, 4096 MiB, 64 passes")
+            && stderr.contains("nothing was run")
+            && stderr.contains("--trust-kdf-cost"),
+        "{stderr}"
+    );
+    assert_eq!(
+        std::fs::read(&vault.path).unwrap(),
+        before,
+        "vault untouched"
+    );
+}
+
+#[test]
 fn wrong_passphrase_or_damaged_backup_leaves_the_vault_untouched() {
     let vault = TestVault::create("backup-bad");
     let f = files(&vault);

@@ -218,6 +218,46 @@ fn the_config_file_can_be_named_and_a_missing_default_file_means_defaults() {
 }
 
 #[test]
+fn a_config_file_others_could_write_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    // It could say presence = "auto" or open the key to the network.
+    let home = ConfigHome::new("config-perm", "presence = \"auto\"\n");
+    std::fs::set_permissions(home.file(), std::fs::Permissions::from_mode(0o666)).unwrap();
+    let out = home.softkey().args(["config"]).output().unwrap();
+    let (_, stderr) = text(&out);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("others may write to it (mode 666)") && stderr.contains("chmod go-w"),
+        "{stderr}"
+    );
+    std::fs::set_permissions(home.file(), std::fs::Permissions::from_mode(0o620)).unwrap();
+    assert!(
+        !home
+            .softkey()
+            .args(["config"])
+            .output()
+            .unwrap()
+            .status
+            .success()
+    );
+    // Only the owner may write: accepted.
+    std::fs::set_permissions(home.file(), std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = home.softkey().args(["config"]).output().unwrap();
+    assert!(out.status.success(), "{}", text(&out).1);
+    // Owned by another user (not root): refused, naming the owner.
+    if common::is_root() {
+        std::os::unix::fs::chown(home.file(), Some(65534), None).unwrap();
+        let out = home.softkey().args(["config"]).output().unwrap();
+        let (_, stderr) = text(&out);
+        assert!(!out.status.success());
+        assert!(
+            stderr.contains("it belongs to uid 65534, not to you"),
+            "{stderr}"
+        );
+    }
+}
+
+#[test]
 fn unknown_keys_are_errors_naming_the_key_and_line() {
     let home = ConfigHome::new(
         "cfg-unknown",

@@ -76,8 +76,7 @@ fn matching<S: Store>(
     store: &S,
     selector: &CredentialSelector<'_>,
 ) -> Result<Vec<CredentialRecord>, StoreError> {
-    let mut records: Vec<CredentialRecord> = store
-        .scan_prefix(record::PREFIX)?
+    let mut records: Vec<CredentialRecord> = record::scan(store, record::PREFIX)?
         .iter()
         .filter_map(|(_, value)| CredentialRecord::decode(value))
         .filter(|r| selector.matches(r))

@@ -119,11 +119,25 @@ pub struct CredentialSummary {
     pub credential_id: Vec<u8>,
 }
 
+/// Store keys with their encoded records, each record wiped when dropped.
+pub(crate) type ScannedRecords = Vec<(Vec<u8>, Zeroizing<Vec<u8>>)>;
+
+/// The encoded records under `prefix`, each value wiped when dropped: the
+/// record of an imported credential holds its private key, and these are
+/// the store's copies.
+pub(crate) fn scan<S: Store>(store: &S, prefix: &[u8]) -> Result<ScannedRecords, StoreError> {
+    Ok(store
+        .scan_prefix(prefix)?
+        .into_iter()
+        .map(|(k, v)| (k, Zeroizing::new(v)))
+        .collect())
+}
+
 /// Every discoverable credential, ordered by RP id, then newest first.
 /// A record that does not decode is reported, not skipped.
 pub fn list_credentials<S: Store>(store: &S) -> Result<Vec<CredentialSummary>, StoreError> {
     let mut records = Vec::new();
-    for (key, value) in store.scan_prefix(PREFIX)? {
+    for (key, value) in scan(store, PREFIX)? {
         let record = CredentialRecord::decode(&value).ok_or_else(|| {
             StoreError(format!(
                 "corrupt credential record ({} byte key)",
@@ -159,8 +173,7 @@ pub(crate) fn for_rp<S: Store>(
     store: &S,
     rp_id_hash: &[u8; 32],
 ) -> Result<Vec<CredentialRecord>, CtapError> {
-    let mut records: Vec<CredentialRecord> = store
-        .scan_prefix(&rp_prefix(rp_id_hash))?
+    let mut records: Vec<CredentialRecord> = scan(store, &rp_prefix(rp_id_hash))?
         .iter()
         .filter_map(|(_, value)| CredentialRecord::decode(value))
         .collect();
@@ -172,8 +185,7 @@ pub(crate) fn for_rp<S: Store>(
 /// Every decodable discoverable credential record (corrupt ones skipped),
 /// in key order.
 pub(crate) fn all<S: Store>(store: &S) -> Result<Vec<CredentialRecord>, CtapError> {
-    Ok(store
-        .scan_prefix(PREFIX)?
+    Ok(scan(store, PREFIX)?
         .iter()
         .filter_map(|(_, value)| CredentialRecord::decode(value))
         .collect())
@@ -215,6 +227,7 @@ pub(crate) fn find<S: Store>(
 ) -> Result<Option<CredentialRecord>, CtapError> {
     Ok(store
         .get(&key(rp_id_hash, credential_id))?
+        .map(Zeroizing::new)
         .and_then(|v| CredentialRecord::decode(&v)))
 }
 
@@ -226,8 +239,7 @@ pub(crate) fn save<S: Store>(
     rp_id_hash: &[u8; 32],
     record: &CredentialRecord,
 ) -> Result<(), CtapError> {
-    let replaced: Vec<Vec<u8>> = store
-        .scan_prefix(&rp_prefix(rp_id_hash))?
+    let replaced: Vec<Vec<u8>> = scan(store, &rp_prefix(rp_id_hash))?
         .into_iter()
         .filter(|(_, value)| {
             CredentialRecord::decode(value).is_some_and(|old| {
@@ -248,10 +260,9 @@ pub(crate) fn save<S: Store>(
 pub(crate) fn all_or_corrupt<S: Store>(
     store: &S,
 ) -> Result<Vec<Option<CredentialRecord>>, StoreError> {
-    Ok(store
-        .scan_prefix(PREFIX)?
+    Ok(scan(store, PREFIX)?
         .into_iter()
-        .map(|(_, value)| CredentialRecord::decode(&Zeroizing::new(value)))
+        .map(|(_, value)| CredentialRecord::decode(&value))
         .collect())
 }
 

@@ -17,14 +17,32 @@ use crate::text::{json_string, to_hex};
 
 /// A backup larger than this is not one of ours (100,000 passkeys are ~60 MB).
 const MAX_BACKUP_LEN: u64 = 1 << 30;
+/// The most Argon2id work (memory × passes) a backup may ask for before we
+/// run it: the most `softkey export` calibration ever picks (1 GiB × 8
+/// passes). A backup is untrusted input; a hostile 83-byte file could
+/// otherwise ask for 4 GiB × 64 passes, minutes of a machine's memory.
+const MAX_KDF_WORK_KIB_PASSES: u64 = 1024 * 1024 * 8;
 
 pub fn run(args: &ImportArgs) -> Result<()> {
     let sealed = read_backup(&args.file)?;
+    // The cost, checked and shown before it is spent (and before the
+    // passphrase is asked for).
+    let params = softkey_vault::backup::kdf_params(&sealed).map_err(|e| {
+        anyhow::Error::new(e).context(format!(
+            "{} is not a usable softkey backup (the vault was not changed)",
+            args.file.display()
+        ))
+    })?;
+    check_kdf_cost(params, args.trust_kdf_cost, &args.file)?;
     let passphrase = crate::passphrase::existing(
         args.backup_passphrase_file.as_deref(),
         "Backup passphrase: ",
     )?;
-    let label = format!("Decrypting {}", args.file.display());
+    let label = format!(
+        "Decrypting {} ({})",
+        args.file.display(),
+        super::describe_kdf(params)
+    );
     let json = super::progress::run(&label, "decrypted", || {
         softkey_vault::backup::open(&sealed, &passphrase)
     })
@@ -59,6 +77,26 @@ pub fn run(args: &ImportArgs) -> Result<()> {
         print_report(&report, skipped.other_credentials);
     }
     Ok(())
+}
+
+/// Refuses a backup whose Argon2id costs more than [`MAX_KDF_WORK_KIB_PASSES`]
+/// unless the user vouches for it.
+fn check_kdf_cost(
+    params: softkey_vault::KdfParams,
+    trusted: bool,
+    path: &std::path::Path,
+) -> Result<()> {
+    let work = u64::from(params.memory_kib) * u64::from(params.iterations);
+    if work <= MAX_KDF_WORK_KIB_PASSES || trusted {
+        return Ok(());
+    }
+    anyhow::bail!(
+        "{} asks for {}, more than any softkey export picks by itself (at most 1024 MiB × 8 \
+         passes); nothing was run and the vault was not changed. If you sealed this backup with \
+         such settings yourself, pass --trust-kdf-cost.",
+        path.display(),
+        super::describe_kdf(params)
+    )
 }
 
 fn read_backup(path: &std::path::Path) -> Result<Vec<u8>> {

@@ -1,7 +1,9 @@
 //! `softkey passphrase`: change the vault passphrase.
 //!
-//! The data key is re-wrapped under a new salt and Argon2id key; the
-//! credentials themselves are not re-encrypted (vault/FORMAT.md).
+//! A new data key, wrapped under a new salt and Argon2id key, and every
+//! credential re-encrypted under it (vault/FORMAT.md "Passphrase change"):
+//! an old copy of the vault and the old passphrase open nothing written
+//! after the change.
 
 use anyhow::{Context, Result};
 

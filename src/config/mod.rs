@@ -213,6 +213,7 @@ fn default_path() -> Option<PathBuf> {
 }
 
 fn load(path: &Path) -> Result<FileValues> {
+    check_ownership(path)?;
     let text = std::fs::read_to_string(path).map_err(|e| {
         anyhow!(
             "cannot read the configuration file {}: {e}; fix its permissions, or point \
@@ -221,6 +222,39 @@ fn load(path: &Path) -> Result<FileValues> {
         )
     })?;
     parse(&text, path)
+}
+
+/// Refuses a configuration file that someone else could have written: one
+/// owned by another user (root's excepted), or writable by its group or by
+/// everyone. It can turn prompts off (`presence = "auto"`) or open the key
+/// to the network (`allow_remote`), so it is trusted only as far as the
+/// user's own files are (SECURITY.md).
+fn check_ownership(path: &Path) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(meta) = std::fs::metadata(path) else {
+        return Ok(()); // reading it reports the problem
+    };
+    let me = crate::control::current_uid();
+    if meta.uid() != me && meta.uid() != 0 {
+        bail!(
+            "refusing the configuration file {}: it belongs to uid {}, not to you (uid {me}); \
+             settings there could approve every request or open the key to the network. \
+             Make it yours (`chown`), or point --config at your own file",
+            path.display(),
+            meta.uid()
+        );
+    }
+    if meta.mode() & 0o022 != 0 {
+        bail!(
+            "refusing the configuration file {}: others may write to it (mode {:o}); settings \
+             there could approve every request or open the key to the network. Fix it with \
+             `chmod go-w {}`",
+            path.display(),
+            meta.mode() & 0o7777,
+            path.display()
+        );
+    }
+    Ok(())
 }
 
 /// Parses and checks the whole file; the first problem is an error naming

@@ -53,6 +53,23 @@ pub fn seal(plaintext: &[u8], passphrase: &[u8], params: KdfParams) -> Result<Ve
     Ok(out)
 }
 
+/// The Argon2id cost an envelope asks for, read from its header without
+/// running anything: a caller shows it, and may refuse it, before [`open`]
+/// spends it. The same errors as [`open`] for the header.
+pub fn kdf_params(bytes: &[u8]) -> Result<KdfParams, Error> {
+    let magic_seen = bytes.get(..MAGIC.len()).unwrap_or(bytes);
+    if MAGIC.get(..magic_seen.len()) != Some(magic_seen) {
+        return Err(Error::NotABackup);
+    }
+    let mut r = Reader::new(bytes);
+    r.take(MAGIC.len())?;
+    let version = u16::from_le_bytes(r.array()?);
+    if version != VERSION {
+        return Err(Error::UnsupportedVersion(version));
+    }
+    Ok(read_kdf(&mut r)?.0)
+}
+
 /// Opens an envelope. Bad magic → [`Error::NotABackup`]; other version →
 /// [`Error::UnsupportedVersion`]; KDF parameters out of bounds → [`Error::KdfParamsOutOfBounds`]
 /// (before the KDF runs); too short → [`Error::Truncated`]; bytes after the body →
@@ -99,6 +116,27 @@ mod tests {
 
     fn sealed() -> Vec<u8> {
         seal(b"credentials in CXF", b"backup pass", FAST).unwrap()
+    }
+
+    #[test]
+    fn kdf_params_are_read_without_running_the_kdf() {
+        assert_eq!(kdf_params(&sealed()).unwrap(), FAST);
+        // A hostile header: 4 GiB × 64 passes is within the open bounds,
+        // and is reported in microseconds, not run.
+        let mut hostile = sealed();
+        hostile[11..15].copy_from_slice(&(4 * 1024 * 1024u32).to_le_bytes());
+        hostile[15..19].copy_from_slice(&64u32.to_le_bytes());
+        let started = std::time::Instant::now();
+        let p = kdf_params(&hostile).unwrap();
+        assert_eq!((p.memory_kib, p.iterations), (4 * 1024 * 1024, 64));
+        assert!(started.elapsed() < std::time::Duration::from_millis(100));
+        hostile[11..15].copy_from_slice(&1u32.to_le_bytes());
+        assert!(matches!(
+            kdf_params(&hostile),
+            Err(Error::KdfParamsOutOfBounds)
+        ));
+        assert!(matches!(kdf_params(b"SKVAULT!"), Err(Error::NotABackup)));
+        assert!(matches!(kdf_params(b"SKBA"), Err(Error::Truncated)));
     }
 
     #[test]

@@ -7,11 +7,13 @@
 
 use std::time::Instant;
 
+use aes_gcm::Aes256Gcm;
+
 use crate::Error;
 use crate::frame::{BatchWriter, Chain, too_large};
-use crate::header::{HEADER_LEN, Header, TAG_LEN};
+use crate::header::{HEADER_LEN, Header};
 use crate::kdf::{self, KdfParams};
-use crate::seal;
+use crate::seal::{self, DataKey};
 use crate::storage::{self, ReplaceError};
 use crate::vault::{Change, MAX_FILE_LEN, Vault, apply_change};
 
@@ -110,12 +112,15 @@ impl Vault {
         self.install(&file, chain, frames, None)
     }
 
-    /// New salt and KEK wrap the same data key; the record frames are copied verbatim (not
-    /// re-encrypted); atomic replace. The KDF runs once, with `params` (bounds checked first).
+    /// A new passphrase and a new data key: new salt and KEK wrap a freshly generated data key,
+    /// and every record is re-encrypted under it in a snapshot (atomic replace). So a copy of
+    /// the file taken before the change, together with the old passphrase, opens nothing
+    /// written after it (FORMAT.md "Changing the passphrase"). The KDF runs once, with
+    /// `params` (bounds checked first).
     ///
-    /// On Err before the rename, only the old passphrase opens the vault. If only the final
-    /// directory fsync failed, the new file is in place and a crash may leave either passphrase
-    /// valid; the handle keeps working either way (its records are the same).
+    /// On Err before the rename, only the old passphrase and key open the vault. If only the
+    /// final directory fsync failed, the new file is in place and a crash may leave either
+    /// file; the handle keeps working with the new key either way (its records are the same).
     pub fn change_passphrase(
         &mut self,
         new_passphrase: &[u8],
@@ -126,23 +131,27 @@ impl Vault {
         let started = Instant::now();
         let kek = kdf::derive_kek(new_passphrase, &salt, params)?;
         let kdf_time = started.elapsed();
-        let header = super::new_header(self.header.vault_id, params, salt, &kek, &self.data_key)?;
-        let current = self.storage.read(&self.path, MAX_FILE_LEN)?;
-        let end = usize::try_from(self.valid_end).map_err(|_| too_large("vault too large"))?;
-        let frames = current.get(HEADER_LEN..end).ok_or(Error::Corrupt(
-            "the vault file changed underneath the open vault",
-        ))?;
-        // The last committed tag is what the next append chains to: it must be where we left it.
-        if frames.get(frames.len().saturating_sub(TAG_LEN)..) != Some(&self.chain.tag[..]) {
-            return Err(Error::Corrupt(
-                "the vault file changed underneath the open vault",
-            ));
+        let data_key = seal::new_data_key()?;
+        let header = super::new_header(self.header.vault_id, params, salt, &kek, &data_key)?;
+        let cipher = seal::cipher(&data_key);
+        let mut w = BatchWriter::new(
+            &cipher,
+            self.header.vault_id,
+            Chain::fresh(self.chain.seq),
+            true,
+            header.encode(),
+        )
+        .with_chunk(self.chunk_len);
+        for (k, v) in &self.records {
+            w.push(&Change::Put(k, v))?;
         }
-        let mut file = header.encode();
-        file.extend_from_slice(frames);
-        let chain = self.chain;
-        let count = self.frames;
-        self.install(&file, chain, count, Some(header))?;
+        let (file, chain, frames) = w.finish()?;
+        let rekey = NewKeys {
+            header,
+            data_key,
+            cipher,
+        };
+        self.install(&file, chain, frames, Some(rekey))?;
         self.kdf_time = kdf_time;
         Ok(())
     }
@@ -154,7 +163,7 @@ impl Vault {
         file: &[u8],
         chain: Chain,
         frames: u64,
-        header: Option<Header>,
+        keys: Option<NewKeys>,
     ) -> Result<(), Error> {
         if file.len() as u64 > MAX_FILE_LEN {
             return Err(too_large("the vault would exceed its 4 GiB size limit"));
@@ -169,8 +178,11 @@ impl Vault {
         self.needs_truncate = false;
         self.compact_retry_at = 0;
         self.compact_retry_frames = 0;
-        if let Some(h) = header {
-            self.header = h;
+        // Once renamed, the file is the new one: every later frame must be sealed with its key.
+        if let Some(k) = keys {
+            self.header = k.header;
+            self.data_key = k.data_key;
+            self.cipher = k.cipher;
         }
         match result {
             Err(ReplaceError::AfterRename(e)) => {
@@ -183,4 +195,11 @@ impl Vault {
             }
         }
     }
+}
+
+/// The header, data key and cipher a rewritten file is sealed with.
+struct NewKeys {
+    header: Header,
+    data_key: DataKey,
+    cipher: Aes256Gcm,
 }
