@@ -1,26 +1,11 @@
 //! `softkey`: a software FIDO2/WebAuthn security key served over USB/IP.
 
-mod backup;
-mod cli;
-mod commands;
-mod config;
-mod control;
-mod hardening;
-mod key;
-mod passphrase;
-mod paths;
-mod presence;
-mod shown;
-mod shutdown;
-mod store;
-mod text;
-
 use std::process::ExitCode;
 
 use clap::Parser;
+use softkey::cli::{Cli, Command};
+use softkey::{commands, config, hardening};
 use tracing_subscriber::EnvFilter;
-
-use cli::{Cli, Command};
 
 fn main() -> ExitCode {
     let mut cli = Cli::parse();

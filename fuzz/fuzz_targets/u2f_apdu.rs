@@ -1,0 +1,4 @@
+#![no_main]
+#![allow(unsafe_code)] // fuzz_target! exports the libFuzzer entry point
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| softkey_fuzz::u2f_apdu(data));
