@@ -178,6 +178,49 @@ fn another_user_cannot_power_cycle_a_blocked_pin_away() {
 }
 
 #[test]
+fn silent_requests_get_no_cred_blob_and_no_large_blob_key() {
+    // No other user needed: what any process of the owner's can ask
+    // without a prompt, through the real binary and transport.
+    use softkey_conformance::ctap2::cbor::{Value, int, text};
+    use softkey_conformance::ctap2::{GetAssertionRequest, MakeCredentialRequest};
+    let server = Server::ephemeral();
+    let mut key = Ctap2::connect(server.addr, "1-1").unwrap();
+    let mut mc = MakeCredentialRequest::new([1; 32], "blob.example", b"u");
+    mc.rk = Some(true);
+    mc.extra = vec![(
+        int(6),
+        Value::Map(vec![
+            (text("credBlob"), Value::Bytes(vec![7; 32])),
+            (text("largeBlobKey"), Value::Bool(true)),
+        ]),
+    )];
+    let att = key.make_credential(&mc).unwrap();
+    assert!(att.large_blob_key.is_some());
+    let wanted = vec![(
+        int(4),
+        Value::Map(vec![
+            (text("credBlob"), Value::Bool(true)),
+            (text("largeBlobKey"), Value::Bool(true)),
+        ]),
+    )];
+    for up in [Some(false), None] {
+        let mut ga = GetAssertionRequest::new("blob.example", [2; 32]);
+        ga.up = up;
+        ga.extra = wanted.clone();
+        let a = key.get_assertion(&ga).unwrap();
+        a.verify(att.public_key(), &[2; 32]).unwrap();
+        if up == Some(false) {
+            assert_eq!(a.flags() & 0x01, 0, "no UP flag");
+            assert_eq!(a.auth_data.extensions, None, "no credBlob");
+            assert_eq!(a.large_blob_key, None);
+        } else {
+            assert!(a.auth_data.extensions.is_some(), "credBlob with presence");
+            assert_eq!(a.large_blob_key, att.large_blob_key);
+        }
+    }
+}
+
+#[test]
 fn two_thousand_trickling_connections_do_not_stop_the_owner() {
     if !can_switch_users() {
         return;
