@@ -103,16 +103,26 @@ softkey status\n  softkey status --json"
         after_help = "Examples:\n  softkey completions bash > ~/.local/share/bash-completion/completions/softkey\n  softkey completions zsh > ~/.zfunc/_softkey"
     )]
     Completions(CompletionsArgs),
-    /// Print the manual page (roff).
-    #[command(after_help = "Example:\n  softkey man > ~/.local/share/man/man1/softkey.1")]
-    Man,
+    /// Write the manual pages: softkey(1) and one per subcommand (roff).
+    #[command(
+        after_help = "Examples:\n  softkey man --dir ~/.local/share/man/man1   # then: man softkey-serve\n  softkey man | man -l -                      # read them without installing"
+    )]
+    Man(ManArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write each page to its own file in DIR (softkey.1, softkey-init.1, ...),
+    /// as `man` finds them; without it, print every page to standard output.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
 }
 
 /// Where `serve` listens for `approve`, `deny`, `pending` and `status`.
 #[derive(Debug, Args)]
 pub struct ControlArgs {
-    /// The control socket [default: $XDG_RUNTIME_DIR/softkey/control.sock, else
-    /// /tmp/softkey-$UID/control.sock].
+    /// The control socket [default: one per vault, named after it, in
+    /// $XDG_RUNTIME_DIR/softkey/, else /tmp/softkey-$UID/].
     #[arg(
         long,
         value_name = "PATH",
@@ -127,7 +137,8 @@ pub struct StatusArgs {
     #[command(flatten)]
     pub control: ControlArgs,
 
-    /// The vault file to describe when no server is running.
+    /// The vault to describe when no key is being served (every running key
+    /// is shown).
     #[arg(long, value_name = "PATH")]
     pub vault: Option<PathBuf>,
 
@@ -138,16 +149,17 @@ pub struct StatusArgs {
 
 #[derive(Debug, Args)]
 pub struct DeleteArgs {
-    /// The credential id (hex, as `softkey list --json` prints it; a unique prefix will do).
-    #[arg(value_name = "CREDENTIAL_ID", required_unless_present = "rp")]
+    /// The credential id (hex, as the ID column of `softkey list` shows its
+    /// start; a unique prefix will do).
+    #[arg(value_name = "CREDENTIAL_ID", required_unless_present_any = ["rp", "user"])]
     pub credential: Option<String>,
 
     /// Delete the passkeys of this RP id (with --user: only that account).
     #[arg(long, value_name = "RP_ID")]
     pub rp: Option<String>,
 
-    /// With --rp: only the passkey whose user name is this.
-    #[arg(long, value_name = "NAME", requires = "rp")]
+    /// Delete the passkeys with this user name (with --rp: on that site only).
+    #[arg(long, value_name = "NAME")]
     pub user: Option<String>,
 
     /// Do not ask for confirmation.
@@ -168,6 +180,11 @@ pub struct AnswerArgs {
     #[arg(value_name = "ID")]
     pub id: Option<u64>,
 
+    /// The key serving this vault [default: the one key being served, or
+    /// the one of several with --presence socket].
+    #[arg(long, value_name = "PATH")]
+    pub vault: Option<PathBuf>,
+
     #[command(flatten)]
     pub control: ControlArgs,
 }
@@ -176,6 +193,11 @@ pub struct AnswerArgs {
 pub struct PendingArgs {
     #[command(flatten)]
     pub control: ControlArgs,
+
+    /// The key serving this vault [default: the one key being served, or
+    /// the one of several with --presence socket].
+    #[arg(long, value_name = "PATH")]
+    pub vault: Option<PathBuf>,
 
     /// Wait until a request arrives instead of answering at once.
     #[arg(long)]
@@ -236,16 +258,18 @@ pub struct VaultArgs {
     pub passphrase_file: Option<PathBuf>,
 }
 
-/// Argon2id cost. Without either flag it is calibrated on this machine
-/// (at least 64 MiB, about 0.5–1 s per unlock).
+/// Argon2id cost. What neither flag fixes is calibrated on this machine so
+/// that one unlock takes about 0.5–1 s (at least 64 MiB).
 #[derive(Debug, Args)]
 pub struct KdfArgs {
-    /// Argon2id memory in MiB (8 to 4096) instead of calibrating [default: 64].
-    #[arg(long, value_name = "MIB")]
+    /// Argon2id memory in MiB, 8 to 4096 [default: calibrated on this
+    /// machine: 64 MiB or more].
+    #[arg(long, value_name = "MIB", value_parser = clap::value_parser!(u32).range(8..=4096))]
     pub kdf_memory_mib: Option<u32>,
 
-    /// Argon2id passes over memory (1 to 64) instead of calibrating [default: 3].
-    #[arg(long, value_name = "N")]
+    /// Argon2id passes over memory, 1 to 64 [default: calibrated on this
+    /// machine: 1 to 8, for 0.5 to 1 s per unlock].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=64))]
     pub kdf_iterations: Option<u32>,
 }
 

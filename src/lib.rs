@@ -15,7 +15,10 @@ mod paths;
 mod presence;
 mod shown;
 mod shutdown;
-mod store;
+/// The vault and the in-memory store behind the authenticator's `Store`
+/// trait; public so `softkey-bench` fills its scale vaults exactly as
+/// `softkey import` does.
+pub mod store;
 mod text;
 
 /// Entry points for the fuzz targets and their replay test: each takes

@@ -33,7 +33,7 @@ fn main() -> ExitCode {
         Command::Pending(args) => commands::pending::run(args),
         Command::Config(args) => commands::config::run(args),
         Command::Completions(args) => commands::completions::run(args),
-        Command::Man => commands::man::run(),
+        Command::Man(args) => commands::man::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -45,6 +45,8 @@ fn main() -> ExitCode {
 }
 
 /// Logs go to stderr; `RUST_LOG` wins over `-v`. No module logs secrets.
+/// Colour only on a terminal, and never with `NO_COLOR` set (no-color.org):
+/// journald and pipes get plain text.
 fn init_logging(verbose: u8) {
     let default = match verbose {
         0 => "warn",
@@ -53,8 +55,11 @@ fn init_logging(verbose: u8) {
         _ => "trace",
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let colour = std::io::IsTerminal::is_terminal(&std::io::stderr())
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(colour)
         .init();
 }

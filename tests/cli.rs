@@ -65,7 +65,7 @@ fn list_shows_registered_passkeys_as_table_and_json() {
         String::from_utf8(out.stdout).unwrap()
     };
     let table = list(false);
-    assert!(table.starts_with("RP ID"), "{table}");
+    assert!(table.starts_with("ID "), "{table}");
     assert_eq!(table.lines().count(), 3, "{table}");
     assert!(
         table.contains("forum.example") && table.contains("Ann \"A\" Smith"),
@@ -82,6 +82,35 @@ fn list_shows_registered_passkeys_as_table_and_json() {
     );
     assert!(json.contains(r#""user_name":"bob""#), "{json}");
     assert_eq!(json.matches("\"rp_id\":\"forum.example\"").count(), 2);
+
+    // The ID column is what `delete` takes.
+    let bob_id = table
+        .lines()
+        .find(|l| l.contains(" bob "))
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap()
+        .to_owned();
+    let delete = |args: &[&str]| {
+        let out = softkey()
+            .arg("delete")
+            .args(args)
+            .args(["--yes"])
+            .args(vault.serve_args())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", stderr_of(&out));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    assert_eq!(
+        delete(&[&bob_id]),
+        "Deleted 1 passkey for forum.example (bob).\n"
+    );
+    // A user name alone, on whatever site.
+    assert_eq!(
+        delete(&["--user", "ann"]),
+        "Deleted 1 passkey for forum.example (ann).\n"
+    );
+    assert_eq!(list(false), "No discoverable credentials yet.\n");
 }
 
 #[test]
@@ -278,6 +307,48 @@ fn completions_cover_every_subcommand() {
             assert!(script.contains(sub), "{shell} completion lacks {sub}");
         }
         assert!(script.contains("--presence") || script.contains("presence"));
+    }
+}
+
+#[test]
+fn logs_are_plain_text_off_a_terminal_and_modes_are_spelled_as_typed() {
+    // Under systemd (journald) or a pipe, no colour escapes; `serve` names
+    // its presence mode as the flag and the config file spell it.
+    let server = Server::start(&["-v", "--ephemeral", "--presence", "auto"]);
+    let mut key = Ctap2::connect(server.addr, "1-1").unwrap();
+    key.get_info().unwrap();
+    assert!(server.wait_stderr("host attached the key", std::time::Duration::from_secs(5)));
+    let stderr = server.stderr();
+    assert!(
+        !stderr.contains('\x1b'),
+        "colour escapes in piped logs: {stderr:?}"
+    );
+    assert!(
+        server.listen_line.ends_with("(bus id 1-1, presence auto)"),
+        "{}",
+        server.listen_line
+    );
+}
+
+#[test]
+fn man_dir_writes_every_page_the_main_page_names() {
+    // The main page refers to softkey-init(1) and the rest: each must exist
+    // as a file `man` can find.
+    let dir = TempDir::new("man");
+    let out = softkey()
+        .args(["man", "--dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let main = std::fs::read_to_string(dir.path().join("softkey.1")).unwrap();
+    for sub in SUBCOMMANDS {
+        let named = format!("softkey\\-{}", sub.replace('-', "\\-"));
+        assert!(main.contains(&named), "the main page names {sub}");
+        let page = dir.path().join(format!("softkey-{sub}.1"));
+        let text = std::fs::read_to_string(&page)
+            .unwrap_or_else(|e| panic!("{} is referenced but missing: {e}", page.display()));
+        assert!(text.starts_with(".TH SOFTKEY"), "{}", page.display());
     }
 }
 

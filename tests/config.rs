@@ -244,17 +244,21 @@ fn a_config_file_others_could_write_is_refused() {
     std::fs::set_permissions(home.file(), std::fs::Permissions::from_mode(0o644)).unwrap();
     let out = home.softkey().args(["config"]).output().unwrap();
     assert!(out.status.success(), "{}", text(&out).1);
+}
+
+#[test]
+#[cfg_attr(missing_root, ignore = "needs root, to give the file to another user")]
+fn a_config_file_another_user_owns_is_refused() {
+    let home = ConfigHome::new("config-owner", "presence = \"auto\"\n");
     // Owned by another user (not root): refused, naming the owner.
-    if common::is_root() {
-        std::os::unix::fs::chown(home.file(), Some(65534), None).unwrap();
-        let out = home.softkey().args(["config"]).output().unwrap();
-        let (_, stderr) = text(&out);
-        assert!(!out.status.success());
-        assert!(
-            stderr.contains("it belongs to uid 65534, not to you"),
-            "{stderr}"
-        );
-    }
+    std::os::unix::fs::chown(home.file(), Some(65534), None).unwrap();
+    let out = home.softkey().args(["config"]).output().unwrap();
+    let (_, stderr) = text(&out);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("it belongs to uid 65534, not to you"),
+        "{stderr}"
+    );
 }
 
 #[test]

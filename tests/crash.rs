@@ -1,4 +1,4 @@
-//! End-to-end crash test (issue 5): `softkey serve` is killed with SIGKILL at
+//! End-to-end crash test: `softkey serve` is killed with SIGKILL at
 //! random moments while a client registers discoverable credentials in a
 //! loop, then restarted on the same vault, hundreds of times. Every
 //! credential whose makeCredential response the client received and verified

@@ -27,6 +27,10 @@ use common::TempDir;
 const MIN_PASSED: u32 = 52;
 
 #[test]
+#[cfg_attr(
+    missing_python_venv,
+    ignore = "needs python3 with venv, not found (apt-get install python3-venv)"
+)]
 fn python_fido2_device_suite() {
     let python = common::python::with_fido2();
     let shim = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/device_suite");

@@ -6,25 +6,20 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use common::Server;
 
-fn in_ci() -> bool {
-    std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false")
-}
-
+/// As docs/linux.md writes it: `usbip --tcp-port PORT list -r 127.0.0.1`
+/// (the port is a global option, before the subcommand).
 #[test]
+#[cfg_attr(
+    missing_usbip,
+    ignore = "needs usbip, not found (apt-get install usbip)"
+)]
 fn usbip_tool_lists_the_device() {
-    let Ok(tool) = which("usbip") else {
-        assert!(
-            !in_ci(),
-            "CI installs Debian's usbip package; it is missing"
-        );
-        eprintln!("skipped: `usbip` is not installed (apt-get install usbip)");
-        return;
-    };
+    let tool = common::system_tool("usbip");
     let server = Server::ephemeral();
     let out = Command::new(tool)
         .args([
@@ -50,6 +45,10 @@ fn usbip_tool_lists_the_device() {
 /// Every python-fido2 test in tests/python: each starts its own `softkey serve`
 /// (the real binary, passed as SOFTKEY_BIN) and talks to it over USB/IP.
 #[test]
+#[cfg_attr(
+    missing_python_venv,
+    ignore = "needs python3 with venv, not found (apt-get install python3-venv)"
+)]
 fn python_fido2_suite() {
     let python = common::python::with_fido2();
     let tests_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python");
@@ -72,13 +71,4 @@ fn python_fido2_suite() {
         summary.contains(" passed") && !summary.contains("skipped"),
         "{summary}"
     );
-}
-
-fn which(name: &str) -> Result<PathBuf, ()> {
-    let path = std::env::var_os("PATH").ok_or(())?;
-    std::env::split_paths(&path)
-        .chain(["/usr/sbin".into(), "/sbin".into()])
-        .map(|dir| dir.join(name))
-        .find(|p| p.is_file())
-        .ok_or(())
 }

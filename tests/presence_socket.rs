@@ -260,7 +260,7 @@ fn the_socket_is_private_to_the_user() {
 
 #[test]
 fn other_presence_modes_say_where_to_answer() {
-    let server = Server::start(&["--ephemeral", "--presence", "tty"]);
+    let mut server = Server::start(&["--ephemeral", "--presence", "tty"]);
     let out = run(&server, &["approve"]);
     assert!(!out.status.success());
     assert!(
@@ -268,6 +268,27 @@ fn other_presence_modes_say_where_to_answer() {
         "{}",
         text(&out.stderr)
     );
+    // A request waiting at the terminal prompt: `pending` shows it and says
+    // where to answer, never suggesting an `approve` that would be refused.
+    let mut key = Ctap2::connect(server.addr, "1-1").unwrap();
+    start_zoe_registration(&mut key);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let shown = loop {
+        let out = run(&server, &["pending"]);
+        let shown = text(&out.stdout);
+        if shown.starts_with("Request ") {
+            break shown;
+        }
+        assert!(Instant::now() < deadline, "nothing pending: {shown}");
+        sleep(Duration::from_millis(50));
+    };
+    assert!(!shown.contains("softkey approve"), "{shown}");
+    assert!(
+        shown.contains("Answer it on the terminal running `softkey serve` (--presence tty)."),
+        "{shown}"
+    );
+    server.type_line("n");
+    assert_eq!(key.hid().finish_cbor().unwrap().0, status::OPERATION_DENIED);
 }
 
 #[test]

@@ -18,7 +18,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
-use common::{Server, as_user, is_root};
+use common::{Server, as_user};
 use softkey_conformance::Error;
 use softkey_conformance::ctap2::{Ctap2, status};
 
@@ -26,20 +26,6 @@ use softkey_conformance::ctap2::{Ctap2, status};
 const NOBODY: u32 = 65534;
 /// Another system user (`daemon` on Debian).
 const DAEMON: u32 = 1;
-
-fn in_ci() -> bool {
-    std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false")
-}
-
-/// False (with a note) where the test cannot act as other users.
-fn can_switch_users() -> bool {
-    if is_root() {
-        return true;
-    }
-    assert!(!in_ci(), "CI runs the tests as root; these need it");
-    eprintln!("skipped: acting as other users needs root (setpriv)");
-    false
-}
 
 /// This test binary, run as `uid`, doing `act` against `addr` (see
 /// [`client_as_another_user`]).
@@ -96,10 +82,15 @@ fn client_as_another_user() {
 }
 
 #[test]
+#[cfg_attr(
+    missing_root,
+    ignore = "needs root, to act as other users with setpriv"
+)]
+#[cfg_attr(
+    all(not(missing_root), missing_usbip),
+    ignore = "needs usbip, not found (apt-get install usbip)"
+)]
 fn only_root_and_the_serving_user_can_attach() {
-    if !can_switch_users() {
-        return;
-    }
     // The key's owner here is `nobody`; the test itself is root.
     let server =
         Server::try_start_as(Some(NOBODY), &["--ephemeral", "--presence", "auto"], &[]).unwrap();
@@ -122,31 +113,26 @@ fn only_root_and_the_serving_user_can_attach() {
         server.stderr()
     );
     // The same for a client that is not ours: Debian's usbip, as `daemon`.
-    if let Some(usbip) = ["/usr/sbin/usbip", "/usr/bin/usbip"]
-        .into_iter()
-        .find(|p| std::path::Path::new(p).exists())
-    {
-        let mut c = as_user(DAEMON);
-        c.args([
-            usbip,
-            "--tcp-port",
-            &server.addr.port().to_string(),
-            "list",
-            "-r",
-            "127.0.0.1",
-        ]);
-        let out = c.output().unwrap();
-        assert!(!out.status.success(), "usbip list as daemon: {out:?}");
-    }
+    let mut c = as_user(DAEMON);
+    c.arg(common::system_tool("usbip")).args([
+        "--tcp-port",
+        &server.addr.port().to_string(),
+        "list",
+        "-r",
+        "127.0.0.1",
+    ]);
+    let out = c.output().unwrap();
+    assert!(!out.status.success(), "usbip list as daemon: {out:?}");
     // And the owner still gets in afterwards.
     assert!(run(other_user(NOBODY, "import", server.addr)).contains("IMPORTED"));
 }
 
 #[test]
+#[cfg_attr(
+    missing_root,
+    ignore = "needs root, to act as other users with setpriv"
+)]
 fn another_user_cannot_power_cycle_a_blocked_pin_away() {
-    if !can_switch_users() {
-        return;
-    }
     let server = Server::ephemeral();
     let mut key = Ctap2::connect(server.addr, "1-1").unwrap();
     key.set_pin("2468").unwrap();
@@ -221,10 +207,11 @@ fn silent_requests_get_no_cred_blob_and_no_large_blob_key() {
 }
 
 #[test]
+#[cfg_attr(
+    missing_root,
+    ignore = "needs root, to act as other users with setpriv"
+)]
 fn two_thousand_trickling_connections_do_not_stop_the_owner() {
-    if !can_switch_users() {
-        return;
-    }
     let server = Server::ephemeral();
     // 1,000 from another user, closed at accept...
     let mut stranger: Child = other_user(NOBODY, "trickle 1000", server.addr)

@@ -103,16 +103,20 @@ fn without_a_server_it_says_so_and_exits_3() {
         .unwrap();
     assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
     let shown = text(&out.stdout);
-    let socket = runtime.path().join("softkey/control.sock");
+    let socket = runtime.path().join("softkey");
     assert!(
         shown.contains(&format!(
-            "softkey serve is not running (no control socket at {})",
+            "softkey serve is not running (no control socket in {})",
             socket.display()
         )),
         "{shown}"
     );
     assert!(shown.contains(&format!("Vault: {} (does not exist yet", vault.display())));
-    assert!(shown.contains("softkey init"));
+    // The advice names the vault it was asked about, word for word.
+    assert!(
+        shown.contains(&format!("`softkey init --vault {}`", vault.display())),
+        "{shown}"
+    );
 
     let existing = TestVault::create("status-none-vault");
     let out = softkey()
@@ -203,4 +207,85 @@ fn the_help_documents_the_exit_status() {
     let out = softkey().args(["status", "--help"]).output().unwrap();
     let help = text(&out.stdout);
     assert!(help.contains("3 when none runs"), "{help}");
+}
+
+/// One user, several keys, one runtime dir: each `serve` binds a socket
+/// named after its vault, `status` shows them all, and `pending` /
+/// `approve` find the one meant or say which to name.
+#[test]
+fn every_key_has_its_own_control_socket() {
+    let runtime = TempDir::new("status-several");
+    let env = [(
+        "XDG_RUNTIME_DIR".to_owned(),
+        runtime.path().display().to_string(),
+    )];
+    let client = || {
+        let mut c = softkey();
+        c.env("XDG_RUNTIME_DIR", runtime.path())
+            .env_remove("SOFTKEY_CONTROL_SOCKET");
+        c
+    };
+    let vault = TestVault::create("status-several-vault");
+    let mut args = vault.serve_args();
+    args.extend(["--presence".into(), "auto".into()]);
+    let with_vault = Server::try_start_with_env(&args, &env).unwrap();
+    let answering =
+        Server::try_start_with_env(&["--ephemeral", "--presence", "socket"], &env).unwrap();
+    // Neither warned about a socket already taken.
+    for server in [&with_vault, &answering] {
+        assert!(
+            !server.stderr().contains("without a control socket"),
+            "{}",
+            server.stderr()
+        );
+    }
+    let mut sockets: Vec<String> = std::fs::read_dir(runtime.path().join("softkey"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    sockets.sort();
+    assert_eq!(sockets.len(), 2, "{sockets:?}");
+    assert_eq!(sockets[0], format!("ephemeral-{}.sock", answering.pid()));
+    let stem = vault.path.file_stem().unwrap().to_string_lossy();
+    assert!(sockets[1].starts_with(&format!("{stem}-")), "{sockets:?}");
+
+    // status: both keys.
+    let out = client().arg("status").output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let shown = text(&out.stdout);
+    assert!(shown.contains("Vault:     ephemeral"), "{shown}");
+    assert!(
+        shown.contains(&format!("Vault:     {}", vault.path.display())),
+        "{shown}"
+    );
+    let out = client().args(["status", "--json"]).output().unwrap();
+    let all: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(all.as_array().map(Vec::len), Some(2), "{all}");
+
+    // pending: the one key whose prompts wait for `softkey approve`.
+    let out = client().args(["pending", "--json"]).output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    // --vault names the other one.
+    let out = client()
+        .args(["pending", "--vault"])
+        .arg(&vault.path)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+
+    // Two that answer on the socket: which one is for the person to say.
+    let second =
+        Server::try_start_with_env(&["--ephemeral", "--presence", "socket"], &env).unwrap();
+    let out = client().arg("approve").output().unwrap();
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(err.contains("3 keys are being served; say which:"), "{err}");
+    assert!(
+        err.contains(&format!("--vault {}", vault.path.display())),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("ephemeral-{}.sock", second.pid())),
+        "{err}"
+    );
 }

@@ -1,4 +1,4 @@
-//! Backup export and import (issue 5) between softkey devices, through the
+//! Backup export and import between softkey devices, through the
 //! public API the CLI uses, then checked like a platform would: the
 //! restored device signs for the original credentials (allowList and
 //! username-less), with counters above everything the old device signed,

@@ -12,8 +12,7 @@
 # the same port with the same vault). The guest prints PASS/FAIL/PENDING per case and the
 # summary `N passed, M failed, K pending`; this script exits non-zero on any failure.
 #
-# Environment: SOFTKEY_VM_ISSUE4=1 runs the cases that wait for issue 4 instead of reporting
-# them PENDING; SOFTKEY_VM_ONLY="01 09" runs only those cases; SOFTKEY_VM_KEEP=1 keeps the
+# Environment: SOFTKEY_VM_ONLY="01 09" runs only those cases; SOFTKEY_VM_KEEP=1 keeps the
 # work directory; SOFTKEY_VM_DEADLINE (guest seconds, default 900); SOFTKEY_VM_CACHE and
 # SOFTKEY_VM_ACCEL as in build-image.sh and run-guest.sh.
 set -euo pipefail
@@ -121,7 +120,6 @@ if [[ " ${CASES[*]} " == *" 11 "* ]]; then
 fi
 {
     for n in "${CASES[@]}"; do echo "PORT_$n=${PORT[$n]}"; done
-    echo "ISSUE4=${SOFTKEY_VM_ISSUE4:-0}"
     echo "ONLY=\"${SOFTKEY_VM_ONLY:-}\""
 } > "$JOB/suite.env"
 say "servers: $(for n in "${CASES[@]}"; do printf '%s=127.0.0.1:%s ' "$n" "${PORT[$n]}"; done)"
@@ -163,6 +161,12 @@ counted=-1
 [[ "$summary" =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed,\ ([0-9]+)\ pending$ ]] &&
     counted=$((BASH_REMATCH[1] + BASH_REMATCH[2] + BASH_REMATCH[3]))
 suite_failed=0
+# The banner names what ran: every version present (an empty one once hid a broken probe).
+banner="$(grep -m1 '^guest: ' "$WORK/guest.log" || true)"
+if ! [[ "$banner" =~ ^guest:\ [0-9][^,]*,\ libfido2\ [0-9][^,]*,\ OpenSSH_[0-9][^,]*,.*python-fido2\ [0-9] ]]; then
+    suite_failed=1
+    say "FAILED: the guest banner lacks a version: ${banner:-none}"
+fi
 if [[ "$rc" != 0 || "$verdicts" -eq 0 || "$verdicts" -ne "$counted" ]]; then
     suite_failed=1
     say "FAILED: guest exit code $rc, $verdicts case verdicts, summary: ${summary:-none}"

@@ -12,12 +12,7 @@ use anyhow::{Context, Result, bail};
 /// hard link (fails if `path` exists) or, with `overwrite`, a rename; then
 /// the directory is fsynced so the new name survives a power loss.
 pub fn write_new_file(path: &Path, bytes: &[u8], overwrite: bool) -> Result<()> {
-    if !overwrite && path.exists() {
-        bail!(
-            "{} already exists; choose another file or pass --force to replace it",
-            path.display()
-        );
-    }
+    check_target(path, overwrite)?;
     let temp = temp_path(path);
     let _ = fs::remove_file(&temp);
     let result = write_temp(&temp, bytes).and_then(|()| {
@@ -36,6 +31,33 @@ pub fn write_new_file(path: &Path, bytes: &[u8], overwrite: bool) -> Result<()> 
     File::open(dir)
         .and_then(|d| d.sync_all())
         .with_context(|| format!("cannot sync directory {}", dir.display()))
+}
+
+/// Whether [`write_new_file`] can write `path`, checked before any
+/// passphrase is asked: not there yet (unless `overwrite`), not a
+/// directory, and in a directory that exists.
+pub fn check_target(path: &Path, overwrite: bool) -> Result<()> {
+    if path.is_dir() {
+        bail!("{} is a directory; name the backup file", path.display());
+    }
+    if !overwrite && fs::symlink_metadata(path).is_ok() {
+        bail!(
+            "{} already exists; choose another file or pass --force to replace it",
+            path.display()
+        );
+    }
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    if !dir.is_dir() {
+        bail!(
+            "cannot write {}: the directory {} does not exist",
+            path.display(),
+            dir.display()
+        );
+    }
+    Ok(())
 }
 
 fn temp_path(path: &Path) -> PathBuf {

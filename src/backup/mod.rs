@@ -17,7 +17,7 @@ use cxf::{
     Version,
 };
 
-pub use file::write_new_file;
+pub use file::{check_target, write_new_file};
 
 fn b64(bytes: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(bytes)

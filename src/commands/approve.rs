@@ -18,7 +18,7 @@ use crate::control::protocol::{PendingInfo, Reply, Request};
 use crate::control::state::wrong_mode_message;
 
 pub fn run(args: &AnswerArgs, approve: bool) -> Result<()> {
-    let mut client = Client::connect_args(&args.control)?;
+    let mut client = Client::find(&args.control, args.vault.as_deref())?;
     let verb = if approve { "approve" } else { "deny" };
     let id = match args.id {
         Some(id) => Some(id),

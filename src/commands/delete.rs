@@ -86,7 +86,8 @@ fn select(
     let scope = match (&args.rp, &args.user) {
         (Some(rp), Some(user)) => format!(" for {rp} with user name {user}"),
         (Some(rp), None) => format!(" for {rp}"),
-        _ => String::new(),
+        (None, Some(user)) => format!(" with user name {user}"),
+        (None, None) => String::new(),
     };
     let Some(prefix) = prefix else {
         let chosen: Vec<CredentialSummary> = all.iter().filter(of_rp).cloned().collect();

@@ -34,6 +34,8 @@ pub fn run(args: &ImportArgs) -> Result<()> {
         ))
     })?;
     check_kdf_cost(params, args.trust_kdf_cost, &args.file)?;
+    // The vault, too, is checked (and held) before any passphrase is asked.
+    let mut locked = super::lock_vault(&args.vault)?;
     let passphrase = crate::passphrase::existing(
         args.backup_passphrase_file.as_deref(),
         "Backup passphrase: ",
@@ -62,7 +64,8 @@ pub fn run(args: &ImportArgs) -> Result<()> {
             args.file.display()
         )
     })?;
-    let mut store = Backing::vault(super::open_vault(&args.vault)?);
+    let vault = super::unlock_vault(&mut locked, args.vault.passphrase_file.as_deref())?;
+    let mut store = Backing::vault(vault);
     let report = import_backup(&mut store, &contents)
         .context("the import failed and the vault was not changed; fix the cause and try again")?;
     if !report.added.is_empty()

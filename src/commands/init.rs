@@ -14,8 +14,10 @@ pub fn run(args: &InitArgs) -> Result<()> {
             path.display()
         );
     }
-    let passphrase = crate::passphrase::for_new_vault(args.vault.passphrase_file.as_deref())?;
+    // Secret-free work first: nobody types a passphrase twice to then learn
+    // that calibration failed.
     let params = super::kdf_params(&args.kdf)?;
+    let passphrase = crate::passphrase::for_new_vault(args.vault.passphrase_file.as_deref())?;
     let label = format!(
         "Creating {} ({})",
         path.display(),

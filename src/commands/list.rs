@@ -42,12 +42,18 @@ fn to_json(credentials: &[CredentialSummary]) -> String {
     format!("[{}]", items.join(","))
 }
 
+/// Hex digits of the credential id the table shows: enough for `softkey
+/// delete ID` to find it (64 bits; it says so if a prefix is ever ambiguous).
+const ID_DIGITS: usize = 16;
+
 fn to_table(credentials: &[CredentialSummary]) -> String {
-    let rows: Vec<[String; 4]> = credentials
+    let rows: Vec<[String; 5]> = credentials
         .iter()
         .map(|c| {
+            let hex = to_hex(&c.credential_id);
             // Names come from web pages: escaped (crate::shown).
             [
+                hex.get(..ID_DIGITS).unwrap_or(&hex).to_owned(),
                 if c.rp_id.is_empty() {
                     "(empty RP id)".into()
                 } else {
@@ -62,7 +68,7 @@ fn to_table(credentials: &[CredentialSummary]) -> String {
             ]
         })
         .collect();
-    let header = ["RP ID", "USER", "DISPLAY NAME", "CREATED"].map(String::from);
+    let header = ["ID", "RP ID", "USER", "DISPLAY NAME", "CREATED"].map(String::from);
     let mut widths = header.clone().map(|h| h.chars().count());
     for row in &rows {
         for (width, cell) in widths.iter_mut().zip(row) {

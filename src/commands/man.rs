@@ -1,7 +1,10 @@
 //! `softkey man`: the manual pages (roff), generated from the clap
 //! definition: `softkey(1)` first, then one page per subcommand
 //! (`softkey-init(1)`, …), the pages the main page's COMMANDS section names.
-//! `man -l` renders the whole stream; each page starts with its own `.TH`.
+//! With `--dir` each page is its own file there (`softkey-init.1`), so that
+//! `man softkey-init` finds what the main page refers to; without, every
+//! page goes to standard output (`man -l -` renders the stream; each page
+//! starts with its own `.TH`).
 
 use std::io::Write;
 
@@ -9,27 +12,49 @@ use anyhow::{Context, Result};
 use clap::CommandFactory;
 use clap_mangen::Man;
 
-use crate::cli::Cli;
+use crate::cli::{Cli, ManArgs};
 
-pub fn run() -> Result<()> {
-    let mut out = Vec::new();
-    render_all(&mut out).context("rendering the manual page")?;
-    std::io::stdout()
-        .write_all(&out)
-        .context("writing the manual page to standard output")
+pub fn run(args: &ManArgs) -> Result<()> {
+    let pages = pages().context("rendering the manual pages")?;
+    match &args.dir {
+        Some(dir) => {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
+            for (name, page) in &pages {
+                let path = dir.join(format!("{name}.1"));
+                std::fs::write(&path, page)
+                    .with_context(|| format!("cannot write {}", path.display()))?;
+            }
+            println!("Wrote {} manual pages to {}.", pages.len(), dir.display());
+            Ok(())
+        }
+        None => {
+            let mut out = std::io::stdout().lock();
+            for (_, page) in &pages {
+                out.write_all(page)
+                    .context("writing the manual pages to standard output")?;
+            }
+            Ok(())
+        }
+    }
 }
 
-fn render_all(out: &mut Vec<u8>) -> std::io::Result<()> {
+/// Every page with its name: `softkey`, then `softkey-SUBCOMMAND`.
+fn pages() -> std::io::Result<Vec<(String, Vec<u8>)>> {
     let mut cli = Cli::command().disable_help_subcommand(true);
     // Builds the subcommands too, so their synopses read "softkey init …".
     cli.build();
-    render(&cli, out)?;
+    let mut pages = Vec::new();
+    let mut main = Vec::new();
+    render(&cli, &mut main)?;
+    pages.push(("softkey".to_owned(), main));
     for sub in cli.get_subcommands() {
         let name = format!("softkey-{}", sub.get_name());
-        let page = sub.clone().display_name(name.clone());
-        render(&page, out)?;
+        let mut page = Vec::new();
+        render(&sub.clone().display_name(name.clone()), &mut page)?;
+        pages.push((name, page));
     }
-    Ok(())
+    Ok(pages)
 }
 
 /// One page; the after-help text ("Examples:\n  softkey …") becomes an

@@ -21,34 +21,32 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
-use softkey_vault::{KdfParams, Vault};
+use softkey_vault::{FixedCost, KdfParams, LockedVault, Vault};
 
 use crate::cli::{KdfArgs, VaultArgs};
 
-/// The Argon2id parameters the flags name, or calibrated on this machine
-/// (design/security.md: at least 64 MiB, 0.5–1 s).
+/// The Argon2id parameters the flags name; what they leave open is
+/// calibrated on this machine (design/security.md: at least 64 MiB,
+/// 0.5–1 s). clap has checked the flags' ranges.
 pub fn kdf_params(args: &KdfArgs) -> Result<KdfParams> {
-    if args.kdf_memory_mib.is_none() && args.kdf_iterations.is_none() {
-        return progress::run("Calibrating Argon2id on this machine", "done", || {
-            KdfParams::calibrate()
-        })
-        .context(
-            "calibrating Argon2id failed; pass --kdf-memory-mib and --kdf-iterations to choose \
-             the cost yourself",
-        );
-    }
-    let defaults = KdfParams::DEFAULT;
-    let params = KdfParams {
-        memory_kib: args
-            .kdf_memory_mib
-            .map_or(defaults.memory_kib, |m| m.saturating_mul(1024)),
-        iterations: args.kdf_iterations.unwrap_or(defaults.iterations),
-        parallelism: defaults.parallelism,
+    let fixed = FixedCost {
+        memory_kib: args.kdf_memory_mib.map(|m| m.saturating_mul(1024)),
+        iterations: args.kdf_iterations,
     };
-    params.validate().context(
-        "unsuitable --kdf-memory-mib / --kdf-iterations: use 8 to 4096 MiB and 1 to 64 passes",
-    )?;
-    Ok(params)
+    if let (Some(memory_kib), Some(iterations)) = (fixed.memory_kib, fixed.iterations) {
+        return Ok(KdfParams {
+            memory_kib,
+            iterations,
+            parallelism: KdfParams::DEFAULT.parallelism,
+        });
+    }
+    progress::run("Calibrating Argon2id on this machine", "done", || {
+        KdfParams::calibrate_around(fixed)
+    })
+    .context(
+        "calibrating Argon2id failed; pass --kdf-memory-mib and --kdf-iterations to choose \
+         the cost yourself",
+    )
 }
 
 /// "Argon2id, 64 MiB, 3 passes" for progress messages.
@@ -69,9 +67,28 @@ pub fn vault_path(args: &VaultArgs) -> Result<PathBuf> {
     }
 }
 
-/// Opens the vault, turning its errors into advice.
+/// How many times a person may type the vault passphrase before a command
+/// gives up (a passphrase file is read once).
+const UNLOCK_ATTEMPTS: u32 = 3;
+
+/// Opens the vault, turning its errors into advice: [`lock_vault`], then
+/// [`unlock_vault`].
 pub fn open_vault(args: &VaultArgs) -> Result<Vault> {
-    open_vault_or(args, |path| {
+    let mut locked = lock_vault(args)?;
+    unlock_vault(&mut locked, args.passphrase_file.as_deref())
+}
+
+/// [`open_vault`] with the caller's advice for a vault another process holds.
+pub fn open_vault_or(args: &VaultArgs, in_use: impl Fn(&Path) -> anyhow::Error) -> Result<Vault> {
+    let mut locked = lock_vault_or(args, in_use)?;
+    unlock_vault(&mut locked, args.passphrase_file.as_deref())
+}
+
+/// Everything about the vault that needs no passphrase, checked before
+/// anyone is asked for one: it exists, is a file, is not in use, and its
+/// header is a vault's. Holds the lock until unlocked or dropped.
+pub fn lock_vault(args: &VaultArgs) -> Result<LockedVault> {
+    lock_vault_or(args, |path| {
         anyhow::anyhow!(
             "the vault {} is in use by another softkey process (is `softkey serve` running? \
              stop it, or use the running key instead)",
@@ -80,28 +97,53 @@ pub fn open_vault(args: &VaultArgs) -> Result<Vault> {
     })
 }
 
-/// [`open_vault`] with the caller's advice for a vault another process holds.
-pub fn open_vault_or(args: &VaultArgs, locked: impl Fn(&Path) -> anyhow::Error) -> Result<Vault> {
+/// [`lock_vault`] with the caller's advice for a vault another process holds.
+pub fn lock_vault_or(
+    args: &VaultArgs,
+    in_use: impl Fn(&Path) -> anyhow::Error,
+) -> Result<LockedVault> {
     let path = vault_path(args)?;
-    if !path.exists() {
-        anyhow::bail!(
+    Vault::lock(&path).map_err(|e| match e {
+        softkey_vault::Error::Locked => in_use(&path),
+        softkey_vault::Error::NotFound(_) => anyhow::anyhow!(
             "no vault at {}: create one with `softkey init{}`, or name another with --vault PATH",
             path.display(),
             args.vault
                 .as_ref()
                 .map(|p| format!(" --vault {}", p.display()))
                 .unwrap_or_default()
-        );
-    }
-    let passphrase = crate::passphrase::for_unlock(args.passphrase_file.as_deref())?;
-    tracing::info!(path = %path.display(), "unlocking vault");
-    // The header alone names the KDF cost; if it cannot be read, `open` says why.
-    let label = match softkey_vault::read_kdf_params(&path) {
-        Ok(params) => format!("Unlocking {} ({})", path.display(), describe_kdf(params)),
-        Err(_) => format!("Unlocking {}", path.display()),
-    };
-    progress::run(&label, "unlocked", || Vault::open(&path, &passphrase)).map_err(|e| match e {
-        softkey_vault::Error::Locked => locked(&path),
+        ),
         other => anyhow::Error::new(other).context(format!("cannot open {}", path.display())),
     })
+}
+
+/// Asks for the passphrase (or reads `passphrase_file`) and unlocks. A
+/// wrong passphrase typed at the terminal is asked again, up to
+/// [`UNLOCK_ATTEMPTS`] times; the lock is held throughout.
+pub fn unlock_vault(locked: &mut LockedVault, passphrase_file: Option<&Path>) -> Result<Vault> {
+    let path = locked.path().to_path_buf();
+    let label = format!(
+        "Unlocking {} ({})",
+        path.display(),
+        describe_kdf(locked.kdf_params())
+    );
+    let mut attempt = 1;
+    loop {
+        let passphrase = crate::passphrase::for_unlock(passphrase_file)?;
+        tracing::info!(path = %path.display(), "unlocking vault");
+        match progress::run(&label, "unlocked", || locked.unlock(&passphrase)) {
+            Ok(vault) => return Ok(vault),
+            Err(softkey_vault::Error::WrongPassphraseOrCorrupt)
+                if passphrase_file.is_none() && attempt < UNLOCK_ATTEMPTS =>
+            {
+                attempt += 1;
+                eprintln!("softkey: wrong passphrase (or a damaged vault); try again.");
+            }
+            Err(e) => {
+                return Err(
+                    anyhow::Error::new(e).context(format!("cannot open {}", path.display()))
+                );
+            }
+        }
+    }
 }

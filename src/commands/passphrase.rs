@@ -10,9 +10,10 @@ use anyhow::{Context, Result};
 use crate::cli::PassphraseArgs;
 
 pub fn run(args: &PassphraseArgs) -> Result<()> {
-    let mut vault = super::open_vault(&args.vault)?;
-    let new = crate::passphrase::new(args.new_passphrase_file.as_deref(), "vault")?;
+    let mut locked = super::lock_vault(&args.vault)?;
     let params = super::kdf_params(&args.kdf)?;
+    let mut vault = super::unlock_vault(&mut locked, args.vault.passphrase_file.as_deref())?;
+    let new = crate::passphrase::new(args.new_passphrase_file.as_deref(), "vault")?;
     let label = format!(
         "Deriving the new vault key ({})",
         super::describe_kdf(params)

@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 
-use crate::cli::PendingArgs;
+use clap::ValueEnum;
+
+use crate::cli::{PendingArgs, PresenceMode};
 use crate::control::client::{Client, unexpected};
 use crate::control::protocol::{PendingInfo, Reply, Request};
 
@@ -13,7 +15,12 @@ use crate::control::protocol::{PendingInfo, Reply, Request};
 const WAIT_ROUND: Duration = Duration::from_secs(60);
 
 pub fn run(args: &PendingArgs) -> Result<()> {
-    let mut client = Client::connect_args(&args.control)?;
+    let mut client = Client::find(&args.control, args.vault.as_deref())?;
+    // Where the answer goes depends on the key's presence mode.
+    let mode = match client.call(&Request::Status, Duration::ZERO)? {
+        Reply::Status(status) => PresenceMode::from_str(&status.presence, true).ok(),
+        other => return Err(unexpected(&other)),
+    };
     let requests = loop {
         let (request, wait) = if args.wait {
             let timeout_ms = u64::try_from(WAIT_ROUND.as_millis()).unwrap_or(u64::MAX);
@@ -33,22 +40,38 @@ pub fn run(args: &PendingArgs) -> Result<()> {
         let text = serde_json::to_string_pretty(&requests).context("encoding JSON")?;
         println!("{text}");
     } else {
-        print!("{}", render(&requests));
+        print!("{}", render(&requests, mode));
     }
     Ok(())
 }
 
-/// The text listing: one paragraph per request, with how to answer it.
-pub fn render(requests: &[PendingInfo]) -> String {
+/// The text listing: one paragraph per request, with how to answer it on
+/// a key in presence `mode` (`approve` only works for `--presence socket`).
+pub fn render(requests: &[PendingInfo], mode: Option<PresenceMode>) -> String {
     if requests.is_empty() {
         return "Nothing is waiting for approval.\n".into();
     }
     requests
         .iter()
         .map(|r| {
+            let how = match mode {
+                Some(PresenceMode::Socket) | None => format!(
+                    "Answer with `softkey approve {}` or `softkey deny {}`.",
+                    r.id, r.id
+                ),
+                Some(PresenceMode::Tty) => {
+                    "Answer it on the terminal running `softkey serve` (--presence tty).".into()
+                }
+                Some(PresenceMode::Notify) => {
+                    "Answer it in the desktop notification (--presence notify).".into()
+                }
+                Some(PresenceMode::Auto | PresenceMode::Deny) => {
+                    "The key answers it by itself.".into()
+                }
+            };
             format!(
-                "Request {}: {} ({} s left).\n  Answer with `softkey approve {}` or `softkey deny {}`.\n",
-                r.id, r.prompt, r.seconds_left, r.id, r.id
+                "Request {}: {} ({} s left).\n  {how}\n",
+                r.id, r.prompt, r.seconds_left
             )
         })
         .collect()
@@ -60,8 +83,8 @@ mod tests {
 
     #[test]
     fn names_the_request_and_how_to_answer() {
-        assert_eq!(render(&[]), "Nothing is waiting for approval.\n");
-        let text = render(&[PendingInfo {
+        assert_eq!(render(&[], None), "Nothing is waiting for approval.\n");
+        let request = PendingInfo {
             id: 4,
             operation: "sign-in".into(),
             requester: "rp".into(),
@@ -70,10 +93,18 @@ mod tests {
             user_display_name: None,
             prompt: "\"github.com\" asks to sign in as \"alice\"".into(),
             seconds_left: 12,
-        }]);
+        };
+        let text = render(std::slice::from_ref(&request), Some(PresenceMode::Socket));
         assert!(
             text.starts_with("Request 4: \"github.com\" asks to sign in as \"alice\" (12 s left).")
         );
         assert!(text.contains("`softkey approve 4`"));
+        // On a terminal-prompt key, `approve` would be refused: never suggested.
+        let text = render(&[request], Some(PresenceMode::Tty));
+        assert!(!text.contains("softkey approve"), "{text}");
+        assert!(
+            text.contains("on the terminal running `softkey serve`"),
+            "{text}"
+        );
     }
 }

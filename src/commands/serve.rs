@@ -4,7 +4,8 @@ use anyhow::{Context, Result, bail};
 use softkey_authenticator::testing::MemoryStore;
 use softkey_transport::{DeviceConfig, PeerPolicy, Server, ServerConfig};
 
-use crate::cli::{DEFAULT_LISTEN, ServeArgs};
+use crate::cli::{DEFAULT_LISTEN, PresenceMode, ServeArgs};
+use crate::control::Served;
 use crate::key::Key;
 use crate::presence;
 use crate::store::Backing;
@@ -18,41 +19,65 @@ const SERIAL_RECORD: &[u8] = b"softkey/usb-serial";
 
 pub fn run(args: &ServeArgs) -> Result<()> {
     check_listen_address(args)?;
-    // Before the vault prompt, so a clash with another serve shows first.
-    let control = crate::control::start_for_serve(args, BUS_ID)?;
-    let mut store = if args.ephemeral {
-        let mut memory = Backing::Memory(MemoryStore::default());
-        super::attestation::provision(&mut memory)?;
-        memory
-    } else {
-        Backing::vault(super::open_vault(&args.vault)?)
+    // Everything that needs no passphrase comes first: a vault in use or
+    // missing, a port in use, no notification server. Nobody types a
+    // passphrase only to learn that the key cannot start.
+    let mut locked = match args.ephemeral {
+        true => None,
+        false => Some(super::lock_vault(&args.vault)?),
     };
-    apply_attestation_settings(args, &mut store)?;
-    let serial = usb_serial(&mut store)?;
-    let device = DeviceConfig::new(serial);
-    let server = Server::bind(ServerConfig {
+    let served = locked
+        .as_ref()
+        .map_or(Served::Ephemeral, |l| Served::Vault(l.path()));
+    let mut server = Server::bind(ServerConfig {
         listen: args.listen(),
-        device,
+        // The serial lives in the vault: set once it is unlocked.
+        device: DeviceConfig::new(String::new()),
         peers: peer_policy(args),
     })
-    .with_context(|| listen_advice(args))?;
+    .map_err(|e| listen_error(args, e))?;
+    let control = crate::control::start_for_serve(args, served, BUS_ID)?;
+    // The terminal prompt reads standard input, as the passphrase prompt
+    // does: it starts after the unlock. The others are checked now.
+    let early_presence = match args.presence() {
+        PresenceMode::Tty => None,
+        mode => Some(
+            presence::provider(mode, args.prompt_timeout(), &control.state)
+                .map_err(anyhow::Error::msg)?,
+        ),
+    };
+    let mut store = match &mut locked {
+        None => {
+            let mut memory = Backing::Memory(MemoryStore::default());
+            super::attestation::provision(&mut memory)?;
+            memory
+        }
+        Some(locked) => Backing::vault(super::unlock_vault(
+            locked,
+            args.vault.passphrase_file.as_deref(),
+        )?),
+    };
+    apply_attestation_settings(args, &mut store)?;
+    server.set_serial(usb_serial(&mut store)?);
     let addr = server.local_addr();
     // From here on SIGTERM / SIGINT stop the server cleanly (shutdown.rs).
     let signals = crate::shutdown::SignalWatch::install(server.shutdown_handle())
         .context("cannot install the SIGTERM/SIGINT handlers")?;
     control.state.set_listening(addr);
-    let presence = presence::provider(args.presence(), args.prompt_timeout(), &control.state)
-        .map_err(anyhow::Error::msg)?;
-    if args.presence() == crate::cli::PresenceMode::Tty
-        && !std::io::IsTerminal::is_terminal(&std::io::stdin())
+    let presence = match early_presence {
+        Some(presence) => presence,
+        None => presence::provider(args.presence(), args.prompt_timeout(), &control.state)
+            .map_err(anyhow::Error::msg)?,
+    };
+    if args.presence() == PresenceMode::Tty && !std::io::IsTerminal::is_terminal(&std::io::stdin())
     {
         tracing::warn!("standard input is not a terminal: presence prompts read answers from it");
     }
     let key = Key::new(store, presence).with_control(std::sync::Arc::clone(&control.state));
 
     println!(
-        "softkey: serving on {addr} (bus id {BUS_ID}, presence {:?})",
-        args.presence()
+        "softkey: serving on {addr} (bus id {BUS_ID}, presence {})",
+        crate::control::state::mode_name(args.presence())
     );
     println!("Attach it on Linux with:");
     println!("  sudo modprobe vhci-hcd");
@@ -107,11 +132,20 @@ fn peer_policy(args: &ServeArgs) -> PeerPolicy {
     PeerPolicy::LocalUids(uids)
 }
 
-fn listen_advice(args: &ServeArgs) -> String {
-    format!(
-        "cannot listen on {} (is another softkey or usbipd using the port? try --listen 127.0.0.1:3241)",
-        args.listen()
-    )
+/// Why the USB/IP port cannot be had, and what to try: the next port up
+/// (and the matching `usbip --tcp-port`) when this one is taken.
+fn listen_error(args: &ServeArgs, error: std::io::Error) -> anyhow::Error {
+    let listen = args.listen();
+    if error.kind() != std::io::ErrorKind::AddrInUse {
+        return anyhow::Error::new(error).context(format!("cannot listen on {listen}"));
+    }
+    let mut next = listen;
+    next.set_port(listen.port().checked_add(1).unwrap_or(DEFAULT_PORT));
+    anyhow::Error::new(error).context(format!(
+        "cannot listen on {listen}: another softkey or usbipd uses the port; try --listen {next} \
+         (then attach with `sudo usbip --tcp-port {} attach ...`)",
+        next.port()
+    ))
 }
 
 fn port_flag(port: u16) -> String {

@@ -10,50 +10,76 @@ use anyhow::{Context, Result};
 use serde_json::{Value, json};
 
 use crate::cli::StatusArgs;
-use crate::control::client::{Client, ConnectError, unexpected};
+use crate::control::client::{Client, ConnectError, running, unexpected};
 use crate::control::protocol::{Reply, Request, StatusInfo};
 
 /// The exit status when no server runs (as `systemctl is-active` uses 3).
 pub const NOT_RUNNING: i32 = 3;
 
 pub fn run(args: &StatusArgs) -> Result<()> {
-    match Client::connect_args(&args.control) {
-        Ok(mut client) => {
-            let status = match client.call(&Request::Status, Duration::ZERO)? {
-                Reply::Status(status) => status,
+    let servers = if args.control.control_socket.is_some() {
+        // One named socket: exactly that server, or not running.
+        match Client::find(&args.control, None) {
+            Ok(mut client) => match client.call(&Request::Status, Duration::ZERO)? {
+                Reply::Status(status) => vec![*status],
                 other => return Err(unexpected(&other)),
-            };
-            if args.json {
-                let mut value = serde_json::to_value(&status).context("encoding JSON")?;
-                if let Value::Object(map) = &mut value {
-                    map.insert("running".into(), Value::Bool(true));
-                }
-                print_json(&value)?;
-            } else {
-                print!("{}", render_running(&status, unix_now()));
-            }
-            Ok(())
+            },
+            Err(ConnectError::NotRunning { .. }) => Vec::new(),
+            Err(other) => return Err(other.into()),
         }
-        Err(ConnectError::NotRunning { path }) => {
-            let vault = match &args.vault {
-                Some(path) => path.clone(),
-                None => crate::paths::default_vault_path()?,
-            };
-            if args.json {
-                print_json(&json!({
-                    "running": false,
-                    "control_socket": path.display().to_string(),
-                    "vault": vault.display().to_string(),
-                    "vault_exists": vault.exists(),
-                }))?;
-            } else {
-                print!("{}", render_not_running(&path, &vault));
-            }
-            let _ = std::io::stdout().flush();
-            std::process::exit(NOT_RUNNING);
-        }
-        Err(other) => Err(other.into()),
+    } else {
+        running()?.into_iter().map(|(_, status)| status).collect()
+    };
+    if servers.is_empty() {
+        return not_running(args);
     }
+    if args.json {
+        let mut values = Vec::with_capacity(servers.len());
+        for status in &servers {
+            let mut value = serde_json::to_value(status).context("encoding JSON")?;
+            if let Value::Object(map) = &mut value {
+                map.insert("running".into(), Value::Bool(true));
+            }
+            values.push(value);
+        }
+        // One key: its object, as before; several: an array of them.
+        match <[Value; 1]>::try_from(values) {
+            Ok([one]) => print_json(&one)?,
+            Err(values) => print_json(&Value::Array(values))?,
+        }
+    } else {
+        let now = unix_now();
+        let text: Vec<String> = servers.iter().map(|s| render_running(s, now)).collect();
+        print!("{}", text.join("\n"));
+    }
+    Ok(())
+}
+
+/// Nothing answers: say so, describe the vault, and exit [`NOT_RUNNING`].
+fn not_running(args: &StatusArgs) -> Result<()> {
+    let socket = match &args.control.control_socket {
+        Some(path) => path.clone(),
+        None => crate::control::socket_dir(),
+    };
+    let vault = match &args.vault {
+        Some(path) => path.clone(),
+        None => crate::paths::default_vault_path()?,
+    };
+    if args.json {
+        print_json(&json!({
+            "running": false,
+            "control_socket": socket.display().to_string(),
+            "vault": vault.display().to_string(),
+            "vault_exists": vault.exists(),
+        }))?;
+    } else {
+        print!(
+            "{}",
+            render_not_running(&socket, &vault, args.vault.is_some())
+        );
+    }
+    let _ = std::io::stdout().flush();
+    std::process::exit(NOT_RUNNING);
 }
 
 fn print_json(value: &Value) -> Result<()> {
@@ -105,15 +131,22 @@ fn render_running(s: &StatusInfo, now: u64) -> String {
     out
 }
 
-fn render_not_running(socket: &Path, vault: &Path) -> String {
-    let vault_state = if vault.exists() {
-        "exists"
+/// `named`: the vault was given (flag or config file), so the commands to
+/// run name it too.
+fn render_not_running(socket: &Path, vault: &Path, named: bool) -> String {
+    let flag = if named {
+        format!(" --vault {}", vault.display())
     } else {
-        "does not exist yet: create it with `softkey init`"
+        String::new()
+    };
+    let vault_state = if vault.exists() {
+        "exists".to_owned()
+    } else {
+        format!("does not exist yet: create it with `softkey init{flag}`")
     };
     format!(
-        "softkey serve is not running (no control socket at {}).\n  Vault: {} ({vault_state})\n\
-         Start it with `softkey serve`.\n",
+        "softkey serve is not running (no control socket in {}).\n  Vault: {} ({vault_state})\n\
+         Start it with `softkey serve{flag}`.\n",
         socket.display(),
         vault.display()
     )

@@ -148,7 +148,7 @@ pub fn apply(cli: &mut Cli) -> Result<Effective> {
     let file = locate(cli.config.as_deref())?;
     // Completions and the man page describe the CLI, not this machine.
     let values = match (&cli.command, &file.path) {
-        (Command::Completions(_) | Command::Man, _) | (_, None) => FileValues::default(),
+        (Command::Completions(_) | Command::Man(_), _) | (_, None) => FileValues::default(),
         (_, Some(path)) if file.exists => load(path)?,
         (_, Some(path)) => {
             if file.source != Source::Default {
@@ -484,7 +484,7 @@ fn slots(command: &mut Command) -> Slots<'_> {
             control_socket: Some(&mut a.control.control_socket),
             ..Slots::default()
         },
-        Command::Completions(_) | Command::Man => Slots::default(),
+        Command::Completions(_) | Command::Man(_) => Slots::default(),
     }
 }
 
@@ -570,10 +570,16 @@ fn fill(command: &mut Command, file: &FileValues, path: &Path) -> Vec<Setting> {
         path,
         same_path,
     );
-    let value = socket
-        .clone()
-        .unwrap_or_else(crate::control::default_socket_path);
-    let value = Value::Text(value.display().to_string());
+    let value = socket.as_ref().map_or_else(
+        || {
+            format!(
+                "{}/NAME-HASH.sock (one per vault, named after it)",
+                crate::control::socket_dir().display()
+            )
+        },
+        |p| p.display().to_string(),
+    );
+    let value = Value::Text(value);
     push("control_socket", value, source);
     settings
 }

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 
-use super::protocol::{self, ErrorCode, MAX_LINE, Reply, Request};
-use super::{PathError, check_dir, socket_path};
+use super::protocol::{self, ErrorCode, MAX_LINE, Reply, Request, StatusInfo};
+use super::{PathError, SOCKET_SUFFIX, Served, check_dir, socket_dir, socket_path};
 use crate::cli::ControlArgs;
 
 /// How long a reply may take, beyond what the request itself waits.
@@ -32,6 +32,8 @@ pub enum ConnectError {
     NotRunning {
         path: PathBuf,
     },
+    /// Several keys are being served and nothing said which one.
+    Several(Vec<(PathBuf, StatusInfo)>),
     Path(PathError),
     Io {
         path: PathBuf,
@@ -44,10 +46,26 @@ impl std::fmt::Display for ConnectError {
         match self {
             ConnectError::NotRunning { path } => write!(
                 f,
-                "no softkey serve is running (no socket at {}); start it with `softkey serve \
-                 --presence socket`, or pass the --control-socket it uses",
+                "no softkey serve is running (no control socket at {}); start it with `softkey \
+                 serve --presence socket`, or pass the --vault or --control-socket it uses",
                 path.display()
             ),
+            ConnectError::Several(servers) => {
+                write!(f, "{} keys are being served; say which:", servers.len())?;
+                for (path, status) in servers {
+                    // An ephemeral key has no vault to name: its socket.
+                    let flag = match status.vault.as_str() {
+                        "ephemeral" => format!("--control-socket {}", path.display()),
+                        vault => format!("--vault {vault}"),
+                    };
+                    write!(
+                        f,
+                        "\n  {flag}  (pid {}, presence {})",
+                        status.pid, status.presence
+                    )?;
+                }
+                Ok(())
+            }
             ConnectError::Path(e) => e.fmt(f),
             ConnectError::Io { path, error } => write!(
                 f,
@@ -61,10 +79,34 @@ impl std::fmt::Display for ConnectError {
 impl std::error::Error for ConnectError {}
 
 impl Client {
-    /// Connects to the socket `args` names (or the default one).
-    pub fn connect_args(args: &ControlArgs) -> Result<Self, ConnectError> {
-        let path = socket_path(args).map_err(ConnectError::Path)?;
-        Self::connect(&path)
+    /// The server `args` and `vault` name: `--control-socket`, else the
+    /// socket of `vault`, else the one key being served. With several, the
+    /// one whose prompts wait for `softkey approve` (`--presence socket`) if
+    /// only one does; otherwise [`ConnectError::Several`].
+    pub fn find(args: &ControlArgs, vault: Option<&Path>) -> Result<Self, ConnectError> {
+        if args.control_socket.is_some() || vault.is_some() {
+            let served = vault.map_or(Served::Ephemeral, Served::Vault);
+            let path = socket_path(args, served).map_err(ConnectError::Path)?;
+            return Self::connect(&path);
+        }
+        let mut servers = running()?;
+        if servers.len() > 1 {
+            let answering: Vec<usize> = (0..servers.len())
+                .filter(|&i| servers.get(i).is_some_and(|(_, s)| s.presence == "socket"))
+                .collect();
+            if let [only] = answering[..] {
+                servers.swap(0, only);
+                servers.truncate(1);
+            }
+        }
+        match servers.len() {
+            0 => Err(ConnectError::NotRunning { path: socket_dir() }),
+            1 => {
+                let (path, _) = servers.swap_remove(0);
+                Self::connect(&path)
+            }
+            _ => Err(ConnectError::Several(servers)),
+        }
     }
 
     pub fn connect(path: &Path) -> Result<Self, ConnectError> {
@@ -140,6 +182,57 @@ impl Client {
                 bad.message
             )
         })
+    }
+}
+
+/// Every `softkey serve` of this user that answers in [`socket_dir`], with
+/// what it reports, in socket-name order. A socket nobody answers on is
+/// what a killed serve left behind: removed.
+pub fn running() -> Result<Vec<(PathBuf, StatusInfo)>, ConnectError> {
+    let dir = socket_dir();
+    let entries = match std::fs::read_dir(&dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(error) => return Err(ConnectError::Io { path: dir, error }),
+    };
+    // Only trust sockets in a directory nobody else controls.
+    check_dir(&dir.join("x"), false).map_err(ConnectError::Path)?;
+    let mut paths: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .filter(|e| {
+            use std::os::unix::fs::FileTypeExt;
+            e.file_type().is_ok_and(|t| t.is_socket())
+                && e.file_name().to_string_lossy().ends_with(SOCKET_SUFFIX)
+        })
+        .map(|e| e.path())
+        .collect();
+    paths.sort();
+    let mut servers = Vec::new();
+    for path in paths {
+        match Client::status_of(&path) {
+            Ok(Some(status)) => servers.push((path, status)),
+            Ok(None) => {
+                let _ = std::fs::remove_file(&path);
+            }
+            // Busy or a different version: not ours to judge, skip it.
+            Err(error) => tracing::debug!(path = %path.display(), %error, "control socket skipped"),
+        }
+    }
+    Ok(servers)
+}
+
+impl Client {
+    /// What the server at `path` reports; `None` when nothing listens.
+    fn status_of(path: &Path) -> Result<Option<StatusInfo>> {
+        let mut client = match Self::connect(path) {
+            Ok(client) => client,
+            Err(ConnectError::NotRunning { .. }) => return Ok(None),
+            Err(other) => return Err(other.into()),
+        };
+        match client.call(&Request::Status, Duration::ZERO)? {
+            Reply::Status(status) => Ok(Some(*status)),
+            other => Err(unexpected(&other)),
+        }
     }
 }
 

@@ -25,8 +25,8 @@ pub use state::ControlState;
 use crate::cli::{ControlArgs, PresenceMode, ServeArgs};
 use state::ServeFacts;
 
-/// The socket's file name inside its directory.
-const SOCKET_NAME: &str = "control.sock";
+/// What the sockets in the socket directory end with.
+pub const SOCKET_SUFFIX: &str = ".sock";
 
 /// The control side of a running `softkey serve`; dropping it removes the socket.
 #[derive(Debug)]
@@ -40,13 +40,15 @@ pub struct ServeControl {
 /// Starts the control socket for `serve`. Without it `--presence socket`
 /// cannot work, so there a failure is an error; other modes run on with a
 /// warning.
-pub fn start_for_serve(args: &ServeArgs, bus_id: &str) -> anyhow::Result<ServeControl> {
-    let path = socket_path(&args.control);
-    let vault = if args.ephemeral {
-        "ephemeral".to_owned()
-    } else {
-        crate::commands::vault_path(&args.vault)
-            .map_or_else(|_| "unknown".to_owned(), |p| p.display().to_string())
+pub fn start_for_serve(
+    args: &ServeArgs,
+    served: Served<'_>,
+    bus_id: &str,
+) -> anyhow::Result<ServeControl> {
+    let path = socket_path(&args.control, served);
+    let vault = match served {
+        Served::Ephemeral => "ephemeral".to_owned(),
+        Served::Vault(path) => path.display().to_string(),
     };
     let state = Arc::new(ControlState::new(ServeFacts {
         presence: args.presence(),
@@ -68,7 +70,8 @@ pub fn start_for_serve(args: &ServeArgs, bus_id: &str) -> anyhow::Result<ServeCo
             ));
         }
         Err(error) => {
-            tracing::warn!(%error, "running without a control socket");
+            // Said once, on stderr (the log would say it a second time).
+            tracing::debug!(%error, "running without a control socket");
             eprintln!(
                 "softkey: warning: running without a control socket (`softkey status` will not \
                  see this key): {error}"
@@ -89,24 +92,61 @@ pub fn start_for_serve(args: &ServeArgs, bus_id: &str) -> anyhow::Result<ServeCo
     })
 }
 
-/// `--control-socket` / `SOFTKEY_CONTROL_SOCKET`, else the default.
-pub fn socket_path(args: &ControlArgs) -> Result<PathBuf, PathError> {
+/// What a `softkey serve` serves, which names its control socket.
+#[derive(Debug, Clone, Copy)]
+pub enum Served<'a> {
+    Vault(&'a Path),
+    /// `--ephemeral`: a socket of this process's own.
+    Ephemeral,
+}
+
+/// `--control-socket` / `SOFTKEY_CONTROL_SOCKET`, else the one named after
+/// what is served, in [`socket_dir`].
+pub fn socket_path(args: &ControlArgs, served: Served<'_>) -> Result<PathBuf, PathError> {
     match &args.control_socket {
         Some(path) if path.as_os_str().is_empty() => Err(PathError::Empty),
         Some(path) => Ok(path.clone()),
-        None => Ok(default_socket_path()),
+        None => Ok(socket_dir().join(socket_name(served))),
     }
 }
 
-/// `$XDG_RUNTIME_DIR/softkey/control.sock`, else `/tmp/softkey-$UID/control.sock`.
-pub fn default_socket_path() -> PathBuf {
+/// `$XDG_RUNTIME_DIR/softkey`, else `/tmp/softkey-$UID`: where every
+/// `serve` of this user puts its socket, and where clients look.
+pub fn socket_dir() -> PathBuf {
     // XDG Base Directory: relative values are invalid and must be ignored.
     let runtime = env::var_os("XDG_RUNTIME_DIR")
         .map(PathBuf::from)
         .filter(|dir| dir.is_absolute());
     match runtime {
-        Some(dir) => dir.join("softkey").join(SOCKET_NAME),
-        None => PathBuf::from(format!("/tmp/softkey-{}", current_uid())).join(SOCKET_NAME),
+        Some(dir) => dir.join("softkey"),
+        None => PathBuf::from(format!("/tmp/softkey-{}", current_uid())),
+    }
+}
+
+/// One socket per vault, so two keys of one user never share one: the
+/// vault file's name, then a hash of its absolute path (two `vault.softkey`
+/// in different directories differ), e.g. `vault-3fa2c1d0.sock`. An
+/// ephemeral key's carries its pid.
+pub fn socket_name(served: Served<'_>) -> String {
+    use sha2::Digest;
+    match served {
+        Served::Ephemeral => format!("ephemeral-{}{SOCKET_SUFFIX}", std::process::id()),
+        Served::Vault(path) => {
+            let absolute = fs::canonicalize(path)
+                .or_else(|_| std::path::absolute(path))
+                .unwrap_or_else(|_| path.to_path_buf());
+            let digest = sha2::Sha256::digest(absolute.as_os_str().as_encoded_bytes());
+            let stem: String = absolute
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default()
+                .chars()
+                .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+                .take(32)
+                .collect();
+            let hash = crate::text::to_hex(digest.get(..4).unwrap_or_default());
+            format!("{stem}-{hash}{SOCKET_SUFFIX}")
+        }
     }
 }
 

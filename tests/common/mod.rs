@@ -5,6 +5,7 @@
 
 pub mod prompt;
 pub mod python;
+pub mod terminal;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::SocketAddr;
@@ -48,11 +49,16 @@ pub fn as_user(uid: u32) -> Command {
     c
 }
 
-/// Whether this process runs as root (tests that act as other users need it).
-pub fn is_root() -> bool {
-    std::fs::metadata("/proc/self")
-        .map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
-        .unwrap_or(false)
+/// A program that is not ours, found where build.rs looked: `PATH`, then
+/// the system directories (Debian's `usbip` is in /usr/sbin). Tests that
+/// call this are `#[ignore]`d where it is missing.
+pub fn system_tool(name: &str) -> PathBuf {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(["/usr/local/bin", "/usr/bin", "/bin", "/usr/sbin", "/sbin"].map(PathBuf::from))
+        .map(|dir| dir.join(name))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| panic!("{name} is not installed (build.rs found it at build time)"))
 }
 
 /// A fresh directory under the target dir, removed on drop.
@@ -135,6 +141,8 @@ impl TestVault {
 pub struct Server {
     child: Child,
     pub addr: SocketAddr,
+    /// The first line `serve` printed: `softkey: serving on ADDR (...)`.
+    pub listen_line: String,
     pub stdin: Option<ChildStdin>,
     stderr: Arc<Mutex<String>>,
     stdout_lines: Receiver<String>,
@@ -177,7 +185,7 @@ impl Server {
         env: &[(String, String)],
     ) -> Result<Self, String> {
         // Each server gets its own runtime dir, so its control socket
-        // ($XDG_RUNTIME_DIR/softkey/control.sock) never meets another test's
+        // ($XDG_RUNTIME_DIR/softkey/NAME.sock) never meets another test's
         // or the user's real one. `env` may still override it.
         let runtime_dir = TempDir::new("runtime");
         let mut command = match uid {
@@ -231,6 +239,7 @@ impl Server {
         let mut server = Self {
             child,
             addr: "0.0.0.0:0".parse().unwrap(),
+            listen_line: String::new(),
             stdin,
             stderr,
             stdout_lines,
@@ -247,7 +256,9 @@ impl Server {
                 Ok(line) => {
                     if let Some(rest) = line.strip_prefix("softkey: serving on ") {
                         let addr = rest.split_whitespace().next().unwrap();
-                        return Ok(addr.parse().unwrap());
+                        let addr = addr.parse().unwrap();
+                        self.listen_line = line;
+                        return Ok(addr);
                     }
                 }
                 Err(_) => {
@@ -293,9 +304,17 @@ impl Server {
         self.child.id()
     }
 
-    /// The server's default control socket (unless it was given --control-socket).
+    /// The server's control socket in its own runtime dir (unless it was
+    /// given --control-socket or another XDG_RUNTIME_DIR): the one socket there.
     pub fn control_socket(&self) -> PathBuf {
-        self.runtime_dir.path().join("softkey").join("control.sock")
+        let dir = self.runtime_dir.path().join("softkey");
+        let sockets: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "sock"))
+            .collect();
+        assert_eq!(sockets.len(), 1, "one control socket in {}", dir.display());
+        sockets.into_iter().next().unwrap()
     }
 
     /// `softkey` in the server's session: the same $XDG_RUNTIME_DIR, so

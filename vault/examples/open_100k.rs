@@ -1,5 +1,5 @@
 //! Measures `Vault::open` minus the KDF with 100,000 records of ~100 B key + ~200 B value
-//! (issue 5: < 100 ms in release), for a compacted snapshot and for an uncompacted log of one
+//! (the aim: < 100 ms in release), for a compacted snapshot and for an uncompacted log of one
 //! frame per record, plus the cost of one durable `put` on the directory's file system.
 //!
 //! `cargo run --release -p softkey-vault --example open_100k [DIR]` (default: /dev/shm if it

@@ -17,6 +17,8 @@ pub enum Error {
     AlreadyExists(PathBuf),
     /// `open` found no vault at this path.
     NotFound(PathBuf),
+    /// The path names a directory, not a vault file.
+    NotAFile(PathBuf),
     /// Another `Vault` (in this or another process) holds the vault's lock file.
     Locked,
     /// AES-GCM authentication failed: wrong passphrase, or the file was altered or damaged.
@@ -57,6 +59,11 @@ impl fmt::Display for Error {
             Self::NotFound(p) => write!(
                 f,
                 "no vault at {}; create one first or check the path",
+                p.display()
+            ),
+            Self::NotAFile(p) => write!(
+                f,
+                "{} is a directory, not a vault file; name the vault file itself",
                 p.display()
             ),
             Self::Locked => f.write_str(

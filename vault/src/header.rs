@@ -124,7 +124,7 @@ pub fn read_kdf_params(path: &Path) -> Result<KdfParams, Error> {
 }
 
 /// [`read_kdf_params`] on bytes already read: the KDF fields of a v1 or v2 header.
-fn kdf_params_of(bytes: &[u8]) -> Result<KdfParams, Error> {
+pub(crate) fn kdf_params_of(bytes: &[u8]) -> Result<KdfParams, Error> {
     let v = version(bytes)?;
     let mut r = Reader::new(bytes);
     r.take(MAGIC.len() + 2)?;

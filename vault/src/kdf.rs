@@ -76,8 +76,15 @@ impl KdfParams {
     /// 0.5–1 s (stays t = 1 if even that is slower; raises m if t hits the bound of 8).
     /// Runs a few real derivations (about 1–3 s in total in a release build).
     pub fn calibrate() -> Result<KdfParams, Error> {
+        Self::calibrate_around(FixedCost::default())
+    }
+
+    /// [`KdfParams::calibrate`] with the memory, the passes, or both fixed
+    /// by the caller; only what is left free is tuned (passes up to
+    /// [`KdfParams::MAX_ITERATIONS`] when memory is fixed).
+    pub fn calibrate_around(fixed: FixedCost) -> Result<KdfParams, Error> {
         let salt = [0x5a; SALT_LEN];
-        calibrate_with(|p| {
+        calibrate_with(fixed, |p| {
             let started = Instant::now();
             argon2id(b"softkey calibration", &salt, p)?;
             Ok(started.elapsed())
@@ -85,17 +92,35 @@ impl KdfParams {
     }
 }
 
+/// What a caller chose of the Argon2id cost; `None` is calibrated.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FixedCost {
+    pub memory_kib: Option<u32>,
+    pub iterations: Option<u32>,
+}
+
 /// The calibration search with the timing injected (tests use a cost model).
 ///
 /// Argon2id time is close to linear in m·t, so each round scales the work by aim / measured
-/// and splits it into t (up to the bound) and m (at least 64 MiB).
+/// and splits it into t (up to the bound) and m (at least 64 MiB); a fixed m or t stays.
 pub(crate) fn calibrate_with(
+    fixed: FixedCost,
     mut measure: impl FnMut(KdfParams) -> Result<Duration, Error>,
 ) -> Result<KdfParams, Error> {
     let floor = KdfParams {
-        memory_kib: KdfParams::DEFAULT.memory_kib,
-        iterations: 1,
+        memory_kib: fixed.memory_kib.unwrap_or(KdfParams::DEFAULT.memory_kib),
+        iterations: fixed.iterations.unwrap_or(1),
         parallelism: 1,
+    };
+    floor.validate()?;
+    if fixed.memory_kib.is_some() && fixed.iterations.is_some() {
+        return Ok(floor);
+    }
+    // With memory fixed, passes are the only lever: allow all of them.
+    let max_t = if fixed.memory_kib.is_some() {
+        KdfParams::MAX_ITERATIONS
+    } else {
+        CALIBRATION_MAX_ITERATIONS
     };
     let mut params = floor;
     for _ in 0..CALIBRATION_ROUNDS {
@@ -109,10 +134,14 @@ pub(crate) fn calibrate_with(
         let scale = CALIBRATION_AIM.as_secs_f64() / took.as_secs_f64().max(1e-6);
         let target = work * scale;
         let min_m = f64::from(floor.memory_kib);
-        let t = (target / min_m)
-            .round()
-            .clamp(1.0, f64::from(CALIBRATION_MAX_ITERATIONS));
-        let m = (target / t).clamp(min_m, f64::from(CALIBRATION_MAX_MEMORY_KIB));
+        let t = match fixed.iterations {
+            Some(t) => f64::from(t),
+            None => (target / min_m).round().clamp(1.0, f64::from(max_t)),
+        };
+        let m = match fixed.memory_kib {
+            Some(m) => f64::from(m),
+            None => (target / t).clamp(min_m, f64::from(CALIBRATION_MAX_MEMORY_KIB)),
+        };
         // Whole MiB; the casts are in range after the clamps.
         let next = KdfParams {
             memory_kib: ((m / 1024.0).round() as u32).saturating_mul(1024),
@@ -285,7 +314,7 @@ mod tests {
         // 64 MiB at t = 1 taking 40 ms, 100 ms, 250 ms, 450 ms.
         for ms_at_64m in [40.0, 100.0, 250.0, 450.0] {
             let ns = ms_at_64m * 1e6 / 65536.0;
-            let p = calibrate_with(machine(ns)).unwrap();
+            let p = calibrate_with(FixedCost::default(), machine(ns)).unwrap();
             let took = modelled(p, ns);
             assert!(
                 (CALIBRATION_LOW..=CALIBRATION_HIGH).contains(&took),
@@ -300,7 +329,8 @@ mod tests {
     #[test]
     fn calibrate_stays_at_t1_on_slow_machines() {
         for ms_at_64m in [500.0, 900.0, 3000.0] {
-            let p = calibrate_with(machine(ms_at_64m * 1e6 / 65536.0)).unwrap();
+            let p =
+                calibrate_with(FixedCost::default(), machine(ms_at_64m * 1e6 / 65536.0)).unwrap();
             assert_eq!(
                 p,
                 KdfParams {
@@ -316,12 +346,12 @@ mod tests {
     fn calibrate_raises_memory_when_passes_hit_the_bound() {
         // 64 MiB at t = 1 in 5 ms: 8 passes would be 40 ms, so memory grows.
         let ns = 5e6 / 65536.0;
-        let p = calibrate_with(machine(ns)).unwrap();
+        let p = calibrate_with(FixedCost::default(), machine(ns)).unwrap();
         assert_eq!(p.iterations, CALIBRATION_MAX_ITERATIONS);
         assert!(p.memory_kib > 65536, "{p:?}");
         assert!((CALIBRATION_LOW..=CALIBRATION_HIGH).contains(&modelled(p, ns)));
         // Absurdly fast: capped at 1 GiB and 8 passes, never out of bounds.
-        let p = calibrate_with(machine(1e-6)).unwrap();
+        let p = calibrate_with(FixedCost::default(), machine(1e-6)).unwrap();
         assert_eq!(
             p,
             KdfParams {
@@ -331,7 +361,47 @@ mod tests {
             }
         );
         // Timing errors propagate.
-        assert!(calibrate_with(|_| Err(Error::Locked)).is_err());
+        assert!(calibrate_with(FixedCost::default(), |_| Err(Error::Locked)).is_err());
+    }
+
+    #[test]
+    fn calibrate_tunes_only_what_the_caller_left_free() {
+        let ns = 100e6 / 65536.0; // 64 MiB at t = 1 in 100 ms
+        // 256 MiB fixed: passes chosen for the window (t = 2: 800 ms).
+        let fixed_m = FixedCost {
+            memory_kib: Some(256 * 1024),
+            iterations: None,
+        };
+        let p = calibrate_with(fixed_m, machine(ns)).unwrap();
+        assert_eq!(p.memory_kib, 256 * 1024);
+        assert!(
+            (CALIBRATION_LOW..=CALIBRATION_HIGH).contains(&modelled(p, ns)),
+            "{p:?}"
+        );
+        // 2 passes fixed: memory chosen for the window, at least 64 MiB.
+        let fixed_t = FixedCost {
+            memory_kib: None,
+            iterations: Some(2),
+        };
+        let p = calibrate_with(fixed_t, machine(ns)).unwrap();
+        assert_eq!(p.iterations, 2);
+        assert!(p.memory_kib >= 65536, "{p:?}");
+        assert!(
+            (CALIBRATION_LOW..=CALIBRATION_HIGH).contains(&modelled(p, ns)),
+            "{p:?}"
+        );
+        // Both fixed: taken as given, nothing measured; out of bounds refused.
+        let both = FixedCost {
+            memory_kib: Some(8 * 1024),
+            iterations: Some(1),
+        };
+        let p = calibrate_with(both, |_| panic!("measured")).unwrap();
+        assert_eq!((p.memory_kib, p.iterations), (8 * 1024, 1));
+        let bad = FixedCost {
+            memory_kib: Some(1),
+            iterations: None,
+        };
+        assert!(calibrate_with(bad, machine(ns)).is_err());
     }
 
     /// The real thing: several 64 MiB+ derivations (slow in debug builds).

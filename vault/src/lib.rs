@@ -21,8 +21,8 @@ mod vault;
 
 pub use error::Error;
 pub use header::{FORMAT_VERSION, KDF_ARGON2ID, MAGIC, read_kdf_params};
-pub use kdf::{KdfParams, SALT_LEN};
-pub use vault::{Change, Vault, VaultStats};
+pub use kdf::{FixedCost, KdfParams, SALT_LEN};
+pub use vault::{Change, LockedVault, Vault, VaultStats};
 
 #[cfg(test)]
 mod model_tests;

@@ -290,6 +290,16 @@ impl Storage for SimStorage {
         Ok(Zeroizing::new(data.to_vec()))
     }
 
+    fn read_prefix(&self, path: &Path, len: usize) -> Result<Vec<u8>, Error> {
+        let mut s = self.state();
+        s.simple(Step::Read)?;
+        let data = s
+            .disk
+            .file(path)
+            .ok_or_else(|| Error::NotFound(path.to_path_buf()))?;
+        Ok(data.iter().copied().take(len).collect())
+    }
+
     fn append_durable(&self, path: &Path, bytes: &[u8]) -> io::Result<()> {
         let mut s = self.state();
         s.inode(path)?;

@@ -36,6 +36,8 @@ pub(crate) trait Storage: Send + Sync {
     fn ensure_parent_dir(&self, path: &Path) -> io::Result<()>;
     /// The whole file; `NotFound(path)` if absent, `Malformed` if larger than `max`.
     fn read(&self, path: &Path, max: u64) -> Result<Zeroizing<Vec<u8>>, Error>;
+    /// At most the first `len` bytes of the file (the header); `NotFound(path)` if absent.
+    fn read_prefix(&self, path: &Path, len: usize) -> Result<Vec<u8>, Error>;
     /// Appends `bytes` at the end of the existing file, then `fdatasync`.
     fn append_durable(&self, path: &Path, bytes: &[u8]) -> io::Result<()>;
     /// Cuts the file to `len` bytes, then `fsync`.
@@ -152,6 +154,16 @@ impl Storage for FsStorage {
         if u64::try_from(bytes.len()).unwrap_or(u64::MAX) > max {
             return Err(Error::Malformed("file larger than any vault can be"));
         }
+        Ok(bytes)
+    }
+
+    fn read_prefix(&self, path: &Path, len: usize) -> Result<Vec<u8>, Error> {
+        let file = File::open(path).map_err(|e| match e.kind() {
+            io::ErrorKind::NotFound => Error::NotFound(path.to_path_buf()),
+            _ => Error::Io(e),
+        })?;
+        let mut bytes = Vec::with_capacity(len);
+        file.take(len as u64).read_to_end(&mut bytes)?;
         Ok(bytes)
     }
 

@@ -5,7 +5,10 @@
 //! in zeroizing memory for writes, and the in-memory map changes only after a write is durable,
 //! so a failed write leaves the handle exactly as it was.
 
+mod locked;
 mod write;
+
+pub use locked::LockedVault;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -19,10 +22,9 @@ use zeroize::Zeroizing;
 use crate::Error;
 use crate::frame::Chain;
 use crate::header::{
-    self, FORMAT_VERSION, FORMAT_VERSION_V1, HEADER_LEN, Header, NONCE_LEN, WRAPPED_KEY_LEN,
+    FORMAT_VERSION, FORMAT_VERSION_V1, HEADER_LEN, Header, NONCE_LEN, WRAPPED_KEY_LEN,
 };
 use crate::kdf::{self, KdfParams};
-use crate::replay;
 use crate::seal::{self, DataKey};
 use crate::storage::{FsStorage, LockGuard, Storage};
 use crate::v1;
@@ -200,60 +202,17 @@ impl Vault {
         path: &Path,
         passphrase: &[u8],
     ) -> Result<Vault, Error> {
-        let started = Instant::now();
-        // Checked first so that opening a wrong path leaves no lock file behind.
-        if !storage.exists(path)? {
-            return Err(Error::NotFound(path.to_path_buf()));
-        }
-        let lock = storage.lock(path)?;
-        let mut file = storage.read(path, MAX_FILE_LEN)?;
-        match header::version(&file)? {
-            FORMAT_VERSION => {}
-            FORMAT_VERSION_V1 => {
-                return Self::migrate_v1(storage, lock, path, &file, passphrase, started);
-            }
-            v => return Err(Error::UnsupportedVersion(v)),
-        }
-        // Structure and KDF bounds are checked before the KDF runs.
-        let header = header::parse(&file)?;
-        let kdf_started = Instant::now();
-        let data_key = {
-            let kek = kdf::derive_kek(passphrase, &header.salt, header.params)?;
-            seal::unwrap_key(
-                &kek,
-                &header.key_nonce,
-                &header.wrapped_key,
-                &header.wrap_aad(),
-            )?
-        };
-        let kdf_time = kdf_started.elapsed();
-        let r = replay::replay(&mut file, &data_key, &header.vault_id)?;
-        // Zeroing the decrypted buffer is part of the cost of an open.
-        drop(file);
-        let mut vault = Self::assemble(storage, lock, path, header, data_key, 0, r.records);
-        vault.live_bytes = r.live_bytes;
-        vault.chain = r.chain;
-        vault.valid_end = r.valid_end;
-        vault.frames = r.frames;
-        // FORMAT.md "Open and recovery": the file stays untouched; the next write cuts the tail.
-        vault.recovered_tail = r.recovered_tail;
-        vault.needs_truncate = r.recovered_tail > 0;
-        vault.kdf_time = kdf_time;
-        vault.open_time = started.elapsed();
-        Ok(vault)
+        LockedVault::lock_in(storage, path)?.unlock(passphrase)
     }
 
     /// FORMAT.md "Version 1 and migration": same KDF parameters, salt and data key; a new
     /// vault id; the records become the v2 snapshot continuing after the v1 generation.
     fn migrate_v1(
-        storage: Box<dyn Storage>,
-        lock: LockGuard,
+        (storage, lock): (Box<dyn Storage>, LockGuard),
         path: &Path,
-        file: &[u8],
-        passphrase: &[u8],
+        old: v1::V1Contents,
         started: Instant,
     ) -> Result<Vault, Error> {
-        let old = v1::open(file, passphrase)?;
         let header = new_header(
             seal::random()?,
             old.params,
@@ -282,7 +241,7 @@ impl Vault {
         Ok(vault)
     }
 
-    fn assemble(
+    pub(crate) fn assemble(
         storage: Box<dyn Storage>,
         lock: LockGuard,
         path: &Path,

@@ -515,3 +515,42 @@ fn many_single_puts_are_compacted_by_frame_count() {
     assert_eq!(v.len(), 6000);
     assert_eq!(v.get(&5999u32.to_be_bytes()), Some(&b"x"[..]));
 }
+
+#[test]
+fn lock_checks_everything_but_the_passphrase_and_keeps_the_lock_across_wrong_ones() {
+    let (dir, path) = vault_path();
+    drop(Vault::create(&path, PASS, FAST).unwrap());
+    let mut locked = Vault::lock(&path).unwrap();
+    assert_eq!(locked.kdf_params(), FAST);
+    // Held from here: another process (or handle) is refused before any KDF.
+    assert!(matches!(Vault::lock(&path), Err(Error::Locked)));
+    assert!(matches!(Vault::open(&path, PASS), Err(Error::Locked)));
+    assert!(matches!(
+        locked.unlock(b"not it"),
+        Err(Error::WrongPassphraseOrCorrupt)
+    ));
+    assert!(
+        matches!(Vault::lock(&path), Err(Error::Locked)),
+        "a wrong passphrase keeps the lock"
+    );
+    let v = locked.unlock(PASS).unwrap();
+    assert!(matches!(locked.unlock(PASS), Err(Error::Locked)));
+    drop(v);
+    drop(locked);
+    Vault::lock(&path).unwrap();
+
+    // A directory, a missing file and a file that is not a vault: all
+    // refused without a passphrase.
+    assert!(matches!(Vault::lock(dir.path()), Err(Error::NotAFile(_))));
+    assert!(matches!(
+        Vault::lock(&dir.path().join("missing")),
+        Err(Error::NotFound(_))
+    ));
+    let junk = dir.path().join("junk");
+    fs::write(
+        &junk,
+        b"this is a text file, not a vault at all, long enough",
+    )
+    .unwrap();
+    assert!(matches!(Vault::lock(&junk), Err(Error::NotAVault)));
+}

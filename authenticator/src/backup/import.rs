@@ -1,6 +1,6 @@
 //! Import: validate a whole backup, then write it in one atomic batch.
 //!
-//! Rules (issue 5 contract):
+//! Rules (README "Back up": nothing is lost):
 //! - Nothing is written unless every credential and the large-blob array
 //!   are valid; then exactly one [`Store::apply`].
 //! - A credential whose RP already has one with the same ID keeps the

@@ -153,7 +153,7 @@ impl Env for CrashEnv {
 
 #[test]
 fn a_crash_right_after_the_decrement_gives_no_free_guess() {
-    // issue 4 "Must show": a kill between the decrement and anything after
+    // A kill between the decrement and anything after
     // it never gives a free guess. The store accepts exactly one more
     // write (the decrement) and then the process is gone.
     for pin in [PIN, "0000"] {

@@ -9,7 +9,7 @@ Each subcommand prints what it did and exits 0 on success, non-zero with a reaso
       CTAPHID PING in a loop until the device goes away or F exists; prints the count and
       the error that ended it (exit 0 if it ended by a device error after >= 1 ping).
   u2f
-      CTAP1/U2F register + authenticate through fido2.ctap1.Ctap1 (pending: issue 4).
+      CTAP1/U2F register + authenticate through fido2.ctap1.Ctap1.
   info
       The device list and the getInfo python-fido2 parsed.
 """

@@ -2,10 +2,9 @@
 # The guest half of the softkey VM suite: runs as root inside the guest (see ../suite.sh).
 #
 # /job/suite.env (written by the host) gives one `softkey serve` port per case (PORT_01 ...),
-# all on the host's loopback, which is 10.0.2.2 here. Parts that wait for issue 4 (clientPIN,
-# credential management, hmac-secret, U2F, reset) are their own cases, written as real code
-# behind a gate: they run when the device advertises the feature in getInfo (as case 02 read
-# it), or always with ISSUE4=1; otherwise they print PENDING with the reason. Case 9 asks the
+# all on the host's loopback, which is 10.0.2.2 here. Cases that need a CTAP 2.1 feature
+# (clientPIN, credential management, hmac-secret, credProtect, U2F) first check that getInfo
+# (as case 02 read it) advertises it, and fail saying so if it does not. Case 9 asks the
 # host to SIGKILL and restart its server through files in /job/signal/ (the host polls them).
 #
 # Output: per case a block of indented detail lines, then exactly one of
@@ -18,8 +17,6 @@ HOST=10.0.2.2
 BUSID=1-1
 VIDPID_HID="0003:00001209:0000000A" # HID_ID of our device in sysfs (bus:vendor:product)
 AAGUID=db2bf4bdd1041760507ab6f40b328efc
-ISSUE4="${ISSUE4:-0}"
-ISSUE4_WHY="waits for issue 4"
 W=/tmp/softkey-suite
 mkdir -p "$W" /job/signal
 cd "$W" || exit 1
@@ -140,20 +137,20 @@ run_case() {
     detach_all > /dev/null 2>&1
 }
 
-# pending REASON: the case waits for another issue; the case function returns 2 right after.
+# pending REASON: the case cannot run yet, for REASON; the case function returns 2 right after.
 pending() {
     echo "$*" > "$W/pending"
     return 2
 }
 
-# gate FEATURE REASON: go on if ISSUE4=1 or getInfo (saved by case 02) advertises FEATURE
-# (a regular expression over `fido2-token -I` output); otherwise mark the case pending.
-gate() {
-    if [[ "$ISSUE4" == 1 ]] || grep -qP "$1" "$W/getinfo" 2> /dev/null; then
+# needs FEATURE WHAT: go on if getInfo (saved by case 02) advertises FEATURE (a regular
+# expression over `fido2-token -I` output); otherwise the case fails: the key lost WHAT.
+needs() {
+    if grep -qP "$1" "$W/getinfo" 2> /dev/null; then
         return 0
     fi
-    pending "$2"
-    return 2
+    why "getInfo does not advertise $2"
+    return 1
 }
 CLIENTPIN='^options: .*\bclientPin\b|^options: .*\bnoclientPin\b'
 CREDMGMT='^options: .*\bcredMgmt\b|^options: .*\bcredentialMgmtPreview\b'
@@ -213,7 +210,7 @@ case_02() {
     }
     run "fido2-token -I" fido2-token -I "$DEV" || return 1
     cp "$W/out" "$W/getinfo"
-    # The CTAP 2.1 getInfo (issue 4), exactly as libfido2 prints it.
+    # The CTAP 2.1 getInfo, exactly as libfido2 prints it.
     local expect=(
         "^version strings: U2F_V2, FIDO_2_0, FIDO_2_1\$"
         "^extension strings: credProtect, hmac-secret, hmac-secret-mc, credBlob, largeBlobKey, minPinLength\$"
@@ -245,7 +242,7 @@ case_02() {
 }
 
 case_03() {
-    gate "$CLIENTPIN" "$ISSUE4_WHY (clientPIN: fido2-token -S / -C)" || return 2
+    needs "$CLIENTPIN" "clientPIN: fido2-token -S / -C" || return 1
     attach "$PORT_03" || return 1
     run "fido2-token -S (set PIN)" sh -c "printf '1234\n1234\n' | fido2-token -S '$DEV'" || return 1
     run "fido2-token -I shows clientPin" fido2-token -I "$DEV" || return 1
@@ -281,7 +278,7 @@ case_04() {
 }
 
 case_04_hmac() {
-    gate "$HMAC" "$ISSUE4_WHY (hmac-secret: fido2-cred -M -r -h / fido2-assert -G -r -h)" || return 2
+    needs "$HMAC" "hmac-secret: fido2-cred -M -r -h / fido2-assert -G -r -h" || return 1
     attach "$PORT_04" || return 1
     printf '%s\n%s\n%s\n%s\n' "$(b64rand 32)" hmac.softkey.test bob "$(b64rand 16)" > hcred.in
     run "fido2-cred -M -r -h" fido2-cred -M -r -h -i hcred.in -o hcred.out "$DEV" es256 || return 1
@@ -301,7 +298,7 @@ case_04_hmac() {
 }
 
 case_05() {
-    gate "$CREDMGMT" "$ISSUE4_WHY (credential management: fido2-token -L -r / -L -k / -D)" || return 2
+    needs "$CREDMGMT" "credential management: fido2-token -L -r / -L -k / -D" || return 1
     attach "$PORT_05" || return 1
     run "fido2-token -S" sh -c "printf '1234\n1234\n' | fido2-token -S '$DEV'" || return 1
     printf '%s\n%s\n%s\n%s\n' "$(b64rand 32)" cm.softkey.test carol "$(b64rand 16)" > cred.in
@@ -336,28 +333,14 @@ case_06() {
 }
 
 # ssh-keygen -t ecdsa-sk -O resident. OpenSSH enrols a resident key only on a device that
-# advertises credProtect (sk-usbhid.c sk_enroll: "does not support credprot, refusing to
-# create unprotected resident/verify-required key" -> "Key enrollment failed: requested
-# feature not supported"). Until getInfo lists credProtect, that refusal is checked and the
-# case is pending; a successful enrolment runs the whole case.
+# advertises credProtect (its sk_enroll refuses otherwise: "Key enrollment failed: requested
+# feature not supported").
 case_06_resident() {
+    needs "$CREDPROTECT" "credProtect (OpenSSH enrols resident keys only with it)" || return 1
     attach "$PORT_06" || return 1
     echo "softkey VM test message" > msg
     local enrol=(ssh-keygen -q -t ecdsa-sk -O resident -O application=ssh:softkey-vm -N '' -C rk@softkey -f id_rk)
-    if [[ "$ISSUE4" != 1 ]] && ! grep -qP "$CREDPROTECT" "$W/getinfo" 2> /dev/null; then
-        say "\$ $(printf '%q ' "${enrol[@]}")"
-        if ! "${enrol[@]}" > "$W/out" 2>&1; then
-            sed 's/^/    /' "$W/out"
-            if grep -q 'requested feature not supported' "$W/out"; then
-                pending "OpenSSH enrols resident keys only on keys with the credProtect extension, which softkey does not advertise yet ('Key enrollment failed: requested feature not supported')"
-                return 2
-            fi
-            why "ssh-keygen -O resident: $(tail -1 "$W/out")"
-            return 1
-        fi
-    else
-        run "ssh-keygen -t ecdsa-sk -O resident" "${enrol[@]}" || return 1
-    fi
+    run "ssh-keygen -t ecdsa-sk -O resident" "${enrol[@]}" || return 1
     rm -f msg.sig
     run "ssh-keygen -Y sign (resident key)" ssh-keygen -Y sign -f id_rk -n file msg || return 1
     echo "rk@softkey namespaces=\"file\" $(cat id_rk.pub)" > allowed_signers
@@ -367,7 +350,7 @@ case_06_resident() {
 
 # ssh-keygen -K: download the resident keys (credential management, PIN).
 case_06_download() {
-    gate "$CREDMGMT" "$ISSUE4_WHY (ssh-keygen -K needs credential management and a PIN)" || return 2
+    needs "$CREDMGMT" "ssh-keygen -K needs credential management and a PIN" || return 1
     attach "$PORT_06" || return 1
     [[ -f id_rk.pub ]] || run "ssh-keygen -t ecdsa-sk -O resident" ssh-keygen -q -t ecdsa-sk -O resident -O application=ssh:softkey-vm -N '' -C rk@softkey -f id_rk || return 1
     if fido2-token -I "$DEV" | grep -qP '^options: .*\bnoclientPin\b'; then
@@ -400,14 +383,14 @@ case_07() {
 }
 
 case_07_uv() {
-    gate "$CLIENTPIN" "$ISSUE4_WHY (userVerification: required needs clientPIN)" || return 2
+    needs "$CLIENTPIN" "userVerification: required needs clientPIN" || return 1
     attach "$PORT_07" || return 1
     run "set PIN" sh -c "printf '1234\n1234\n' | fido2-token -S '$DEV'" || return 1
     run "python-fido2: register + login with uv required" as_fido python3 "$FIDO_PY" register-login --uv required --pin 1234 || return 1
 }
 
 case_08() {
-    gate "$U2F" "$ISSUE4_WHY (U2F/CTAP1: CTAPHID_MSG answers SW 6D00 today)" || return 2
+    needs "$U2F" "U2F/CTAP1: CTAPHID_MSG answers SW 6D00 today" || return 1
     attach "$PORT_08" || return 1
     run "python-fido2 Ctap1 register + authenticate" python3 "$FIDO_PY" u2f || return 1
 }
@@ -463,7 +446,7 @@ case_09() {
 # Three wrong PINs block PIN use until a power cycle (CTAP 2.1 §6.5.5.5); a re-attach is one.
 case_09_pinblock() {
     local rp=power.softkey.test i
-    gate "$CLIENTPIN" "$ISSUE4_WHY (the PIN block cleared by a power cycle needs clientPIN)" || return 2
+    needs "$CLIENTPIN" "the PIN block cleared by a power cycle needs clientPIN" || return 1
     attach "$PORT_09" || return 1
     run "set PIN" sh -c "printf '1234\n1234\n' | fido2-token -S '$DEV'" || return 1
     printf '%s\n%s\n%s\n%s\n' "$(b64rand 32)" "$rp" erin "$(b64rand 16)" > pcred.in
@@ -478,7 +461,7 @@ case_09_pinblock() {
 }
 
 case_10() {
-    gate "$CLIENTPIN" "$ISSUE4_WHY (authenticatorReset)" || return 2
+    needs "$CLIENTPIN" "authenticatorReset" || return 1
     attach "$PORT_10" || return 1
     printf '%s\n%s\n%s\n%s\n' "$(b64rand 32)" reset.softkey.test frank "$(b64rand 16)" > cred.in
     run "fido2-cred -M -r" fido2-cred -M -r -i cred.in -o cred.out "$DEV" es256 || return 1
@@ -524,7 +507,7 @@ case_11() {
 
 # -- main ---------------------------------------------------------------------------------
 
-echo "guest: $(uname -r), $(fido2-token -V 2> /dev/null | head -1 | sed 's/^/libfido2 /'), $(ssh -V 2>&1), python-fido2 $(python3 -c 'import importlib.metadata as m; print(m.version("fido2"))')"
+echo "guest: $(uname -r), libfido2 $(dpkg-query -W -f '${Version}' libfido2-1 2> /dev/null || echo unknown), $(ssh -V 2>&1), python-fido2 $(python3 -c 'import importlib.metadata as m; print(m.version("fido2"))')"
 modprobe vhci-hcd || { echo "FAIL setup: modprobe vhci-hcd"; exit 1; }
 ONLY="${ONLY:-}" # e.g. "02 04": run only these cases (development)
 # NN-name function

@@ -282,6 +282,13 @@ impl Server {
         self.local_addr
     }
 
+    /// The serial number string the device reports, set before [`Server::run`]:
+    /// `softkey serve` binds first, so a port in use is found before anyone
+    /// types a passphrase, and reads the serial from the vault after.
+    pub fn set_serial(&mut self, serial: impl Into<String>) {
+        self.device.serial = serial.into();
+    }
+
     pub fn shutdown_handle(&self) -> ShutdownHandle {
         ShutdownHandle {
             registry: Arc::clone(&self.registry),

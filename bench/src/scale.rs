@@ -25,9 +25,9 @@ use crate::measure::{self, Key};
 use crate::report::Summary;
 use crate::scale_data::{self, RP_MANY, Random};
 use crate::server::{self, Memory, PASSPHRASE, ServerProcess, TempDir};
-use crate::store::Backing;
+use softkey::store::Backing;
 
-/// Accounts on [`RP_MANY`] (issue 5: "an RP with many accounts").
+/// Accounts on [`RP_MANY`]: one RP with many accounts.
 pub const MANY_ACCOUNTS: usize = 50;
 /// RP of the timed resident makeCredentials (new users on an RP not in the data set).
 const RP_NEW: &str = "new.example";

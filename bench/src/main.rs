@@ -9,25 +9,14 @@
 //!
 //! With `--scale 100,10000,100000` it instead measures vaults of that many passkeys
 //! (unlock minus KDF, file size, getAssertion and makeCredential at scale, memory):
-//! see `softkey_bench/scale.rs`.
+//! see `scale.rs`.
 
-#[path = "softkey_bench/measure.rs"]
 mod measure;
-#[path = "softkey_bench/report.rs"]
 mod report;
-#[path = "softkey_bench/scale.rs"]
 mod scale;
-#[path = "softkey_bench/scale_data.rs"]
 mod scale_data;
-#[path = "softkey_bench/scale_report.rs"]
 mod scale_report;
-#[path = "softkey_bench/server.rs"]
 mod server;
-// The product's store adapter, so the scale data goes in exactly as `softkey import`
-// writes it (the bench never uses the in-memory variant).
-#[allow(dead_code)]
-#[path = "../store.rs"]
-mod store;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -51,8 +40,9 @@ pub const BUS_ID: &str = "1-1";
 #[command(
     name = "softkey-bench",
     about = "Measure softkey over the real USB/IP path on loopback",
-    after_help = "Examples:\n  cargo run --release --bin softkey-bench -- --store vault --markdown\n  \
-                  cargo run --release --bin softkey-bench -- --scale 100,10000,100000 --markdown"
+    after_help = "Build both with `cargo build --release -p softkey -p softkey-bench`.\n\n\
+                  Examples:\n  target/release/softkey-bench --store vault --markdown\n  \
+                  target/release/softkey-bench --scale 100,10000,100000 --markdown"
 )]
 struct Args {
     /// Timed repetitions of each operation [default: 300; with --scale, 200
@@ -120,7 +110,7 @@ fn run(args: &Args) -> Result<String> {
     };
     ensure!(
         softkey.is_file(),
-        "{} does not exist: build it with `cargo build --release --bins` or pass --softkey",
+        "{} does not exist: build it with `cargo build --release -p softkey` or pass --softkey",
         softkey.display()
     );
     let dir = args.dir.clone().unwrap_or_else(std::env::temp_dir);
