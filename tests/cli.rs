@@ -4,6 +4,7 @@
 
 mod common;
 
+use common::terminal::Terminal;
 use common::{Server, TempDir, TestVault, softkey};
 use softkey_conformance::ctap2::{Ctap2, MakeCredentialRequest, UserEntity};
 
@@ -292,6 +293,22 @@ fn help_for_softkey_and_every_subcommand_has_examples() {
         assert!(
             help.contains(&format!("softkey {sub}")),
             "the example uses the command: {help}"
+        );
+    }
+}
+
+/// The KDF flags' help says what happens without them (calibration), not a
+/// default calibration never picks.
+#[test]
+fn kdf_help_describes_calibration_not_fixed_defaults() {
+    for sub in ["init", "export", "passphrase"] {
+        let out = softkey().args([sub, "--help"]).output().unwrap();
+        let help = String::from_utf8_lossy(&out.stdout);
+        assert!(!help.contains("[default: 64]"), "{sub}: {help}");
+        assert!(!help.contains("[default: 3]"), "{sub}: {help}");
+        assert!(
+            help.contains("[default: calibrated on this machine: 64 MiB or more]"),
+            "{sub}: {help}"
         );
     }
 }
@@ -594,85 +611,29 @@ fn delete_errors_say_what_to_do() {
     assert!(err.contains("fido2-token -D"), "{err}");
 }
 
-/// Runs `script` in a detached session of a private tmux server (a real
-/// terminal), types `answer` once `prompt` shows, and returns the screen
-/// once `done` shows.
-fn in_terminal(
-    dir: &std::path::Path,
-    script: &str,
-    prompt: &str,
-    answer: &str,
-    done: &str,
-) -> String {
-    let socket = dir.join("tmux.sock");
-    let tmux = |args: &[&str]| {
-        std::process::Command::new("tmux")
-            .arg("-S")
-            .arg(&socket)
-            .args(args)
-            .env_remove("TMUX")
-            .env("TMUX_TMPDIR", dir)
-            .output()
-            .expect("tmux is needed for the terminal tests (apt-get install tmux)")
-    };
-    let script = format!("{script}; echo \"exit status $?\"; sleep 600");
-    let out = tmux(&[
-        "new-session",
-        "-d",
-        "-x",
-        "200",
-        "-y",
-        "40",
-        "-s",
-        "sk",
-        &script,
-    ]);
-    assert!(out.status.success(), "{out:?}");
-    let screen = || {
-        String::from_utf8_lossy(&tmux(&["capture-pane", "-p", "-J", "-t", "sk"]).stdout)
-            .into_owned()
-    };
-    let wait = |needle: &str| {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-        loop {
-            let s = screen();
-            if s.contains(needle) {
-                return s;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "no {needle:?} in:\n{s}"
-            );
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
-    };
-    wait(prompt);
-    assert!(
-        tmux(&["send-keys", "-t", "sk", answer, "Enter"])
-            .status
-            .success()
-    );
-    let shown = wait(done);
-    let _ = tmux(&["kill-server"]);
-    shown
-}
-
 #[test]
+#[cfg_attr(missing_tmux, ignore = "needs tmux, not found (apt-get install tmux)")]
 fn delete_asks_on_a_terminal_and_unlocking_shows_its_time() {
     let vault = vault_with_passkeys("del-tty", &[("github.com", "alice")]);
-    let script = format!(
-        "XDG_CONFIG_HOME='{empty}' '{bin}' delete --rp github.com --vault '{vault}' \
-         --passphrase-file '{pass}'",
-        empty = common::empty_config_home().display(),
-        bin = env!("CARGO_BIN_EXE_softkey"),
-        vault = vault.path.display(),
-        pass = vault.passphrase_file.display(),
-    );
+    let path = vault.path.display().to_string();
+    let pass = vault.passphrase_file.display().to_string();
+    let args = [
+        "delete",
+        "--rp",
+        "github.com",
+        "--vault",
+        &path,
+        "--passphrase-file",
+        &pass,
+    ];
     let prompt = "Delete 1 passkey for github.com (alice)? [y/N]";
-    let dir = TempDir::new("del-tty-n");
-    let screen = in_terminal(dir.path(), &script, prompt, "n", "exit status");
+    let wait = std::time::Duration::from_secs(60);
+    let t = Terminal::run("del-tty-n", &args);
+    t.wait_for(prompt, wait);
+    t.type_line("n");
+    assert_eq!(t.exit_status(wait), 0, "{}", t.screen());
+    let screen = t.screen();
     assert!(screen.contains("Nothing was deleted."), "{screen}");
-    assert!(screen.contains("exit status 0"), "{screen}");
     // The unlock line ends with its time once the KDF is done.
     let unlock = screen.lines().find(|l| l.contains("Unlocking")).unwrap();
     assert!(
@@ -682,11 +643,38 @@ fn delete_asks_on_a_terminal_and_unlocking_shows_its_time() {
     assert!(unlock.trim_end().ends_with(" s"), "{unlock}");
     assert_eq!(passkeys(&vault).len(), 1);
 
-    let dir = TempDir::new("del-tty-y");
-    let screen = in_terminal(dir.path(), &script, prompt, "y", "exit status");
+    let t = Terminal::run("del-tty-y", &args);
+    t.wait_for(prompt, wait);
+    t.type_line("y");
+    assert_eq!(t.exit_status(wait), 0, "{}", t.screen());
     assert!(
-        screen.contains("Deleted 1 passkey for github.com (alice)."),
-        "{screen}"
+        t.screen()
+            .contains("Deleted 1 passkey for github.com (alice)."),
+        "{}",
+        t.screen()
     );
     assert!(passkeys(&vault).is_empty());
+}
+
+/// Off a terminal (journald, CI logs) the unlock still says how long it took.
+#[test]
+fn unlocking_off_a_terminal_says_when_it_is_done() {
+    let vault = TestVault::create("unlock-lines");
+    let out = softkey()
+        .arg("list")
+        .args(vault.serve_args())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let stderr = stderr_of(&out);
+    let lines: Vec<&str> = stderr.lines().collect();
+    let at = lines
+        .iter()
+        .position(|l| l.starts_with("Unlocking ") && l.ends_with("(Argon2id, 8 MiB, 1 pass)…"))
+        .unwrap_or_else(|| panic!("{stderr}"));
+    let next = lines.get(at + 1).copied().unwrap_or_default();
+    assert!(
+        next.starts_with("  unlocked in ") && next.ends_with(" s"),
+        "{stderr}"
+    );
 }

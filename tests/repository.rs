@@ -199,7 +199,10 @@ fn the_readme_config_example_works_on_a_headless_machine() {
 #[test]
 fn every_test_that_needs_an_outside_tool_is_marked() {
     let needs: &[(&str, &[&str])] = &[
-        ("missing_tmux", &["Pane::start", "Terminal::run"]),
+        (
+            "missing_tmux",
+            &["Pane::start", "Terminal::run", "\"tmux\""],
+        ),
         ("missing_dbus_daemon", &["desktop(", "SessionBus::start"]),
         ("missing_usbip", &["system_tool(\"usbip\")"]),
         ("missing_python_venv", &["python::with_fido2"]),

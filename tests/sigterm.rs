@@ -145,6 +145,36 @@ fn sigterm_closes_an_open_prompt_and_keeps_earlier_credentials() {
 
 /// Registers discoverable credentials in a loop until the connection ends;
 /// returns how many were acknowledged and every status seen.
+/// A prompt waiting for `softkey approve` says the shutdown cancelled it,
+/// not the client.
+#[test]
+fn sigterm_names_itself_as_the_cause_on_a_socket_prompt() {
+    let vault = TestVault::create("sigterm-socket");
+    let mut server = serve(&vault, "socket");
+    let mut key = Ctap2::connect(server.addr, "1-1").unwrap();
+    key.hid()
+        .begin_cbor(
+            command::MAKE_CREDENTIAL,
+            &discoverable("waiting.example", "bob").encode(),
+        )
+        .unwrap();
+    assert!(
+        server.wait_stderr("Run `softkey approve`", Duration::from_secs(10)),
+        "stderr:\n{}",
+        server.stderr()
+    );
+    server.signal("TERM");
+    let (code, _) = key.hid().finish_cbor().unwrap();
+    assert_eq!(code, status::KEEPALIVE_CANCEL);
+    expect_clean_exit(&mut server, "TERM", Duration::from_secs(3));
+    let stderr = server.stderr();
+    assert!(
+        stderr.contains("  Cancelled: softkey is stopping."),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("Cancelled by the client"), "{stderr}");
+}
+
 fn register_until_closed(
     mut key: Ctap2<softkey_conformance::usbip::UsbipDevice>,
 ) -> (usize, Vec<u8>) {

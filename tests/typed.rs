@@ -74,3 +74,21 @@ fn three_wrong_passphrases_end_the_command() {
     assert_eq!(t.exit_status(WAIT), 1, "{}", t.screen());
     t.wait_for("could not decrypt the vault", WAIT);
 }
+
+/// Calibration takes a second or more: it runs after the prompts, never
+/// before the first one, where keys typed ahead would be echoed.
+#[test]
+#[cfg_attr(missing_tmux, ignore = "needs tmux, not found (apt-get install tmux)")]
+fn the_passphrase_prompt_comes_before_calibration() {
+    let dir = common::TempDir::new("typed-calibrate");
+    let vault = dir.path().join("v.softkey").display().to_string();
+    let t = Terminal::run("typed-calibrate", &["init", "--vault", &vault]);
+    t.wait_for("New vault passphrase:", WAIT);
+    assert!(!t.screen().contains("Calibrating"), "{}", t.screen());
+    t.type_line(GOOD);
+    t.wait_for("Repeat the passphrase:", WAIT);
+    t.type_line(GOOD);
+    t.wait_for("Calibrating Argon2id on this machine", WAIT);
+    assert_eq!(t.exit_status(Duration::from_secs(120)), 0, "{}", t.screen());
+    assert!(!t.screen().contains(GOOD), "a passphrase was echoed");
+}

@@ -21,6 +21,24 @@ fn main() {
         }
     };
     let only: Vec<String> = args.collect();
+    // A misspelled name would otherwise run nothing and report success.
+    let unknown: Vec<&String> = only
+        .iter()
+        .filter(|o| !ALL.iter().any(|(name, _)| name == o))
+        .collect();
+    if !unknown.is_empty() {
+        let names: Vec<&str> = ALL.iter().map(|(name, _)| *name).collect();
+        eprintln!(
+            "no check named {}; the checks are: {}",
+            unknown
+                .iter()
+                .map(|u| format!("`{u}`"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            names.join(", ")
+        );
+        std::process::exit(2);
+    }
     let reports: Vec<CheckReport> = ALL
         .iter()
         .filter(|(name, _)| only.is_empty() || only.iter().any(|o| o == name))

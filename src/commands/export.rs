@@ -10,10 +10,10 @@ use crate::cli::ExportArgs;
 use crate::store::Backing;
 
 pub fn run(args: &ExportArgs) -> Result<()> {
-    // What needs no passphrase first: the target, the vault, the KDF flags.
+    // What needs no passphrase first: the target and the vault. Calibration
+    // waits until after the prompts (see init.rs).
     backup::check_target(&args.file, args.force)?;
     let mut locked = super::lock_vault(&args.vault)?;
-    let params = super::kdf_params(&args.kdf)?;
     let vault = super::unlock_vault(&mut locked, args.vault.passphrase_file.as_deref())?;
     let account_id = vault.vault_id();
     let store = Backing::vault(vault);
@@ -22,6 +22,7 @@ pub fn run(args: &ExportArgs) -> Result<()> {
     // Unlock first, then ask for the backup passphrase: a typo in the vault
     // passphrase should not cost the user two prompts.
     let passphrase = crate::passphrase::new(args.backup_passphrase_file.as_deref(), "backup")?;
+    let params = super::kdf_params(&args.kdf)?;
     let json = backup::to_cxf(&contents, &account_id, unix_now())?;
     let label = format!("Sealing the backup ({})", super::describe_kdf(params));
     let sealed = super::progress::run(&label, "sealed", || {

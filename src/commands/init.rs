@@ -14,10 +14,11 @@ pub fn run(args: &InitArgs) -> Result<()> {
             path.display()
         );
     }
-    // Secret-free work first: nobody types a passphrase twice to then learn
-    // that calibration failed.
-    let params = super::kdf_params(&args.kdf)?;
+    // The prompt comes at once, calibration after it: keys typed during a
+    // second of calibration would be echoed (the terminal echoes until the
+    // prompt turns echo off). The KDF flags' ranges are checked by clap.
     let passphrase = crate::passphrase::for_new_vault(args.vault.passphrase_file.as_deref())?;
+    let params = super::kdf_params(&args.kdf)?;
     let label = format!(
         "Creating {} ({})",
         path.display(),

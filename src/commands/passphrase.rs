@@ -11,9 +11,10 @@ use crate::cli::PassphraseArgs;
 
 pub fn run(args: &PassphraseArgs) -> Result<()> {
     let mut locked = super::lock_vault(&args.vault)?;
-    let params = super::kdf_params(&args.kdf)?;
     let mut vault = super::unlock_vault(&mut locked, args.vault.passphrase_file.as_deref())?;
     let new = crate::passphrase::new(args.new_passphrase_file.as_deref(), "vault")?;
+    // After the prompts, never between them: see init.rs.
+    let params = super::kdf_params(&args.kdf)?;
     let label = format!(
         "Deriving the new vault key ({})",
         super::describe_kdf(params)

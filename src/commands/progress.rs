@@ -1,8 +1,8 @@
 //! Progress for slow steps (the Argon2id KDF takes about a second by
 //! design): one line on stderr, with an elapsed-time ticker while the work
 //! runs when stderr is a terminal ("Unlocking … 0.4 s", then "unlocked in
-//! 0.6 s"). On a pipe or file only the first line is written, so logs and
-//! test output stay clean.
+//! 0.6 s"). On a pipe or file (journald, CI logs) no ticker: the label when
+//! the work starts and a second line with its time when it ends.
 
 use std::io::{IsTerminal, Write};
 use std::sync::mpsc;
@@ -15,11 +15,13 @@ const TICK: Duration = Duration::from_millis(100);
 /// passes)"); on success the line ends with "`done` in 0.6 s".
 pub fn run<T, E>(label: &str, done: &str, work: impl FnOnce() -> Result<T, E>) -> Result<T, E> {
     let terminal = std::io::stderr().is_terminal();
+    let started = Instant::now();
     if !terminal {
         eprintln!("{label}…");
-        return work();
+        let result = work();
+        eprintln!("  {}", ending(&result, done, started));
+        return result;
     }
-    let started = Instant::now();
     let (stop, stopped) = mpsc::channel::<()>();
     let result = thread::scope(|scope| {
         scope.spawn(move || {
@@ -36,13 +38,17 @@ pub fn run<T, E>(label: &str, done: &str, work: impl FnOnce() -> Result<T, E>) -
         drop(stop);
         result
     });
+    show(&format!("{label}… {}\n", ending(&result, done, started)));
+    result
+}
+
+/// "unlocked in 0.6 s" or "failed after 0.6 s".
+fn ending<T, E>(result: &Result<T, E>, done: &str, started: Instant) -> String {
     let secs = started.elapsed().as_secs_f64();
-    let end = match &result {
+    match result {
         Ok(_) => format!("{done} in {secs:.1} s"),
         Err(_) => format!("failed after {secs:.1} s"),
-    };
-    show(&format!("{label}… {end}\n"));
-    result
+    }
 }
 
 /// Rewrites the current terminal line (carriage return, erase to the end).

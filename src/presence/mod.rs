@@ -40,6 +40,17 @@ impl PresenceProvider for AutoApprove {
     }
 }
 
+/// Why a prompt ended without an answer, as every prompt says it: a
+/// shutdown cancels the request in flight as CTAPHID_CANCEL would, and the
+/// person should not be told the browser did it.
+pub fn cancelled_because() -> &'static str {
+    if crate::shutdown::is_stopping() {
+        "Cancelled: softkey is stopping."
+    } else {
+        "Cancelled by the client."
+    }
+}
+
 /// Refuses everything.
 #[derive(Debug)]
 pub struct AutoDeny;

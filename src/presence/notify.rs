@@ -62,7 +62,7 @@ impl NotifyPresence {
             if signals.is_cancelled() {
                 // CTAP 2.1 §11.2.9.1.5 (CTAPHID_CANCEL): close the prompt at once.
                 self.server.close(id);
-                Self::say("  Cancelled by the client.");
+                Self::say(&format!("  {}", super::cancelled_because()));
                 return Err(PresenceError::Cancelled);
             }
             let left = deadline.saturating_duration_since(Instant::now());

@@ -53,11 +53,12 @@ impl PresenceProvider for SocketPresence {
             self.timeout.as_secs()
         ));
         let answer = self.state.wait_answer(id, signals);
+        let cancelled = format!("  {}", super::cancelled_because());
         Self::say(match answer {
             Ok(()) => "  Approved (softkey approve).",
             Err(PresenceError::Denied) => "  Denied (softkey deny).",
             Err(PresenceError::Timeout) => "  No answer in time: refused.",
-            Err(PresenceError::Cancelled) => "  Cancelled by the client.",
+            Err(PresenceError::Cancelled) => &cancelled,
         });
         answer
     }

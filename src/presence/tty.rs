@@ -174,11 +174,7 @@ impl PresenceProvider for TtyPresence {
         loop {
             if signals.is_cancelled() {
                 // CTAP 2.1 §11.2.9.1.5: a cancelled request ends at once.
-                screen.say(if crate::shutdown::is_stopping() {
-                    "Cancelled: softkey is stopping."
-                } else {
-                    "Cancelled by the client."
-                });
+                screen.say(super::cancelled_because());
                 return Err(PresenceError::Cancelled);
             }
             let left = deadline.saturating_duration_since(Instant::now());

@@ -4,10 +4,6 @@
 //! never allocates from an unchecked length, and checks the KDF bounds before anything can run
 //! the KDF with the file's numbers (age caps its work factor the same way).
 
-use std::fs::File;
-use std::io::{self, Read};
-use std::path::Path;
-
 use crate::Error;
 use crate::kdf::{KdfParams, SALT_LEN};
 
@@ -110,20 +106,9 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<Header, Error> {
     })
 }
 
-/// The Argon2id parameters in the header of the vault at `path`, without the passphrase: for
-/// an "Unlocking (Argon2id, 64 MiB, 3 passes)" message before the KDF runs. Reads only the
-/// header (v2, or v1 which has no vault id) and checks the same bounds as an open.
-pub fn read_kdf_params(path: &Path) -> Result<KdfParams, Error> {
-    let file = File::open(path).map_err(|e| match e.kind() {
-        io::ErrorKind::NotFound => Error::NotFound(path.to_path_buf()),
-        _ => Error::Io(e),
-    })?;
-    let mut bytes = Vec::with_capacity(HEADER_LEN);
-    file.take(HEADER_LEN as u64).read_to_end(&mut bytes)?;
-    kdf_params_of(&bytes)
-}
-
-/// [`read_kdf_params`] on bytes already read: the KDF fields of a v1 or v2 header.
+/// The KDF fields of a v1 or v2 header (the file's first [`HEADER_LEN`] bytes, or all of a
+/// shorter one): what [`crate::Vault::lock`] reads and bounds-checks before any passphrase
+/// exists.
 pub(crate) fn kdf_params_of(bytes: &[u8]) -> Result<KdfParams, Error> {
     let v = version(bytes)?;
     let mut r = Reader::new(bytes);
@@ -264,23 +249,6 @@ mod tests {
         assert!(matches!(
             kdf_params_of(&bad),
             Err(Error::KdfParamsOutOfBounds)
-        ));
-    }
-
-    #[test]
-    fn read_kdf_params_reads_a_real_vault_header() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("v.softkey");
-        let params = KdfParams {
-            memory_kib: 8192,
-            iterations: 2,
-            parallelism: 1,
-        };
-        drop(crate::Vault::create(&path, b"pw", params).unwrap());
-        assert_eq!(read_kdf_params(&path).unwrap(), params);
-        assert!(matches!(
-            read_kdf_params(&dir.path().join("missing")),
-            Err(Error::NotFound(_))
         ));
     }
 }

@@ -20,7 +20,7 @@ mod v1;
 mod vault;
 
 pub use error::Error;
-pub use header::{FORMAT_VERSION, KDF_ARGON2ID, MAGIC, read_kdf_params};
+pub use header::{FORMAT_VERSION, KDF_ARGON2ID, MAGIC};
 pub use kdf::{FixedCost, KdfParams, SALT_LEN};
 pub use vault::{Change, LockedVault, Vault, VaultStats};
 

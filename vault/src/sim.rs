@@ -291,13 +291,8 @@ impl Storage for SimStorage {
     }
 
     fn read_prefix(&self, path: &Path, len: usize) -> Result<Vec<u8>, Error> {
-        let mut s = self.state();
-        s.simple(Step::Read)?;
-        let data = s
-            .disk
-            .file(path)
-            .ok_or_else(|| Error::NotFound(path.to_path_buf()))?;
-        Ok(data.iter().copied().take(len).collect())
+        let whole = self.read(path, u64::MAX)?;
+        Ok(whole.iter().copied().take(len).collect())
     }
 
     fn append_durable(&self, path: &Path, bytes: &[u8]) -> io::Result<()> {

@@ -157,7 +157,7 @@ pub fn make_credential_get_assertion(addr: SocketAddr) -> CheckReport {
             format!("user.id {:02x?} returned", user.id)
         })?;
         Ok(format!(
-            "fmt {} ({:?}), credential id {} bytes, counters {} → {} → {}, {n} discoverable, user {:?}",
+            "fmt {} ({}), credential id {} bytes, counters {} → {} → {}, {n} discoverable, user {:?}",
             att.fmt,
             att.check,
             att.credential_id().len(),

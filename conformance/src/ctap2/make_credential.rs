@@ -159,6 +159,25 @@ pub enum AttestationCheck {
     UnknownFormat(String),
 }
 
+/// One line for a report: what kind, and for a chain its leaf and length
+/// (the DER bytes themselves would be thousands of characters).
+impl std::fmt::Display for AttestationCheck {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AttestationCheck::SelfAttestation => f.write_str("self attestation, verified"),
+            AttestationCheck::NoneFormat => f.write_str("none"),
+            AttestationCheck::Batch(batch) => write!(
+                f,
+                "x5c chain of {} certificate{}, leaf {:?}, verified",
+                batch.chain.len(),
+                if batch.chain.len() == 1 { "" } else { "s" },
+                batch.subject
+            ),
+            AttestationCheck::UnknownFormat(fmt) => write!(f, "format {fmt:?}, not verified"),
+        }
+    }
+}
+
 /// A verified makeCredential response.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Attestation {
