@@ -1,5 +1,5 @@
 //! Process hardening for a process that holds the vault's keys in memory
-//! (design/security.md "Other": core dumps off for the serving process).
+//! (SECURITY.md "Threats and answers", the row "A process reads the key's memory").
 //!
 //! `RLIMIT_CORE = 0` stops the kernel from writing a core file, and
 //! `PR_SET_DUMPABLE = 0` also keeps systemd-coredump/apport pipes out and

@@ -5,8 +5,12 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use softkey_authenticator::{Authenticator, Env, PresenceError, PresenceRequest, UserPresence};
-use softkey_transport::{KeepaliveStatus, MessageHandler, Request, RequestKind, Signals, Winker};
+use softkey_authenticator::{
+    Authenticator, CtapError, Env, PresenceError, PresenceRequest, U2fStatus, UserPresence,
+};
+use softkey_transport::{
+    KeepaliveStatus, MessageHandler, Refusal, Request, RequestKind, Signals, Winker,
+};
 
 use crate::control::ControlState;
 use crate::presence::PresenceProvider;
@@ -74,6 +78,19 @@ impl MessageHandler for Key {
             RequestKind::Msg => self.with_env(signals, |auth, env| {
                 auth.process_apdu(env, &request.payload)
             }),
+        }
+    }
+
+    fn refusal(&self, kind: RequestKind, why: Refusal) -> Vec<u8> {
+        match (kind, why) {
+            // CTAP 2.1 §11.2.9.1.5: a cancelled CTAP2 request answers
+            // CTAP2_ERR_KEEPALIVE_CANCEL.
+            (RequestKind::Cbor, Refusal::Cancelled) => vec![CtapError::KeepaliveCancel.code()],
+            (RequestKind::Cbor, Refusal::Failed) => vec![CtapError::Other.code()],
+            // U2F has no cancel; it answers as a request still wanting a
+            // touch would.
+            (RequestKind::Msg, Refusal::Cancelled) => U2fStatus::ConditionsNotSatisfied.to_vec(),
+            (RequestKind::Msg, Refusal::Failed) => U2fStatus::Unknown.to_vec(),
         }
     }
 

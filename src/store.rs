@@ -5,7 +5,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 
 use softkey_authenticator::testing::MemoryStore;
-use softkey_authenticator::{Store, StoreChange, StoreError};
+use softkey_authenticator::{Store, StoreChange, StoreError, StoreErrorKind};
 use softkey_vault::{Change, Vault};
 
 /// Where the key keeps its credentials while serving.
@@ -61,8 +61,18 @@ impl Backing {
     }
 }
 
+/// Classifies a vault failure for the authenticator, keeping it as the
+/// cause: running out of space becomes KEY_STORE_FULL at the dispatch edge,
+/// a damaged record a corrupt store, anything else an I/O failure.
 fn vault_error(error: softkey_vault::Error) -> StoreError {
-    StoreError(error.to_string())
+    use softkey_vault::Error as VaultError;
+    match error {
+        VaultError::Io(io) => StoreError::io(io),
+        VaultError::Corrupt(_) | VaultError::Malformed(_) | VaultError::Truncated => {
+            StoreError::new(StoreErrorKind::Corrupt, error)
+        }
+        other => StoreError::new(StoreErrorKind::Io, other),
+    }
 }
 
 impl Store for Backing {

@@ -26,6 +26,7 @@ use crate::attestation_ca;
 use crate::auth_data;
 use crate::cbor::{self, Value};
 use crate::env::{Env, Store, StoreError};
+use crate::error::Error;
 use crate::keys::{Algorithm, CredentialKey};
 use crate::status::CtapError;
 
@@ -82,7 +83,7 @@ impl FromStr for AttestationMode {
         match s {
             "self" => Ok(AttestationMode::SelfAttestation),
             "batch" => Ok(AttestationMode::Batch),
-            other => Err(StoreError(format!(
+            other => Err(StoreError::corrupt(format!(
                 "unknown attestation mode {other:?} (self or batch)"
             ))),
         }
@@ -102,7 +103,7 @@ pub fn attestation_mode<S: Store + ?Sized>(store: &S) -> Result<AttestationMode,
     match store.get(MODE_RECORD)? {
         None => Ok(AttestationMode::default()),
         Some(raw) => core::str::from_utf8(&raw)
-            .map_err(|_| StoreError("corrupt attestation mode record".into()))?
+            .map_err(|_| StoreError::corrupt("attestation mode record"))?
             .parse(),
     }
 }
@@ -126,7 +127,7 @@ pub fn enterprise_rp_ids<S: Store + ?Sized>(store: &S) -> Result<Vec<String>, St
     let Some(raw) = store.get(EP_RP_IDS_RECORD)? else {
         return Ok(Vec::new());
     };
-    let corrupt = || StoreError("corrupt enterprise RP id record".into());
+    let corrupt = || StoreError::corrupt("enterprise RP id record");
     match cbor::decode(&raw).map_err(|_| corrupt())? {
         Value::Array(items) => items
             .into_iter()
@@ -141,7 +142,7 @@ pub fn enterprise_rp_ids<S: Store + ?Sized>(store: &S) -> Result<Vec<String>, St
 
 /// Whether a batch attestation is provisioned (getInfo may advertise "ep"
 /// only then: an enterprise attestation needs a certificate).
-pub(crate) fn batch_provisioned<E: Env>(env: &mut E) -> Result<bool, CtapError> {
+pub(crate) fn batch_provisioned<E: Env>(env: &mut E) -> Result<bool, Error> {
     Ok(env
         .store()
         .get(attestation_ca::ATTESTATION_RECORD)?
@@ -152,7 +153,7 @@ pub(crate) fn batch_provisioned<E: Env>(env: &mut E) -> Result<bool, CtapError> 
 /// is provisioned and RP ids are configured for it. It decides both
 /// getInfo's "ep" option (§6.4) and whether authenticatorConfig supports
 /// enableEnterpriseAttestation (§6.11.1).
-pub(crate) fn enterprise_attestation_capable<E: Env>(env: &mut E) -> Result<bool, CtapError> {
+pub(crate) fn enterprise_attestation_capable<E: Env>(env: &mut E) -> Result<bool, Error> {
     Ok(batch_provisioned(env)? && !enterprise_rp_ids(env.store())?.is_empty())
 }
 
@@ -213,7 +214,7 @@ pub(crate) fn choose_for_request<E: Env>(
     enterprise: Option<u64>,
     ep_enabled: bool,
     rp_id: &str,
-) -> Result<AttestationChoice, CtapError> {
+) -> Result<AttestationChoice, Error> {
     let store = env.store();
     let batch = store.get(attestation_ca::ATTESTATION_RECORD)?.is_some();
     let mode = attestation_mode(store)?;
@@ -221,9 +222,9 @@ pub(crate) fn choose_for_request<E: Env>(
         Some(_) => enterprise_rp_ids(store)?,
         None => Vec::new(),
     };
-    choose_attestation(
+    Ok(choose_attestation(
         preference, enterprise, ep_enabled, rp_id, &ep_rp_ids, batch, mode,
-    )
+    )?)
 }
 
 /// The attestation statement (step 19): `(fmt, attStmt)` over
@@ -234,7 +235,7 @@ pub(crate) fn statement<E: Env>(
     key: &CredentialKey,
     auth_data: &[u8],
     client_data_hash: &[u8; 32],
-) -> Result<(String, Value), CtapError> {
+) -> Result<(String, Value), Error> {
     match choice {
         AttestationChoice::None => Ok(("none".into(), Value::Map(Vec::new()))),
         AttestationChoice::SelfPacked => {
@@ -266,7 +267,7 @@ pub(crate) fn statement<E: Env>(
 /// The fido-u2f attestation certificate (DER) and key: the batch leaf if
 /// provisioned, else a per-device self-signed certificate, stored before
 /// its first use so an RP always sees the same one.
-pub(crate) fn u2f_attestation<E: Env>(env: &mut E) -> Result<(Vec<u8>, SigningKey), CtapError> {
+pub(crate) fn u2f_attestation<E: Env>(env: &mut E) -> Result<(Vec<u8>, SigningKey), Error> {
     if let Some(batch) = attestation_ca::load_batch(env.store())? {
         return Ok((batch.leaf_der, batch.key));
     }
@@ -523,7 +524,7 @@ mod tests {
         );
         assert_eq!(
             choose_for_request(&mut env, None, Some(1), false, "corp.example"),
-            Err(CtapError::InvalidParameter)
+            Err(CtapError::InvalidParameter.into())
         );
         set_enterprise_rp_ids(env.store(), &[]).unwrap();
         assert!(env.store().get(EP_RP_IDS_RECORD).unwrap().is_none());

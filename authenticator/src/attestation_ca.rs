@@ -92,7 +92,7 @@ pub fn provision_attestation<S: Store>(
         .unwrap_or_default();
     let batch = create_batch(fill_random, aaguid, now).map_err(store_error)?;
     let leaf_len = u16::try_from(batch.leaf_der.len())
-        .map_err(|_| StoreError("attestation certificate too long".into()))?;
+        .map_err(|_| StoreError::corrupt("attestation certificate too long"))?;
     let mut record = Zeroizing::new(vec![FORMAT_VERSION]);
     record.extend_from_slice(&batch.key.to_bytes());
     record.extend_from_slice(&leaf_len.to_be_bytes());
@@ -120,7 +120,7 @@ pub(crate) fn load_batch<S: Store + ?Sized>(
     let raw = Zeroizing::new(raw);
     parse_batch(&raw)
         .map(Some)
-        .ok_or_else(|| StoreError("corrupt attestation record".into()))
+        .ok_or_else(|| StoreError::corrupt("attestation record"))
 }
 
 fn parse_batch(raw: &[u8]) -> Option<BatchAttestation> {
@@ -150,7 +150,7 @@ pub(crate) fn load_u2f<S: Store + ?Sized>(
     let raw = Zeroizing::new(raw);
     parse_u2f(&raw)
         .map(Some)
-        .ok_or_else(|| StoreError("corrupt U2F attestation record".into()))
+        .ok_or_else(|| StoreError::corrupt("U2F attestation record"))
 }
 
 fn parse_u2f(raw: &[u8]) -> Option<(Vec<u8>, SigningKey)> {
@@ -390,7 +390,7 @@ impl From<x509_cert::spki::Error> for TextError {
 }
 
 fn store_error(error: TextError) -> StoreError {
-    StoreError(format!("attestation: {}", error.0))
+    StoreError::corrupt(format!("attestation: {}", error.0))
 }
 
 #[cfg(test)]

@@ -5,9 +5,11 @@
 use core::time::Duration;
 
 use crate::cbor::{self, Value};
+use crate::command::Command;
 use crate::counter::SignCounter;
 use crate::credential::Keyring;
 use crate::env::{Env, Store};
+use crate::error::Error;
 use crate::get_next_assertion::AssertionState;
 use crate::pin::PinState;
 use crate::secrets::{self, DeviceSecrets, ImportedWrapKeys};
@@ -22,22 +24,6 @@ pub const DEFAULT_AAGUID: [u8; 16] = [
 /// Largest message we accept, command byte included (CTAPHID: 57 + 128 × 59;
 /// getInfo maxMsgSize).
 pub const MAX_MSG_SIZE: usize = 7609;
-
-/// CTAP 2.1 §6 command bytes.
-mod command {
-    pub(super) const MAKE_CREDENTIAL: u8 = 0x01;
-    pub(super) const GET_ASSERTION: u8 = 0x02;
-    pub(super) const GET_INFO: u8 = 0x04;
-    pub(super) const CLIENT_PIN: u8 = 0x06;
-    pub(super) const GET_NEXT_ASSERTION: u8 = 0x08;
-    pub(super) const RESET: u8 = 0x07;
-    pub(super) const CREDENTIAL_MANAGEMENT: u8 = 0x0A;
-    pub(super) const SELECTION: u8 = 0x0B;
-    pub(super) const LARGE_BLOBS: u8 = 0x0C;
-    pub(super) const CONFIG: u8 = 0x0D;
-    /// CTAP 2.1 §6.13: the 2.1-PRE prototype credentialManagement command.
-    pub(super) const CREDENTIAL_MANAGEMENT_PRE: u8 = 0x41;
-}
 
 /// Fixed properties of this authenticator.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -105,7 +91,7 @@ impl Authenticator {
     /// getNextAssertion state, starts the reset window (CTAP 2.1 §6.6) and
     /// renews the PIN/UV RAM state (§6.5.6 `initialize()`): new key
     /// agreement keys and pinUvAuthTokens, the consecutive PIN mismatch
-    /// counter cleared (the "power cycle" of security.md).
+    /// counter cleared (the "power cycle" of SECURITY.md "The CTAP PIN").
     pub fn power_up<E: Env>(&mut self, env: &mut E) {
         self.assertion_state = None;
         self.powered_up_at = Some(env.now());
@@ -143,7 +129,11 @@ impl Authenticator {
                 }
                 out
             }
-            Err(e) => vec![e.code()],
+            Err(e) => {
+                let status = e.status();
+                log_failure(request.first().copied(), status, &e);
+                vec![status.code()]
+            }
         }
     }
 
@@ -152,15 +142,23 @@ impl Authenticator {
         env: &mut E,
         channel: u32,
         request: &[u8],
-    ) -> Result<Option<Value>, CtapError> {
-        let (&command, params) = request.split_first().ok_or(CtapError::InvalidLength)?;
+    ) -> Result<Option<Value>, Error> {
+        let (&byte, params) = request.split_first().ok_or(CtapError::InvalidLength)?;
         if request.len() > MAX_MSG_SIZE {
-            return Err(CtapError::InvalidLength);
+            return Err(CtapError::InvalidLength.into());
         }
+        let Ok(command) = Command::try_from(byte) else {
+            // §6.3, §6.8.3: any other command, even one the key does not
+            // know, ends the assertion sequence and an enumeration.
+            self.assertion_state = None;
+            self.management.enumeration = None;
+            self.state_channel = None;
+            return Err(CtapError::InvalidCommand.into());
+        };
         if self.state_channel.is_some_and(|owner| owner != channel)
             && continues_state(command, params)
         {
-            return Err(CtapError::NotAllowed);
+            return Err(CtapError::NotAllowed.into());
         }
         let result = self.run(env, command, params);
         let stateful = self.assertion_state.is_some() || self.management.enumeration.is_some();
@@ -171,45 +169,42 @@ impl Authenticator {
     fn run<E: Env>(
         &mut self,
         env: &mut E,
-        command: u8,
+        command: Command,
         params: &[u8],
-    ) -> Result<Option<Value>, CtapError> {
+    ) -> Result<Option<Value>, Error> {
         // CTAP 2.1 §6.3: any command other than getNextAssertion ends the
         // assertion sequence.
-        if command != command::GET_NEXT_ASSERTION {
+        if command != Command::GetNextAssertion {
             self.assertion_state = None;
         }
         // §6.8.3/§6.8.4: likewise any command other than credential
         // management ends an enumeration (the handler ends it for other
         // subcommands).
-        if command != command::CREDENTIAL_MANAGEMENT
-            && command != command::CREDENTIAL_MANAGEMENT_PRE
-        {
+        if !command.is_credential_management() {
             self.management.enumeration = None;
         }
         match command {
-            command::MAKE_CREDENTIAL => self.make_credential(env, params).map(Some),
-            command::GET_ASSERTION => self.get_assertion(env, params).map(Some),
-            command::GET_INFO => self.get_info(env).map(Some),
-            command::GET_NEXT_ASSERTION => self.get_next_assertion(env).map(Some),
-            command::CLIENT_PIN => self.client_pin(env, params),
-            command::RESET => self.reset(env).map(|()| None),
-            command::CREDENTIAL_MANAGEMENT | command::CREDENTIAL_MANAGEMENT_PRE => {
+            Command::MakeCredential => self.make_credential(env, params).map(Some),
+            Command::GetAssertion => self.get_assertion(env, params).map(Some),
+            Command::GetInfo => self.get_info(env).map(Some),
+            Command::GetNextAssertion => self.get_next_assertion(env).map(Some),
+            Command::ClientPin => Ok(self.client_pin(env, params)?),
+            Command::Reset => self.reset(env).map(|()| None),
+            Command::CredentialManagement | Command::CredentialManagementPreview => {
                 self.credential_management(env, params)
             }
-            command::SELECTION => self.selection(env).map(|()| None),
-            command::LARGE_BLOBS => self.large_blobs(env, params),
-            command::CONFIG => self.authenticator_config(env, params).map(|()| None),
-            _ => Err(CtapError::InvalidCommand),
+            Command::Selection => self.selection(env).map(|()| None),
+            Command::LargeBlobs => self.large_blobs(env, params),
+            Command::Config => self.authenticator_config(env, params).map(|()| None),
         }
     }
 
     /// The device secrets, created and persisted on first need.
-    pub(crate) fn secrets<E: Env>(&mut self, env: &mut E) -> Result<&DeviceSecrets, CtapError> {
-        if self.secrets.is_none() {
-            self.secrets = Some(DeviceSecrets::load_or_create(env)?);
-        }
-        self.secrets.as_ref().ok_or(CtapError::Other)
+    pub(crate) fn secrets<E: Env>(&mut self, env: &mut E) -> Result<&DeviceSecrets, Error> {
+        Ok(match &mut self.secrets {
+            Some(secrets) => secrets,
+            empty => empty.insert(DeviceSecrets::load_or_create(env)?),
+        })
     }
 
     /// Drops the RAM copy of the device secrets (authenticatorReset deleted
@@ -224,7 +219,7 @@ impl Authenticator {
     pub(crate) fn existing_secrets<E: Env>(
         &mut self,
         env: &mut E,
-    ) -> Result<Option<&DeviceSecrets>, CtapError> {
+    ) -> Result<Option<&DeviceSecrets>, Error> {
         if self.secrets.is_none() && env.store().get(secrets::SECRETS_KEY)?.is_some() {
             self.secrets = Some(DeviceSecrets::load_or_create(env)?);
         }
@@ -233,7 +228,7 @@ impl Authenticator {
 
     /// Every wrap key credential IDs may open under (the device's own if it
     /// exists, then imported ones), without creating any: reads only.
-    pub(crate) fn keyring<E: Env>(&mut self, env: &mut E) -> Result<Keyring<'_>, CtapError> {
+    pub(crate) fn keyring<E: Env>(&mut self, env: &mut E) -> Result<Keyring<'_>, Error> {
         self.existing_secrets(env)?;
         if self.imported_wrap_keys.is_none() {
             self.imported_wrap_keys = Some(ImportedWrapKeys::load(env.store())?);
@@ -251,17 +246,36 @@ impl Authenticator {
 /// Whether a request continues a "next" sequence: getNextAssertion (§6.3),
 /// or credential management's enumerateRPsGetNextRP / enumerateCredentialsGetNextCredential
 /// (§6.8.3, §6.8.4), whose subCommand is key 0x01.
-fn continues_state(command: u8, params: &[u8]) -> bool {
+fn continues_state(command: Command, params: &[u8]) -> bool {
     match command {
-        command::GET_NEXT_ASSERTION => true,
-        command::CREDENTIAL_MANAGEMENT | command::CREDENTIAL_MANAGEMENT_PRE => cbor::decode(params)
-            .is_ok_and(|v| {
+        Command::GetNextAssertion => true,
+        Command::CredentialManagement | Command::CredentialManagementPreview => {
+            cbor::decode(params).is_ok_and(|v| {
                 matches!(
                     v.get(&Value::Unsigned(0x01)),
                     Some(Value::Unsigned(0x03 | 0x05))
                 )
-            }),
+            })
+        }
         _ => false,
+    }
+}
+
+/// The one log event of a failed request: which command, the status the
+/// client received, and the cause. A refusal the spec prescribes is routine
+/// (debug); a failure of the key itself, such as a full disk, is an error
+/// the person running the key must see.
+fn log_failure(byte: Option<u8>, status: CtapError, error: &Error) {
+    let command = match byte.map(Command::try_from) {
+        Some(Ok(command)) => command.name(),
+        Some(Err(_)) => "unknown command",
+        None => "empty request",
+    };
+    let status = format_args!("0x{:02X}", status.code());
+    if error.is_fault() {
+        tracing::error!(command, %status, cause = %error, "request failed");
+    } else {
+        tracing::debug!(command, %status, cause = %error, "request refused");
     }
 }
 
@@ -313,19 +327,19 @@ mod tests {
     fn next_subcommands_are_recognised_for_channel_binding() {
         let cm = |sub: u64| cbor::encode(&Value::int_map(vec![(0x01, Value::Unsigned(sub))]));
         // §6.8.3 enumerateRPsGetNextRP, §6.8.4 enumerateCredentialsGetNextCredential.
-        assert!(continues_state(command::CREDENTIAL_MANAGEMENT, &cm(0x03)));
+        assert!(continues_state(Command::CredentialManagement, &cm(0x03)));
         assert!(continues_state(
-            command::CREDENTIAL_MANAGEMENT_PRE,
+            Command::CredentialManagementPreview,
             &cm(0x05)
         ));
         for sub in [0x01, 0x02, 0x04, 0x06, 0x07] {
             assert!(
-                !continues_state(command::CREDENTIAL_MANAGEMENT, &cm(sub)),
+                !continues_state(Command::CredentialManagement, &cm(sub)),
                 "{sub}"
             );
         }
-        assert!(continues_state(command::GET_NEXT_ASSERTION, &[]));
-        assert!(!continues_state(command::GET_ASSERTION, &[]));
-        assert!(!continues_state(command::CREDENTIAL_MANAGEMENT, b"\xff"));
+        assert!(continues_state(Command::GetNextAssertion, &[]));
+        assert!(!continues_state(Command::GetAssertion, &[]));
+        assert!(!continues_state(Command::CredentialManagement, b"\xff"));
     }
 }

@@ -9,6 +9,7 @@ use crate::cbor::fields::{self, Fields, optional, required};
 use crate::cbor::{self, Value};
 use crate::cred_mgmt::raw_sub_command_params;
 use crate::env::Env;
+use crate::error::Error;
 use crate::pin::Permission;
 use crate::status::CtapError;
 
@@ -53,7 +54,7 @@ impl Authenticator {
         &mut self,
         env: &mut E,
         params: &[u8],
-    ) -> Result<(), CtapError> {
+    ) -> Result<(), Error> {
         let value = cbor::decode(params)?;
         let f = Fields::of(&value)?;
         // Step 1: subCommand is required.
@@ -74,7 +75,7 @@ impl Authenticator {
             _ => false,
         };
         if !supported {
-            return Err(CtapError::InvalidParameter);
+            return Err(CtapError::InvalidParameter.into());
         }
         let sub_command_byte =
             u8::try_from(sub_command).map_err(|_| CtapError::InvalidParameter)?;
@@ -123,7 +124,7 @@ impl Authenticator {
                 m.min_pin_length_rp_ids,
                 m.force_change_pin,
             ),
-            _ => Err(CtapError::InvalidParameter),
+            _ => Err(CtapError::InvalidParameter.into()),
         }
     }
 }

@@ -22,7 +22,8 @@
 //!   backup. The RAM state is read once per [`SignCounter`], so the import
 //!   must happen with no authenticator running on the store.
 
-use crate::env::Store;
+use crate::env::{Store, StoreError};
+use crate::error::Error;
 use crate::status::CtapError;
 
 /// Store key of the reserved ceiling.
@@ -38,7 +39,7 @@ pub(crate) struct SignCounter {
 
 impl SignCounter {
     /// The next counter value, reserving a new ceiling first when needed.
-    pub(crate) fn next<S: Store>(&mut self, store: &mut S) -> Result<u32, CtapError> {
+    pub(crate) fn next<S: Store>(&mut self, store: &mut S) -> Result<u32, Error> {
         let (last, ceiling) = match self.state {
             Some(state) => state,
             None => {
@@ -59,10 +60,13 @@ impl SignCounter {
     }
 }
 
-fn read_ceiling<S: Store>(store: &S) -> Result<u32, CtapError> {
+fn read_ceiling<S: Store>(store: &S) -> Result<u32, Error> {
     match store.get(COUNTER_KEY)? {
         None => Ok(0),
-        Some(bytes) => parse_ceiling(&bytes).ok_or(CtapError::Other),
+        Some(bytes) => {
+            Ok(parse_ceiling(&bytes)
+                .ok_or_else(|| StoreError::corrupt("signature counter record"))?)
+        }
     }
 }
 
@@ -120,7 +124,11 @@ mod tests {
         let mut store = crate::testing::TestStore::default();
         let mut counter = SignCounter::default();
         store.fail_next_write();
-        assert_eq!(counter.next(&mut store), Err(CtapError::Other));
+        let failed = counter.next(&mut store).unwrap_err();
+        assert!(
+            failed.is_fault() && failed.status() == CtapError::Other,
+            "{failed}"
+        );
         assert_eq!(counter.next(&mut store), Ok(1));
     }
 
@@ -128,9 +136,10 @@ mod tests {
     fn corrupt_ceiling_is_an_error_not_a_reset() {
         let mut store = MemoryStore::new();
         store.put(COUNTER_KEY, &[1, 2, 3]).unwrap();
+        let corrupt = SignCounter::default().next(&mut store).unwrap_err();
         assert_eq!(
-            SignCounter::default().next(&mut store),
-            Err(CtapError::Other)
+            corrupt.to_string(),
+            "corrupt store record: signature counter record"
         );
     }
 
@@ -142,6 +151,6 @@ mod tests {
             .unwrap();
         let mut counter = SignCounter::default();
         assert_eq!(counter.next(&mut store), Ok(u32::MAX));
-        assert_eq!(counter.next(&mut store), Err(CtapError::Other));
+        assert_eq!(counter.next(&mut store), Err(CtapError::Other.into()));
     }
 }

@@ -22,6 +22,7 @@ use crate::cbor::fields::{self, Fields, optional, required};
 use crate::cbor::{self, Value};
 use crate::cred_mgmt::{Enumeration, raw_sub_command_params, store};
 use crate::env::Env;
+use crate::error::Error;
 use crate::lookup;
 use crate::pin::Permission;
 use crate::record::CredentialRecord;
@@ -119,7 +120,7 @@ impl Authenticator {
         &mut self,
         env: &mut E,
         params: &[u8],
-    ) -> Result<Option<Value>, CtapError> {
+    ) -> Result<Option<Value>, Error> {
         // Whatever happens below, only the matching "next" keeps the state;
         // one past its 30 s timer is as good as none (NOT_ALLOWED).
         let now = env.now();
@@ -140,14 +141,14 @@ impl Authenticator {
                 self.authorize_unbound(env, &req)?;
                 self.enumerate_rps_begin(env).map(Some)
             }
-            sub::ENUMERATE_RPS_GET_NEXT_RP => self.enumerate_rps_next(env, enumeration).map(Some),
+            sub::ENUMERATE_RPS_GET_NEXT_RP => Ok(Some(self.enumerate_rps_next(env, enumeration)?)),
             sub::ENUMERATE_CREDENTIALS_BEGIN => {
                 let bound = self.authorize(env, &req)?;
                 let hash = sub_params.rp_id_hash.ok_or(CtapError::MissingParameter)?;
                 // §6.8.4 step 4: a token bound to another RP may not list
                 // this one (PIN_AUTH_INVALID).
                 if bound.is_some_and(|rp| rp_id_hash(&rp) != hash) {
-                    return Err(CtapError::PinAuthInvalid);
+                    return Err(CtapError::PinAuthInvalid.into());
                 }
                 self.enumerate_credentials_begin(env, hash).map(Some)
             }
@@ -171,7 +172,7 @@ impl Authenticator {
                 update_user(env, record, user)?;
                 Ok(None)
             }
-            _ => Err(CtapError::InvalidSubcommand),
+            _ => Err(CtapError::InvalidSubcommand.into()),
         }
     }
 
@@ -183,7 +184,7 @@ impl Authenticator {
         &mut self,
         env: &mut E,
         req: &Request<'_>,
-    ) -> Result<Option<String>, CtapError> {
+    ) -> Result<Option<String>, Error> {
         let param = req.param.ok_or(CtapError::PuatRequired)?;
         let protocol = req.protocol.ok_or(CtapError::MissingParameter)?;
         let sub_command =
@@ -203,19 +204,15 @@ impl Authenticator {
 
     /// §6.8.2 step 4 / §6.8.3 step 4: device-wide subcommands need a token
     /// with no permissions RP ID, else CTAP2_ERR_PIN_AUTH_INVALID.
-    fn authorize_unbound<E: Env>(
-        &mut self,
-        env: &mut E,
-        req: &Request<'_>,
-    ) -> Result<(), CtapError> {
+    fn authorize_unbound<E: Env>(&mut self, env: &mut E, req: &Request<'_>) -> Result<(), Error> {
         match self.authorize(env, req)? {
             None => Ok(()),
-            Some(_) => Err(CtapError::PinAuthInvalid),
+            Some(_) => Err(CtapError::PinAuthInvalid.into()),
         }
     }
 
     /// §6.8.2 getCredsMetadata.
-    fn creds_metadata<E: Env>(&mut self, env: &mut E) -> Result<Value, CtapError> {
+    fn creds_metadata<E: Env>(&mut self, env: &mut E) -> Result<Value, Error> {
         let existing = store::count(env.store())?;
         let remaining = store::remaining(env.store(), self.config.max_discoverable_credentials)?;
         Ok(Value::int_map(vec![
@@ -225,7 +222,7 @@ impl Authenticator {
     }
 
     /// §6.8.3 enumerateRPsBegin: the first RP (sorted by id) and the total.
-    fn enumerate_rps_begin<E: Env>(&mut self, env: &mut E) -> Result<Value, CtapError> {
+    fn enumerate_rps_begin<E: Env>(&mut self, env: &mut E) -> Result<Value, Error> {
         let mut rps: VecDeque<_> = store::relying_parties(env.store())?.into();
         let total = rps.len();
         let (id, name) = rps.pop_front().ok_or(CtapError::NoCredentials)?;
@@ -264,7 +261,7 @@ impl Authenticator {
         &mut self,
         env: &mut E,
         hash: [u8; 32],
-    ) -> Result<Value, CtapError> {
+    ) -> Result<Value, Error> {
         let mut opened = VecDeque::new();
         for record in crate::record::for_rp(env.store(), &hash)? {
             if let Some(response) = self.credential_response(env, &hash, &record)? {
@@ -291,14 +288,14 @@ impl Authenticator {
         &mut self,
         env: &mut E,
         enumeration: Option<Enumeration>,
-    ) -> Result<Value, CtapError> {
+    ) -> Result<Value, Error> {
         let Some(Enumeration::Credentials {
             rp_id_hash: hash,
             mut remaining,
             ..
         }) = enumeration
         else {
-            return Err(CtapError::NotAllowed);
+            return Err(CtapError::NotAllowed.into());
         };
         // Nothing can delete a credential while the state lives (any other
         // command ends it), but a record that vanished is skipped, not fatal.
@@ -329,7 +326,7 @@ impl Authenticator {
         env: &mut E,
         hash: &[u8; 32],
         record: &CredentialRecord,
-    ) -> Result<Option<Value>, CtapError> {
+    ) -> Result<Option<Value>, Error> {
         let keyring = self.keyring(env)?;
         let Some(opened) = lookup::record_key(&keyring, hash, record) else {
             return Ok(None);
@@ -370,12 +367,12 @@ fn find_named<E: Env>(
     env: &mut E,
     params: &Params<'_>,
     bound: Option<&str>,
-) -> Result<CredentialRecord, CtapError> {
+) -> Result<CredentialRecord, Error> {
     let id = params.credential_id.ok_or(CtapError::MissingParameter)?;
     let id = id.ok_or(CtapError::NoCredentials)?;
     let record = store::find_by_id(env.store(), id)?.ok_or(CtapError::NoCredentials)?;
     if bound.is_some_and(|rp| rp != record.rp_id) {
-        return Err(CtapError::PinAuthInvalid);
+        return Err(CtapError::PinAuthInvalid.into());
     }
     Ok(record)
 }
@@ -386,9 +383,9 @@ fn update_user<E: Env>(
     env: &mut E,
     mut record: CredentialRecord,
     user: &User<'_>,
-) -> Result<(), CtapError> {
+) -> Result<(), Error> {
     if user.id != record.user_id.as_slice() {
-        return Err(CtapError::InvalidParameter);
+        return Err(CtapError::InvalidParameter.into());
     }
     let keep = |s: Option<&str>| s.filter(|s| !s.is_empty()).map(str::to_owned);
     record.user_name = keep(user.name);

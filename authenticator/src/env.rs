@@ -5,6 +5,7 @@
 
 use core::fmt;
 use core::time::Duration;
+use std::sync::Arc;
 
 use zeroize::Zeroize;
 
@@ -94,17 +95,86 @@ pub trait UserPresence {
     fn check(&mut self, request: &PresenceRequest<'_>) -> Result<(), PresenceError>;
 }
 
-/// The store failed (I/O, full disk): the request fails, nothing half-written.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoreError(pub String);
+/// Why the store failed. The CTAP status follows from it at the dispatch
+/// edge ([`crate::Error::status`]): a full store answers KEY_STORE_FULL, any
+/// other failure CTAP1_ERR_OTHER.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreErrorKind {
+    /// Reading or writing failed (permissions, a broken disk).
+    Io,
+    /// The store cannot grow: no space left, a quota or a file size limit.
+    Full,
+    /// A stored record does not decode: the store was altered or damaged.
+    Corrupt,
+}
 
-impl fmt::Display for StoreError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "store error: {}", self.0)
+/// The store failed: the request fails, nothing half-written. Keeps its
+/// cause, so whoever reports the failure can name it.
+#[derive(Debug, Clone)]
+pub struct StoreError {
+    kind: StoreErrorKind,
+    source: Arc<dyn std::error::Error + Send + Sync + 'static>,
+}
+
+impl StoreError {
+    pub fn new(
+        kind: StoreErrorKind,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync + 'static>>,
+    ) -> Self {
+        StoreError {
+            kind,
+            source: Arc::from(source.into()),
+        }
+    }
+
+    /// A record that does not decode; `what` names it.
+    pub fn corrupt(what: impl Into<String>) -> Self {
+        Self::new(StoreErrorKind::Corrupt, what.into())
+    }
+
+    /// An I/O failure, classified: running out of space is [`StoreErrorKind::Full`].
+    pub fn io(error: std::io::Error) -> Self {
+        use std::io::ErrorKind;
+        let kind = match error.kind() {
+            ErrorKind::StorageFull | ErrorKind::QuotaExceeded | ErrorKind::FileTooLarge => {
+                StoreErrorKind::Full
+            }
+            _ => StoreErrorKind::Io,
+        };
+        Self::new(kind, error)
+    }
+
+    pub fn kind(&self) -> StoreErrorKind {
+        self.kind
     }
 }
 
-impl std::error::Error for StoreError {}
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let what = match self.kind {
+            StoreErrorKind::Io => "store I/O error",
+            StoreErrorKind::Full => "store full",
+            StoreErrorKind::Corrupt => "corrupt store record",
+        };
+        write!(f, "{what}: {}", self.source)
+    }
+}
+
+impl std::error::Error for StoreError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&*self.source)
+    }
+}
+
+/// Equal when the kind and the cause's message are: enough for tests, and a
+/// cause has no other equality to offer.
+impl PartialEq for StoreError {
+    fn eq(&self, other: &Self) -> bool {
+        self.kind == other.kind && self.source.to_string() == other.source.to_string()
+    }
+}
+
+impl Eq for StoreError {}
 
 /// Opaque key/value records, ordered by key. The authenticator owns the key
 /// layout and the record encoding; the store only keeps bytes.
@@ -197,7 +267,7 @@ mod tests {
     impl Plain {
         fn spend(&mut self) -> Result<(), StoreError> {
             match &mut self.budget {
-                Some(0) => Err(StoreError("full".into())),
+                Some(0) => Err(StoreError::io(std::io::ErrorKind::StorageFull.into())),
                 Some(n) => {
                     *n -= 1;
                     Ok(())
@@ -261,7 +331,7 @@ mod tests {
                 StoreChange::Put(b"b".to_vec(), b"2".to_vec()),
             ])
             .unwrap_err();
-        assert_eq!(err, StoreError("full".into()));
+        assert_eq!(err.kind(), StoreErrorKind::Full);
         // Not atomic: the documented reason real stores override it.
         assert_eq!(store.get(b"a").unwrap(), Some(b"1".to_vec()));
         assert_eq!(store.get(b"b").unwrap(), None);

@@ -23,6 +23,7 @@ use crate::auth_data::{self, FLAG_UP, FLAG_UV};
 use crate::cbor::fields::{self, Fields, optional, required};
 use crate::cbor::{self, Value};
 use crate::env::{Env, Operation, Requester};
+use crate::error::Error;
 use crate::extensions::{
     self, AssertionExtensions, GaExtensions, cred_blob, cred_protect, large_blob_key,
 };
@@ -79,7 +80,7 @@ impl Authenticator {
         &mut self,
         env: &mut E,
         params: &[u8],
-    ) -> Result<Value, CtapError> {
+    ) -> Result<Value, Error> {
         let value = cbor::decode(params)?;
         let req = Request::parse(&value)?;
         let pin_set = self.pin_is_set(env)?;
@@ -88,20 +89,20 @@ impl Authenticator {
         // Step 4: options. "rk" is not a getAssertion option; uv=true
         // without a pinUvAuthParam would need built-in UV.
         if req.options.rk.is_some() {
-            return Err(CtapError::UnsupportedOption);
+            return Err(CtapError::UnsupportedOption.into());
         }
         if req.options.uv == Some(true) && !req.pin_uv.is_present() {
-            return Err(CtapError::InvalidOption);
+            return Err(CtapError::InvalidOption.into());
         }
         let up = req.options.up.unwrap_or(true);
         // Step 5: alwaysUv needs a pinUvAuthParam unless this is a silent
         // (up=false) request.
         if up && !req.pin_uv.is_present() && DeviceConfig::load(env.store())?.always_uv {
-            return Err(CtapError::PuatRequired);
+            return Err(CtapError::PuatRequired.into());
         }
         // hmac-secret needs presence (it unlocks secrets, like a login).
         if req.extensions.hmac_secret.is_some() && !up {
-            return Err(CtapError::UnsupportedOption);
+            return Err(CtapError::UnsupportedOption.into());
         }
         // Step 6: verify the pinUvAuthParam (ga permission, RP binding).
         let uv = self.verify_request_pin_uv(
@@ -201,7 +202,7 @@ impl Authenticator {
         env: &mut E,
         rp_id_hash: &[u8; 32],
         uv: bool,
-    ) -> Result<Vec<Found>, CtapError> {
+    ) -> Result<Vec<Found>, Error> {
         let mut found = Vec::new();
         for record in record::for_rp(env.store(), rp_id_hash)? {
             if let Some(f) = self.open_record(env, rp_id_hash, record)?
@@ -226,7 +227,7 @@ impl Authenticator {
         user: UserFlags,
         extensions: &AssertionExtensions,
         number_of_credentials: Option<usize>,
-    ) -> Result<Value, CtapError> {
+    ) -> Result<Value, Error> {
         let mut outputs = Vec::new();
         if let Some(opened) = &extensions.hmac_secret {
             let cred_random = found.cred_random(user.verified)?;

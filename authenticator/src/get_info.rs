@@ -9,12 +9,12 @@ use crate::authenticator::MAX_MSG_SIZE;
 use crate::cbor::Value;
 use crate::credential::MAX_CREDENTIAL_ID_LEN;
 use crate::env::Env;
+use crate::error::Error;
 use crate::extensions::{self, cred_blob::MAX_CRED_BLOB_LENGTH};
 use crate::keys;
 use crate::large_blobs::MAX_SERIALIZED_LARGE_BLOB_ARRAY;
 use crate::pin::DeviceConfig;
 use crate::record;
-use crate::status::CtapError;
 
 /// Advertised maxCredentialCountInList (0x07). Platforms batch longer
 /// exclude/allow lists; we also accept longer lists when sent.
@@ -24,7 +24,7 @@ pub const MAX_CREDENTIAL_COUNT_IN_LIST: u64 = 64;
 const PIN_UV_AUTH_PROTOCOLS: [u64; 2] = [2, 1];
 
 impl Authenticator {
-    pub(crate) fn get_info<E: Env>(&mut self, env: &mut E) -> Result<Value, CtapError> {
+    pub(crate) fn get_info<E: Env>(&mut self, env: &mut E) -> Result<Value, Error> {
         let usize_value = |n: usize| Value::Unsigned(u64::try_from(n).unwrap_or(u64::MAX));
         let pin_set = self.pin_is_set(env)?;
         let config = DeviceConfig::load(env.store())?;

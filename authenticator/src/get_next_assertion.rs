@@ -11,6 +11,7 @@ use std::collections::VecDeque;
 use crate::Authenticator;
 use crate::cbor::Value;
 use crate::env::Env;
+use crate::error::Error;
 use crate::extensions::AssertionExtensions;
 use crate::get_assertion::UserFlags;
 use crate::record::CredentialRecord;
@@ -36,12 +37,12 @@ pub(crate) struct AssertionState {
 }
 
 impl Authenticator {
-    pub(crate) fn get_next_assertion<E: Env>(&mut self, env: &mut E) -> Result<Value, CtapError> {
+    pub(crate) fn get_next_assertion<E: Env>(&mut self, env: &mut E) -> Result<Value, Error> {
         // Steps 1–2: no state, or nothing left → NOT_ALLOWED.
         let mut state = self.assertion_state.take().ok_or(CtapError::NotAllowed)?;
         // Step 3: the 30 s timer.
         if env.now().saturating_sub(state.last_response) > NEXT_ASSERTION_TIMEOUT {
-            return Err(CtapError::NotAllowed);
+            return Err(CtapError::NotAllowed.into());
         }
         let found = loop {
             let record = state.remaining.pop_front().ok_or(CtapError::NotAllowed)?;

@@ -17,6 +17,7 @@ use crate::authenticator::MAX_MSG_SIZE;
 use crate::cbor::fields::{self, Fields, optional};
 use crate::cbor::{self, Value};
 use crate::env::{Env, Store};
+use crate::error::Error;
 use crate::pin::Permission;
 use crate::status::CtapError;
 
@@ -86,7 +87,7 @@ impl Authenticator {
         &mut self,
         env: &mut E,
         params: &[u8],
-    ) -> Result<Option<Value>, CtapError> {
+    ) -> Result<Option<Value>, Error> {
         let value = cbor::decode(params)?;
         let req = Request::parse(&value)?;
         // §6.10.2 step 1: offset is required — with INVALID_PARAMETER, not
@@ -96,7 +97,7 @@ impl Authenticator {
         match (req.get, req.set) {
             (Some(get), None) => self.large_blobs_get(env, &req, offset, get).map(Some),
             (None, Some(set)) => self.large_blobs_set(env, &req, offset, set).map(|()| None),
-            _ => Err(CtapError::InvalidParameter),
+            _ => Err(CtapError::InvalidParameter.into()),
         }
     }
 
@@ -107,18 +108,18 @@ impl Authenticator {
         req: &Request<'_>,
         offset: u64,
         get: u64,
-    ) -> Result<Value, CtapError> {
+    ) -> Result<Value, Error> {
         // Steps 1–2: get takes no length and no pinUvAuth.
         if req.length.is_some()
             || req.pin_uv_auth_param.is_some()
             || req.pin_uv_auth_protocol.is_some()
         {
-            return Err(CtapError::InvalidParameter);
+            return Err(CtapError::InvalidParameter.into());
         }
         // Step 3.
         let get = usize::try_from(get).map_err(|_| CtapError::InvalidLength)?;
         if get > MAX_FRAGMENT_LENGTH {
-            return Err(CtapError::InvalidLength);
+            return Err(CtapError::InvalidLength.into());
         }
         // Step 4: an offset past the end is a bad parameter; at the end, empty.
         let array = stored_array(env.store())?;
@@ -136,20 +137,20 @@ impl Authenticator {
         req: &Request<'_>,
         offset: u64,
         set: &[u8],
-    ) -> Result<(), CtapError> {
+    ) -> Result<(), Error> {
         // Step 1.
         if set.len() > MAX_FRAGMENT_LENGTH {
-            return Err(CtapError::InvalidLength);
+            return Err(CtapError::InvalidLength.into());
         }
         if offset == 0 {
             // Step 2: the first fragment declares the total length.
             let length = req.length.ok_or(CtapError::InvalidParameter)?;
             let length = usize::try_from(length).map_err(|_| CtapError::LargeBlobStorageFull)?;
             if length > MAX_SERIALIZED_LARGE_BLOB_ARRAY {
-                return Err(CtapError::LargeBlobStorageFull);
+                return Err(CtapError::LargeBlobStorageFull.into());
             }
             if length < MIN_ARRAY_LEN {
-                return Err(CtapError::InvalidParameter);
+                return Err(CtapError::InvalidParameter.into());
             }
             self.management.large_blob_write = Some(PendingWrite {
                 expected_length: length,
@@ -157,7 +158,7 @@ impl Authenticator {
             });
         } else if req.length.is_some() {
             // Step 3: only the first fragment carries a length.
-            return Err(CtapError::InvalidParameter);
+            return Err(CtapError::InvalidParameter.into());
         }
         // Step 4: fragments in order, without gaps or overlaps.
         let expected_next_offset = self
@@ -166,7 +167,7 @@ impl Authenticator {
             .as_ref()
             .map_or(0, |w| w.buffer.len());
         if usize::try_from(offset).ok() != Some(expected_next_offset) {
-            return Err(CtapError::InvalidSeq);
+            return Err(CtapError::InvalidSeq.into());
         }
         // Step 5: with a PIN (or alwaysUv), each fragment is authorised.
         if self.pin_is_set(env)? || self.device_config(env)?.always_uv {
@@ -195,7 +196,7 @@ impl Authenticator {
             .ok_or(CtapError::InvalidSeq)?;
         // Step 6: not past the declared length.
         if expected_next_offset.saturating_add(set.len()) > write.expected_length {
-            return Err(CtapError::InvalidParameter);
+            return Err(CtapError::InvalidParameter.into());
         }
         // Steps 7–8.
         write.buffer.extend_from_slice(set);
@@ -205,21 +206,21 @@ impl Authenticator {
         // Step 9: the whole array has arrived; check its trailer, then
         // commit it in one durable write. Either way the write is over.
         let Some(write) = self.management.large_blob_write.take() else {
-            return Err(CtapError::Other);
+            return Err(CtapError::Other.into());
         };
         let (data, hash) = write
             .buffer
             .split_at_checked(write.buffer.len().saturating_sub(HASH_LEN))
             .ok_or(CtapError::IntegrityFailure)?;
         if truncated_hash(data) != hash {
-            return Err(CtapError::IntegrityFailure);
+            return Err(CtapError::IntegrityFailure.into());
         }
         env.store().put(LARGE_BLOBS_KEY, &write.buffer)?;
         Ok(())
     }
 
     /// authenticatorReset: back to the initial array, any write dropped.
-    pub(crate) fn reset_large_blobs<E: Env>(&mut self, env: &mut E) -> Result<(), CtapError> {
+    pub(crate) fn reset_large_blobs<E: Env>(&mut self, env: &mut E) -> Result<(), Error> {
         self.management.large_blob_write = None;
         env.store().delete(LARGE_BLOBS_KEY)?;
         Ok(())
@@ -227,7 +228,7 @@ impl Authenticator {
 }
 
 /// The stored array, or the initial one.
-fn stored_array<S: Store>(store: &S) -> Result<Vec<u8>, CtapError> {
+fn stored_array<S: Store>(store: &S) -> Result<Vec<u8>, Error> {
     Ok(store.get(LARGE_BLOBS_KEY)?.unwrap_or_else(initial_array))
 }
 

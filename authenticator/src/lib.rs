@@ -17,12 +17,14 @@ mod attestation_ca;
 mod auth_data;
 mod authenticator;
 mod backup;
+mod command;
 mod config;
 mod counter;
 mod cred_mgmt;
 mod credential;
 mod credential_management;
 mod delete;
+mod error;
 mod extensions;
 mod get_assertion;
 mod get_info;
@@ -52,12 +54,15 @@ pub use backup::{
     BackupAlgorithm, BackupContents, BackupCredential, BackupError, HmacCredentials, ImportReport,
     export_backup, import_backup,
 };
+pub use command::Command;
 pub use credential::{CREDENTIAL_ID_LEN, MAX_CREDENTIAL_ID_LEN};
 pub use delete::{CredentialSelector, delete_credentials, find_credentials};
 pub use env::{
     Env, Operation, PresenceError, PresenceRequest, Requester, Store, StoreChange, StoreError,
-    UserPresence,
+    StoreErrorKind, UserPresence,
 };
+pub use error::Error;
 pub use get_info::MAX_CREDENTIAL_COUNT_IN_LIST;
 pub use record::{CredentialSummary, list_credentials};
 pub use status::CtapError;
+pub use u2f::StatusWord as U2fStatus;

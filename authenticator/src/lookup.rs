@@ -17,6 +17,7 @@ use zeroize::Zeroizing;
 use crate::Authenticator;
 use crate::credential::{CredentialFlags, Keyring, Unwrapped};
 use crate::env::Env;
+use crate::error::Error;
 use crate::extensions::cred_protect;
 use crate::record::{self, CredentialRecord, MAX_RECORD_CREDENTIAL_ID_LEN};
 use crate::status::CtapError;
@@ -72,7 +73,7 @@ impl Authenticator {
         env: &mut E,
         rp_id_hash: &[u8; 32],
         ids: &[&[u8]],
-    ) -> Result<Option<Found>, CtapError> {
+    ) -> Result<Option<Found>, Error> {
         let keyring = self.keyring(env)?;
         for id in ids {
             let unwrapped = match keyring.unwrap(rp_id_hash, id) {
@@ -114,7 +115,7 @@ impl Authenticator {
         rp_id_hash: &[u8; 32],
         ids: &[&[u8]],
         uv: bool,
-    ) -> Result<Option<Found>, CtapError> {
+    ) -> Result<Option<Found>, Error> {
         for id in ids {
             if let Some(found) = self.first_ours(env, rp_id_hash, &[id])?
                 && cred_protect::visible_when_listed(found.key.flags.cred_protect, uv)
@@ -132,7 +133,7 @@ impl Authenticator {
         env: &mut E,
         rp_id_hash: &[u8; 32],
         record: CredentialRecord,
-    ) -> Result<Option<Found>, CtapError> {
+    ) -> Result<Option<Found>, Error> {
         let keyring = self.keyring(env)?;
         Ok(record_key(&keyring, rp_id_hash, &record).map(|key| Found {
             credential_id: record.credential_id.clone(),

@@ -18,6 +18,7 @@ use crate::cbor::Value;
 use crate::cbor::fields::{self, Fields, optional, required};
 use crate::credential::{self, CREDENTIAL_ID_LEN, CredentialFlags};
 use crate::env::{Env, Operation, Requester};
+use crate::error::Error;
 use crate::extensions::{
     self, McExtensions, cred_blob, cred_protect, large_blob_key, min_pin_length,
 };
@@ -116,7 +117,7 @@ impl Authenticator {
         &mut self,
         env: &mut E,
         params: &[u8],
-    ) -> Result<Value, CtapError> {
+    ) -> Result<Value, Error> {
         let value = crate::cbor::decode(params)?;
         let req = Request::parse(&value)?;
         let pin_set = self.pin_is_set(env)?;
@@ -128,10 +129,10 @@ impl Authenticator {
         // pinUvAuthParam the "uv" option is ignored; without one, uv=true
         // would need built-in UV, which we do not have.
         if req.options.up == Some(false) {
-            return Err(CtapError::InvalidOption);
+            return Err(CtapError::InvalidOption.into());
         }
         if req.options.uv == Some(true) && !req.pin_uv.is_present() {
-            return Err(CtapError::InvalidOption);
+            return Err(CtapError::InvalidOption.into());
         }
         let rk = req.options.rk.unwrap_or(false);
         let config = DeviceConfig::load(env.store())?;
@@ -140,7 +141,7 @@ impl Authenticator {
             // Step 6: makeCredUvNotRqd: with a PIN set, only discoverable
             // credentials need one.
             if config.always_uv || (pin_set && rk) {
-                return Err(CtapError::PuatRequired);
+                return Err(CtapError::PuatRequired.into());
             }
         }
         // Steps 7–10: enterprise attestation and the attestation format,
@@ -176,9 +177,9 @@ impl Authenticator {
             .is_some()
         {
             if let Err(CtapError::KeepaliveCancel) = self.ask_register(env, &req) {
-                return Err(CtapError::KeepaliveCancel);
+                return Err(CtapError::KeepaliveCancel.into());
             }
-            return Err(CtapError::CredentialExcluded);
+            return Err(CtapError::CredentialExcluded.into());
         }
         // Step 17's KEY_STORE_FULL, checked before the prompt so the user is
         // not asked to touch for nothing.
@@ -186,7 +187,7 @@ impl Authenticator {
             && record::remaining(env.store(), self.config.max_discoverable_credentials)? == 0
             && record::needs_slot(env.store(), &rp_id_hash, req.user_id)?
         {
-            return Err(CtapError::KeyStoreFull);
+            return Err(CtapError::KeyStoreFull.into());
         }
         // hmac-secret-mc inputs are checked before the prompt too.
         let hmac_secret_mc = match (&req.extensions.hmac_secret_mc, req.extensions.hmac_secret) {
@@ -290,7 +291,7 @@ impl Authenticator {
         env: &mut E,
         req: &Request<'_>,
         alg: keys::Algorithm,
-    ) -> Result<Value, CtapError> {
+    ) -> Result<Value, Error> {
         let key = CredentialKey::generate(env, alg)?;
         let mut credential_id = vec![0u8; CREDENTIAL_ID_LEN];
         env.fill_random(&mut credential_id);
@@ -314,7 +315,7 @@ fn attestation_object<E: Env>(
     key: &CredentialKey,
     data: Vec<u8>,
     client_data_hash: &[u8; 32],
-) -> Result<Value, CtapError> {
+) -> Result<Value, Error> {
     let (fmt, att_stmt) = attestation::statement(env, choice, key, &data, client_data_hash)?;
     let mut pairs = vec![
         (0x01, Value::Text(fmt)),

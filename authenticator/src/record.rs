@@ -31,8 +31,8 @@ use zeroize::{Zeroize, Zeroizing};
 use crate::cbor::fields::{self, Fields, optional, required};
 use crate::cbor::{self, Value};
 use crate::env::{Store, StoreError};
+use crate::error::Error;
 use crate::keys::{Algorithm, CredentialKey};
-use crate::status::CtapError;
 
 pub(crate) const PREFIX: &[u8] = b"cred/";
 
@@ -139,10 +139,7 @@ pub fn list_credentials<S: Store>(store: &S) -> Result<Vec<CredentialSummary>, S
     let mut records = Vec::new();
     for (key, value) in scan(store, PREFIX)? {
         let record = CredentialRecord::decode(&value).ok_or_else(|| {
-            StoreError(format!(
-                "corrupt credential record ({} byte key)",
-                key.len()
-            ))
+            StoreError::corrupt(format!("credential record ({} byte key)", key.len()))
         })?;
         records.push(record);
     }
@@ -172,7 +169,7 @@ pub(crate) fn key(rp_id_hash: &[u8; 32], credential_id: &[u8]) -> Vec<u8> {
 pub(crate) fn for_rp<S: Store>(
     store: &S,
     rp_id_hash: &[u8; 32],
-) -> Result<Vec<CredentialRecord>, CtapError> {
+) -> Result<Vec<CredentialRecord>, Error> {
     let mut records: Vec<CredentialRecord> = scan(store, &rp_prefix(rp_id_hash))?
         .iter()
         .filter_map(|(_, value)| CredentialRecord::decode(value))
@@ -184,7 +181,7 @@ pub(crate) fn for_rp<S: Store>(
 
 /// Every decodable discoverable credential record (corrupt ones skipped),
 /// in key order.
-pub(crate) fn all<S: Store>(store: &S) -> Result<Vec<CredentialRecord>, CtapError> {
+pub(crate) fn all<S: Store>(store: &S) -> Result<Vec<CredentialRecord>, Error> {
     Ok(scan(store, PREFIX)?
         .iter()
         .filter_map(|(_, value)| CredentialRecord::decode(value))
@@ -193,7 +190,7 @@ pub(crate) fn all<S: Store>(store: &S) -> Result<Vec<CredentialRecord>, CtapErro
 
 /// How many more discoverable credentials fit under `capacity` (getInfo
 /// 0x14, CTAP 2.1 §6.1.2 step 17 KEY_STORE_FULL).
-pub(crate) fn remaining<S: Store>(store: &S, capacity: u64) -> Result<u64, CtapError> {
+pub(crate) fn remaining<S: Store>(store: &S, capacity: u64) -> Result<u64, Error> {
     let used = u64::try_from(store.count_prefix(PREFIX)?).unwrap_or(u64::MAX);
     Ok(capacity.saturating_sub(used))
 }
@@ -204,7 +201,7 @@ pub(crate) fn needs_slot<S: Store>(
     store: &S,
     rp_id_hash: &[u8; 32],
     user_id: &[u8],
-) -> Result<bool, CtapError> {
+) -> Result<bool, Error> {
     Ok(!for_rp(store, rp_id_hash)?
         .iter()
         .any(|r| r.user_id == user_id))
@@ -215,7 +212,7 @@ pub(crate) fn delete<S: Store>(
     store: &mut S,
     rp_id_hash: &[u8; 32],
     credential_id: &[u8],
-) -> Result<bool, CtapError> {
+) -> Result<bool, Error> {
     Ok(store.delete(&key(rp_id_hash, credential_id))?)
 }
 
@@ -224,7 +221,7 @@ pub(crate) fn find<S: Store>(
     store: &S,
     rp_id_hash: &[u8; 32],
     credential_id: &[u8],
-) -> Result<Option<CredentialRecord>, CtapError> {
+) -> Result<Option<CredentialRecord>, Error> {
     Ok(store
         .get(&key(rp_id_hash, credential_id))?
         .map(Zeroizing::new)
@@ -238,7 +235,7 @@ pub(crate) fn save<S: Store>(
     store: &mut S,
     rp_id_hash: &[u8; 32],
     record: &CredentialRecord,
-) -> Result<(), CtapError> {
+) -> Result<(), Error> {
     let replaced: Vec<Vec<u8>> = scan(store, &rp_prefix(rp_id_hash))?
         .into_iter()
         .filter(|(_, value)| {

@@ -7,6 +7,7 @@ use crate::Authenticator;
 use crate::cbor::Value;
 use crate::cbor::fields::{self, Fields, optional, required};
 use crate::env::{Env, Operation, Requester};
+use crate::error::Error;
 use crate::pin::{Permission, PinProtocol};
 use crate::presence;
 use crate::status::CtapError;
@@ -125,7 +126,7 @@ impl Authenticator {
         client_data_hash: &[u8; 32],
         permission: Permission,
         rp_id: &str,
-    ) -> Result<bool, CtapError> {
+    ) -> Result<bool, Error> {
         let Some(param) = pin_uv.param else {
             return Ok(false);
         };

@@ -19,6 +19,7 @@ use core::time::Duration;
 use crate::Authenticator;
 use crate::cred_mgmt::{ManagementState, store};
 use crate::env::{Env, Operation, Requester, Store};
+use crate::error::Error;
 use crate::presence;
 use crate::secrets::{SECRETS_KEY, WRAP_KEYS_KEY};
 use crate::status::CtapError;
@@ -27,12 +28,12 @@ use crate::status::CtapError;
 pub(crate) const RESET_WINDOW: Duration = Duration::from_secs(10);
 
 impl Authenticator {
-    pub(crate) fn reset<E: Env>(&mut self, env: &mut E) -> Result<(), CtapError> {
+    pub(crate) fn reset<E: Env>(&mut self, env: &mut E) -> Result<(), Error> {
         // Step 1: only within 10 s of power-up. An authenticator that was
         // never powered up (no `power_up` call) has no window at all.
         let powered_up_at = self.powered_up_at().ok_or(CtapError::NotAllowed)?;
         if env.now().saturating_sub(powered_up_at) > RESET_WINDOW {
-            return Err(CtapError::NotAllowed);
+            return Err(CtapError::NotAllowed.into());
         }
         // Step 2: presence; denied → OPERATION_DENIED, no answer →
         // USER_ACTION_TIMEOUT.

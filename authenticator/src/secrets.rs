@@ -17,7 +17,8 @@ use core::fmt;
 
 use zeroize::Zeroizing;
 
-use crate::env::{Env, Store};
+use crate::env::{Env, Store, StoreError};
+use crate::error::Error;
 use crate::status::CtapError;
 
 pub(crate) const SECRETS_KEY: &[u8] = b"device/secrets";
@@ -39,16 +40,17 @@ impl fmt::Debug for DeviceSecrets {
 
 impl DeviceSecrets {
     /// Loads the secrets, creating and persisting them if absent.
-    pub(crate) fn load_or_create<E: Env>(env: &mut E) -> Result<Self, CtapError> {
+    pub(crate) fn load_or_create<E: Env>(env: &mut E) -> Result<Self, Error> {
         if let Some(raw) = env.store().get(SECRETS_KEY)? {
-            return Self::parse(&Zeroizing::new(raw));
+            return Self::parse(&Zeroizing::new(raw))
+                .map_err(|_| StoreError::corrupt("device secrets record").into());
         }
         let mut record = Zeroizing::new([0u8; RECORD_LEN]);
         let (version, key) = record.split_first_mut().ok_or(CtapError::Other)?;
         *version = FORMAT_VERSION;
         env.fill_random(key);
         env.store().put(SECRETS_KEY, record.as_slice())?;
-        Self::parse(record.as_slice())
+        Ok(Self::parse(record.as_slice())?)
     }
 
     fn parse(raw: &[u8]) -> Result<Self, CtapError> {
@@ -88,10 +90,11 @@ impl fmt::Debug for ImportedWrapKeys {
 
 impl ImportedWrapKeys {
     /// The stored keys; none when the record is absent.
-    pub(crate) fn load<S: Store>(store: &S) -> Result<Self, CtapError> {
+    pub(crate) fn load<S: Store>(store: &S) -> Result<Self, Error> {
         match store.get(WRAP_KEYS_KEY)? {
             None => Ok(Self::default()),
-            Some(raw) => Self::from_record(&Zeroizing::new(raw)).ok_or(CtapError::Other),
+            Some(raw) => Ok(Self::from_record(&Zeroizing::new(raw))
+                .ok_or_else(|| StoreError::corrupt("imported wrap keys record"))?),
         }
     }
 

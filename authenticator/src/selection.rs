@@ -4,14 +4,20 @@
 
 use crate::Authenticator;
 use crate::env::{Env, Operation, Requester};
+use crate::error::Error;
 use crate::presence;
-use crate::status::CtapError;
 
 impl Authenticator {
     /// §6.9: "If the user presence check succeeds, return CTAP2_OK", else
     /// the presence error (denied 0x27, timeout 0x2F, cancel 0x2D).
-    pub(crate) fn selection<E: Env>(&mut self, env: &mut E) -> Result<(), CtapError> {
-        presence::require(env, Operation::Select, Requester::Device, None, None)
+    pub(crate) fn selection<E: Env>(&mut self, env: &mut E) -> Result<(), Error> {
+        Ok(presence::require(
+            env,
+            Operation::Select,
+            Requester::Device,
+            None,
+            None,
+        )?)
     }
 }
 

@@ -3,7 +3,7 @@
 
 use core::fmt;
 
-use crate::env::{PresenceError, StoreError};
+use crate::env::PresenceError;
 
 /// A CTAP error status byte. `CTAP2_OK` (0x00) is not an error and so not a
 /// variant; the response encoder writes it for `Ok`.
@@ -132,14 +132,6 @@ impl From<PresenceError> for CtapError {
             PresenceError::Timeout => CtapError::UserActionTimeout,
             PresenceError::Cancelled => CtapError::KeepaliveCancel,
         }
-    }
-}
-
-impl From<StoreError> for CtapError {
-    /// The store failed: nothing was acknowledged, the request fails as a
-    /// whole (CTAP1_ERR_OTHER).
-    fn from(_: StoreError) -> Self {
-        CtapError::Other
     }
 }
 

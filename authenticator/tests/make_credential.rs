@@ -287,6 +287,23 @@ fn store_write_failure_acknowledges_nothing() {
 }
 
 #[test]
+fn a_full_store_answers_key_store_full_and_keeps_what_it_had() {
+    // CTAP 2.1 §6.1.2 step 17: no space for a discoverable credential is
+    // CTAP2_ERR_KEY_STORE_FULL (0x28), which clients explain to the user,
+    // not the 0x7F of other failures.
+    let mut h = Harness::new();
+    h.make_credential(&Mc::new(RP, b"u", "a").rk()).unwrap();
+    h.env.store.fill_up();
+    assert_eq!(
+        h.make_credential(&Mc::new(RP, b"v", "b").rk()).err(),
+        Some(0x28)
+    );
+    assert_eq!(list_credentials(&h.env.store).unwrap().len(), 1);
+    // Reading needs no room: the stored passkey still signs in.
+    h.get_assertion(&Ga::new(RP)).unwrap();
+}
+
+#[test]
 fn pin_uv_auth_param_rows() {
     let mut h = Harness::new();
     // Step 1: zero-length pinUvAuthParam → presence (Select), then PIN_NOT_SET.

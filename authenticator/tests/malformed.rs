@@ -1,4 +1,4 @@
-//! The malformed-input rows of protocol.md, sent as raw bytes, plus a
+//! The CBOR rows of ARCHITECTURE.md "Malformed requests", sent as raw bytes, plus a
 //! fuzz-style run of mutated requests through `process_cbor`.
 #![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::expect_used)]
 

@@ -1,7 +1,7 @@
 //! CTAP1/U2F scenarios (FIDO U2F Raw Message Formats v1.2 §4–§6) through
 //! `process_apdu`, U2F ↔ CTAP2 credential interoperability (CTAP 2.1
 //! "Interoperating with CTAP1/U2F authenticators"), every U2F row of
-//! protocol.md's malformed-input table, and mutated APDUs.
+//! ARCHITECTURE.md "Malformed requests", and mutated APDUs.
 #![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::expect_used)]
 
 mod common;

@@ -33,7 +33,7 @@ use scale_report::ScaleReport;
 use server::{KDF_ITERATIONS, KDF_MEMORY_MIB, ServerProcess, StoreKind};
 use softkey_vault::KdfParams;
 
-/// The bus id `softkey serve` exports (brief.md).
+/// The bus id `softkey serve` exports (`BUS_ID` in src/commands/serve.rs).
 pub const BUS_ID: &str = "1-1";
 
 #[derive(Debug, Parser)]

@@ -216,7 +216,8 @@ pub fn idle(
     ticks_per_second: (u64, bool),
 ) -> Result<Idle> {
     let dev = key.hid().device();
-    // usbhid keeps an interrupt-IN URB outstanding at all times (protocol.md).
+    // usbhid keeps an interrupt-IN URB outstanding at all times (transport/README.md
+    // "Threading model, and why").
     dev.submit_in().context("submitting the IN URB")?;
     let in_seqnum = dev.pending_in_seqnum();
     ensure!(

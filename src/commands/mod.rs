@@ -26,7 +26,7 @@ use softkey_vault::{FixedCost, KdfParams, LockedVault, Vault};
 use crate::cli::{KdfArgs, VaultArgs};
 
 /// The Argon2id parameters the flags name; what they leave open is
-/// calibrated on this machine (design/security.md: at least 64 MiB,
+/// calibrated on this machine (vault/FORMAT.md "Cryptography": at least 64 MiB,
 /// 0.5–1 s). clap has checked the flags' ranges.
 pub fn kdf_params(args: &KdfArgs) -> Result<KdfParams> {
     let fixed = FixedCost {

@@ -11,7 +11,7 @@ use crate::presence;
 use crate::store::Backing;
 use crate::text::to_hex;
 
-/// The USB/IP bus id of our one device (brief.md).
+/// The USB/IP bus id of our one device, as `DeviceConfig::new` sets it (busnum 1, devnum 2).
 const BUS_ID: &str = "1-1";
 const DEFAULT_PORT: u16 = 3240;
 /// A per-vault random USB serial number, kept so the host sees the same key each time.

@@ -188,7 +188,7 @@ impl Server {
         // ($XDG_RUNTIME_DIR/softkey/NAME.sock) never meets another test's
         // or the user's real one. `env` may still override it.
         let runtime_dir = TempDir::new("runtime");
-        let mut command = match uid {
+        let command = match uid {
             None => softkey(),
             Some(uid) => {
                 std::os::unix::fs::chown(runtime_dir.path(), Some(uid), Some(uid)).unwrap();
@@ -199,6 +199,28 @@ impl Server {
                 c
             }
         };
+        Self::spawn(command, runtime_dir, args, env)
+    }
+
+    /// `softkey serve ARGS` started by `sh -c SCRIPT`, which must end by
+    /// running `exec "$0" "$@"` (the binary and the serve arguments): the
+    /// script sets process limits or signal dispositions first.
+    pub fn start_through_shell<S: AsRef<str>>(script: &str, args: &[S]) -> Self {
+        let mut command = Command::new("sh");
+        command
+            .args(["-c", script, env!("CARGO_BIN_EXE_softkey")])
+            .env("XDG_CONFIG_HOME", empty_config_home())
+            .env_remove("SOFTKEY_CONFIG");
+        Self::spawn(command, TempDir::new("runtime"), args, &[])
+            .unwrap_or_else(|stderr| panic!("softkey serve did not start; stderr:\n{stderr}"))
+    }
+
+    fn spawn<S: AsRef<str>>(
+        mut command: Command,
+        runtime_dir: TempDir,
+        args: &[S],
+        env: &[(String, String)],
+    ) -> Result<Self, String> {
         let mut child = command
             .env("XDG_RUNTIME_DIR", runtime_dir.path())
             .env_remove("SOFTKEY_CONTROL_SOCKET")

@@ -33,6 +33,16 @@ pub enum KeepaliveStatus {
     UpNeeded = 0x02,
 }
 
+/// Why the transport answers a request without the handler's answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// CTAPHID_CANCEL arrived, the host went away or the server is stopping
+    /// before the handler began the request, so it never runs.
+    Cancelled,
+    /// The handler panicked while answering.
+    Failed,
+}
+
 /// Answers CTAP requests. Implemented by the binary around the authenticator.
 pub trait MessageHandler: Send + 'static {
     /// Returns the response payload: for CBOR the status byte then the CBOR
@@ -40,6 +50,11 @@ pub trait MessageHandler: Send + 'static {
     /// (waiting for the user); must return promptly once `signals` reports a
     /// cancel.
     fn handle(&mut self, request: Request, signals: &Signals) -> Vec<u8>;
+
+    /// The response payload for a request of `kind` that the transport
+    /// answers itself, for `why`. The transport knows no CTAP or U2F status
+    /// bytes; the handler, which speaks those protocols, supplies them.
+    fn refusal(&self, kind: RequestKind, why: Refusal) -> Vec<u8>;
 
     /// A host attached the device: a power-up as the authenticator sees it
     /// (resets power-cycle state, opens the reset window).

@@ -13,5 +13,7 @@ pub mod ctaphid;
 pub mod handler;
 pub mod usbip;
 
-pub use handler::{KeepaliveStatus, MessageHandler, Request, RequestKind, Signals, Winker};
+pub use handler::{
+    KeepaliveStatus, MessageHandler, Refusal, Request, RequestKind, Signals, Winker,
+};
 pub use usbip::{DeviceConfig, PeerPolicy, Server, ServerConfig, ShutdownHandle};

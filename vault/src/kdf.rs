@@ -4,7 +4,7 @@
 //! from the file, so [`KdfParams::validate`] runs before the KDF: a hostile file cannot make us
 //! allocate 4 TiB or iterate for an hour (age caps its scrypt work factor the same way).
 //! [`KdfParams::calibrate`] tunes the cost to this machine (FORMAT.md "Cryptography":
-//! design/security.md asks for 0.5–1 s and at least 64 MiB).
+//! 0.5–1 s with at least 64 MiB).
 
 use std::time::{Duration, Instant};
 
@@ -60,7 +60,7 @@ impl KdfParams {
     }
 }
 
-/// Calibration aims for one derivation in this window (design/security.md, KeePassXC).
+/// Calibration aims for one derivation in this window (FORMAT.md "Cryptography", KeePassXC).
 const CALIBRATION_LOW: Duration = Duration::from_millis(500);
 const CALIBRATION_HIGH: Duration = Duration::from_millis(1000);
 const CALIBRATION_AIM: Duration = Duration::from_millis(750);

@@ -3,7 +3,7 @@
 //! One file holds an Argon2id-protected random data key and an append log of individually
 //! sealed AES-256-GCM record frames, compacted into a snapshot past a threshold. The byte
 //! layout, the crypto, the write procedures and the recovery rules are specified in
-//! `vault/FORMAT.md`; the recipe follows design/security.md ("Vault recipe"). The vault knows
+//! `vault/FORMAT.md`; the reasons are in ARCHITECTURE.md "The vault". The vault knows
 //! nothing of CTAP: callers choose the keys and values. [`backup`] seals export files.
 
 pub mod backup;

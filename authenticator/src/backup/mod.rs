@@ -259,8 +259,8 @@ mod type_tests {
             e.to_string(),
             "backup credential #3 is invalid: credProtect is not 1, 2 or 3"
         );
-        let e = BackupError::from(StoreError("disk full".into()));
-        assert_eq!(e.to_string(), "store error: disk full");
+        let e = BackupError::from(StoreError::io(std::io::ErrorKind::StorageFull.into()));
+        assert_eq!(e.to_string(), "store full: no storage space");
         assert!(std::error::Error::source(&e).is_some());
     }
 }

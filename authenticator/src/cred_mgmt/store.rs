@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 
 use crate::env::Store;
+use crate::error::Error;
 use crate::record::{self, CredentialRecord};
 use crate::status::CtapError;
 
@@ -14,26 +15,24 @@ const PREFIX: &[u8] = b"cred/";
 
 /// Every decodable discoverable credential. A record that does not decode
 /// is skipped, as getAssertion skips it.
-pub(crate) fn all<S: Store>(store: &S) -> Result<Vec<CredentialRecord>, CtapError> {
+pub(crate) fn all<S: Store>(store: &S) -> Result<Vec<CredentialRecord>, Error> {
     record::all(store)
 }
 
 /// `existingResidentCredentialsCount` (§6.8.2).
-pub(crate) fn count<S: Store>(store: &S) -> Result<u64, CtapError> {
+pub(crate) fn count<S: Store>(store: &S) -> Result<u64, Error> {
     Ok(u64::try_from(all(store)?.len()).unwrap_or(u64::MAX))
 }
 
 /// `maxPossibleRemainingResidentCredentialsCount` (§6.8.2): the same
 /// number as getInfo's `remainingDiscoverableCredentials` (§6.4, 0x14).
-pub(crate) fn remaining<S: Store>(store: &S, capacity: u64) -> Result<u64, CtapError> {
+pub(crate) fn remaining<S: Store>(store: &S, capacity: u64) -> Result<u64, Error> {
     record::remaining(store, capacity)
 }
 
 /// The RPs that have discoverable credentials, as (rp id, rp name), sorted
 /// by RP id. The name is the one stored with the newest credential.
-pub(crate) fn relying_parties<S: Store>(
-    store: &S,
-) -> Result<Vec<(String, Option<String>)>, CtapError> {
+pub(crate) fn relying_parties<S: Store>(store: &S) -> Result<Vec<(String, Option<String>)>, Error> {
     let mut rps: BTreeMap<String, (u64, Option<String>)> = BTreeMap::new();
     for r in all(store)? {
         let entry = rps.entry(r.rp_id).or_insert((r.order, r.rp_name.clone()));
@@ -48,7 +47,7 @@ pub(crate) fn relying_parties<S: Store>(
 pub(crate) fn find_by_id<S: Store>(
     store: &S,
     credential_id: &[u8],
-) -> Result<Option<CredentialRecord>, CtapError> {
+) -> Result<Option<CredentialRecord>, Error> {
     Ok(all(store)?
         .into_iter()
         .find(|r| r.credential_id == credential_id))
@@ -56,17 +55,17 @@ pub(crate) fn find_by_id<S: Store>(
 
 /// Deletes one credential's record. Its ID may still unwrap, but lookups
 /// require the record for discoverable credentials, so it is gone.
-pub(crate) fn delete<S: Store>(store: &mut S, record: &CredentialRecord) -> Result<(), CtapError> {
+pub(crate) fn delete<S: Store>(store: &mut S, record: &CredentialRecord) -> Result<(), Error> {
     let rp_id_hash = crate::auth_data::rp_id_hash(&record.rp_id);
     if record::delete(store, &rp_id_hash, &record.credential_id)? {
         Ok(())
     } else {
-        Err(CtapError::NoCredentials)
+        Err(CtapError::NoCredentials.into())
     }
 }
 
 /// Every `cred/` record key, decodable or not, for authenticatorReset.
-pub(crate) fn all_keys<S: Store>(store: &S) -> Result<Vec<Vec<u8>>, CtapError> {
+pub(crate) fn all_keys<S: Store>(store: &S) -> Result<Vec<Vec<u8>>, Error> {
     Ok(store
         .scan_prefix(PREFIX)?
         .into_iter()
@@ -75,7 +74,7 @@ pub(crate) fn all_keys<S: Store>(store: &S) -> Result<Vec<Vec<u8>>, CtapError> {
 }
 
 /// Replaces a stored record (same RP, user id and credential ID).
-pub(crate) fn replace<S: Store>(store: &mut S, record: &CredentialRecord) -> Result<(), CtapError> {
+pub(crate) fn replace<S: Store>(store: &mut S, record: &CredentialRecord) -> Result<(), Error> {
     let rp_id_hash = crate::auth_data::rp_id_hash(&record.rp_id);
     record::save(store, &rp_id_hash, record)
 }
@@ -129,7 +128,10 @@ mod tests {
         assert!(find_by_id(&store, b"zz").unwrap().is_none());
         delete(&mut store, &b1).unwrap();
         assert!(find_by_id(&store, b"b1").unwrap().is_none());
-        assert_eq!(delete(&mut store, &b1), Err(CtapError::NoCredentials));
+        assert_eq!(
+            delete(&mut store, &b1),
+            Err(CtapError::NoCredentials.into())
+        );
         assert_eq!(all_keys(&store).unwrap().len(), 2);
     }
 

@@ -2,8 +2,8 @@
 //! understand, parsed and type-checked, and the canonical extension output
 //! map of authenticator data (WebAuthn §6.1: flag ED, 0x80).
 //!
-//! Unknown extension identifiers are ignored (§6.1.2 step 13 / protocol.md
-//! "unknown options / extensions: ignored"); a known one whose value has
+//! Unknown extension identifiers are ignored (§6.1.2 step 13 / ARCHITECTURE.md
+//! "Malformed requests"); a known one whose value has
 //! the wrong CBOR type is CTAP2_ERR_CBOR_UNEXPECTED_TYPE.
 
 use crate::cbor::fields::{self, Fields, optional};

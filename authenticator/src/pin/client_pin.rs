@@ -4,7 +4,7 @@
 //! (getPinUvAuthTokenUsingUvWithPermissions, getUVRetries) answer
 //! CTAP2_ERR_INVALID_SUBCOMMAND: softkey has no built-in UV.
 //!
-//! The PIN check follows security.md: pinRetries is decremented and
+//! The PIN check follows SECURITY.md "The CTAP PIN": pinRetries is decremented and
 //! *persisted* before pinHashEnc is decrypted and compared in constant
 //! time; if that write fails the request fails without a compare.
 
@@ -17,6 +17,7 @@ use crate::Authenticator;
 use crate::cbor::fields::{self, Fields, optional, required};
 use crate::cbor::{self, Value};
 use crate::env::{Env, Operation, Requester};
+use crate::error::Error;
 use crate::presence;
 use crate::status::CtapError;
 
@@ -120,7 +121,7 @@ impl Authenticator {
         &mut self,
         env: &mut E,
         params: &[u8],
-    ) -> Result<Option<Value>, CtapError> {
+    ) -> Result<Option<Value>, Error> {
         let value = cbor::decode(params)?;
         let req = Request::parse(&value)?;
         match req.sub_command {
@@ -135,8 +136,10 @@ impl Authenticator {
             sub::GET_PIN_TOKEN => self.get_pin_token(env, &req).map(Some),
             sub::GET_TOKEN_USING_PIN => self.get_token_using_pin(env, &req).map(Some),
             // No built-in user verification method.
-            sub::GET_TOKEN_USING_UV | sub::GET_UV_RETRIES => Err(CtapError::InvalidSubcommand),
-            _ => Err(CtapError::InvalidSubcommand),
+            sub::GET_TOKEN_USING_UV | sub::GET_UV_RETRIES => {
+                Err(CtapError::InvalidSubcommand.into())
+            }
+            _ => Err(CtapError::InvalidSubcommand.into()),
         }
     }
 
@@ -147,9 +150,9 @@ impl Authenticator {
     /// suite (which Yubico runs against its keys) expects PIN_NOT_SET after
     /// a factory reset, and platforms only ask once getInfo says
     /// `clientPin: true`.
-    fn get_pin_retries<E: Env>(&mut self, env: &mut E) -> Result<Value, CtapError> {
+    fn get_pin_retries<E: Env>(&mut self, env: &mut E) -> Result<Value, Error> {
         if !self.pin_is_set(env)? {
-            return Err(CtapError::PinNotSet);
+            return Err(CtapError::PinNotSet.into());
         }
         let left = retries::retries(env.store())?;
         Ok(Value::int_map(vec![
@@ -162,7 +165,7 @@ impl Authenticator {
     }
 
     /// §6.5.5.5 setPIN.
-    fn set_pin<E: Env>(&mut self, env: &mut E, req: &Request<'_>) -> Result<(), CtapError> {
+    fn set_pin<E: Env>(&mut self, env: &mut E, req: &Request<'_>) -> Result<(), Error> {
         // Step 1: mandatory parameters; step 2: the protocol.
         let peer = required_value(req.key_agreement)?;
         let new_pin_enc = required_value(req.new_pin_enc)?;
@@ -171,12 +174,12 @@ impl Authenticator {
         // Step 3: a PIN already set is CTAP2_ERR_PIN_AUTH_INVALID (CTAP 2.0
         // keys answered NOT_ALLOWED; 2.1 changed it).
         if self.pin_is_set(env)? {
-            return Err(CtapError::PinAuthInvalid);
+            return Err(CtapError::PinAuthInvalid.into());
         }
         // Steps 4–5: shared secret, then the MAC over newPinEnc.
         let shared = self.pin.decapsulate(env, protocol, peer)?;
         if !shared.verify(new_pin_enc, param) {
-            return Err(CtapError::PinAuthInvalid);
+            return Err(CtapError::PinAuthInvalid.into());
         }
         // Steps 6–8: decrypt and check the new PIN, store its hash with
         // pinRetries at the maximum.
@@ -193,7 +196,7 @@ impl Authenticator {
     }
 
     /// §6.5.5.6 changePIN.
-    fn change_pin<E: Env>(&mut self, env: &mut E, req: &Request<'_>) -> Result<(), CtapError> {
+    fn change_pin<E: Env>(&mut self, env: &mut E, req: &Request<'_>) -> Result<(), Error> {
         // Steps 1–2.
         let peer = required_value(req.key_agreement)?;
         let pin_hash_enc = required_value(req.pin_hash_enc)?;
@@ -207,7 +210,7 @@ impl Authenticator {
         let shared = self.pin.decapsulate(env, protocol, peer)?;
         let message = [new_pin_enc, pin_hash_enc].concat();
         if !shared.verify(&message, param) {
-            return Err(CtapError::PinAuthInvalid);
+            return Err(CtapError::PinAuthInvalid.into());
         }
         // Steps 6–8: decrement, persist, compare.
         self.check_pin_hash_enc(env, &shared, pin_hash_enc)?;
@@ -219,7 +222,7 @@ impl Authenticator {
         if config.force_pin_change {
             let current = retries::load_pin(env.store())?.ok_or(CtapError::PinNotSet)?;
             if ct_eq(retries::pin_hash(&pin).as_slice(), current.hash.as_slice()) {
-                return Err(CtapError::PinPolicyViolation);
+                return Err(CtapError::PinPolicyViolation.into());
             }
         }
         retries::save_pin(env.store(), &pin, code_points)?;
@@ -234,17 +237,13 @@ impl Authenticator {
 
     /// §6.5.5.7.1 getPinToken (superseded, kept for CTAP 2.0 platforms):
     /// a token with the default mc+ga permissions and no RP ID.
-    fn get_pin_token<E: Env>(
-        &mut self,
-        env: &mut E,
-        req: &Request<'_>,
-    ) -> Result<Value, CtapError> {
+    fn get_pin_token<E: Env>(&mut self, env: &mut E, req: &Request<'_>) -> Result<Value, Error> {
         let peer = required_value(req.key_agreement)?;
         let pin_hash_enc = required_value(req.pin_hash_enc)?;
         let protocol = req.protocol()?;
         // "If permissions or rpId are present, return CTAP1_ERR_INVALID_PARAMETER."
         if req.permissions.is_some() || req.rp_id.is_some() {
-            return Err(CtapError::InvalidParameter);
+            return Err(CtapError::InvalidParameter.into());
         }
         // With forcePINChange set, the right PIN still gets
         // CTAP2_ERR_PIN_INVALID from this (2.0-era) subcommand.
@@ -261,7 +260,7 @@ impl Authenticator {
         &mut self,
         env: &mut E,
         req: &Request<'_>,
-    ) -> Result<Value, CtapError> {
+    ) -> Result<Value, Error> {
         // Steps 1–2.
         let peer = required_value(req.key_agreement)?;
         let pin_hash_enc = required_value(req.pin_hash_enc)?;
@@ -270,21 +269,21 @@ impl Authenticator {
         // Step 3: "If the permissions parameter value is 0, return
         // CTAP1_ERR_INVALID_PARAMETER."
         if permissions == 0 {
-            return Err(CtapError::InvalidParameter);
+            return Err(CtapError::InvalidParameter.into());
         }
         // Step 4: a defined permission we cannot grant (be: no bio
         // enrollment; pcmr: no perCredMgmtRO) is
         // CTAP2_ERR_UNAUTHORIZED_PERMISSION; undefined bits are ignored.
         let permissions = permissions & DEFINED_PERMISSIONS;
         if permissions & !SUPPORTED_PERMISSIONS != 0 {
-            return Err(CtapError::UnauthorizedPermission);
+            return Err(CtapError::UnauthorizedPermission.into());
         }
         // §6.5.5.7 note: the rpId is required with the mc and ga permissions.
         let rp_scoped = (Permission::MakeCredential as u64 | Permission::GetAssertion as u64)
             & permissions
             != 0;
         if rp_scoped && req.rp_id.is_none() {
-            return Err(CtapError::InvalidParameter);
+            return Err(CtapError::InvalidParameter.into());
         }
         let grant = Grant {
             permissions: u8::try_from(permissions)
@@ -306,7 +305,7 @@ impl Authenticator {
         peer: &Value,
         pin_hash_enc: &[u8],
         grant: Grant,
-    ) -> Result<Value, CtapError> {
+    ) -> Result<Value, Error> {
         // Step 5: PIN_BLOCKED / PIN_AUTH_BLOCKED.
         self.check_not_blocked(env)?;
         // Step 6: the shared secret.
@@ -316,7 +315,7 @@ impl Authenticator {
         // Step 10: forcePINChange refuses even the right PIN; the two
         // subcommands answer differently (see `Grant`).
         if DeviceConfig::load(env.store())?.force_pin_change {
-            return Err(grant.if_pin_change_forced);
+            return Err(grant.if_pin_change_forced.into());
         }
         // Steps 11–14: a new token, in use, with these permissions.
         self.pin.token.reset(env);
@@ -336,15 +335,15 @@ impl Authenticator {
     /// Refuses PIN attempts at 0 retries (CTAP2_ERR_PIN_BLOCKED), after 3
     /// mismatches since power-up (CTAP2_ERR_PIN_AUTH_BLOCKED), and without
     /// a PIN (CTAP2_ERR_PIN_NOT_SET).
-    fn check_not_blocked<E: Env>(&mut self, env: &mut E) -> Result<(), CtapError> {
+    fn check_not_blocked<E: Env>(&mut self, env: &mut E) -> Result<(), Error> {
         if !self.pin_is_set(env)? {
-            return Err(CtapError::PinNotSet);
+            return Err(CtapError::PinNotSet.into());
         }
         if retries::retries(env.store())? == 0 {
-            return Err(CtapError::PinBlocked);
+            return Err(CtapError::PinBlocked.into());
         }
         if self.pin.power_cycle_needed() {
-            return Err(CtapError::PinAuthBlocked);
+            return Err(CtapError::PinAuthBlocked.into());
         }
         Ok(())
     }
@@ -355,7 +354,7 @@ impl Authenticator {
         env: &mut E,
         shared: &SharedSecret,
         pin_hash_enc: &[u8],
-    ) -> Result<(), CtapError> {
+    ) -> Result<(), Error> {
         let stored = retries::load_pin(env.store())?.ok_or(CtapError::PinNotSet)?;
         // Step 7: "decrement pinRetries by 1" — durably, before anything
         // is compared. A store failure ends the request here: no compare,
@@ -379,7 +378,8 @@ impl Authenticator {
                 CtapError::PinAuthBlocked
             } else {
                 CtapError::PinInvalid
-            });
+            }
+            .into());
         }
         // Step 9: a match restores the counters.
         self.pin.consecutive_mismatches = 0;

@@ -8,8 +8,8 @@
 
 use crate::cbor::fields::{self, Fields, optional};
 use crate::cbor::{self, Value};
-use crate::env::Store;
-use crate::status::CtapError;
+use crate::env::{Store, StoreError};
+use crate::error::Error;
 
 pub(crate) const CONFIG_KEY: &[u8] = b"device/config";
 /// §6.4 minPINLength: "the default ... is 4 Unicode code points".
@@ -37,20 +37,23 @@ impl Default for DeviceConfig {
 }
 
 impl DeviceConfig {
-    pub(crate) fn load<S: Store>(store: &S) -> Result<Self, CtapError> {
+    pub(crate) fn load<S: Store>(store: &S) -> Result<Self, Error> {
         match store.get(CONFIG_KEY)? {
             None => Ok(DeviceConfig::default()),
-            Some(raw) => Self::decode(&raw).ok_or(CtapError::Other),
+            Some(raw) => {
+                Ok(Self::decode(&raw)
+                    .ok_or_else(|| StoreError::corrupt("device settings record"))?)
+            }
         }
     }
 
-    pub(crate) fn save<S: Store>(&self, store: &mut S) -> Result<(), CtapError> {
+    pub(crate) fn save<S: Store>(&self, store: &mut S) -> Result<(), Error> {
         store.put(CONFIG_KEY, &self.encode())?;
         Ok(())
     }
 
     /// Back to factory settings (authenticatorReset).
-    pub(crate) fn clear<S: Store>(store: &mut S) -> Result<(), CtapError> {
+    pub(crate) fn clear<S: Store>(store: &mut S) -> Result<(), Error> {
         store.delete(CONFIG_KEY)?;
         Ok(())
     }
@@ -105,6 +108,7 @@ impl DeviceConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::status::CtapError;
     use crate::testing::MemoryStore;
 
     #[test]

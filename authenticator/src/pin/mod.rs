@@ -8,12 +8,13 @@
 //! RAM state ([`PinState`]): the key agreement keys, the pinUvAuthToken and
 //! the consecutive-mismatch counter. All three are renewed by
 //! [`Authenticator::power_up`] — for softkey a power cycle is a process
-//! start or a USB/IP attach (security.md). Durable state lives in the
+//! start or a USB/IP attach (SECURITY.md "The CTAP PIN"). Durable state lives in the
 //! store: [`retries`] (PIN hash, pinRetries) and [`device_config`].
 
 use crate::Authenticator;
 use crate::cbor::Value;
 use crate::env::Env;
+use crate::error::Error;
 use crate::status::CtapError;
 
 mod client_pin;
@@ -148,16 +149,16 @@ impl Authenticator {
         message: &[u8],
         permission: Permission,
         rp_id: Option<&str>,
-    ) -> Result<(), CtapError> {
+    ) -> Result<(), Error> {
         let protocol = PinProtocol::from_number(protocol)?;
         if !self.pin_is_set(env)? {
-            return Err(CtapError::PinNotSet);
+            return Err(CtapError::PinNotSet.into());
         }
         let now = env.now();
         let usable = self.pin.token.usable(now);
         let token = self.pin.token.token(env, protocol);
         if !protocol.verify(token, message, param) {
-            return Err(CtapError::PinAuthInvalid);
+            return Err(CtapError::PinAuthInvalid.into());
         }
         match usable {
             Ok(()) => {}
@@ -165,18 +166,18 @@ impl Authenticator {
             // (stopUsingPinUvAuthToken), so it verifies as one never issued.
             // CTAP 2.0's PIN_TOKEN_EXPIRED (0x38) is reserved in 2.1.
             Err(TokenUnusable::Expired | TokenUnusable::NotInUse) => {
-                return Err(CtapError::PinAuthInvalid);
+                return Err(CtapError::PinAuthInvalid.into());
             }
         }
         // §6.1.2 step 11.2, §6.2.2 step 6.1.4 and the like: "Verify that the
         // pinUvAuthToken has the … permission, if not, return
         // CTAP2_ERR_PIN_AUTH_INVALID."
         if !self.pin.token.has_permission(permission as u8) {
-            return Err(CtapError::PinAuthInvalid);
+            return Err(CtapError::PinAuthInvalid.into());
         }
         if let Some(rp_id) = rp_id {
             match self.pin.token.permissions_rp_id() {
-                Some(bound) if bound != rp_id => return Err(CtapError::PinAuthInvalid),
+                Some(bound) if bound != rp_id => return Err(CtapError::PinAuthInvalid.into()),
                 Some(_) => {}
                 None => self.pin.token.bind_rp_id(rp_id),
             }
@@ -187,7 +188,7 @@ impl Authenticator {
             Permission::MakeCredential | Permission::GetAssertion
         ) && !self.pin.token.user_verified()
         {
-            return Err(CtapError::PinAuthInvalid);
+            return Err(CtapError::PinAuthInvalid.into());
         }
         self.pin.token.mark_used();
         Ok(())
@@ -209,18 +210,18 @@ impl Authenticator {
     }
 
     /// Whether a PIN is set (store-backed).
-    pub(crate) fn pin_is_set<E: Env>(&mut self, env: &mut E) -> Result<bool, CtapError> {
+    pub(crate) fn pin_is_set<E: Env>(&mut self, env: &mut E) -> Result<bool, Error> {
         Ok(retries::load_pin(env.store())?.is_some())
     }
 
     /// The persistent device configuration.
-    pub(crate) fn device_config<E: Env>(&mut self, env: &mut E) -> Result<DeviceConfig, CtapError> {
+    pub(crate) fn device_config<E: Env>(&mut self, env: &mut E) -> Result<DeviceConfig, Error> {
         DeviceConfig::load(env.store())
     }
 
     /// authenticatorReset: forget PIN, retries, tokens, keyAgreement (RAM +
     /// store) and the device configuration (§6.6: back to factory state).
-    pub(crate) fn reset_pin_state<E: Env>(&mut self, env: &mut E) -> Result<(), CtapError> {
+    pub(crate) fn reset_pin_state<E: Env>(&mut self, env: &mut E) -> Result<(), Error> {
         retries::clear(env.store())?;
         DeviceConfig::clear(env.store())?;
         self.pin.power_up(env);
@@ -241,11 +242,11 @@ impl Authenticator {
         new_min: Option<u64>,
         rp_ids: Option<Vec<String>>,
         force_change: bool,
-    ) -> Result<(), CtapError> {
+    ) -> Result<(), Error> {
         let mut config = DeviceConfig::load(env.store())?;
         let pin = retries::load_pin(env.store())?;
         if force_change && pin.is_none() {
-            return Err(CtapError::PinNotSet);
+            return Err(CtapError::PinNotSet.into());
         }
         let new_min = match new_min {
             None => config.min_pin_length,
@@ -253,7 +254,7 @@ impl Authenticator {
                 let n = u8::try_from(n).map_err(|_| CtapError::PinPolicyViolation)?;
                 // A PIN is at most 63 bytes, so at most 63 code points.
                 if n < config.min_pin_length || usize::from(n) > client_pin::MAX_PIN_BYTES {
-                    return Err(CtapError::PinPolicyViolation);
+                    return Err(CtapError::PinPolicyViolation.into());
                 }
                 n
             }
@@ -273,7 +274,7 @@ impl Authenticator {
     }
 
     /// authenticatorConfig toggleAlwaysUv (CTAP 2.1 §6.11.3).
-    pub(crate) fn toggle_always_uv<E: Env>(&mut self, env: &mut E) -> Result<(), CtapError> {
+    pub(crate) fn toggle_always_uv<E: Env>(&mut self, env: &mut E) -> Result<(), Error> {
         let mut config = DeviceConfig::load(env.store())?;
         config.always_uv = !config.always_uv;
         config.save(env.store())
@@ -283,7 +284,7 @@ impl Authenticator {
     pub(crate) fn enable_enterprise_attestation<E: Env>(
         &mut self,
         env: &mut E,
-    ) -> Result<(), CtapError> {
+    ) -> Result<(), Error> {
         let mut config = DeviceConfig::load(env.store())?;
         config.enterprise_attestation = true;
         config.save(env.store())

@@ -8,7 +8,7 @@
 //! - `device/pin-retries`: one byte, pinRetries. Absent means the maximum.
 //!
 //! The retry counter is written *before* the PIN is compared and every
-//! write must be durable (security.md): a process killed between the
+//! write must be durable (SECURITY.md "The CTAP PIN"): a process killed between the
 //! compare and a later write has still paid for the guess.
 
 use core::fmt;
@@ -17,6 +17,7 @@ use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
 use crate::env::Store;
+use crate::error::Error;
 use crate::status::CtapError;
 
 pub(crate) const PIN_KEY: &[u8] = b"device/pin";
@@ -49,7 +50,7 @@ pub(crate) fn pin_hash(pin: &[u8]) -> Zeroizing<[u8; PIN_HASH_LEN]> {
     hash
 }
 
-pub(crate) fn load_pin<S: Store>(store: &S) -> Result<Option<StoredPin>, CtapError> {
+pub(crate) fn load_pin<S: Store>(store: &S) -> Result<Option<StoredPin>, Error> {
     let Some(raw) = store.get(PIN_KEY)? else {
         return Ok(None);
     };
@@ -65,18 +66,14 @@ pub(crate) fn load_pin<S: Store>(store: &S) -> Result<Option<StoredPin>, CtapErr
             }))
         }
         // A corrupt PIN record must not read as "no PIN".
-        _ => Err(CtapError::Other),
+        _ => Err(CtapError::Other.into()),
     }
 }
 
 /// Stores a new PIN (its hash) and restores pinRetries to the maximum.
 /// Retries are written first: a crash in between leaves no PIN and a full
 /// counter, never a PIN with a stale low counter.
-pub(crate) fn save_pin<S: Store>(
-    store: &mut S,
-    pin: &[u8],
-    code_points: u8,
-) -> Result<(), CtapError> {
+pub(crate) fn save_pin<S: Store>(store: &mut S, pin: &[u8], code_points: u8) -> Result<(), Error> {
     set_retries(store, MAX_PIN_RETRIES)?;
     let hash = pin_hash(pin);
     let mut record = Zeroizing::new(Vec::with_capacity(2 + PIN_HASH_LEN));
@@ -87,31 +84,31 @@ pub(crate) fn save_pin<S: Store>(
     Ok(())
 }
 
-pub(crate) fn retries<S: Store>(store: &S) -> Result<u8, CtapError> {
+pub(crate) fn retries<S: Store>(store: &S) -> Result<u8, Error> {
     match store.get(RETRIES_KEY)? {
         None => Ok(MAX_PIN_RETRIES),
         Some(raw) => match raw.as_slice() {
             [n] if *n <= MAX_PIN_RETRIES => Ok(*n),
-            _ => Err(CtapError::Other),
+            _ => Err(CtapError::Other.into()),
         },
     }
 }
 
-pub(crate) fn set_retries<S: Store>(store: &mut S, n: u8) -> Result<(), CtapError> {
+pub(crate) fn set_retries<S: Store>(store: &mut S, n: u8) -> Result<(), Error> {
     store.put(RETRIES_KEY, &[n])?;
     Ok(())
 }
 
 /// Decrements pinRetries durably and returns the new value. The caller
 /// compares the PIN only after this returned `Ok`.
-pub(crate) fn decrement<S: Store>(store: &mut S) -> Result<u8, CtapError> {
+pub(crate) fn decrement<S: Store>(store: &mut S) -> Result<u8, Error> {
     let left = retries(store)?.saturating_sub(1);
     set_retries(store, left)?;
     Ok(left)
 }
 
 /// Forgets the PIN and the counter (authenticatorReset).
-pub(crate) fn clear<S: Store>(store: &mut S) -> Result<(), CtapError> {
+pub(crate) fn clear<S: Store>(store: &mut S) -> Result<(), Error> {
     store.delete(PIN_KEY)?;
     store.delete(RETRIES_KEY)?;
     Ok(())

@@ -1,4 +1,4 @@
-//! PIN retry counters (security.md, CTAP 2.1 §6.5.5.7.2 steps 5–9):
+//! PIN retry counters (SECURITY.md "The CTAP PIN", CTAP 2.1 §6.5.5.7.2 steps 5–9):
 //! decrement-and-persist before the compare, the 3-in-a-row power-cycle
 //! block, the permanent block at 0, store failures and crashes.
 
@@ -13,7 +13,7 @@ use crate::testing::{MemoryStore, PinClient, ScriptedPresence, TestEnv};
 
 #[test]
 fn wrong_pins_decrement_regenerate_and_block_after_three() {
-    // security.md / §6.5.5.7.2 step 8.
+    // SECURITY.md "The CTAP PIN" / §6.5.5.7.2 step 8.
     for p in [1, 2] {
         let (mut env, mut auth, c) = with_pin(p);
         let before = key_agreement_bytes(&mut auth, &mut env, p);
@@ -115,7 +115,7 @@ impl Store for CrashingStore {
 impl CrashingStore {
     fn allow(&mut self) -> Result<(), StoreError> {
         match &mut self.writes_left {
-            Some(0) => Err(StoreError("crashed".into())),
+            Some(0) => Err(StoreError::io(std::io::Error::other("crashed"))),
             Some(n) => {
                 *n -= 1;
                 Ok(())

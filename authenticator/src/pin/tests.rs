@@ -105,8 +105,8 @@ fn get_pin_retries_without_a_pin_is_pin_not_set() {
 
 #[test]
 fn new_pin_policy() {
-    // §6.5.5.5 steps 6–7, protocol.md "new PIN shorter than minPINLength,
-    // longer than 63 bytes, badly padded → 0x37".
+    // §6.5.5.5 steps 6–7, ARCHITECTURE.md "Malformed requests": a new PIN
+    // shorter than minPINLength, longer than 63 bytes or badly padded → 0x37.
     for p in [1, 2] {
         let (mut env, mut auth, c) = setup(p);
         assert_eq!(c.set_pin(&mut auth, &mut env, "123"), Err(0x37));
@@ -186,7 +186,7 @@ fn change_pin_checks_old_pin_and_invalidates_tokens() {
             Permission::MakeCredential,
             Some("r")
         ),
-        Err(CtapError::PinAuthInvalid)
+        Err(CtapError::PinAuthInvalid.into())
     );
     assert_eq!(c.get_token(&mut auth, &mut env, PIN, None, None), Err(0x31));
     c.get_token(&mut auth, &mut env, "5678", None, None)
@@ -207,7 +207,7 @@ fn pin_operations_without_a_pin_are_pin_not_set() {
             Permission::MakeCredential,
             None
         ),
-        Err(CtapError::PinNotSet)
+        Err(CtapError::PinNotSet.into())
     );
 }
 
@@ -243,13 +243,13 @@ fn set_min_pin_length_rules() {
     let (mut env, mut auth, c) = setup(2);
     assert_eq!(
         auth.set_min_pin_length(&mut env, None, None, true),
-        Err(CtapError::PinNotSet)
+        Err(CtapError::PinNotSet.into())
     );
     auth.set_min_pin_length(&mut env, Some(6), Some(vec!["rp.example".into()]), false)
         .unwrap();
     assert_eq!(
         auth.set_min_pin_length(&mut env, Some(5), None, false),
-        Err(CtapError::PinPolicyViolation)
+        Err(CtapError::PinPolicyViolation.into())
     );
     assert_eq!(c.set_pin(&mut auth, &mut env, "12345"), Err(0x37));
     c.set_pin(&mut auth, &mut env, "123456").unwrap();
@@ -314,7 +314,7 @@ fn permissions_rules() {
     for missing in [Permission::MakeCredential, Permission::GetAssertion] {
         assert_eq!(
             auth.verify_pin_uv_auth_param(&mut env, 2, &p, b"msg", missing, Some("r")),
-            Err(CtapError::PinAuthInvalid)
+            Err(CtapError::PinAuthInvalid.into())
         );
     }
     // Undefined permission bits are ignored (§6.5.5.7.2 step 4): the token
@@ -370,7 +370,7 @@ fn rp_binding_and_protocol_checks() {
             Permission::GetAssertion,
             Some("b.example")
         ),
-        Err(CtapError::PinAuthInvalid)
+        Err(CtapError::PinAuthInvalid.into())
     );
     assert_eq!(
         auth.verify_pin_uv_auth_param(
@@ -381,7 +381,7 @@ fn rp_binding_and_protocol_checks() {
             Permission::GetAssertion,
             Some("a.example")
         ),
-        Err(CtapError::InvalidParameter)
+        Err(CtapError::InvalidParameter.into())
     );
     assert_eq!(
         auth.verify_pin_uv_auth_param(
@@ -392,7 +392,7 @@ fn rp_binding_and_protocol_checks() {
             Permission::GetAssertion,
             Some("a.example")
         ),
-        Err(CtapError::PinAuthInvalid),
+        Err(CtapError::PinAuthInvalid.into()),
         "the protocol 2 token is another token"
     );
     assert_eq!(
@@ -404,7 +404,7 @@ fn rp_binding_and_protocol_checks() {
             Permission::GetAssertion,
             Some("a.example")
         ),
-        Err(CtapError::PinAuthInvalid)
+        Err(CtapError::PinAuthInvalid.into())
     );
     auth.verify_pin_uv_auth_param(
         &mut env,
@@ -437,7 +437,7 @@ fn rp_binding_and_protocol_checks() {
             Permission::MakeCredential,
             Some("y.example")
         ),
-        Err(CtapError::PinAuthInvalid)
+        Err(CtapError::PinAuthInvalid.into())
     );
 }
 
@@ -460,7 +460,7 @@ fn token_expiry_and_consumption() {
             Permission::CredentialManagement,
             None
         ),
-        Err(CtapError::PinAuthInvalid)
+        Err(CtapError::PinAuthInvalid.into())
     );
     // Used within 30 s: good for 10 minutes after issue.
     let token = c
@@ -496,7 +496,7 @@ fn token_expiry_and_consumption() {
             Permission::CredentialManagement,
             None
         ),
-        Err(CtapError::PinAuthInvalid)
+        Err(CtapError::PinAuthInvalid.into())
     );
     // A power-up forgets the token.
     let token = c
@@ -513,7 +513,7 @@ fn token_expiry_and_consumption() {
             Permission::CredentialManagement,
             None
         ),
-        Err(CtapError::PinAuthInvalid)
+        Err(CtapError::PinAuthInvalid.into())
     );
     // After an mc/ga consumed it, only lbw remains.
     let token = c
@@ -525,7 +525,7 @@ fn token_expiry_and_consumption() {
     auth.consume_pin_token_for_mc_ga();
     assert_eq!(
         auth.verify_pin_uv_auth_param(&mut env, 2, &p, b"m", Permission::MakeCredential, Some("r")),
-        Err(CtapError::PinAuthInvalid)
+        Err(CtapError::PinAuthInvalid.into())
     );
     auth.verify_pin_uv_auth_param(&mut env, 2, &p, b"m", Permission::LargeBlobWrite, None)
         .unwrap();
@@ -555,7 +555,7 @@ fn reset_forgets_pin_retries_and_config() {
 
 #[test]
 fn malformed_client_pin_requests() {
-    // protocol.md CTAP/PIN rows.
+    // The clientPIN rows of ARCHITECTURE.md "Malformed requests".
     let (mut env, mut auth, c) = with_pin(2);
     let send = |auth: &mut Authenticator, env: &mut TestEnv, p| client_pin(auth, env, p);
     assert_eq!(

@@ -10,7 +10,8 @@ use sha2::{Digest, Sha256};
 use super::MemoryStore;
 use crate::Authenticator;
 use crate::env::{
-    Env, PresenceError, PresenceRequest, Requester, Store, StoreChange, StoreError, UserPresence,
+    Env, PresenceError, PresenceRequest, Requester, Store, StoreChange, StoreError, StoreErrorKind,
+    UserPresence,
 };
 
 /// Unix time the manual clock starts at (2026-01-01T00:00:00Z).
@@ -63,7 +64,8 @@ impl SeededRng {
 #[derive(Debug, Default, Clone)]
 pub struct TestStore {
     pub inner: MemoryStore,
-    fail_next_write: bool,
+    fail_next_write: Option<StoreErrorKind>,
+    full: bool,
     writes: usize,
 }
 
@@ -71,7 +73,12 @@ impl TestStore {
     /// The next `put`, `delete` or `apply` fails with a `StoreError` and
     /// changes nothing.
     pub fn fail_next_write(&mut self) {
-        self.fail_next_write = true;
+        self.fail_next_write = Some(StoreErrorKind::Io);
+    }
+
+    /// From now on every write fails as a full disk does, changing nothing.
+    pub fn fill_up(&mut self) {
+        self.full = true;
     }
 
     /// Successful `put`/`delete`/`apply` calls so far (a batch is one write).
@@ -80,8 +87,11 @@ impl TestStore {
     }
 
     fn write_allowed(&mut self) -> Result<(), StoreError> {
-        if core::mem::take(&mut self.fail_next_write) {
-            return Err(StoreError("injected write failure".into()));
+        if self.full {
+            return Err(StoreError::io(std::io::ErrorKind::StorageFull.into()));
+        }
+        if let Some(kind) = self.fail_next_write.take() {
+            return Err(StoreError::new(kind, "injected write failure"));
         }
         self.writes += 1;
         Ok(())

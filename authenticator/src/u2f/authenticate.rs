@@ -18,7 +18,7 @@
 //! UV, and ES256 (U2F signatures are ECDSA P-256).
 
 use super::apdu::Apdu;
-use super::{StatusWord, challenge_and_application, internal};
+use super::{StatusWord, U2fError, challenge_and_application};
 use crate::Authenticator;
 use crate::auth_data::{self, FLAG_UP};
 use crate::env::{Env, Operation, Requester};
@@ -53,13 +53,13 @@ impl Authenticator {
         &mut self,
         env: &mut E,
         apdu: &Apdu<'_>,
-    ) -> Result<Vec<u8>, StatusWord> {
+    ) -> Result<Vec<u8>, U2fError> {
         // §5.1 framing: the L byte must match the key handle actually sent.
         let (challenge, application, rest) =
             challenge_and_application(apdu.data).ok_or(StatusWord::WrongLength)?;
         let (&len, key_handle) = rest.split_first().ok_or(StatusWord::WrongLength)?;
         if key_handle.len() != usize::from(len) {
-            return Err(StatusWord::WrongLength);
+            return Err(StatusWord::WrongLength.into());
         }
         let control = Control::parse(apdu.p1)?;
         // §5.3: a key handle that is not ours for this application is
@@ -69,7 +69,7 @@ impl Authenticator {
             .ok_or(StatusWord::WrongData)?;
         let user_present = match control {
             // §5.2: check-only "succeeds" with SW_CONDITIONS_NOT_SATISFIED.
-            Control::CheckOnly => return Err(StatusWord::ConditionsNotSatisfied),
+            Control::CheckOnly => return Err(StatusWord::ConditionsNotSatisfied.into()),
             Control::EnforcePresence => {
                 let (requester, name, display) = match &found.record {
                     // A discoverable credential knows its real RP id.
@@ -88,7 +88,7 @@ impl Authenticator {
             Control::DontEnforcePresence => false,
         };
         // §5.4: the global counter, shared with CTAP2 assertions.
-        let counter = self.counter.next(env.store()).map_err(internal)?;
+        let counter = self.counter.next(env.store())?;
         let flags = if user_present { FLAG_UP } else { 0 };
         // application || UP || counter is CTAP2 authData without extensions.
         let signed = [
@@ -111,10 +111,8 @@ impl Authenticator {
         env: &mut E,
         application: &[u8; 32],
         key_handle: &[u8],
-    ) -> Result<Option<Found>, StatusWord> {
-        let found = self
-            .first_ours(env, application, &[key_handle])
-            .map_err(internal)?;
+    ) -> Result<Option<Found>, U2fError> {
+        let found = self.first_ours(env, application, &[key_handle])?;
         Ok(found.filter(|f| {
             // U2F signatures are ECDSA P-256 (§5.4): an EdDSA credential is
             // not a U2F key. U2F cannot verify the user, so a credProtect

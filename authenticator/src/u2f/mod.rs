@@ -23,13 +23,14 @@ mod version;
 
 use crate::Authenticator;
 use crate::env::Env;
+use crate::error::Error;
 use crate::status::CtapError;
 
 /// ISO 7816-4 status words used by U2F (U2F Raw Message Formats v1.2
 /// §3.3 "Status Codes").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u16)]
-pub(crate) enum StatusWord {
+pub enum StatusWord {
     /// SW_NO_ERROR
     NoError = 0x9000,
     /// SW_CONDITIONS_NOT_SATISFIED: test of user presence required (also
@@ -51,8 +52,14 @@ pub(crate) enum StatusWord {
 }
 
 impl StatusWord {
-    fn bytes(self) -> [u8; 2] {
+    /// SW1 SW2, as they end a response APDU.
+    pub fn bytes(self) -> [u8; 2] {
         (self as u16).to_be_bytes()
+    }
+
+    /// A response APDU holding only this status word.
+    pub fn to_vec(self) -> Vec<u8> {
+        self.bytes().to_vec()
     }
 }
 
@@ -78,29 +85,34 @@ impl Authenticator {
                 data.extend_from_slice(&StatusWord::NoError.bytes());
                 data
             }
-            Err(sw) => sw.bytes().to_vec(),
+            Err(e) => {
+                if let U2fError::Fault(cause) = &e {
+                    tracing::error!(command = "U2F", %cause, "request failed");
+                }
+                e.status_word().bytes().to_vec()
+            }
         }
     }
 
-    fn dispatch_apdu<E: Env>(&mut self, env: &mut E, raw: &[u8]) -> Result<Vec<u8>, StatusWord> {
+    fn dispatch_apdu<E: Env>(&mut self, env: &mut E, raw: &[u8]) -> Result<Vec<u8>, U2fError> {
         // CTAP 2.1 §7.2 (alwaysUv): U2F cannot verify the user and we have
         // no built-in UV, so with alwaysUv on, CTAP1/U2F is disabled
         // entirely (and getInfo drops U2F_V2), as OpenSK does.
-        let always_uv = self.device_config(env).map_err(internal)?.always_uv;
+        let always_uv = self.device_config(env)?.always_uv;
         if always_uv {
-            return Err(StatusWord::CommandNotAllowed);
+            return Err(StatusWord::CommandNotAllowed.into());
         }
         // Length encodings first (6700), then CLA (6E00), then INS (6D00);
         // each instruction checks its own data length (6700).
         let apdu = apdu::parse(raw)?;
         if apdu.cla != CLA {
-            return Err(StatusWord::ClaNotSupported);
+            return Err(StatusWord::ClaNotSupported.into());
         }
         match apdu.ins {
             ins::REGISTER => self.u2f_register(env, &apdu),
             ins::AUTHENTICATE => self.u2f_authenticate(env, &apdu),
-            ins::VERSION => version::version(&apdu),
-            _ => Err(StatusWord::InsNotSupported),
+            ins::VERSION => Ok(version::version(&apdu)?),
+            _ => Err(StatusWord::InsNotSupported.into()),
         }
     }
 }
@@ -117,10 +129,40 @@ pub(crate) fn application_label(application: &[u8; 32]) -> String {
     label
 }
 
-/// Internal failures (store, RNG, attestation, counter exhausted) have no
-/// U2F status of their own: "no precise diagnosis".
-fn internal(_: CtapError) -> StatusWord {
-    StatusWord::Unknown
+/// Why a U2F request failed: the status word U2F prescribes, or a fault of
+/// the key, which U2F can only answer with "no precise diagnosis" and whose
+/// cause [`Authenticator::process_apdu`] logs.
+#[derive(Debug)]
+pub(crate) enum U2fError {
+    Refused(StatusWord),
+    Fault(Error),
+}
+
+impl U2fError {
+    fn status_word(&self) -> StatusWord {
+        match self {
+            U2fError::Refused(word) => *word,
+            U2fError::Fault(_) => StatusWord::Unknown,
+        }
+    }
+}
+
+impl From<StatusWord> for U2fError {
+    fn from(word: StatusWord) -> Self {
+        U2fError::Refused(word)
+    }
+}
+
+impl From<Error> for U2fError {
+    fn from(e: Error) -> Self {
+        U2fError::Fault(e)
+    }
+}
+
+impl From<CtapError> for U2fError {
+    fn from(e: CtapError) -> Self {
+        U2fError::Fault(e.into())
+    }
 }
 
 /// Splits `challenge (32) || application (32)` off the front of `data`.

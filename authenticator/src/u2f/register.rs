@@ -15,7 +15,7 @@ use p256::ecdsa::signature::Signer;
 use p256::elliptic_curve::sec1::ToSec1Point;
 
 use super::apdu::Apdu;
-use super::{StatusWord, challenge_and_application, internal};
+use super::{StatusWord, U2fError, challenge_and_application};
 use crate::Authenticator;
 use crate::attestation::u2f_attestation;
 use crate::credential::{self, CredentialFlags};
@@ -33,12 +33,12 @@ impl Authenticator {
         &mut self,
         env: &mut E,
         apdu: &Apdu<'_>,
-    ) -> Result<Vec<u8>, StatusWord> {
+    ) -> Result<Vec<u8>, U2fError> {
         // §4.1: exactly challenge || application. P1 is not checked: §4.1
         // defines none, and Chrome sends 0x03 ("enforce user presence").
         let (challenge, application) = match challenge_and_application(apdu.data) {
             Some((c, a, [])) => (c, a),
-            _ => return Err(StatusWord::WrongLength),
+            _ => return Err(StatusWord::WrongLength.into()),
         };
         // §4.2: no presence → SW_CONDITIONS_NOT_SATISFIED. Our prompt
         // blocks until answered, so a denial, timeout or CTAPHID_CANCEL
@@ -52,23 +52,22 @@ impl Authenticator {
         )
         .map_err(|_| StatusWord::ConditionsNotSatisfied)?;
         // U2F keys are P-256 (§4.3: a 65-byte uncompressed point).
-        let key = CredentialKey::generate(env, Algorithm::Es256).map_err(internal)?;
+        let key = CredentialKey::generate(env, Algorithm::Es256)?;
         let CredentialKey::Es256(secret) = &key else {
-            return Err(StatusWord::Unknown);
+            return Err(StatusWord::Unknown.into());
         };
         let point = secret.public_key().to_sec1_point(false);
         let public_key = point.as_bytes();
         // Non-discoverable, credProtect level 1: a U2F registration has no
         // user to store and no UV policy.
-        let secrets = self.secrets(env).map_err(internal)?;
+        let secrets = self.secrets(env)?;
         let key_handle =
-            credential::wrap(env, secrets, &application, &key, CredentialFlags::default())
-                .map_err(internal)?;
+            credential::wrap(env, secrets, &application, &key, CredentialFlags::default())?;
         // §4.3: the key handle length is one byte.
         let key_handle_len = u8::try_from(key_handle.len()).map_err(|_| StatusWord::Unknown)?;
         // fido-u2f attestation: the batch certificate if provisioned, else
         // this device's own self-signed one (crate::attestation).
-        let (certificate, attestation_key) = u2f_attestation(env).map_err(internal)?;
+        let (certificate, attestation_key) = u2f_attestation(env)?;
 
         let signed = [
             &[SIGNED_RESERVED][..],

@@ -58,7 +58,7 @@ pub fn get_info(addr: SocketAddr) -> CheckReport {
     })
 }
 
-/// Malformed CTAP2 requests get the status protocol.md lists for them.
+/// Malformed CTAP2 requests get the status ARCHITECTURE.md "Malformed requests" lists.
 pub fn malformed(addr: SocketAddr) -> CheckReport {
     run("ctap2_malformed", || {
         let mut c = open_ctap2(addr, Duration::from_secs(10))?;

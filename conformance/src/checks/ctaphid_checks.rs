@@ -1,5 +1,5 @@
 //! CTAPHID checks (CTAP 2.1 §11.2): channel allocation, PING round trips, and the error
-//! answers for malformed traffic listed in protocol.md "Malformed input".
+//! answers for malformed traffic listed in transport/README.md "CTAPHID rules".
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};

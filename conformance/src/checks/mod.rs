@@ -3,7 +3,8 @@
 //! Each check is a plain `fn(SocketAddr) -> CheckReport` that opens its own
 //! connection(s), waits only with bounded timeouts, and never panics; the device's bus
 //! id is found with OP_REQ_DEVLIST (the first exported device with a HID interface).
-//! Expected answers come from usbip_protocol.rst, CTAP 2.1 §11.2 and protocol.md.
+//! Expected answers come from usbip_protocol.rst, CTAP 2.1 §11.2 and, for malformed input,
+//! transport/README.md "CTAPHID rules" and ARCHITECTURE.md "Malformed requests".
 
 pub mod ctap2_checks;
 pub mod ctaphid_checks;

@@ -1,5 +1,5 @@
 //! Enumeration of an imported device, in the order Linux 6.1 (hub driver + usbhid) sends
-//! it over vhci (protocol.md "Control requests seen from Linux 6.1"):
+//! it over vhci (transport/README.md "Control requests from Linux"):
 //! GET_DESCRIPTOR device (64, then 18), configuration (9, then wTotalLength), string 0 and
 //! each string index with wLength 255, SET_CONFIGURATION, SET_IDLE, and the HID report
 //! descriptor (USB 2.0 §9.4, HID 1.11 §7.1–7.2).

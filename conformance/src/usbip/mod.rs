@@ -35,7 +35,8 @@ const MAX_DEVLIST_ENTRIES: u32 = 1024;
 fn connect(addr: SocketAddr) -> Result<TcpStream, Error> {
     let s = TcpStream::connect_timeout(&addr, OP_TIMEOUT)?;
     // Linux `usbip attach` hands a TCP_NODELAY socket to vhci; without it every
-    // exchange waits ~40 ms for delayed ACKs (crates.md).
+    // exchange waits ~40 ms for delayed ACKs (Nagle; transport/README.md "Threading model,
+    // and why").
     s.set_nodelay(true)?;
     s.set_read_timeout(Some(OP_TIMEOUT))?;
     s.set_write_timeout(Some(OP_TIMEOUT))?;

@@ -15,7 +15,8 @@ use super::{
 };
 use crate::handler::{Request, RequestKind, Signals};
 
-/// Tunables of the CTAPHID layer. `Default` gives the values the design asks for.
+/// Tunables of the CTAPHID layer. `Default` gives the values of transport/README.md
+/// "CTAPHID rules".
 #[derive(Debug, Clone)]
 pub struct CtaphidConfig {
     /// Major, minor and build device version bytes reported by INIT.
@@ -30,7 +31,7 @@ pub struct CtaphidConfig {
     pub message_timeout: Duration,
     /// Delay from dispatching a request to its first KEEPALIVE.
     pub keepalive_first: Duration,
-    /// Period of later KEEPALIVEs (CTAP 2.1 §11.2.9.1.7; the design asks ≤ 100 ms).
+    /// Period of later KEEPALIVEs (CTAP 2.1 §11.2.9.1.7; the spec's bound is 100 ms).
     pub keepalive_interval: Duration,
     /// Outgoing reports kept while the host reads none; newer ones are dropped.
     pub max_queued_packets: usize,

@@ -1,5 +1,5 @@
-//! CTAPHID state machine tests with a virtual clock: every row of the
-//! CTAPHID checklist in protocol.md, no sleeps.
+//! CTAPHID state machine tests with a virtual clock: every point of the
+//! CTAPHID rules in transport/README.md, no sleeps.
 
 use std::time::{Duration, Instant};
 

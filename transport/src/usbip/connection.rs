@@ -39,7 +39,7 @@ use super::device::{Device, DeviceError};
 use super::server::{AttachGuard, Registry, lock};
 use super::wink::WinkSignal;
 use crate::ctaphid::{Ctaphid, CtaphidConfig, Dispatch, Event};
-use crate::handler::{MessageHandler, RequestKind};
+use crate::handler::{MessageHandler, Refusal};
 
 /// The whole operation phase (a DEVLIST or IMPORT request, 8 or 40 bytes)
 /// must arrive within this long after the connection was accepted.
@@ -54,10 +54,6 @@ const KEEPALIVE_PROBES: u32 = 4;
 const JOB_QUEUE: usize = 4;
 /// A client that stops reading is dropped after this long.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
-/// CTAP2_ERR_KEEPALIVE_CANCEL: a request cancelled before it started.
-const CTAP2_ERR_KEEPALIVE_CANCEL: u8 = 0x2D;
-/// CTAP1_ERR_OTHER: the handler panicked.
-const CTAP1_ERR_OTHER: u8 = 0x7F;
 
 /// What every connection of one server shares.
 pub(crate) struct Context<H> {
@@ -422,7 +418,7 @@ fn work<H: MessageHandler>(
                 let response = if d.signals.is_cancelled() || registry.draining() {
                     // Cancelled (or aborted, or the server is stopping)
                     // before it started: never run it.
-                    cancelled_response(kind)
+                    lock(handler).refusal(kind, Refusal::Cancelled)
                 } else {
                     let mut h = lock(handler);
                     let started = Instant::now();
@@ -430,7 +426,7 @@ fn work<H: MessageHandler>(
                     tracing::debug!(cid, elapsed = ?started.elapsed(), "handler returned");
                     r.unwrap_or_else(|_| {
                         tracing::error!(cid, "handler panicked");
-                        failed_response(kind)
+                        h.refusal(kind, Refusal::Failed)
                     })
                 };
                 let mut l = lock(link);
@@ -439,21 +435,5 @@ fn work<H: MessageHandler>(
                 l.flush();
             }
         }
-    }
-}
-
-fn cancelled_response(kind: RequestKind) -> Vec<u8> {
-    match kind {
-        RequestKind::Cbor => vec![CTAP2_ERR_KEEPALIVE_CANCEL],
-        // U2F has no cancel: SW_CONDITIONS_NOT_SATISFIED.
-        RequestKind::Msg => vec![0x69, 0x85],
-    }
-}
-
-fn failed_response(kind: RequestKind) -> Vec<u8> {
-    match kind {
-        RequestKind::Cbor => vec![CTAP1_ERR_OTHER],
-        // SW_UNKNOWN.
-        RequestKind::Msg => vec![0x6F, 0x00],
     }
 }

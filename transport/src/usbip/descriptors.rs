@@ -8,7 +8,7 @@
 
 use super::codec::{DeviceRecord, InterfaceRecord};
 
-/// The report descriptor from protocol.md (the YubiKey 5 one): usage page
+/// The YubiKey 5 report descriptor (transport/README.md "Report descriptor"): usage page
 /// 0xF1D0, usage 0x01, 64-byte input (usage 0x20) and output (usage 0x21).
 pub const REPORT_DESCRIPTOR: [u8; 34] = [
     0x06, 0xD0, 0xF1, 0x09, 0x01, 0xA1, 0x01, 0x09, 0x20, 0x15, 0x00, 0x26, 0xFF, 0x00, 0x75, 0x08,

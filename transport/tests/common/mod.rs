@@ -18,8 +18,8 @@ use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
 use softkey_transport::{
-    DeviceConfig, KeepaliveStatus, MessageHandler, PeerPolicy, Request, RequestKind, Server,
-    ServerConfig, ShutdownHandle, Signals, Winker,
+    DeviceConfig, KeepaliveStatus, MessageHandler, PeerPolicy, Refusal, Request, RequestKind,
+    Server, ServerConfig, ShutdownHandle, Signals, Winker,
 };
 
 pub const DEVID: u32 = (1 << 16) | 2;
@@ -63,6 +63,15 @@ impl MessageHandler for TestHandler {
                 r.extend_from_slice(&[0x90, 0x00]);
                 r
             }
+        }
+    }
+
+    fn refusal(&self, kind: RequestKind, why: Refusal) -> Vec<u8> {
+        match (kind, why) {
+            (RequestKind::Cbor, Refusal::Cancelled) => vec![0x2D],
+            (RequestKind::Cbor, Refusal::Failed) => vec![0x7F],
+            (RequestKind::Msg, Refusal::Cancelled) => vec![0x69, 0x85],
+            (RequestKind::Msg, Refusal::Failed) => vec![0x6F, 0x00],
         }
     }
 
