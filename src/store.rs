@@ -4,8 +4,10 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 
+use zeroize::Zeroizing;
+
 use softkey_authenticator::testing::MemoryStore;
-use softkey_authenticator::{Store, StoreChange, StoreError, StoreErrorKind};
+use softkey_authenticator::{Store, StoreChange, StoreError, StoreErrorKind, StoredRecord};
 use softkey_vault::{Change, Vault};
 
 /// Where the key keeps its credentials while serving.
@@ -76,9 +78,9 @@ fn vault_error(error: softkey_vault::Error) -> StoreError {
 }
 
 impl Store for Backing {
-    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+    fn get(&self, key: &[u8]) -> Result<Option<Zeroizing<Vec<u8>>>, StoreError> {
         match self {
-            Backing::Vault(v) => Ok(v.vault.get(key).map(<[u8]>::to_vec)),
+            Backing::Vault(v) => Ok(v.vault.get(key).map(|value| Zeroizing::new(value.to_vec()))),
             Backing::Memory(memory) => memory.get(key),
         }
     }
@@ -128,12 +130,12 @@ impl Store for Backing {
         }
     }
 
-    fn scan_prefix(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+    fn scan_prefix(&self, prefix: &[u8]) -> Result<Vec<StoredRecord>, StoreError> {
         match self {
             Backing::Vault(v) => Ok(v
                 .vault
                 .scan_prefix(prefix)
-                .map(|(k, v)| (k.to_vec(), v.to_vec()))
+                .map(|(k, v)| StoredRecord::new(k, v))
                 .collect()),
             Backing::Memory(memory) => memory.scan_prefix(prefix),
         }

@@ -117,7 +117,6 @@ pub(crate) fn load_batch<S: Store + ?Sized>(
     let Some(raw) = store.get(ATTESTATION_RECORD)? else {
         return Ok(None);
     };
-    let raw = Zeroizing::new(raw);
     parse_batch(&raw)
         .map(Some)
         .ok_or_else(|| StoreError::corrupt("attestation record"))
@@ -147,7 +146,6 @@ pub(crate) fn load_u2f<S: Store + ?Sized>(
     let Some(raw) = store.get(U2F_RECORD)? else {
         return Ok(None);
     };
-    let raw = Zeroizing::new(raw);
     parse_u2f(&raw)
         .map(Some)
         .ok_or_else(|| StoreError::corrupt("U2F attestation record"))

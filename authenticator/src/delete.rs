@@ -76,9 +76,10 @@ fn matching<S: Store>(
     store: &S,
     selector: &CredentialSelector<'_>,
 ) -> Result<Vec<CredentialRecord>, StoreError> {
-    let mut records: Vec<CredentialRecord> = record::scan(store, record::PREFIX)?
+    let mut records: Vec<CredentialRecord> = store
+        .scan_prefix(record::PREFIX)?
         .iter()
-        .filter_map(|(_, value)| CredentialRecord::decode(value))
+        .filter_map(|stored| CredentialRecord::decode(&stored.value))
         .filter(|r| selector.matches(r))
         .collect();
     record::sort_for_listing(&mut records);

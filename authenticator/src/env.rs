@@ -7,7 +7,7 @@ use core::fmt;
 use core::time::Duration;
 use std::sync::Arc;
 
-use zeroize::Zeroize;
+use zeroize::{Zeroize, Zeroizing};
 
 /// Everything a command handler may touch outside its own RAM state.
 pub trait Env {
@@ -182,14 +182,14 @@ impl Eq for StoreError {}
 /// Every mutating call is durable when it returns `Ok`: a credential the
 /// client saw acknowledged survives a crash.
 pub trait Store {
-    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
+    /// The value stored under `key`, wiped when the caller drops it.
+    fn get(&self, key: &[u8]) -> Result<Option<Zeroizing<Vec<u8>>>, StoreError>;
     /// Inserts or replaces.
     fn put(&mut self, key: &[u8], value: &[u8]) -> Result<(), StoreError>;
     /// Returns whether the key existed.
     fn delete(&mut self, key: &[u8]) -> Result<bool, StoreError>;
     /// All records whose key starts with `prefix`, in key order.
-    #[allow(clippy::type_complexity)] // the fixed contract: (key, value) pairs
-    fn scan_prefix(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError>;
+    fn scan_prefix(&self, prefix: &[u8]) -> Result<Vec<StoredRecord>, StoreError>;
 
     /// How many records' keys start with `prefix`. getInfo asks on every
     /// call, so stores that can count without copying values (which hold
@@ -216,6 +216,34 @@ pub trait Store {
             }
         }
         Ok(())
+    }
+}
+
+/// One record read by [`Store::scan_prefix`], the read-side twin of
+/// [`StoreChange`]: values may hold private keys, so both parts are wiped on
+/// drop and `Debug` shows only lengths.
+pub struct StoredRecord {
+    pub key: Zeroizing<Vec<u8>>,
+    pub value: Zeroizing<Vec<u8>>,
+}
+
+impl StoredRecord {
+    pub fn new(key: &[u8], value: &[u8]) -> Self {
+        StoredRecord {
+            key: Zeroizing::new(key.to_vec()),
+            value: Zeroizing::new(value.to_vec()),
+        }
+    }
+}
+
+impl fmt::Debug for StoredRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "StoredRecord({} byte key, {} byte value)",
+            self.key.len(),
+            self.value.len()
+        )
     }
 }
 
@@ -278,8 +306,8 @@ mod tests {
     }
 
     impl Store for Plain {
-        fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-            Ok(self.records.get(key).cloned())
+        fn get(&self, key: &[u8]) -> Result<Option<Zeroizing<Vec<u8>>>, StoreError> {
+            Ok(self.records.get(key).cloned().map(Zeroizing::new))
         }
         fn put(&mut self, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
             self.spend()?;
@@ -290,12 +318,12 @@ mod tests {
             self.spend()?;
             Ok(self.records.remove(key).is_some())
         }
-        fn scan_prefix(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+        fn scan_prefix(&self, prefix: &[u8]) -> Result<Vec<StoredRecord>, StoreError> {
             Ok(self
                 .records
                 .iter()
                 .filter(|(k, _)| k.starts_with(prefix))
-                .map(|(k, v)| (k.clone(), v.clone()))
+                .map(|(k, v)| StoredRecord::new(k, v))
                 .collect())
         }
     }
@@ -312,7 +340,10 @@ mod tests {
                 StoreChange::Delete(b"absent".to_vec()),
             ])
             .unwrap();
-        assert_eq!(store.get(b"a").unwrap(), Some(b"y".to_vec()));
+        assert_eq!(
+            store.get(b"a").unwrap(),
+            Some(Zeroizing::new(b"y".to_vec()))
+        );
         assert_eq!(store.get(b"old").unwrap(), None);
         assert_eq!(store.count_prefix(b"").unwrap(), 1);
         store.apply(&[]).unwrap();
@@ -333,7 +364,10 @@ mod tests {
             .unwrap_err();
         assert_eq!(err.kind(), StoreErrorKind::Full);
         // Not atomic: the documented reason real stores override it.
-        assert_eq!(store.get(b"a").unwrap(), Some(b"1".to_vec()));
+        assert_eq!(
+            store.get(b"a").unwrap(),
+            Some(Zeroizing::new(b"1".to_vec()))
+        );
         assert_eq!(store.get(b"b").unwrap(), None);
     }
 

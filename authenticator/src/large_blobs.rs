@@ -229,7 +229,9 @@ impl Authenticator {
 
 /// The stored array, or the initial one.
 fn stored_array<S: Store>(store: &S) -> Result<Vec<u8>, Error> {
-    Ok(store.get(LARGE_BLOBS_KEY)?.unwrap_or_else(initial_array))
+    Ok(store
+        .get(LARGE_BLOBS_KEY)?
+        .map_or_else(initial_array, |array| array.to_vec()))
 }
 
 fn truncated_hash(data: &[u8]) -> [u8; HASH_LEN] {

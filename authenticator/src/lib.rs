@@ -59,7 +59,7 @@ pub use credential::{CREDENTIAL_ID_LEN, MAX_CREDENTIAL_ID_LEN};
 pub use delete::{CredentialSelector, delete_credentials, find_credentials};
 pub use env::{
     Env, Operation, PresenceError, PresenceRequest, Requester, Store, StoreChange, StoreError,
-    StoreErrorKind, UserPresence,
+    StoreErrorKind, StoredRecord, UserPresence,
 };
 pub use error::Error;
 pub use get_info::MAX_CREDENTIAL_COUNT_IN_LIST;

@@ -119,27 +119,13 @@ pub struct CredentialSummary {
     pub credential_id: Vec<u8>,
 }
 
-/// Store keys with their encoded records, each record wiped when dropped.
-pub(crate) type ScannedRecords = Vec<(Vec<u8>, Zeroizing<Vec<u8>>)>;
-
-/// The encoded records under `prefix`, each value wiped when dropped: the
-/// record of an imported credential holds its private key, and these are
-/// the store's copies.
-pub(crate) fn scan<S: Store>(store: &S, prefix: &[u8]) -> Result<ScannedRecords, StoreError> {
-    Ok(store
-        .scan_prefix(prefix)?
-        .into_iter()
-        .map(|(k, v)| (k, Zeroizing::new(v)))
-        .collect())
-}
-
 /// Every discoverable credential, ordered by RP id, then newest first.
 /// A record that does not decode is reported, not skipped.
 pub fn list_credentials<S: Store>(store: &S) -> Result<Vec<CredentialSummary>, StoreError> {
     let mut records = Vec::new();
-    for (key, value) in scan(store, PREFIX)? {
-        let record = CredentialRecord::decode(&value).ok_or_else(|| {
-            StoreError::corrupt(format!("credential record ({} byte key)", key.len()))
+    for stored in store.scan_prefix(PREFIX)? {
+        let record = CredentialRecord::decode(&stored.value).ok_or_else(|| {
+            StoreError::corrupt(format!("credential record ({} byte key)", stored.key.len()))
         })?;
         records.push(record);
     }
@@ -170,9 +156,10 @@ pub(crate) fn for_rp<S: Store>(
     store: &S,
     rp_id_hash: &[u8; 32],
 ) -> Result<Vec<CredentialRecord>, Error> {
-    let mut records: Vec<CredentialRecord> = scan(store, &rp_prefix(rp_id_hash))?
+    let mut records: Vec<CredentialRecord> = store
+        .scan_prefix(&rp_prefix(rp_id_hash))?
         .iter()
-        .filter_map(|(_, value)| CredentialRecord::decode(value))
+        .filter_map(|stored| CredentialRecord::decode(&stored.value))
         .collect();
     // CTAP 2.1 §6.2.2 step 7 (no allowList): most recently created first.
     records.sort_by_key(|r| core::cmp::Reverse(r.order));
@@ -182,9 +169,10 @@ pub(crate) fn for_rp<S: Store>(
 /// Every decodable discoverable credential record (corrupt ones skipped),
 /// in key order.
 pub(crate) fn all<S: Store>(store: &S) -> Result<Vec<CredentialRecord>, Error> {
-    Ok(scan(store, PREFIX)?
+    Ok(store
+        .scan_prefix(PREFIX)?
         .iter()
-        .filter_map(|(_, value)| CredentialRecord::decode(value))
+        .filter_map(|stored| CredentialRecord::decode(&stored.value))
         .collect())
 }
 
@@ -236,14 +224,15 @@ pub(crate) fn save<S: Store>(
     rp_id_hash: &[u8; 32],
     record: &CredentialRecord,
 ) -> Result<(), Error> {
-    let replaced: Vec<Vec<u8>> = scan(store, &rp_prefix(rp_id_hash))?
+    let replaced: Vec<Vec<u8>> = store
+        .scan_prefix(&rp_prefix(rp_id_hash))?
         .into_iter()
-        .filter(|(_, value)| {
-            CredentialRecord::decode(value).is_some_and(|old| {
+        .filter(|stored| {
+            CredentialRecord::decode(&stored.value).is_some_and(|old| {
                 old.user_id == record.user_id && old.credential_id != record.credential_id
             })
         })
-        .map(|(k, _)| k)
+        .map(|stored| stored.key.to_vec())
         .collect();
     store.put(&key(rp_id_hash, &record.credential_id), &record.encode())?;
     for old in replaced {
@@ -257,9 +246,10 @@ pub(crate) fn save<S: Store>(
 pub(crate) fn all_or_corrupt<S: Store>(
     store: &S,
 ) -> Result<Vec<Option<CredentialRecord>>, StoreError> {
-    Ok(scan(store, PREFIX)?
+    Ok(store
+        .scan_prefix(PREFIX)?
         .into_iter()
-        .map(|(_, value)| CredentialRecord::decode(&value))
+        .map(|stored| CredentialRecord::decode(&stored.value))
         .collect())
 }
 

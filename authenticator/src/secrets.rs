@@ -42,7 +42,7 @@ impl DeviceSecrets {
     /// Loads the secrets, creating and persisting them if absent.
     pub(crate) fn load_or_create<E: Env>(env: &mut E) -> Result<Self, Error> {
         if let Some(raw) = env.store().get(SECRETS_KEY)? {
-            return Self::parse(&Zeroizing::new(raw))
+            return Self::parse(&raw)
                 .map_err(|_| StoreError::corrupt("device secrets record").into());
         }
         let mut record = Zeroizing::new([0u8; RECORD_LEN]);
@@ -93,7 +93,7 @@ impl ImportedWrapKeys {
     pub(crate) fn load<S: Store>(store: &S) -> Result<Self, Error> {
         match store.get(WRAP_KEYS_KEY)? {
             None => Ok(Self::default()),
-            Some(raw) => Ok(Self::from_record(&Zeroizing::new(raw))
+            Some(raw) => Ok(Self::from_record(&raw)
                 .ok_or_else(|| StoreError::corrupt("imported wrap keys record"))?),
         }
     }

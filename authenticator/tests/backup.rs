@@ -26,7 +26,13 @@ fn import(h: &mut Harness, contents: &BackupContents) -> Result<ImportReport, Ba
 }
 
 fn snapshot(h: &Harness) -> Vec<(Vec<u8>, Vec<u8>)> {
-    h.env.store.scan_prefix(b"").unwrap()
+    h.env
+        .store
+        .scan_prefix(b"")
+        .unwrap()
+        .into_iter()
+        .map(|stored| (stored.key.to_vec(), stored.value.to_vec()))
+        .collect()
 }
 
 fn ids(list: &[softkey_authenticator::CredentialSummary]) -> Vec<Vec<u8>> {

@@ -31,7 +31,13 @@ fn import(h: &mut Harness, contents: &BackupContents) -> Result<ImportReport, Ba
 }
 
 fn snapshot(h: &Harness) -> Vec<(Vec<u8>, Vec<u8>)> {
-    h.env.store.scan_prefix(b"").unwrap()
+    h.env
+        .store
+        .scan_prefix(b"")
+        .unwrap()
+        .into_iter()
+        .map(|stored| (stored.key.to_vec(), stored.value.to_vec()))
+        .collect()
 }
 
 fn credential(rp: &str, id: &[u8], algorithm: BackupAlgorithm, der: &[u8]) -> BackupCredential {

@@ -114,8 +114,13 @@ fn wipes_credentials_pin_blobs_and_secrets_but_not_the_counter() {
     );
     // Kept: the attestation record and a counter that never goes back.
     assert_eq!(
-        h.env.store.inner.get(b"device/attestation").unwrap(),
-        Some(b"batch cert".to_vec())
+        h.env
+            .store
+            .inner
+            .get(b"device/attestation")
+            .unwrap()
+            .as_deref(),
+        Some(&b"batch cert".to_vec())
     );
     let new = h.make_credential(&Mc::new(RP, b"w", "carol")).unwrap();
     assert!(

@@ -351,9 +351,8 @@ fn main() {
         plain = message(0x01, &Value::Map(pairs));
     }
     assert_eq!(auth.process_cbor(&mut env, &plain)[0], 0x00);
-    for (key, value) in env.store.scan_prefix(b"cred/").unwrap() {
-        let _ = key;
-        write("stored_records", "made-by-make-credential", &value);
+    for stored in env.store.scan_prefix(b"cred/").unwrap() {
+        write("stored_records", "made-by-make-credential", &stored.value);
     }
     let empty_array = hex("8076be8b528d0075f7aae98d6fa57a6d3c");
     write("large_blob_array", "empty", &empty_array);

@@ -26,13 +26,12 @@ impl DeviceState {
         let primary = match store.get(SECRETS_KEY)? {
             None => None,
             Some(raw) => Some(
-                DeviceSecrets::from_record(&zeroize::Zeroizing::new(raw))
-                    .ok_or(BackupError::Corrupt("device secrets"))?,
+                DeviceSecrets::from_record(&raw).ok_or(BackupError::Corrupt("device secrets"))?,
             ),
         };
         let imported = match store.get(WRAP_KEYS_KEY)? {
             None => ImportedWrapKeys::default(),
-            Some(raw) => ImportedWrapKeys::from_record(&zeroize::Zeroizing::new(raw))
+            Some(raw) => ImportedWrapKeys::from_record(&raw)
                 .ok_or(BackupError::Corrupt("imported wrap keys"))?,
         };
         let ceiling = match store.get(COUNTER_KEY)? {
@@ -43,6 +42,7 @@ impl DeviceState {
         };
         let large_blob_array = store
             .get(LARGE_BLOBS_KEY)?
+            .map(|array| array.to_vec())
             .filter(|array| *array != initial_array());
         Ok(DeviceState {
             primary,

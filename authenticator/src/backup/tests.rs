@@ -1,6 +1,8 @@
 //! What import stores and export refuses, checked on the records
 //! themselves (the scenario tests in `tests/backup*.rs` check behaviour).
 
+use zeroize::Zeroizing;
+
 use super::*;
 use crate::auth_data::rp_id_hash;
 use crate::counter::COUNTER_KEY;
@@ -110,7 +112,7 @@ fn added_credentials_get_orders_above_both_ceilings_oldest_first() {
     assert_eq!(stored(&mut b, &first_id).order, 302);
     assert_eq!(
         b.store().get(COUNTER_KEY).unwrap(),
-        Some(302u32.to_be_bytes().to_vec())
+        Some(Zeroizing::new(302u32.to_be_bytes().to_vec()))
     );
 }
 

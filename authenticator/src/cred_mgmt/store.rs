@@ -69,7 +69,7 @@ pub(crate) fn all_keys<S: Store>(store: &S) -> Result<Vec<Vec<u8>>, Error> {
     Ok(store
         .scan_prefix(PREFIX)?
         .into_iter()
-        .map(|(key, _)| key)
+        .map(|stored| stored.key.to_vec())
         .collect())
 }
 

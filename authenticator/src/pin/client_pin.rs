@@ -10,7 +10,8 @@
 
 use zeroize::Zeroizing;
 
-use super::protocol::{PinProtocol, SharedSecret, ct_eq};
+use super::primitives::ct_eq;
+use super::protocol::{PinProtocol, SharedSecret};
 use super::retries::{self, MAX_PIN_RETRIES};
 use super::{DeviceConfig, MAX_CONSECUTIVE_MISMATCHES, Permission};
 use crate::Authenticator;

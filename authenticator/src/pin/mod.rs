@@ -19,6 +19,7 @@ use crate::status::CtapError;
 
 mod client_pin;
 pub(crate) mod device_config;
+mod primitives;
 mod protocol;
 mod protocol1;
 mod protocol2;

@@ -6,10 +6,8 @@
 
 use core::fmt;
 
-use hmac::{Hmac, KeyInit, Mac};
 use p256::elliptic_curve::sec1::ToSec1Point;
 use p256::{PublicKey, SecretKey};
-use sha2::Sha256;
 use zeroize::Zeroizing;
 
 use super::{protocol1, protocol2};
@@ -230,62 +228,4 @@ impl SharedSecret {
     pub(crate) fn authenticate(&self, message: &[u8]) -> Vec<u8> {
         self.protocol.authenticate(&self.key, message)
     }
-}
-
-/// AES-256-CBC without padding over whole blocks (both protocols).
-/// HMAC-SHA-256 of `message` under `key`: the MAC of both protocols
-/// (§6.5.6 truncates it, §6.5.7 keys it with the HMAC half).
-pub(crate) fn hmac_sha256(key: &[u8], message: &[u8]) -> Hmac<Sha256> {
-    // HMAC takes keys of any length: this never fails.
-    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(key)
-        .unwrap_or_else(|_| <Hmac<Sha256> as KeyInit>::new(&Default::default()));
-    mac.update(message);
-    mac
-}
-
-pub(crate) mod cbc_blocks {
-    use aes::Aes256;
-    use cbc::cipher::{BlockModeDecrypt, BlockModeEncrypt, KeyIvInit};
-
-    use crate::status::CtapError;
-
-    pub(crate) const BLOCK: usize = 16;
-
-    pub(crate) fn encrypt(key: &[u8], iv: &[u8], data: &mut [u8]) -> Result<(), CtapError> {
-        if !data.len().is_multiple_of(BLOCK) {
-            return Err(CtapError::InvalidLength);
-        }
-        let mut mode =
-            cbc::Encryptor::<Aes256>::new_from_slices(key, iv).map_err(|_| CtapError::Other)?;
-        for chunk in data.chunks_exact_mut(BLOCK) {
-            let block = chunk.try_into().map_err(|_| CtapError::Other)?;
-            mode.encrypt_block(block);
-        }
-        Ok(())
-    }
-
-    pub(crate) fn decrypt(key: &[u8], iv: &[u8], data: &mut [u8]) -> Result<(), CtapError> {
-        if !data.len().is_multiple_of(BLOCK) {
-            return Err(CtapError::InvalidLength);
-        }
-        let mut mode =
-            cbc::Decryptor::<Aes256>::new_from_slices(key, iv).map_err(|_| CtapError::Other)?;
-        for chunk in data.chunks_exact_mut(BLOCK) {
-            let block = chunk.try_into().map_err(|_| CtapError::Other)?;
-            mode.decrypt_block(block);
-        }
-        Ok(())
-    }
-}
-
-/// Constant-time equality of two byte strings of public length.
-pub(crate) fn ct_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    let diff = a
-        .iter()
-        .zip(b)
-        .fold(0u8, |acc, (x, y)| acc | core::hint::black_box(x ^ y));
-    core::hint::black_box(diff) == 0
 }

@@ -5,7 +5,7 @@ use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
-use super::protocol::{cbc_blocks, hmac_sha256};
+use super::primitives::{cbc_blocks, hmac_sha256};
 use crate::status::CtapError;
 
 /// §6.5.6 `authenticate`: LEFT(HMAC-SHA-256(key, message), 16).

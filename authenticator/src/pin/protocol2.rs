@@ -7,8 +7,8 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use zeroize::Zeroizing;
 
-use super::protocol::cbc_blocks::{self, BLOCK};
-use super::protocol::hmac_sha256;
+use super::primitives::cbc_blocks::{self, BLOCK};
+use super::primitives::hmac_sha256;
 use crate::status::CtapError;
 
 const MAC_LEN: usize = 32;

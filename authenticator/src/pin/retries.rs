@@ -54,7 +54,6 @@ pub(crate) fn load_pin<S: Store>(store: &S) -> Result<Option<StoredPin>, Error> 
     let Some(raw) = store.get(PIN_KEY)? else {
         return Ok(None);
     };
-    let raw = Zeroizing::new(raw);
     match raw.split_first() {
         Some((&FORMAT_VERSION, rest)) if rest.len() == PIN_HASH_LEN + 1 => {
             let (hash, len) = rest.split_at(PIN_HASH_LEN);

@@ -4,11 +4,13 @@
 
 use core::time::Duration;
 
+use zeroize::Zeroizing;
+
 use super::retries::{self, RETRIES_KEY};
 use super::tests::{PIN, key_agreement_bytes, with_pin};
 use super::*;
 use crate::Config;
-use crate::env::{Store, StoreError};
+use crate::env::{Store, StoreError, StoredRecord};
 use crate::testing::{MemoryStore, PinClient, ScriptedPresence, TestEnv};
 
 #[test]
@@ -96,7 +98,7 @@ struct CrashingStore {
 }
 
 impl Store for CrashingStore {
-    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+    fn get(&self, key: &[u8]) -> Result<Option<Zeroizing<Vec<u8>>>, StoreError> {
         self.inner.get(key)
     }
     fn put(&mut self, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
@@ -107,7 +109,7 @@ impl Store for CrashingStore {
         self.allow()?;
         self.inner.delete(key)
     }
-    fn scan_prefix(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+    fn scan_prefix(&self, prefix: &[u8]) -> Result<Vec<StoredRecord>, StoreError> {
         self.inner.scan_prefix(prefix)
     }
 }
@@ -190,5 +192,8 @@ fn retries_survive_a_restart_and_mismatch_counter_does_not() {
     let mut auth = Authenticator::new(Config::default());
     auth.power_up(&mut env);
     assert_eq!(c.retries(&mut auth, &mut env), Ok((5, false)));
-    assert_eq!(env.store.get(RETRIES_KEY).unwrap(), Some(vec![5]));
+    assert_eq!(
+        env.store.get(RETRIES_KEY).unwrap(),
+        Some(Zeroizing::new(vec![5]))
+    );
 }

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use zeroize::Zeroizing;
 
-use crate::env::{Store, StoreChange, StoreError};
+use crate::env::{Store, StoreChange, StoreError, StoredRecord};
 
 /// An in-memory, ordered key/value store. Nothing survives the process.
 #[derive(Default, Clone)]
@@ -44,8 +44,8 @@ impl fmt::Debug for MemoryStore {
 }
 
 impl Store for MemoryStore {
-    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(self.records.get(key).map(|v| v.to_vec()))
+    fn get(&self, key: &[u8]) -> Result<Option<Zeroizing<Vec<u8>>>, StoreError> {
+        Ok(self.records.get(key).cloned())
     }
 
     fn put(&mut self, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
@@ -58,12 +58,12 @@ impl Store for MemoryStore {
         Ok(self.records.remove(key).is_some())
     }
 
-    fn scan_prefix(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+    fn scan_prefix(&self, prefix: &[u8]) -> Result<Vec<StoredRecord>, StoreError> {
         Ok(self
             .records
             .range(prefix.to_vec()..)
             .take_while(|(k, _)| k.starts_with(prefix))
-            .map(|(k, v)| (k.clone(), v.to_vec()))
+            .map(|(k, v)| StoredRecord::new(k, v))
             .collect())
     }
 
@@ -102,7 +102,7 @@ mod tests {
         assert_eq!(s.get(b"a").unwrap(), None);
         s.put(b"a", b"1").unwrap();
         s.put(b"a", b"2").unwrap();
-        assert_eq!(s.get(b"a").unwrap(), Some(b"2".to_vec()));
+        assert_eq!(s.get(b"a").unwrap(), Some(Zeroizing::new(b"2".to_vec())));
         assert_eq!(s.len(), 1);
         assert!(s.delete(b"a").unwrap());
         assert!(!s.delete(b"a").unwrap());
@@ -126,7 +126,7 @@ mod tests {
             .scan_prefix(b"cred/")
             .unwrap()
             .into_iter()
-            .map(|(k, _)| k)
+            .map(|stored| stored.key.to_vec())
             .collect();
         assert_eq!(
             keys,
@@ -158,7 +158,7 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(s.keys().collect::<Vec<_>>(), vec![&b"a"[..]]);
-        assert_eq!(s.get(b"a").unwrap(), Some(b"2".to_vec()));
+        assert_eq!(s.get(b"a").unwrap(), Some(Zeroizing::new(b"2".to_vec())));
         s.apply(&[]).unwrap();
         assert_eq!(s.len(), 1);
     }

@@ -6,12 +6,13 @@ use core::time::Duration;
 use std::collections::VecDeque;
 
 use sha2::{Digest, Sha256};
+use zeroize::Zeroizing;
 
 use super::MemoryStore;
 use crate::Authenticator;
 use crate::env::{
     Env, PresenceError, PresenceRequest, Requester, Store, StoreChange, StoreError, StoreErrorKind,
-    UserPresence,
+    StoredRecord, UserPresence,
 };
 
 /// Unix time the manual clock starts at (2026-01-01T00:00:00Z).
@@ -99,7 +100,7 @@ impl TestStore {
 }
 
 impl Store for TestStore {
-    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+    fn get(&self, key: &[u8]) -> Result<Option<Zeroizing<Vec<u8>>>, StoreError> {
         self.inner.get(key)
     }
 
@@ -113,7 +114,7 @@ impl Store for TestStore {
         self.inner.delete(key)
     }
 
-    fn scan_prefix(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+    fn scan_prefix(&self, prefix: &[u8]) -> Result<Vec<StoredRecord>, StoreError> {
         self.inner.scan_prefix(prefix)
     }
 
@@ -290,7 +291,7 @@ mod tests {
         s.put(b"k", b"v").unwrap();
         s.fail_next_write();
         assert!(s.delete(b"k").is_err());
-        assert_eq!(s.get(b"k").unwrap(), Some(b"v".to_vec()));
+        assert_eq!(s.get(b"k").unwrap(), Some(Zeroizing::new(b"v".to_vec())));
         assert_eq!(s.writes(), 1);
         // A failed batch applies nothing; a good one counts as one write.
         let batch = [
@@ -300,9 +301,9 @@ mod tests {
         s.fail_next_write();
         assert!(s.apply(&batch).is_err());
         assert_eq!(s.get(b"x").unwrap(), None);
-        assert_eq!(s.get(b"k").unwrap(), Some(b"v".to_vec()));
+        assert_eq!(s.get(b"k").unwrap(), Some(Zeroizing::new(b"v".to_vec())));
         s.apply(&batch).unwrap();
-        assert_eq!(s.get(b"x").unwrap(), Some(b"1".to_vec()));
+        assert_eq!(s.get(b"x").unwrap(), Some(Zeroizing::new(b"1".to_vec())));
         assert_eq!(s.get(b"k").unwrap(), None);
         assert_eq!(s.writes(), 2);
     }
