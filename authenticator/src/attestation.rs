@@ -29,9 +29,7 @@ use crate::env::{Env, Store, StoreError};
 use crate::error::Error;
 use crate::keys::{Algorithm, CredentialKey};
 use crate::status::CtapError;
-
-pub(crate) const MODE_RECORD: &[u8] = b"device/attestation-mode";
-pub(crate) const EP_RP_IDS_RECORD: &[u8] = b"device/ep-rp-ids";
+use crate::store_keys::{ATTESTATION_MODE, ENTERPRISE_RP_IDS};
 
 /// Which attestation statement makeCredential returns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,12 +93,12 @@ pub fn set_attestation_mode<S: Store + ?Sized>(
     store: &mut S,
     mode: AttestationMode,
 ) -> Result<(), StoreError> {
-    store.put(MODE_RECORD, mode.as_str().as_bytes())
+    store.put(ATTESTATION_MODE, mode.as_str().as_bytes())
 }
 
 /// The stored default attestation mode (self when never set).
 pub fn attestation_mode<S: Store + ?Sized>(store: &S) -> Result<AttestationMode, StoreError> {
-    match store.get(MODE_RECORD)? {
+    match store.get(ATTESTATION_MODE)? {
         None => Ok(AttestationMode::default()),
         Some(raw) => core::str::from_utf8(&raw)
             .map_err(|_| StoreError::corrupt("attestation mode record"))?
@@ -115,16 +113,16 @@ pub fn set_enterprise_rp_ids<S: Store + ?Sized>(
     rp_ids: &[String],
 ) -> Result<(), StoreError> {
     if rp_ids.is_empty() {
-        store.delete(EP_RP_IDS_RECORD)?;
+        store.delete(ENTERPRISE_RP_IDS)?;
         return Ok(());
     }
     let list = Value::Array(rp_ids.iter().map(|id| Value::text(id)).collect());
-    store.put(EP_RP_IDS_RECORD, &cbor::encode(&list))
+    store.put(ENTERPRISE_RP_IDS, &cbor::encode(&list))
 }
 
 /// The RP ids configured for enterprise attestation.
 pub fn enterprise_rp_ids<S: Store + ?Sized>(store: &S) -> Result<Vec<String>, StoreError> {
-    let Some(raw) = store.get(EP_RP_IDS_RECORD)? else {
+    let Some(raw) = store.get(ENTERPRISE_RP_IDS)? else {
         return Ok(Vec::new());
     };
     let corrupt = || StoreError::corrupt("enterprise RP id record");
@@ -143,10 +141,7 @@ pub fn enterprise_rp_ids<S: Store + ?Sized>(store: &S) -> Result<Vec<String>, St
 /// Whether a batch attestation is provisioned (getInfo may advertise "ep"
 /// only then: an enterprise attestation needs a certificate).
 pub(crate) fn batch_provisioned<E: Env>(env: &mut E) -> Result<bool, Error> {
-    Ok(env
-        .store()
-        .get(attestation_ca::ATTESTATION_RECORD)?
-        .is_some())
+    Ok(env.store().get(crate::store_keys::ATTESTATION)?.is_some())
 }
 
 /// Whether an enterprise attestation can be produced: a batch attestation
@@ -216,7 +211,7 @@ pub(crate) fn choose_for_request<E: Env>(
     rp_id: &str,
 ) -> Result<AttestationChoice, Error> {
     let store = env.store();
-    let batch = store.get(attestation_ca::ATTESTATION_RECORD)?.is_some();
+    let batch = store.get(crate::store_keys::ATTESTATION)?.is_some();
     let mode = attestation_mode(store)?;
     let ep_rp_ids = match enterprise {
         Some(_) => enterprise_rp_ids(store)?,
@@ -527,7 +522,7 @@ mod tests {
             Err(CtapError::InvalidParameter.into())
         );
         set_enterprise_rp_ids(env.store(), &[]).unwrap();
-        assert!(env.store().get(EP_RP_IDS_RECORD).unwrap().is_none());
+        assert!(env.store().get(ENTERPRISE_RP_IDS).unwrap().is_none());
         assert_eq!(
             choose_for_request(&mut env, None, Some(1), true, "corp.example"),
             Ok(BatchPacked)
@@ -540,12 +535,12 @@ mod tests {
     #[test]
     fn corrupt_settings_are_errors() {
         let mut env = TestEnv::new(4);
-        env.store().put(MODE_RECORD, b"\xFFbatch").unwrap();
+        env.store().put(ATTESTATION_MODE, b"\xFFbatch").unwrap();
         assert!(attestation_mode(env.store()).is_err());
-        env.store().put(MODE_RECORD, b"tpm").unwrap();
+        env.store().put(ATTESTATION_MODE, b"tpm").unwrap();
         assert!(attestation_mode(env.store()).is_err());
         for bad in [&b"\xA0"[..], &[0x81, 0x01], &[0xFF], &[]] {
-            env.store().put(EP_RP_IDS_RECORD, bad).unwrap();
+            env.store().put(ENTERPRISE_RP_IDS, bad).unwrap();
             assert!(enterprise_rp_ids(env.store()).is_err(), "{bad:?}");
         }
     }
@@ -556,7 +551,7 @@ mod tests {
         let (first, key) = u2f_attestation(&mut env).unwrap();
         assert!(
             env.store()
-                .get(attestation_ca::U2F_RECORD)
+                .get(crate::store_keys::U2F_ATTESTATION)
                 .unwrap()
                 .is_some()
         );

@@ -44,9 +44,8 @@ use x509_cert::time::{Time, Validity};
 use zeroize::Zeroizing;
 
 use crate::env::{Store, StoreError};
+use crate::store_keys::{ATTESTATION, U2F_ATTESTATION};
 
-pub(crate) const ATTESTATION_RECORD: &[u8] = b"device/attestation";
-pub(crate) const U2F_RECORD: &[u8] = b"device/attestation-u2f";
 const FORMAT_VERSION: u8 = 1;
 
 /// id-fido-gen-ce-aaguid: the AAGUID as an OCTET STRING, non-critical.
@@ -98,7 +97,7 @@ pub fn provision_attestation<S: Store>(
     record.extend_from_slice(&leaf_len.to_be_bytes());
     record.extend_from_slice(&batch.leaf_der);
     record.extend_from_slice(&batch.ca_der);
-    store.put(ATTESTATION_RECORD, &record)?;
+    store.put(ATTESTATION, &record)?;
     ca_pem(&batch.ca_der).map_err(store_error)
 }
 
@@ -114,7 +113,7 @@ pub fn attestation_ca_pem<S: Store>(store: &S) -> Result<Option<String>, StoreEr
 pub(crate) fn load_batch<S: Store + ?Sized>(
     store: &S,
 ) -> Result<Option<BatchAttestation>, StoreError> {
-    let Some(raw) = store.get(ATTESTATION_RECORD)? else {
+    let Some(raw) = store.get(ATTESTATION)? else {
         return Ok(None);
     };
     parse_batch(&raw)
@@ -143,7 +142,7 @@ fn parse_batch(raw: &[u8]) -> Option<BatchAttestation> {
 pub(crate) fn load_u2f<S: Store + ?Sized>(
     store: &S,
 ) -> Result<Option<(Vec<u8>, SigningKey)>, StoreError> {
-    let Some(raw) = store.get(U2F_RECORD)? else {
+    let Some(raw) = store.get(U2F_ATTESTATION)? else {
         return Ok(None);
     };
     parse_u2f(&raw)
@@ -196,7 +195,7 @@ pub(crate) fn save_u2f<S: Store + ?Sized>(
     let mut record = Zeroizing::new(vec![FORMAT_VERSION]);
     record.extend_from_slice(&key.to_bytes());
     record.extend_from_slice(der);
-    store.put(U2F_RECORD, &record)
+    store.put(U2F_ATTESTATION, &record)
 }
 
 /// A fresh CA and batch leaf; the CA key is dropped on return.
@@ -481,11 +480,11 @@ mod tests {
     fn provisioning_is_stored_once_and_never_replaced() {
         let (mut store, pem) = provisioned(2);
         assert_eq!(attestation_ca_pem(&store).unwrap(), Some(pem.clone()));
-        let before = store.get(ATTESTATION_RECORD).unwrap();
+        let before = store.get(ATTESTATION).unwrap();
         let mut rng = SeededRng::new(99);
         let again = provision_attestation(&mut store, &mut |b| rng.fill(b), AAGUID).unwrap();
         assert_eq!(again, pem);
-        assert_eq!(store.get(ATTESTATION_RECORD).unwrap(), before);
+        assert_eq!(store.get(ATTESTATION).unwrap(), before);
         // Two installations get different CAs.
         assert_ne!(provisioned(3).1, pem);
         assert_eq!(attestation_ca_pem(&MemoryStore::default()).unwrap(), None);
@@ -495,10 +494,10 @@ mod tests {
     fn corrupt_records_are_errors_not_panics() {
         let mut store = MemoryStore::default();
         for bad in [&[][..], &[1], &[2; 40], &[1; 34], &[1; 40]] {
-            store.put(ATTESTATION_RECORD, bad).unwrap();
+            store.put(ATTESTATION, bad).unwrap();
             assert!(load_batch(&store).is_err(), "{bad:?}");
             assert!(attestation_ca_pem(&store).is_err());
-            store.put(U2F_RECORD, bad).unwrap();
+            store.put(U2F_ATTESTATION, bad).unwrap();
             assert!(load_u2f(&store).is_err(), "{bad:?}");
         }
     }
@@ -508,7 +507,7 @@ mod tests {
         let mut store = MemoryStore::default();
         let result = provision_attestation(&mut store, &mut |b| b.fill(0), AAGUID);
         assert!(result.is_err());
-        assert!(store.get(ATTESTATION_RECORD).unwrap().is_none());
+        assert!(store.get(ATTESTATION).unwrap().is_none());
     }
 
     #[test]

@@ -12,8 +12,9 @@ use crate::env::{Env, Store};
 use crate::error::Error;
 use crate::get_next_assertion::AssertionState;
 use crate::pin::PinState;
-use crate::secrets::{self, DeviceSecrets, ImportedWrapKeys};
+use crate::secrets::{DeviceSecrets, ImportedWrapKeys};
 use crate::status::CtapError;
+use crate::store_keys;
 
 /// softkey's AAGUID: one fixed random value for every softkey instance, so
 /// RPs see the model, not the installation.
@@ -220,7 +221,7 @@ impl Authenticator {
         &mut self,
         env: &mut E,
     ) -> Result<Option<&DeviceSecrets>, Error> {
-        if self.secrets.is_none() && env.store().get(secrets::SECRETS_KEY)?.is_some() {
+        if self.secrets.is_none() && env.store().get(store_keys::DEVICE_SECRETS)?.is_some() {
             self.secrets = Some(DeviceSecrets::load_or_create(env)?);
         }
         Ok(self.secrets.as_ref())

@@ -25,9 +25,8 @@
 use crate::env::{Store, StoreError};
 use crate::error::Error;
 use crate::status::CtapError;
+use crate::store_keys::SIGN_COUNTER;
 
-/// Store key of the reserved ceiling.
-pub(crate) const COUNTER_KEY: &[u8] = b"device/counter";
 /// How many values one store write reserves.
 pub(crate) const RESERVE: u32 = 256;
 
@@ -50,7 +49,7 @@ impl SignCounter {
         let value = last.checked_add(1).ok_or(CtapError::Other)?;
         let ceiling = if value > ceiling {
             let new_ceiling = value.saturating_add(RESERVE - 1);
-            store.put(COUNTER_KEY, &ceiling_record(new_ceiling))?;
+            store.put(SIGN_COUNTER, &ceiling_record(new_ceiling))?;
             new_ceiling
         } else {
             ceiling
@@ -61,7 +60,7 @@ impl SignCounter {
 }
 
 fn read_ceiling<S: Store>(store: &S) -> Result<u32, Error> {
-    match store.get(COUNTER_KEY)? {
+    match store.get(SIGN_COUNTER)? {
         None => Ok(0),
         Some(bytes) => {
             Ok(parse_ceiling(&bytes)
@@ -135,7 +134,7 @@ mod tests {
     #[test]
     fn corrupt_ceiling_is_an_error_not_a_reset() {
         let mut store = MemoryStore::new();
-        store.put(COUNTER_KEY, &[1, 2, 3]).unwrap();
+        store.put(SIGN_COUNTER, &[1, 2, 3]).unwrap();
         let corrupt = SignCounter::default().next(&mut store).unwrap_err();
         assert_eq!(
             corrupt.to_string(),
@@ -147,7 +146,7 @@ mod tests {
     fn stops_at_u32_max_instead_of_wrapping() {
         let mut store = MemoryStore::new();
         store
-            .put(COUNTER_KEY, &(u32::MAX - 1).to_be_bytes())
+            .put(SIGN_COUNTER, &(u32::MAX - 1).to_be_bytes())
             .unwrap();
         let mut counter = SignCounter::default();
         assert_eq!(counter.next(&mut store), Ok(u32::MAX));

@@ -10,6 +10,7 @@
 use crate::auth_data::rp_id_hash;
 use crate::env::{Store, StoreChange, StoreError};
 use crate::record::{self, CredentialRecord, CredentialSummary};
+use crate::store_keys;
 
 /// Which discoverable credentials to delete.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,7 +78,7 @@ fn matching<S: Store>(
     selector: &CredentialSelector<'_>,
 ) -> Result<Vec<CredentialRecord>, StoreError> {
     let mut records: Vec<CredentialRecord> = store
-        .scan_prefix(record::PREFIX)?
+        .scan_prefix(store_keys::CREDENTIALS)?
         .iter()
         .filter_map(|stored| CredentialRecord::decode(&stored.value))
         .filter(|r| selector.matches(r))

@@ -20,13 +20,12 @@ use crate::env::{Env, Store};
 use crate::error::Error;
 use crate::pin::Permission;
 use crate::status::CtapError;
+use crate::store_keys::LARGE_BLOB_ARRAY;
 
 /// getInfo maxSerializedLargeBlobArray (0x0B): the largest array we keep.
 pub(crate) const MAX_SERIALIZED_LARGE_BLOB_ARRAY: usize = 16384;
 /// §6.10: "maxFragmentLength ... is maxMsgSize minus 64".
 pub(crate) const MAX_FRAGMENT_LENGTH: usize = MAX_MSG_SIZE - 64;
-/// Store key of the serialized array.
-pub(crate) const LARGE_BLOBS_KEY: &[u8] = b"device/large-blobs";
 const HASH_LEN: usize = 16;
 /// §6.10.2 set step 2.c: an array is at least `0x80` plus its 16-byte hash.
 const MIN_ARRAY_LEN: usize = 1 + HASH_LEN;
@@ -215,14 +214,7 @@ impl Authenticator {
         if truncated_hash(data) != hash {
             return Err(CtapError::IntegrityFailure.into());
         }
-        env.store().put(LARGE_BLOBS_KEY, &write.buffer)?;
-        Ok(())
-    }
-
-    /// authenticatorReset: back to the initial array, any write dropped.
-    pub(crate) fn reset_large_blobs<E: Env>(&mut self, env: &mut E) -> Result<(), Error> {
-        self.management.large_blob_write = None;
-        env.store().delete(LARGE_BLOBS_KEY)?;
+        env.store().put(LARGE_BLOB_ARRAY, &write.buffer)?;
         Ok(())
     }
 }
@@ -230,7 +222,7 @@ impl Authenticator {
 /// The stored array, or the initial one.
 fn stored_array<S: Store>(store: &S) -> Result<Vec<u8>, Error> {
     Ok(store
-        .get(LARGE_BLOBS_KEY)?
+        .get(LARGE_BLOB_ARRAY)?
         .map_or_else(initial_array, |array| array.to_vec()))
 }
 
@@ -294,7 +286,8 @@ mod tests {
         assert_eq!(a.process_cbor(&mut env, &request), [0x00]);
         assert_eq!(stored_array(&env.store).unwrap(), array);
         // Reset goes back to the initial array.
-        a.reset_large_blobs(&mut env).unwrap();
+        a.power_up(&mut env);
+        assert_eq!(a.process_cbor(&mut env, &[0x07]), [0x00]);
         assert_eq!(stored_array(&env.store).unwrap(), initial_array());
     }
 }

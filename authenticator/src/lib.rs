@@ -40,6 +40,7 @@ mod request;
 mod reset;
 mod secrets;
 mod selection;
+pub mod store_keys;
 mod u2f;
 
 pub use attestation::{

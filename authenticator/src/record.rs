@@ -33,8 +33,7 @@ use crate::cbor::{self, Value};
 use crate::env::{Store, StoreError};
 use crate::error::Error;
 use crate::keys::{Algorithm, CredentialKey};
-
-pub(crate) const PREFIX: &[u8] = b"cred/";
+use crate::store_keys::CREDENTIALS;
 
 /// The longest credential ID a record may have: WebAuthn §4 "Credential
 /// ID": "at most 1023 bytes long". Our own IDs are much shorter; imported
@@ -123,7 +122,7 @@ pub struct CredentialSummary {
 /// A record that does not decode is reported, not skipped.
 pub fn list_credentials<S: Store>(store: &S) -> Result<Vec<CredentialSummary>, StoreError> {
     let mut records = Vec::new();
-    for stored in store.scan_prefix(PREFIX)? {
+    for stored in store.scan_prefix(CREDENTIALS)? {
         let record = CredentialRecord::decode(&stored.value).ok_or_else(|| {
             StoreError::corrupt(format!("credential record ({} byte key)", stored.key.len()))
         })?;
@@ -142,12 +141,12 @@ pub(crate) fn sort_for_listing(records: &mut [CredentialRecord]) {
 }
 
 fn rp_prefix(rp_id_hash: &[u8; 32]) -> Vec<u8> {
-    [PREFIX, rp_id_hash.as_slice()].concat()
+    [CREDENTIALS, rp_id_hash.as_slice()].concat()
 }
 
 /// The store key of one credential's record.
 pub(crate) fn key(rp_id_hash: &[u8; 32], credential_id: &[u8]) -> Vec<u8> {
-    [PREFIX, rp_id_hash.as_slice(), credential_id].concat()
+    [CREDENTIALS, rp_id_hash.as_slice(), credential_id].concat()
 }
 
 /// The RP's discoverable credentials, newest first. Undecodable records are
@@ -170,7 +169,7 @@ pub(crate) fn for_rp<S: Store>(
 /// in key order.
 pub(crate) fn all<S: Store>(store: &S) -> Result<Vec<CredentialRecord>, Error> {
     Ok(store
-        .scan_prefix(PREFIX)?
+        .scan_prefix(CREDENTIALS)?
         .iter()
         .filter_map(|stored| CredentialRecord::decode(&stored.value))
         .collect())
@@ -179,7 +178,7 @@ pub(crate) fn all<S: Store>(store: &S) -> Result<Vec<CredentialRecord>, Error> {
 /// How many more discoverable credentials fit under `capacity` (getInfo
 /// 0x14, CTAP 2.1 §6.1.2 step 17 KEY_STORE_FULL).
 pub(crate) fn remaining<S: Store>(store: &S, capacity: u64) -> Result<u64, Error> {
-    let used = u64::try_from(store.count_prefix(PREFIX)?).unwrap_or(u64::MAX);
+    let used = u64::try_from(store.count_prefix(CREDENTIALS)?).unwrap_or(u64::MAX);
     Ok(capacity.saturating_sub(used))
 }
 
@@ -247,7 +246,7 @@ pub(crate) fn all_or_corrupt<S: Store>(
     store: &S,
 ) -> Result<Vec<Option<CredentialRecord>>, StoreError> {
     Ok(store
-        .scan_prefix(PREFIX)?
+        .scan_prefix(CREDENTIALS)?
         .into_iter()
         .map(|stored| CredentialRecord::decode(&stored.value))
         .collect())

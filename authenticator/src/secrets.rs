@@ -20,10 +20,8 @@ use zeroize::Zeroizing;
 use crate::env::{Env, Store, StoreError};
 use crate::error::Error;
 use crate::status::CtapError;
+use crate::store_keys::{DEVICE_SECRETS, IMPORTED_WRAP_KEYS};
 
-pub(crate) const SECRETS_KEY: &[u8] = b"device/secrets";
-/// Store key of the imported wrap keys.
-pub(crate) const WRAP_KEYS_KEY: &[u8] = b"device/wrap-keys";
 const FORMAT_VERSION: u8 = 1;
 const RECORD_LEN: usize = 1 + 32;
 const WRAP_KEY_LEN: usize = 32;
@@ -41,7 +39,7 @@ impl fmt::Debug for DeviceSecrets {
 impl DeviceSecrets {
     /// Loads the secrets, creating and persisting them if absent.
     pub(crate) fn load_or_create<E: Env>(env: &mut E) -> Result<Self, Error> {
-        if let Some(raw) = env.store().get(SECRETS_KEY)? {
+        if let Some(raw) = env.store().get(DEVICE_SECRETS)? {
             return Self::parse(&raw)
                 .map_err(|_| StoreError::corrupt("device secrets record").into());
         }
@@ -49,7 +47,7 @@ impl DeviceSecrets {
         let (version, key) = record.split_first_mut().ok_or(CtapError::Other)?;
         *version = FORMAT_VERSION;
         env.fill_random(key);
-        env.store().put(SECRETS_KEY, record.as_slice())?;
+        env.store().put(DEVICE_SECRETS, record.as_slice())?;
         Ok(Self::parse(record.as_slice())?)
     }
 
@@ -91,7 +89,7 @@ impl fmt::Debug for ImportedWrapKeys {
 impl ImportedWrapKeys {
     /// The stored keys; none when the record is absent.
     pub(crate) fn load<S: Store>(store: &S) -> Result<Self, Error> {
-        match store.get(WRAP_KEYS_KEY)? {
+        match store.get(IMPORTED_WRAP_KEYS)? {
             None => Ok(Self::default()),
             Some(raw) => Ok(Self::from_record(&raw)
                 .ok_or_else(|| StoreError::corrupt("imported wrap keys record"))?),
@@ -154,7 +152,9 @@ mod tests {
         assert!(keys.add(&[1; 32]));
         assert!(keys.add(&[2; 32]));
         assert!(!keys.add(&[1; 32]), "no duplicates");
-        env.store().put(WRAP_KEYS_KEY, &keys.to_record()).unwrap();
+        env.store()
+            .put(IMPORTED_WRAP_KEYS, &keys.to_record())
+            .unwrap();
         let loaded = ImportedWrapKeys::load(env.store()).unwrap();
         assert_eq!(loaded.keys().len(), 2);
         assert_eq!(*loaded.keys()[1], [2; 32]);
@@ -166,7 +166,7 @@ mod tests {
         for bad in [&[][..], &[2], &[1, 0]] {
             assert!(ImportedWrapKeys::from_record(bad).is_none(), "{bad:?}");
         }
-        env.store().put(WRAP_KEYS_KEY, &[1; 5]).unwrap();
+        env.store().put(IMPORTED_WRAP_KEYS, &[1; 5]).unwrap();
         assert_eq!(
             ImportedWrapKeys::load(env.store()).unwrap_err(),
             CtapError::Other
@@ -177,7 +177,7 @@ mod tests {
     fn created_once_persisted_and_reloaded() {
         let mut env = TestEnv::new(1);
         let first = DeviceSecrets::load_or_create(&mut env).unwrap();
-        assert!(env.store().get(SECRETS_KEY).unwrap().is_some());
+        assert!(env.store().get(DEVICE_SECRETS).unwrap().is_some());
         let again = DeviceSecrets::load_or_create(&mut env).unwrap();
         assert_eq!(first.wrap_key(), again.wrap_key());
         assert_ne!(first.wrap_key(), &[0u8; 32]);
@@ -192,18 +192,18 @@ mod tests {
             DeviceSecrets::load_or_create(&mut env).unwrap_err(),
             CtapError::Other
         );
-        assert!(env.store().get(SECRETS_KEY).unwrap().is_none());
+        assert!(env.store().get(DEVICE_SECRETS).unwrap().is_none());
     }
 
     #[test]
     fn corrupt_record_is_refused() {
         let mut env = TestEnv::new(1);
-        env.store().put(SECRETS_KEY, &[2; RECORD_LEN]).unwrap();
+        env.store().put(DEVICE_SECRETS, &[2; RECORD_LEN]).unwrap();
         assert_eq!(
             DeviceSecrets::load_or_create(&mut env).unwrap_err(),
             CtapError::Other
         );
-        env.store().put(SECRETS_KEY, &[1; 5]).unwrap();
+        env.store().put(DEVICE_SECRETS, &[1; 5]).unwrap();
         assert_eq!(
             DeviceSecrets::load_or_create(&mut env).unwrap_err(),
             CtapError::Other

@@ -14,8 +14,6 @@ use crate::text::to_hex;
 /// The USB/IP bus id of our one device, as `DeviceConfig::new` sets it (busnum 1, devnum 2).
 const BUS_ID: &str = "1-1";
 const DEFAULT_PORT: u16 = 3240;
-/// A per-vault random USB serial number, kept so the host sees the same key each time.
-const SERIAL_RECORD: &[u8] = b"softkey/usb-serial";
 
 pub fn run(args: &ServeArgs) -> Result<()> {
     check_listen_address(args)?;
@@ -181,14 +179,15 @@ fn apply_attestation_settings(args: &ServeArgs, store: &mut Backing) -> Result<(
     Ok(())
 }
 
+/// A per-vault random USB serial number, kept so the host sees the same key each time.
 fn usb_serial(store: &mut Backing) -> Result<String> {
-    use softkey_authenticator::Store;
-    if let Some(serial) = store.get(SERIAL_RECORD)? {
+    use softkey_authenticator::{Store, store_keys};
+    if let Some(serial) = store.get(store_keys::USB_SERIAL)? {
         return Ok(String::from_utf8_lossy(&serial).into_owned());
     }
     let mut bytes = [0u8; 8];
     getrandom::fill(&mut bytes).context("the OS random number generator failed")?;
     let serial = to_hex(&bytes).to_uppercase();
-    store.put(SERIAL_RECORD, serial.as_bytes())?;
+    store.put(store_keys::USB_SERIAL, serial.as_bytes())?;
     Ok(serial)
 }

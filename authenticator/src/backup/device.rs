@@ -1,13 +1,14 @@
 //! The device-wide state a backup reads and an import extends, read
 //! straight from the store: wrap keys, counter ceiling, large-blob array.
 
-use crate::counter::{self, COUNTER_KEY};
+use crate::counter;
 use crate::credential::Keyring;
 use crate::env::Store;
-use crate::large_blobs::{LARGE_BLOBS_KEY, initial_array};
-use crate::secrets::{DeviceSecrets, ImportedWrapKeys, SECRETS_KEY, WRAP_KEYS_KEY};
+use crate::large_blobs::initial_array;
+use crate::secrets::{DeviceSecrets, ImportedWrapKeys};
 
 use super::BackupError;
+use crate::store_keys::{DEVICE_SECRETS, IMPORTED_WRAP_KEYS, LARGE_BLOB_ARRAY, SIGN_COUNTER};
 
 /// What is stored besides the credential records.
 #[derive(Debug)]
@@ -23,25 +24,25 @@ pub(super) struct DeviceState {
 
 impl DeviceState {
     pub(super) fn load<S: Store>(store: &S) -> Result<Self, BackupError> {
-        let primary = match store.get(SECRETS_KEY)? {
+        let primary = match store.get(DEVICE_SECRETS)? {
             None => None,
             Some(raw) => Some(
                 DeviceSecrets::from_record(&raw).ok_or(BackupError::Corrupt("device secrets"))?,
             ),
         };
-        let imported = match store.get(WRAP_KEYS_KEY)? {
+        let imported = match store.get(IMPORTED_WRAP_KEYS)? {
             None => ImportedWrapKeys::default(),
             Some(raw) => ImportedWrapKeys::from_record(&raw)
                 .ok_or(BackupError::Corrupt("imported wrap keys"))?,
         };
-        let ceiling = match store.get(COUNTER_KEY)? {
+        let ceiling = match store.get(SIGN_COUNTER)? {
             None => 0,
             Some(raw) => {
                 counter::parse_ceiling(&raw).ok_or(BackupError::Corrupt("signature counter"))?
             }
         };
         let large_blob_array = store
-            .get(LARGE_BLOBS_KEY)?
+            .get(LARGE_BLOB_ARRAY)?
             .map(|array| array.to_vec())
             .filter(|array| *array != initial_array());
         Ok(DeviceState {

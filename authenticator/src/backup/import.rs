@@ -23,16 +23,16 @@ use std::collections::BTreeSet;
 use super::device::DeviceState;
 use super::{BackupContents, BackupCredential, BackupError, ImportReport, pkcs8};
 use crate::auth_data::rp_id_hash;
-use crate::counter::{COUNTER_KEY, ceiling_record};
+use crate::counter::ceiling_record;
 use crate::credential::{self, Keyring};
 use crate::env::{Store, StoreChange};
 use crate::extensions::cred_blob::MAX_CRED_BLOB_LENGTH;
 use crate::keys::CredentialKey;
-use crate::large_blobs::{self, LARGE_BLOBS_KEY, initial_array};
+use crate::large_blobs::{self, initial_array};
 use crate::record::{
     self, CredentialRecord, MAX_RECORD_CREDENTIAL_ID_LEN, StoredCredRandoms, StoredKey,
 };
-use crate::secrets::WRAP_KEYS_KEY;
+use crate::store_keys::{IMPORTED_WRAP_KEYS, LARGE_BLOB_ARRAY, SIGN_COUNTER};
 
 /// WebAuthn §5.4.3: a user handle is at most 64 bytes (as makeCredential
 /// accepts it; empty ones it accepts too).
@@ -60,7 +60,10 @@ pub fn import_backup<S: Store>(
     }
     if wrap_keys_added {
         let record = device.imported.to_record();
-        changes.push(StoreChange::Put(WRAP_KEYS_KEY.to_vec(), record.to_vec()));
+        changes.push(StoreChange::Put(
+            IMPORTED_WRAP_KEYS.to_vec(),
+            record.to_vec(),
+        ));
     }
 
     let keyring = device.keyring();
@@ -95,7 +98,7 @@ pub fn import_backup<S: Store>(
     }
     if ceiling != device.ceiling {
         changes.push(StoreChange::Put(
-            COUNTER_KEY.to_vec(),
+            SIGN_COUNTER.to_vec(),
             ceiling_record(ceiling).to_vec(),
         ));
     }
@@ -108,7 +111,7 @@ pub fn import_backup<S: Store>(
 
     let large_blobs_restored = match &contents.large_blob_array {
         Some(array) if device.large_blob_array.is_none() && *array != initial_array() => {
-            changes.push(StoreChange::Put(LARGE_BLOBS_KEY.to_vec(), array.clone()));
+            changes.push(StoreChange::Put(LARGE_BLOB_ARRAY.to_vec(), array.clone()));
             true
         }
         _ => false,

@@ -5,12 +5,12 @@ use zeroize::Zeroizing;
 
 use super::*;
 use crate::auth_data::rp_id_hash;
-use crate::counter::COUNTER_KEY;
 use crate::credential::{self, CredentialFlags};
 use crate::env::{Env, Store};
 use crate::keys::{Algorithm, CredentialKey};
 use crate::record::{self, CredentialRecord};
 use crate::secrets::DeviceSecrets;
+use crate::store_keys::SIGN_COUNTER;
 use crate::testing::TestEnv;
 
 const RP: &str = "u.example";
@@ -104,14 +104,14 @@ fn added_credentials_get_orders_above_both_ceilings_oldest_first() {
     backup.credentials.push(second);
     backup.sign_count = 300;
     let mut b = TestEnv::new(2);
-    b.store().put(COUNTER_KEY, &200u32.to_be_bytes()).unwrap();
+    b.store().put(SIGN_COUNTER, &200u32.to_be_bytes()).unwrap();
     let report = import_backup(b.store(), &backup).unwrap();
     assert_eq!(report.sign_count, 302);
     let first_id = backup.credentials[0].credential_id.clone();
     assert_eq!(stored(&mut b, &[9; 16]).order, 301);
     assert_eq!(stored(&mut b, &first_id).order, 302);
     assert_eq!(
-        b.store().get(COUNTER_KEY).unwrap(),
+        b.store().get(SIGN_COUNTER).unwrap(),
         Some(Zeroizing::new(302u32.to_be_bytes().to_vec()))
     );
 }
@@ -130,7 +130,7 @@ fn export_refuses_what_it_cannot_carry() {
     );
     // A record whose ID no longer opens (its device key is gone).
     let (mut b, _) = device_with_credential(2, 1);
-    b.store().delete(crate::secrets::SECRETS_KEY).unwrap();
+    b.store().delete(crate::store_keys::DEVICE_SECRETS).unwrap();
     assert!(matches!(
         export_backup(&b.store),
         Err(BackupError::Corrupt(_))
@@ -142,7 +142,7 @@ fn corrupt_device_state_fails_the_import_before_any_write() {
     let (a, _) = device_with_credential(1, 1);
     let backup = export_backup(&a.store).unwrap();
     let mut b = TestEnv::new(2);
-    b.store().put(COUNTER_KEY, &[1, 2, 3]).unwrap();
+    b.store().put(SIGN_COUNTER, &[1, 2, 3]).unwrap();
     let writes = b.store().writes();
     assert_eq!(
         import_backup(b.store(), &backup).unwrap_err(),

@@ -10,8 +10,8 @@ use crate::cbor::fields::{self, Fields, optional};
 use crate::cbor::{self, Value};
 use crate::env::{Store, StoreError};
 use crate::error::Error;
+use crate::store_keys::DEVICE_SETTINGS;
 
-pub(crate) const CONFIG_KEY: &[u8] = b"device/config";
 /// §6.4 minPINLength: "the default ... is 4 Unicode code points".
 pub(crate) const DEFAULT_MIN_PIN_LENGTH: u8 = 4;
 
@@ -38,7 +38,7 @@ impl Default for DeviceConfig {
 
 impl DeviceConfig {
     pub(crate) fn load<S: Store>(store: &S) -> Result<Self, Error> {
-        match store.get(CONFIG_KEY)? {
+        match store.get(DEVICE_SETTINGS)? {
             None => Ok(DeviceConfig::default()),
             Some(raw) => {
                 Ok(Self::decode(&raw)
@@ -48,13 +48,7 @@ impl DeviceConfig {
     }
 
     pub(crate) fn save<S: Store>(&self, store: &mut S) -> Result<(), Error> {
-        store.put(CONFIG_KEY, &self.encode())?;
-        Ok(())
-    }
-
-    /// Back to factory settings (authenticatorReset).
-    pub(crate) fn clear<S: Store>(store: &mut S) -> Result<(), Error> {
-        store.delete(CONFIG_KEY)?;
+        store.put(DEVICE_SETTINGS, &self.encode())?;
         Ok(())
     }
 
@@ -124,16 +118,17 @@ mod tests {
         };
         c.save(&mut s).unwrap();
         assert_eq!(DeviceConfig::load(&s).unwrap(), c);
-        DeviceConfig::clear(&mut s).unwrap();
+        s.delete(DEVICE_SETTINGS).unwrap();
         assert_eq!(DeviceConfig::load(&s).unwrap().min_pin_length, 4);
     }
 
     #[test]
     fn corrupt_record_is_an_error() {
         let mut s = MemoryStore::new();
-        s.put(CONFIG_KEY, &[0xA1, 0x01, 0x19, 0x01, 0x00]).unwrap();
+        s.put(DEVICE_SETTINGS, &[0xA1, 0x01, 0x19, 0x01, 0x00])
+            .unwrap();
         assert_eq!(DeviceConfig::load(&s).unwrap_err(), CtapError::Other);
-        s.put(CONFIG_KEY, b"\xFF").unwrap();
+        s.put(DEVICE_SETTINGS, b"\xFF").unwrap();
         assert!(DeviceConfig::load(&s).is_err());
     }
 }

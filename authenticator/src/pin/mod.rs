@@ -220,15 +220,6 @@ impl Authenticator {
         DeviceConfig::load(env.store())
     }
 
-    /// authenticatorReset: forget PIN, retries, tokens, keyAgreement (RAM +
-    /// store) and the device configuration (§6.6: back to factory state).
-    pub(crate) fn reset_pin_state<E: Env>(&mut self, env: &mut E) -> Result<(), Error> {
-        retries::clear(env.store())?;
-        DeviceConfig::clear(env.store())?;
-        self.pin.power_up(env);
-        Ok(())
-    }
-
     /// authenticatorConfig setMinPINLength (CTAP 2.1 §6.11.4). The caller
     /// (authenticatorConfig) has verified the pinUvAuthParam.
     ///

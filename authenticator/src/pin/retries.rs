@@ -19,9 +19,8 @@ use zeroize::Zeroizing;
 use crate::env::Store;
 use crate::error::Error;
 use crate::status::CtapError;
+use crate::store_keys::{PIN, PIN_RETRIES};
 
-pub(crate) const PIN_KEY: &[u8] = b"device/pin";
-pub(crate) const RETRIES_KEY: &[u8] = b"device/pin-retries";
 /// §6.5.2: "maximum value of pinRetries ... MUST be no greater than 8".
 pub(crate) const MAX_PIN_RETRIES: u8 = 8;
 /// The stored and compared PIN hash prefix (§6.5.5.5: LEFT(SHA-256(PIN), 16)).
@@ -51,7 +50,7 @@ pub(crate) fn pin_hash(pin: &[u8]) -> Zeroizing<[u8; PIN_HASH_LEN]> {
 }
 
 pub(crate) fn load_pin<S: Store>(store: &S) -> Result<Option<StoredPin>, Error> {
-    let Some(raw) = store.get(PIN_KEY)? else {
+    let Some(raw) = store.get(PIN)? else {
         return Ok(None);
     };
     match raw.split_first() {
@@ -79,12 +78,12 @@ pub(crate) fn save_pin<S: Store>(store: &mut S, pin: &[u8], code_points: u8) -> 
     record.push(FORMAT_VERSION);
     record.extend_from_slice(hash.as_slice());
     record.push(code_points);
-    store.put(PIN_KEY, &record)?;
+    store.put(PIN, &record)?;
     Ok(())
 }
 
 pub(crate) fn retries<S: Store>(store: &S) -> Result<u8, Error> {
-    match store.get(RETRIES_KEY)? {
+    match store.get(PIN_RETRIES)? {
         None => Ok(MAX_PIN_RETRIES),
         Some(raw) => match raw.as_slice() {
             [n] if *n <= MAX_PIN_RETRIES => Ok(*n),
@@ -94,7 +93,7 @@ pub(crate) fn retries<S: Store>(store: &S) -> Result<u8, Error> {
 }
 
 pub(crate) fn set_retries<S: Store>(store: &mut S, n: u8) -> Result<(), Error> {
-    store.put(RETRIES_KEY, &[n])?;
+    store.put(PIN_RETRIES, &[n])?;
     Ok(())
 }
 
@@ -104,13 +103,6 @@ pub(crate) fn decrement<S: Store>(store: &mut S) -> Result<u8, Error> {
     let left = retries(store)?.saturating_sub(1);
     set_retries(store, left)?;
     Ok(left)
-}
-
-/// Forgets the PIN and the counter (authenticatorReset).
-pub(crate) fn clear<S: Store>(store: &mut S) -> Result<(), Error> {
-    store.delete(PIN_KEY)?;
-    store.delete(RETRIES_KEY)?;
-    Ok(())
 }
 
 #[cfg(test)]
@@ -140,8 +132,11 @@ mod tests {
         assert_eq!(decrement(&mut s).unwrap(), 0);
         save_pin(&mut s, b"abcd", 4).unwrap();
         assert_eq!(retries(&s).unwrap(), 8);
-        clear(&mut s).unwrap();
+        // authenticatorReset's batch forgets both.
+        let reset = crate::store_keys::factory_reset_batch(&s).unwrap();
+        s.apply(&reset).unwrap();
         assert!(load_pin(&s).unwrap().is_none());
+        assert_eq!(retries(&s).unwrap(), 8);
     }
 
     #[test]
@@ -155,9 +150,9 @@ mod tests {
     #[test]
     fn corrupt_records_are_errors_not_defaults() {
         let mut s = MemoryStore::new();
-        s.put(RETRIES_KEY, &[9]).unwrap();
+        s.put(PIN_RETRIES, &[9]).unwrap();
         assert!(retries(&s).is_err());
-        s.put(PIN_KEY, &[1, 2, 3]).unwrap();
+        s.put(PIN, &[1, 2, 3]).unwrap();
         assert!(load_pin(&s).is_err());
     }
 }

@@ -6,11 +6,12 @@ use core::time::Duration;
 
 use zeroize::Zeroizing;
 
-use super::retries::{self, RETRIES_KEY};
+use super::retries;
 use super::tests::{PIN, key_agreement_bytes, with_pin};
 use super::*;
 use crate::Config;
 use crate::env::{Store, StoreError, StoredRecord};
+use crate::store_keys::PIN_RETRIES;
 use crate::testing::{MemoryStore, PinClient, ScriptedPresence, TestEnv};
 
 #[test]
@@ -193,7 +194,7 @@ fn retries_survive_a_restart_and_mismatch_counter_does_not() {
     auth.power_up(&mut env);
     assert_eq!(c.retries(&mut auth, &mut env), Ok((5, false)));
     assert_eq!(
-        env.store.get(RETRIES_KEY).unwrap(),
+        env.store.get(PIN_RETRIES).unwrap(),
         Some(Zeroizing::new(vec![5]))
     );
 }

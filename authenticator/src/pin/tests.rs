@@ -3,7 +3,6 @@
 
 use core::time::Duration;
 
-use super::retries;
 use super::*;
 use crate::Config;
 use crate::env::{PresenceError, Store};
@@ -59,7 +58,7 @@ fn set_pin_then_token_round_trip_both_protocols() {
         )
         .unwrap();
         // Stored: LEFT(SHA-256(PIN), 16), not the PIN.
-        let stored = env.store.get(retries::PIN_KEY).unwrap().unwrap();
+        let stored = env.store.get(crate::store_keys::PIN).unwrap().unwrap();
         assert_eq!(
             &stored[1..17],
             &crate::testing::pin_hash(PIN.as_bytes())[..]
@@ -539,7 +538,8 @@ fn reset_forgets_pin_retries_and_config() {
     auth.enable_enterprise_attestation(&mut env).unwrap();
     let config = auth.device_config(&mut env).unwrap();
     assert!(config.always_uv && config.enterprise_attestation);
-    auth.reset_pin_state(&mut env).unwrap();
+    auth.power_up(&mut env);
+    assert_eq!(auth.process_cbor(&mut env, &[0x07]), [0x00]);
     assert!(!auth.pin_is_set(&mut env).unwrap());
     assert_eq!(c.retries(&mut auth, &mut env), Err(0x35));
     assert_eq!(
