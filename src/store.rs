@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use zeroize::Zeroizing;
 
-use softkey_authenticator::testing::MemoryStore;
+use softkey_authenticator::MemoryStore;
 use softkey_authenticator::{Store, StoreChange, StoreError, StoreErrorKind, StoredRecord};
 use softkey_vault::{Change, Vault};
 

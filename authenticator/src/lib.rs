@@ -10,6 +10,7 @@
 pub mod cbor;
 pub mod env;
 pub mod status;
+#[cfg(any(test, feature = "testing"))]
 pub mod testing;
 
 mod attestation;
@@ -33,6 +34,7 @@ mod keys;
 mod large_blobs;
 mod lookup;
 mod make_credential;
+mod memory_store;
 mod pin;
 mod presence;
 mod record;
@@ -64,6 +66,7 @@ pub use env::{
 };
 pub use error::Error;
 pub use get_info::MAX_CREDENTIAL_COUNT_IN_LIST;
+pub use memory_store::MemoryStore;
 pub use record::{CredentialSummary, list_credentials};
 pub use status::CtapError;
 pub use u2f::StatusWord as U2fStatus;

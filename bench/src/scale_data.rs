@@ -157,7 +157,7 @@ fn credential(
 mod tests {
     use std::collections::HashMap;
 
-    use softkey_authenticator::testing::MemoryStore;
+    use softkey_authenticator::MemoryStore;
     use softkey_authenticator::{import_backup, list_credentials};
 
     use super::*;

@@ -1,7 +1,7 @@
 //! `softkey serve`: unlock, then export the key over USB/IP until stopped.
 
 use anyhow::{Context, Result, bail};
-use softkey_authenticator::testing::MemoryStore;
+use softkey_authenticator::MemoryStore;
 use softkey_transport::{DeviceConfig, PeerPolicy, Server, ServerConfig};
 
 use crate::cli::{DEFAULT_LISTEN, PresenceMode, ServeArgs};

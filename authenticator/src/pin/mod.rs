@@ -27,9 +27,10 @@ pub(crate) mod retries;
 mod token;
 
 pub(crate) use device_config::DeviceConfig;
+pub(crate) use protocol::{PinProtocol, SharedSecret};
+#[cfg(any(test, feature = "testing"))]
 pub(crate) use protocol::{
-    PinProtocol, SharedSecret, cose_key as platform_cose_key,
-    parse_cose_key as parse_platform_cose_key,
+    cose_key as platform_cose_key, parse_cose_key as parse_platform_cose_key,
 };
 
 use protocol::KeyAgreementKey;

@@ -54,6 +54,8 @@ impl PinProtocol {
 
     /// `authenticate(key, message)` with the protocol's MAC (§6.5.6: 16-byte
     /// truncated HMAC; §6.5.7: full 32-byte HMAC keyed by the first 32 bytes).
+    /// The platform's side: tests only.
+    #[cfg(any(test, feature = "testing"))]
     pub(crate) fn authenticate(self, key: &[u8], message: &[u8]) -> Vec<u8> {
         match self {
             PinProtocol::One => protocol1::authenticate(key, message),
@@ -225,6 +227,7 @@ impl SharedSecret {
     }
 
     /// `authenticate(sharedSecret, message)` (the platform's side; tests).
+    #[cfg(any(test, feature = "testing"))]
     pub(crate) fn authenticate(&self, message: &[u8]) -> Vec<u8> {
         self.protocol.authenticate(&self.key, message)
     }

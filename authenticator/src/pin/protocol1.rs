@@ -31,6 +31,8 @@ pub(crate) fn decrypt(key: &[u8], ciphertext: &[u8]) -> Result<Zeroizing<Vec<u8>
     Ok(out)
 }
 
+/// The platform's side of §6.5.6 `authenticate`: tests only.
+#[cfg(any(test, feature = "testing"))]
 pub(crate) fn authenticate(key: &[u8], message: &[u8]) -> Vec<u8> {
     let mut full = mac(key, message).finalize().into_bytes().to_vec();
     full.truncate(MAC_LEN);

@@ -51,7 +51,9 @@ pub(crate) fn decrypt(key: &[u8], ciphertext: &[u8]) -> Result<Zeroizing<Vec<u8>
 }
 
 /// `authenticate`: HMAC-SHA-256 keyed by the first 32 bytes of `key` (the
-/// HMAC half of a shared secret, or a whole 32-byte pinUvAuthToken).
+/// HMAC half of a shared secret, or a whole 32-byte pinUvAuthToken). The
+/// platform's side: tests only.
+#[cfg(any(test, feature = "testing"))]
 pub(crate) fn authenticate(key: &[u8], message: &[u8]) -> Vec<u8> {
     mac(key, message).finalize().into_bytes().to_vec()
 }

@@ -121,6 +121,7 @@ impl Authenticator {
 /// sends only SHA-256 of the application id, so this is a prefix of that
 /// hash, never a guessed site name. (Prompts word U2F requests from
 /// [`crate::Requester::U2fApplication`], not from this text.)
+#[cfg(any(test, feature = "testing"))]
 pub(crate) fn application_label(application: &[u8; 32]) -> String {
     let mut label = String::from("U2F app ");
     for byte in application.iter().take(4) {

@@ -1,4 +1,5 @@
-//! A [`Store`] kept in RAM: a `BTreeMap` of key → value, so `scan_prefix`
+//! A [`Store`] kept in RAM, the store of `softkey serve --ephemeral` and of
+//! tests: a `BTreeMap` of key → value, so `scan_prefix`
 //! is a range scan in key order. Values are zeroized when replaced, deleted
 //! or dropped, since they include device secrets.
 
