@@ -44,7 +44,6 @@ use zeroize::Zeroizing;
 
 use crate::env::Env;
 use crate::keys::{Algorithm, CredentialKey};
-use crate::secrets::DeviceSecrets;
 use crate::status::CtapError;
 
 const V1: u8 = 0x01;
@@ -154,10 +153,11 @@ pub(crate) fn cred_random(
     Ok(out)
 }
 
-/// Wraps `key` into a new v2 credential ID bound to `rp_id_hash`.
+/// Wraps `key` into a new v2 credential ID bound to `rp_id_hash`, under
+/// the device's wrap key ([`crate::secrets::DeviceSecrets::wrap_key`]).
 pub(crate) fn wrap<E: Env>(
     env: &mut E,
-    secrets: &DeviceSecrets,
+    wrap_key: &[u8; 32],
     rp_id_hash: &[u8; 32],
     key: &CredentialKey,
     flags: CredentialFlags,
@@ -175,7 +175,7 @@ pub(crate) fn wrap<E: Env>(
     private.copy_from_slice(key_bytes.as_slice());
     let mut nonce = [0u8; NONCE_LEN];
     env.fill_random(&mut nonce);
-    let sealed = cipher(secrets.wrap_key())?
+    let sealed = cipher(wrap_key)?
         .encrypt(
             &Nonce::from(nonce),
             Payload {
@@ -189,19 +189,6 @@ pub(crate) fn wrap<E: Env>(
     id.extend_from_slice(&nonce);
     id.extend_from_slice(&sealed);
     Ok(id)
-}
-
-/// Opens `id` if it is a credential ID of ours (v1 or v2) for
-/// `rp_id_hash`; `None` for anything else (other authenticators' IDs, other
-/// RPs, garbage). Never derives a public key. Lookups go through
-/// [`Keyring::unwrap`], which also tries imported wrap keys.
-#[cfg(test)]
-pub(crate) fn unwrap(
-    secrets: &DeviceSecrets,
-    rp_id_hash: &[u8; 32],
-    id: &[u8],
-) -> Option<Unwrapped> {
-    unwrap_under(secrets.wrap_key(), rp_id_hash, id)
 }
 
 /// Every wrap key a credential ID of ours may be sealed under: the
@@ -299,6 +286,20 @@ fn cipher(wrap_key: &[u8; 32]) -> Result<Aes256Gcm, CtapError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::secrets::DeviceSecrets;
+
+    /// Opens `id` if it is a credential ID of ours (v1 or v2) for
+    /// `rp_id_hash`; `None` for anything else (other authenticators' IDs, other
+    /// RPs, garbage). Never derives a public key. Lookups go through
+    /// [`Keyring::unwrap`], which also tries imported wrap keys.
+    pub(crate) fn unwrap(
+        secrets: &DeviceSecrets,
+        rp_id_hash: &[u8; 32],
+        id: &[u8],
+    ) -> Option<Unwrapped> {
+        unwrap_under(secrets.wrap_key(), rp_id_hash, id)
+    }
+
     use crate::testing::TestEnv;
 
     fn setup() -> (TestEnv, DeviceSecrets) {
@@ -343,7 +344,7 @@ mod tests {
         for alg in crate::keys::SUPPORTED {
             let key = CredentialKey::generate(&mut env, alg).unwrap();
             for flags in all_flags() {
-                let id = wrap(&mut env, &secrets, &[1; 32], &key, flags).unwrap();
+                let id = wrap(&mut env, secrets.wrap_key(), &[1; 32], &key, flags).unwrap();
                 assert_eq!(id.len(), CREDENTIAL_ID_LEN);
                 assert!(id.len() <= MAX_CREDENTIAL_ID_LEN && id.len() <= 255);
                 assert_eq!(id[0], V2);
@@ -365,7 +366,7 @@ mod tests {
                 cred_protect,
             };
             assert_eq!(
-                wrap(&mut env, &secrets, &[1; 32], &key, flags).unwrap_err(),
+                wrap(&mut env, secrets.wrap_key(), &[1; 32], &key, flags).unwrap_err(),
                 CtapError::Other
             );
         }
@@ -435,7 +436,7 @@ mod tests {
         let key = CredentialKey::generate(&mut env, Algorithm::Es256).unwrap();
         let v2 = wrap(
             &mut env,
-            &secrets,
+            secrets.wrap_key(),
             &[1; 32],
             &key,
             CredentialFlags::default(),
@@ -478,8 +479,8 @@ mod tests {
         let other = DeviceSecrets::load_or_create(&mut other_env).unwrap();
         let key = CredentialKey::generate(&mut env, Algorithm::Es256).unwrap();
         let flags = CredentialFlags::default();
-        let ours = wrap(&mut env, &secrets, &[1; 32], &key, flags).unwrap();
-        let theirs = wrap(&mut other_env, &other, &[1; 32], &key, flags).unwrap();
+        let ours = wrap(&mut env, secrets.wrap_key(), &[1; 32], &key, flags).unwrap();
+        let theirs = wrap(&mut other_env, other.wrap_key(), &[1; 32], &key, flags).unwrap();
         let imported = [Zeroizing::new(*other.wrap_key())];
         let only_ours = Keyring {
             primary: Some(secrets.wrap_key()),
@@ -514,7 +515,7 @@ mod tests {
         let key = CredentialKey::generate(&mut env, Algorithm::EdDsa).unwrap();
         let a = wrap(
             &mut env,
-            &secrets,
+            secrets.wrap_key(),
             &[1; 32],
             &key,
             CredentialFlags::default(),
@@ -522,7 +523,7 @@ mod tests {
         .unwrap();
         let b = wrap(
             &mut env,
-            &secrets,
+            secrets.wrap_key(),
             &[1; 32],
             &key,
             CredentialFlags::default(),
@@ -542,7 +543,7 @@ mod tests {
                 let key = CredentialKey::generate(&mut env, alg).unwrap();
                 let id = wrap(
                     &mut env,
-                    &secrets,
+                    secrets.wrap_key(),
                     &[1; 32],
                     &key,
                     CredentialFlags::default(),

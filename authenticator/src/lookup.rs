@@ -14,9 +14,8 @@
 
 use zeroize::Zeroizing;
 
-use crate::Authenticator;
 use crate::credential::{CredentialFlags, Keyring, Unwrapped};
-use crate::env::Env;
+use crate::env::Store;
 use crate::error::Error;
 use crate::extensions::cred_protect;
 use crate::record::{self, CredentialRecord, MAX_RECORD_CREDENTIAL_ID_LEN};
@@ -64,81 +63,76 @@ fn stored_key(record: &CredentialRecord) -> Option<Unwrapped> {
     })
 }
 
-impl Authenticator {
-    /// The first of `ids` that is a live credential of ours for the RP.
-    /// Reads only: a device without secrets yet has no credentials made
-    /// here (imported ones may still exist).
-    pub(crate) fn first_ours<E: Env>(
-        &mut self,
-        env: &mut E,
-        rp_id_hash: &[u8; 32],
-        ids: &[&[u8]],
-    ) -> Result<Option<Found>, Error> {
-        let keyring = self.keyring(env)?;
-        for id in ids {
-            let unwrapped = match keyring.unwrap(rp_id_hash, id) {
-                // A non-discoverable credential needs nothing stored.
-                Some(key) if !key.flags.discoverable => {
-                    return Ok(Some(Found {
-                        credential_id: id.to_vec(),
-                        key,
-                        record: None,
-                    }));
-                }
-                other => other,
-            };
-            // Discoverable, or not an ID of ours: only a record makes it live.
-            if unwrapped.is_none() && (id.is_empty() || id.len() > MAX_RECORD_CREDENTIAL_ID_LEN) {
-                continue;
+/// The first of `ids` that is a live credential of ours for the RP.
+/// Reads only: a device without secrets yet has no credentials made here
+/// (imported ones may still exist).
+pub(crate) fn first_ours<S: Store>(
+    keyring: &Keyring<'_>,
+    store: &S,
+    rp_id_hash: &[u8; 32],
+    ids: &[&[u8]],
+) -> Result<Option<Found>, Error> {
+    for id in ids {
+        let unwrapped = match keyring.unwrap(rp_id_hash, id) {
+            // A non-discoverable credential needs nothing stored.
+            Some(key) if !key.flags.discoverable => {
+                return Ok(Some(Found {
+                    credential_id: id.to_vec(),
+                    key,
+                    record: None,
+                }));
             }
-            let Some(record) = record::find(env.store(), rp_id_hash, id)? else {
-                continue;
-            };
-            let Some(key) = stored_key(&record).or(unwrapped) else {
-                continue;
-            };
-            return Ok(Some(Found {
-                credential_id: id.to_vec(),
-                key,
-                record: Some(record),
-            }));
+            other => other,
+        };
+        // Discoverable, or not an ID of ours: only a record makes it live.
+        if unwrapped.is_none() && (id.is_empty() || id.len() > MAX_RECORD_CREDENTIAL_ID_LEN) {
+            continue;
         }
-        Ok(None)
-    }
-
-    /// The first of `ids` that is a live credential of ours for the RP and
-    /// visible to a request with (`uv`) or without user verification: a
-    /// credProtect level-3 credential is skipped without UV.
-    pub(crate) fn first_visible<E: Env>(
-        &mut self,
-        env: &mut E,
-        rp_id_hash: &[u8; 32],
-        ids: &[&[u8]],
-        uv: bool,
-    ) -> Result<Option<Found>, Error> {
-        for id in ids {
-            if let Some(found) = self.first_ours(env, rp_id_hash, &[id])?
-                && cred_protect::visible_when_listed(found.key.flags.cred_protect, uv)
-            {
-                return Ok(Some(found));
-            }
-        }
-        Ok(None)
-    }
-
-    /// Opens a stored discoverable credential (getAssertion without an
-    /// allowList, getNextAssertion).
-    pub(crate) fn open_record<E: Env>(
-        &mut self,
-        env: &mut E,
-        rp_id_hash: &[u8; 32],
-        record: CredentialRecord,
-    ) -> Result<Option<Found>, Error> {
-        let keyring = self.keyring(env)?;
-        Ok(record_key(&keyring, rp_id_hash, &record).map(|key| Found {
-            credential_id: record.credential_id.clone(),
+        let Some(record) = record::find(store, rp_id_hash, id)? else {
+            continue;
+        };
+        let Some(key) = stored_key(&record).or(unwrapped) else {
+            continue;
+        };
+        return Ok(Some(Found {
+            credential_id: id.to_vec(),
             key,
             record: Some(record),
-        }))
+        }));
     }
+    Ok(None)
+}
+
+/// The first of `ids` that is a live credential of ours for the RP and
+/// visible to a request with (`uv`) or without user verification: a
+/// credProtect level-3 credential is skipped without UV.
+pub(crate) fn first_visible<S: Store>(
+    keyring: &Keyring<'_>,
+    store: &S,
+    rp_id_hash: &[u8; 32],
+    ids: &[&[u8]],
+    uv: bool,
+) -> Result<Option<Found>, Error> {
+    for id in ids {
+        if let Some(found) = first_ours(keyring, store, rp_id_hash, &[id])?
+            && cred_protect::visible_when_listed(found.key.flags.cred_protect, uv)
+        {
+            return Ok(Some(found));
+        }
+    }
+    Ok(None)
+}
+
+/// Opens a stored discoverable credential (getAssertion without an
+/// allowList, getNextAssertion).
+pub(crate) fn open_record(
+    keyring: &Keyring<'_>,
+    rp_id_hash: &[u8; 32],
+    record: CredentialRecord,
+) -> Option<Found> {
+    record_key(keyring, rp_id_hash, &record).map(|key| Found {
+        credential_id: record.credential_id.clone(),
+        key,
+        record: Some(record),
+    })
 }

@@ -1,5 +1,4 @@
-//! Discoverable credential records (CTAP 2.1 §6.1.2 step 17, §6.2.2 step 7)
-//! and the credential listing for `softkey list`.
+//! Discoverable credential records (CTAP 2.1 §6.1.2 step 17, §6.2.2 step 7).
 //!
 //! Key layout: `cred/` || SHA-256(rp id) (32) || credential ID, so all of an
 //! RP's credentials are one prefix scan (username-less login) and a given
@@ -104,40 +103,6 @@ pub(crate) struct CredentialRecord {
     pub(crate) private_key: Option<StoredKey>,
     /// CredRandoms that replace the derived ones.
     pub(crate) cred_randoms: Option<StoredCredRandoms>,
-}
-
-/// One discoverable credential, as `softkey list` shows it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CredentialSummary {
-    pub rp_id: String,
-    pub user_id: Vec<u8>,
-    pub user_name: Option<String>,
-    pub user_display_name: Option<String>,
-    /// Seconds since the Unix epoch.
-    pub created: u64,
-    pub credential_id: Vec<u8>,
-}
-
-/// Every discoverable credential, ordered by RP id, then newest first.
-/// A record that does not decode is reported, not skipped.
-pub fn list_credentials<S: Store>(store: &S) -> Result<Vec<CredentialSummary>, StoreError> {
-    let mut records = Vec::new();
-    for stored in store.scan_prefix(CREDENTIALS)? {
-        let record = CredentialRecord::decode(&stored.value).ok_or_else(|| {
-            StoreError::corrupt(format!("credential record ({} byte key)", stored.key.len()))
-        })?;
-        records.push(record);
-    }
-    sort_for_listing(&mut records);
-    Ok(records
-        .into_iter()
-        .map(CredentialRecord::into_summary)
-        .collect())
-}
-
-/// The order `softkey list` shows: by RP id, then newest first.
-pub(crate) fn sort_for_listing(records: &mut [CredentialRecord]) {
-    records.sort_by(|a, b| a.rp_id.cmp(&b.rp_id).then(b.order.cmp(&a.order)));
 }
 
 fn rp_prefix(rp_id_hash: &[u8; 32]) -> Vec<u8> {
@@ -253,18 +218,6 @@ pub(crate) fn all_or_corrupt<S: Store>(
 }
 
 impl CredentialRecord {
-    /// What `softkey list` shows of the record.
-    pub(crate) fn into_summary(self) -> CredentialSummary {
-        CredentialSummary {
-            rp_id: self.rp_id,
-            user_id: self.user_id,
-            user_name: self.user_name,
-            user_display_name: self.user_display_name,
-            created: self.created,
-            credential_id: self.credential_id,
-        }
-    }
-
     /// The canonical CBOR of the record (zeroized on drop: it may hold
     /// key material).
     pub(crate) fn encode(&self) -> Zeroizing<Vec<u8>> {
@@ -387,6 +340,7 @@ fn wipe(value: &mut Value) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::admin::list::list_credentials;
     use crate::testing::MemoryStore;
 
     fn record(rp: &str, user: &[u8], cred: &[u8], order: u64) -> CredentialRecord {

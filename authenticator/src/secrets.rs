@@ -17,6 +17,7 @@ use core::fmt;
 
 use zeroize::Zeroizing;
 
+use crate::credential::Keyring;
 use crate::env::{Env, Store, StoreError};
 use crate::error::Error;
 use crate::status::CtapError;
@@ -131,6 +132,58 @@ impl ImportedWrapKeys {
         }
         self.keys.push(Zeroizing::new(*key));
         true
+    }
+}
+
+/// The device secrets and the imported wrap keys, read from the store on
+/// first need and kept in RAM. The store must not change behind it (see
+/// [`crate::Authenticator`]); reset calls [`SecretsCache::forget`].
+#[derive(Debug, Default)]
+pub(crate) struct SecretsCache {
+    device: Option<DeviceSecrets>,
+    /// Wrap keys imported from backups, once read.
+    imported: Option<ImportedWrapKeys>,
+}
+
+impl SecretsCache {
+    /// The device secrets, created and persisted on first need.
+    pub(crate) fn get_or_create<E: Env>(&mut self, env: &mut E) -> Result<&DeviceSecrets, Error> {
+        Ok(match &mut self.device {
+            Some(secrets) => secrets,
+            empty => empty.insert(DeviceSecrets::load_or_create(env)?),
+        })
+    }
+
+    /// Drops the RAM copy of the device secrets (authenticatorReset deleted
+    /// the stored ones: old credential IDs must stop opening).
+    pub(crate) fn forget(&mut self) {
+        self.device = None;
+        self.imported = None;
+    }
+
+    /// The device secrets if they exist, without creating them: lookups
+    /// (excludeList, allowList) must not write to the store.
+    pub(crate) fn existing<E: Env>(
+        &mut self,
+        env: &mut E,
+    ) -> Result<Option<&DeviceSecrets>, Error> {
+        if self.device.is_none() && env.store().get(DEVICE_SECRETS)?.is_some() {
+            self.device = Some(DeviceSecrets::load_or_create(env)?);
+        }
+        Ok(self.device.as_ref())
+    }
+
+    /// Every wrap key credential IDs may open under (the device's own if it
+    /// exists, then imported ones), without creating any: reads only.
+    pub(crate) fn keyring<E: Env>(&mut self, env: &mut E) -> Result<Keyring<'_>, Error> {
+        self.existing(env)?;
+        if self.imported.is_none() {
+            self.imported = Some(ImportedWrapKeys::load(env.store())?);
+        }
+        Ok(Keyring {
+            primary: self.device.as_ref().map(DeviceSecrets::wrap_key),
+            imported: self.imported.as_ref().map_or(&[], ImportedWrapKeys::keys),
+        })
     }
 }
 

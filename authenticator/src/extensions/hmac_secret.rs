@@ -13,11 +13,10 @@ use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 use zeroize::Zeroizing;
 
-use crate::Authenticator;
 use crate::cbor::Value;
 use crate::cbor::fields::{self, Fields, optional, required};
 use crate::env::Env;
-use crate::pin::{PinProtocol, SharedSecret};
+use crate::pin::{PinProtocol, PinState, SharedSecret};
 use crate::status::CtapError;
 
 const SALT_LEN: usize = 32;
@@ -59,18 +58,20 @@ impl fmt::Debug for OpenedHmacSecret {
     }
 }
 
-impl Authenticator {
+impl HmacSecretInput<'_> {
     /// §12.5 authenticator processing steps 1–3: the shared secret from
-    /// keyAgreement (unsupported protocol CTAP1_ERR_INVALID_PARAMETER),
-    /// saltAuth verified (else CTAP2_ERR_PIN_AUTH_INVALID), salts decrypted:
-    /// 32 or 64 bytes (else CTAP1_ERR_INVALID_LENGTH).
-    pub(crate) fn open_hmac_secret<E: Env>(
-        &mut self,
+    /// keyAgreement with the key's PIN/UV key agreement key (unsupported
+    /// protocol CTAP1_ERR_INVALID_PARAMETER), saltAuth verified (else
+    /// CTAP2_ERR_PIN_AUTH_INVALID), salts decrypted: 32 or 64 bytes (else
+    /// CTAP1_ERR_INVALID_LENGTH).
+    pub(crate) fn open<E: Env>(
+        &self,
+        pin: &mut PinState,
         env: &mut E,
-        input: &HmacSecretInput<'_>,
     ) -> Result<OpenedHmacSecret, CtapError> {
+        let input = self;
         let protocol = PinProtocol::from_number(input.protocol)?;
-        let shared = self.pin.decapsulate(env, protocol, input.key_agreement)?;
+        let shared = pin.decapsulate(env, protocol, input.key_agreement)?;
         if !shared.verify(input.salt_enc, input.salt_auth) {
             return Err(CtapError::PinAuthInvalid);
         }

@@ -11,16 +11,15 @@
 //! start or a USB/IP attach (SECURITY.md "The CTAP PIN"). Durable state lives in the
 //! store: [`retries`] (PIN hash, pinRetries) and [`device_config`].
 
-use crate::Authenticator;
+use zeroize::Zeroizing;
+
 use crate::cbor::Value;
 use crate::env::Env;
-use crate::error::Error;
 use crate::status::CtapError;
 
-mod client_pin;
 pub(crate) mod device_config;
-mod primitives;
-mod protocol;
+pub(crate) mod primitives;
+pub(crate) mod protocol;
 mod protocol1;
 mod protocol2;
 pub(crate) mod retries;
@@ -34,7 +33,7 @@ pub(crate) use protocol::{
 };
 
 use protocol::KeyAgreementKey;
-use token::{TokenState, TokenUnusable};
+use token::{TOKEN_LEN, TokenState, TokenUnusable};
 
 /// pinUvAuthToken permissions (CTAP 2.1 §6.5.5.7 "permissions" bits).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,6 +55,9 @@ const _: Permission = Permission::BioEnrollment;
 /// power cycle.
 const MAX_CONSECUTIVE_MISMATCHES: u8 = 3;
 
+/// §6.5.5.5: "the PIN ... MUST be at most 63 bytes".
+pub(crate) const MAX_PIN_BYTES: usize = 63;
+
 /// The PIN/UV RAM state of an [`Authenticator`].
 #[derive(Debug, Default)]
 pub(crate) struct PinState {
@@ -74,6 +76,41 @@ impl PinState {
             self.regenerate(env, protocol);
         }
         self.token.reset(env);
+        self.consecutive_mismatches = 0;
+    }
+
+    /// Invalidates every pinUvAuthToken (§6.5.5.5 step 11, a PIN change).
+    pub(crate) fn reset_tokens<E: Env>(&mut self, env: &mut E) {
+        self.token.reset(env);
+    }
+
+    /// §6.5.5.7.2 steps 11–14: a new pinUvAuthToken for `protocol`, in use,
+    /// with `permissions` and the RP id it is bound to; every earlier token
+    /// is invalidated.
+    pub(crate) fn issue_token<E: Env>(
+        &mut self,
+        env: &mut E,
+        protocol: PinProtocol,
+        permissions: u8,
+        rp_id: Option<String>,
+    ) -> Zeroizing<[u8; TOKEN_LEN]> {
+        self.token.reset(env);
+        self.token.begin_using(env.now(), permissions, rp_id);
+        Zeroizing::new(*self.token.token(env, protocol))
+    }
+
+    /// A wrong PIN (§6.5.5.7.2 step 8): a new key agreement key for the
+    /// protocol, and one more consecutive mismatch toward the power cycle.
+    pub(crate) fn record_mismatch<E: Env>(&mut self, env: &mut E, protocol: PinProtocol) {
+        self.regenerate(env, protocol);
+        self.consecutive_mismatches = self
+            .consecutive_mismatches
+            .saturating_add(1)
+            .min(MAX_CONSECUTIVE_MISMATCHES);
+    }
+
+    /// The right PIN (§6.5.5.7.2 step 9): the mismatch count starts over.
+    pub(crate) fn record_match(&mut self) {
         self.consecutive_mismatches = 0;
     }
 
@@ -120,47 +157,26 @@ impl PinState {
             .decapsulate(protocol, peer)
     }
 
-    /// powerCycleState: whether PIN operations need a power cycle first.
-    pub(crate) fn power_cycle_needed(&self) -> bool {
-        self.consecutive_mismatches >= MAX_CONSECUTIVE_MISMATCHES
-    }
-}
-
-impl Authenticator {
-    /// CTAP 2.1 §6.5.5.7 / §6.5.5.8 verification of a pinUvAuthParam
-    /// computed with the pinUvAuthToken over `message`, for an operation
-    /// that needs `permission` (and, for RP-scoped operations, `rp_id`).
-    ///
-    /// Errors: an unsupported protocol is CTAP1_ERR_INVALID_PARAMETER and
-    /// no PIN at all CTAP2_ERR_PIN_NOT_SET (CTAP 2.0's rule, which 2.1
-    /// leaves standing). Every other refusal is CTAP2_ERR_PIN_AUTH_INVALID,
-    /// as each command's steps say: a param that does not verify (constant
-    /// time), a token never issued or stopped by its usage timer, a token
-    /// without the permission, another RP's token, an mc/ga token whose
-    /// userVerified flag was consumed (§6.1.2 step 11, §6.2.2 step 6,
-    /// §6.8 steps 1–4, §6.10.2 step 5, §6.11 step 4; python-fido2's device
-    /// suite tests the permission case for credMgmt and largeBlobs).
-    /// CTAP2_ERR_UNAUTHORIZED_PERMISSION belongs to clientPIN alone: a
-    /// token is *asked for* with a permission the key cannot grant.
-    /// An unbound token is bound to `rp_id` (§6.1.2 step 11.6).
-    pub(crate) fn verify_pin_uv_auth_param<E: Env>(
+    /// The token checks of a pinUvAuthParam verification (see
+    /// `Authenticator::verify_pin_uv_auth_param`, which checks first that a
+    /// PIN is set): the param verifies under the current token, the token is
+    /// in use, has `permission`, is bound to `rp_id` or becomes bound to it,
+    /// and for mc/ga still carries its userVerified flag.
+    #[allow(clippy::too_many_arguments)] // the spec's inputs, each distinct
+    pub(crate) fn verify_token<E: Env>(
         &mut self,
         env: &mut E,
-        protocol: u64,
+        protocol: PinProtocol,
         param: &[u8],
         message: &[u8],
         permission: Permission,
         rp_id: Option<&str>,
-    ) -> Result<(), Error> {
-        let protocol = PinProtocol::from_number(protocol)?;
-        if !self.pin_is_set(env)? {
-            return Err(CtapError::PinNotSet.into());
-        }
+    ) -> Result<(), CtapError> {
         let now = env.now();
-        let usable = self.pin.token.usable(now);
-        let token = self.pin.token.token(env, protocol);
+        let usable = self.token.usable(now);
+        let token = self.token.token(env, protocol);
         if !protocol.verify(token, message, param) {
-            return Err(CtapError::PinAuthInvalid.into());
+            return Err(CtapError::PinAuthInvalid);
         }
         match usable {
             Ok(()) => {}
@@ -168,119 +184,56 @@ impl Authenticator {
             // (stopUsingPinUvAuthToken), so it verifies as one never issued.
             // CTAP 2.0's PIN_TOKEN_EXPIRED (0x38) is reserved in 2.1.
             Err(TokenUnusable::Expired | TokenUnusable::NotInUse) => {
-                return Err(CtapError::PinAuthInvalid.into());
+                return Err(CtapError::PinAuthInvalid);
             }
         }
         // §6.1.2 step 11.2, §6.2.2 step 6.1.4 and the like: "Verify that the
         // pinUvAuthToken has the … permission, if not, return
         // CTAP2_ERR_PIN_AUTH_INVALID."
-        if !self.pin.token.has_permission(permission as u8) {
-            return Err(CtapError::PinAuthInvalid.into());
+        if !self.token.has_permission(permission as u8) {
+            return Err(CtapError::PinAuthInvalid);
         }
         if let Some(rp_id) = rp_id {
-            match self.pin.token.permissions_rp_id() {
-                Some(bound) if bound != rp_id => return Err(CtapError::PinAuthInvalid.into()),
+            match self.token.permissions_rp_id() {
+                Some(bound) if bound != rp_id => return Err(CtapError::PinAuthInvalid),
                 Some(_) => {}
-                None => self.pin.token.bind_rp_id(rp_id),
+                None => self.token.bind_rp_id(rp_id),
             }
         }
         // §6.1.2 step 11.4 / §6.2.2 step 6.4: "If userVerifiedFlagValue is false".
         if matches!(
             permission,
             Permission::MakeCredential | Permission::GetAssertion
-        ) && !self.pin.token.user_verified()
+        ) && !self.token.user_verified()
         {
-            return Err(CtapError::PinAuthInvalid.into());
+            return Err(CtapError::PinAuthInvalid);
         }
-        self.pin.token.mark_used();
+        self.token.mark_used();
         Ok(())
     }
 
     /// The permissions RP ID of the current pinUvAuthToken, if it has one
     /// (credentialManagement needs it to refuse RP-bound tokens for
     /// device-wide subcommands).
-    pub(crate) fn pin_token_rp_id(&self) -> Option<&str> {
-        self.pin.token.permissions_rp_id()
+    pub(crate) fn token_rp_id(&self) -> Option<&str> {
+        self.token.permissions_rp_id()
     }
 
-    /// After a makeCredential/getAssertion that verified a pinUvAuthParam
-    /// collected presence: `clearUserVerifiedFlag()`,
+    /// `clearUserVerifiedFlag()` and
     /// `clearPinUvAuthTokenPermissionsExceptLbw()` (§6.1.2 step 14,
     /// §6.2.2 step 9).
-    pub(crate) fn consume_pin_token_for_mc_ga(&mut self) {
-        self.pin.token.consume_for_mc_ga();
+    pub(crate) fn consume_token_for_mc_ga(&mut self) {
+        self.token.consume_for_mc_ga();
     }
 
-    /// Whether a PIN is set (store-backed).
-    pub(crate) fn pin_is_set<E: Env>(&mut self, env: &mut E) -> Result<bool, Error> {
-        Ok(retries::load_pin(env.store())?.is_some())
+    /// `stopUsingPinUvAuthToken()`: the current token stops verifying.
+    pub(crate) fn stop_using_token(&mut self) {
+        self.token.stop_using();
     }
 
-    /// The persistent device configuration.
-    pub(crate) fn device_config<E: Env>(&mut self, env: &mut E) -> Result<DeviceConfig, Error> {
-        DeviceConfig::load(env.store())
-    }
-
-    /// authenticatorConfig setMinPINLength (CTAP 2.1 §6.11.4). The caller
-    /// (authenticatorConfig) has verified the pinUvAuthParam.
-    ///
-    /// Step 4: a new minimum below the current one is
-    /// CTAP2_ERR_PIN_POLICY_VIOLATION. Step 5: the RP ID list replaces the
-    /// old one. Step 6: forcePINChange is set when asked or when the
-    /// current PIN is shorter than the new minimum; with no PIN set,
-    /// forceChangePin is CTAP2_ERR_PIN_NOT_SET.
-    pub(crate) fn set_min_pin_length<E: Env>(
-        &mut self,
-        env: &mut E,
-        new_min: Option<u64>,
-        rp_ids: Option<Vec<String>>,
-        force_change: bool,
-    ) -> Result<(), Error> {
-        let mut config = DeviceConfig::load(env.store())?;
-        let pin = retries::load_pin(env.store())?;
-        if force_change && pin.is_none() {
-            return Err(CtapError::PinNotSet.into());
-        }
-        let new_min = match new_min {
-            None => config.min_pin_length,
-            Some(n) => {
-                let n = u8::try_from(n).map_err(|_| CtapError::PinPolicyViolation)?;
-                // A PIN is at most 63 bytes, so at most 63 code points.
-                if n < config.min_pin_length || usize::from(n) > client_pin::MAX_PIN_BYTES {
-                    return Err(CtapError::PinPolicyViolation.into());
-                }
-                n
-            }
-        };
-        if let Some(rp_ids) = rp_ids {
-            config.min_pin_length_rp_ids = rp_ids;
-        }
-        let too_short = pin.is_some_and(|p| p.code_points < new_min);
-        config.min_pin_length = new_min;
-        config.force_pin_change |= force_change || too_short;
-        config.save(env.store())?;
-        if config.force_pin_change {
-            // The current token was issued under the old policy.
-            self.pin.token.stop_using();
-        }
-        Ok(())
-    }
-
-    /// authenticatorConfig toggleAlwaysUv (CTAP 2.1 §6.11.3).
-    pub(crate) fn toggle_always_uv<E: Env>(&mut self, env: &mut E) -> Result<(), Error> {
-        let mut config = DeviceConfig::load(env.store())?;
-        config.always_uv = !config.always_uv;
-        config.save(env.store())
-    }
-
-    /// authenticatorConfig enableEnterpriseAttestation (CTAP 2.1 §6.11.2).
-    pub(crate) fn enable_enterprise_attestation<E: Env>(
-        &mut self,
-        env: &mut E,
-    ) -> Result<(), Error> {
-        let mut config = DeviceConfig::load(env.store())?;
-        config.enterprise_attestation = true;
-        config.save(env.store())
+    /// powerCycleState: whether PIN operations need a power cycle first.
+    pub(crate) fn power_cycle_needed(&self) -> bool {
+        self.consecutive_mismatches >= MAX_CONSECUTIVE_MISMATCHES
     }
 }
 

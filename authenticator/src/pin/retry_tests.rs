@@ -9,10 +9,10 @@ use zeroize::Zeroizing;
 use super::retries;
 use super::tests::{PIN, key_agreement_bytes, with_pin};
 use super::*;
-use crate::Config;
 use crate::env::{Store, StoreError, StoredRecord};
 use crate::store_keys::PIN_RETRIES;
 use crate::testing::{MemoryStore, PinClient, ScriptedPresence, TestEnv};
+use crate::{Authenticator, Config};
 
 #[test]
 fn wrong_pins_decrement_regenerate_and_block_after_three() {

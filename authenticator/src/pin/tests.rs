@@ -4,9 +4,9 @@
 use core::time::Duration;
 
 use super::*;
-use crate::Config;
 use crate::env::{PresenceError, Store};
 use crate::testing::{PinClient, TestEnv, client_pin, pad_pin};
+use crate::{Authenticator, Config};
 
 pub(super) const PIN: &str = "1234";
 

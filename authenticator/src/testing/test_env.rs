@@ -185,7 +185,7 @@ impl UserPresence for ScriptedPresence {
             operation: request.operation,
             rp_id: match request.requester {
                 Requester::Rp(id) => id.to_owned(),
-                Requester::U2fApplication(app) => crate::u2f::application_label(app),
+                Requester::U2fApplication(app) => crate::authenticator::u2f::application_label(app),
                 Requester::Device => String::new(),
             },
             user_name: request.user_name.map(str::to_owned),

@@ -28,7 +28,7 @@ use crate::credential::{self, Keyring};
 use crate::env::{Store, StoreChange};
 use crate::extensions::cred_blob::MAX_CRED_BLOB_LENGTH;
 use crate::keys::CredentialKey;
-use crate::large_blobs::{self, initial_array};
+use crate::large_blob_array::{self, initial_array};
 use crate::record::{
     self, CredentialRecord, MAX_RECORD_CREDENTIAL_ID_LEN, StoredCredRandoms, StoredKey,
 };
@@ -167,7 +167,7 @@ fn validate(contents: &BackupContents) -> Result<Vec<CredentialKey>, BackupError
         keys.push(key);
     }
     if let Some(array) = &contents.large_blob_array
-        && !large_blobs::is_valid_array(array)
+        && !large_blob_array::is_valid_array(array)
     {
         return Err(BackupError::InvalidLargeBlobArray);
     }

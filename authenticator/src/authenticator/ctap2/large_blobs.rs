@@ -18,43 +18,16 @@ use crate::cbor::fields::{self, Fields, optional};
 use crate::cbor::{self, Value};
 use crate::env::{Env, Store};
 use crate::error::Error;
+use crate::large_blob_array::{
+    HASH_LEN, MAX_SERIALIZED_LARGE_BLOB_ARRAY, MIN_ARRAY_LEN, PendingWrite, initial_array,
+    truncated_hash,
+};
 use crate::pin::Permission;
 use crate::status::CtapError;
 use crate::store_keys::LARGE_BLOB_ARRAY;
 
-/// getInfo maxSerializedLargeBlobArray (0x0B): the largest array we keep.
-pub(crate) const MAX_SERIALIZED_LARGE_BLOB_ARRAY: usize = 16384;
 /// §6.10: "maxFragmentLength ... is maxMsgSize minus 64".
 pub(crate) const MAX_FRAGMENT_LENGTH: usize = MAX_MSG_SIZE - 64;
-const HASH_LEN: usize = 16;
-/// §6.10.2 set step 2.c: an array is at least `0x80` plus its 16-byte hash.
-const MIN_ARRAY_LEN: usize = 1 + HASH_LEN;
-
-/// The initial serialized array: `h'80' || LEFT(SHA-256(h'80'), 16)`.
-pub(crate) fn initial_array() -> Vec<u8> {
-    let mut array = vec![0x80];
-    array.extend_from_slice(&truncated_hash(&array));
-    array
-}
-
-/// Whether `array` could have been stored by a §6.10.2 set: within our
-/// size bounds and ending in the hash of what comes before (step 9).
-pub(crate) fn is_valid_array(array: &[u8]) -> bool {
-    if !(MIN_ARRAY_LEN..=MAX_SERIALIZED_LARGE_BLOB_ARRAY).contains(&array.len()) {
-        return false;
-    }
-    array
-        .split_at_checked(array.len() - HASH_LEN)
-        .is_some_and(|(data, hash)| truncated_hash(data) == hash)
-}
-
-/// A write in progress: the bytes received so far of an array of
-/// `expected_length` bytes. The next fragment's offset is `buffer.len()`.
-#[derive(Debug)]
-pub(crate) struct PendingWrite {
-    expected_length: usize,
-    buffer: Vec<u8>,
-}
 
 /// The request (§6.10.1 parameters).
 #[derive(Debug)]
@@ -226,13 +199,6 @@ fn stored_array<S: Store>(store: &S) -> Result<Vec<u8>, Error> {
         .map_or_else(initial_array, |array| array.to_vec()))
 }
 
-fn truncated_hash(data: &[u8]) -> [u8; HASH_LEN] {
-    let digest = Sha256::digest(data);
-    let mut out = [0u8; HASH_LEN];
-    out.copy_from_slice(digest.get(..HASH_LEN).unwrap_or(&[0; HASH_LEN]));
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -250,21 +216,6 @@ mod tests {
             ]
         );
         assert_eq!(MAX_FRAGMENT_LENGTH, 7545);
-    }
-
-    #[test]
-    fn array_validity() {
-        assert!(is_valid_array(&initial_array()));
-        let mut array = vec![0x81, 0x40];
-        array.extend_from_slice(&truncated_hash(&array));
-        assert!(is_valid_array(&array));
-        let last = array.len() - 1;
-        array[last] ^= 1;
-        assert!(!is_valid_array(&array));
-        assert!(!is_valid_array(&[0x80]));
-        let mut big = vec![0x40; MAX_SERIALIZED_LARGE_BLOB_ARRAY - HASH_LEN + 1];
-        big.extend_from_slice(&truncated_hash(&big.clone()));
-        assert!(!is_valid_array(&big));
     }
 
     #[test]

@@ -18,10 +18,10 @@
 use core::time::Duration;
 
 use crate::Authenticator;
-use crate::cred_mgmt::ManagementState;
 use crate::env::{Env, Operation, Requester, Store};
 use crate::error::Error;
 use crate::presence;
+use crate::state::ManagementState;
 use crate::status::CtapError;
 use crate::store_keys;
 
@@ -47,7 +47,7 @@ impl Authenticator {
         // PIN without the credentials it guarded.
         let batch = store_keys::factory_reset_batch(env.store())?;
         env.store().apply(&batch)?;
-        self.forget_secrets();
+        self.secrets.forget();
         self.pin.power_up(env);
         Ok(())
     }

@@ -5,7 +5,7 @@
 //! Every subcommand but the two "next" ones is authorised by a
 //! pinUvAuthParam over `uint8(subCommand) || subCommandParams`, where
 //! subCommandParams are the bytes as received (see
-//! [`crate::cred_mgmt::raw_sub_command_params`]). A token bound to an RP
+//! [`super::credential_management::raw_sub_command_params`]). A token bound to an RP
 //! (permissions RP ID) may only touch that RP's credentials and may not
 //! count or list RPs; an unbound token is never bound by these commands.
 //!
@@ -14,19 +14,24 @@
 //! subcommand, a power-up, or 30 s without a response ends it, and a "next"
 //! without live state is NOT_ALLOWED (§6.8.3, §6.8.4).
 
+mod store;
+mod sub_command_params;
+
+pub(crate) use sub_command_params::raw_sub_command_params;
+
 use std::collections::VecDeque;
 
+use super::request::PUBLIC_KEY;
 use crate::Authenticator;
 use crate::auth_data::rp_id_hash;
 use crate::cbor::fields::{self, Fields, optional, required};
 use crate::cbor::{self, Value};
-use crate::cred_mgmt::{Enumeration, raw_sub_command_params, store};
 use crate::env::Env;
 use crate::error::Error;
 use crate::lookup;
 use crate::pin::Permission;
 use crate::record::CredentialRecord;
-use crate::request::PUBLIC_KEY;
+use crate::state::Enumeration;
 use crate::status::CtapError;
 
 /// §6.8 subCommand values.
@@ -327,7 +332,7 @@ impl Authenticator {
         hash: &[u8; 32],
         record: &CredentialRecord,
     ) -> Result<Option<Value>, Error> {
-        let keyring = self.keyring(env)?;
+        let keyring = self.secrets.keyring(env)?;
         let Some(opened) = lookup::record_key(&keyring, hash, record) else {
             return Ok(None);
         };

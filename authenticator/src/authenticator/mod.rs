@@ -2,19 +2,24 @@
 //! §6 "Authenticator API", §8.2 status codes): `command byte || CBOR` in,
 //! `status byte || CBOR` out. Command handlers live one per file.
 
+mod ctap2;
+mod pin_uv;
+pub(crate) mod u2f;
+
+pub use ctap2::MAX_CREDENTIAL_COUNT_IN_LIST;
+pub use u2f::StatusWord as U2fStatus;
+
 use core::time::Duration;
 
 use crate::cbor::{self, Value};
 use crate::command::Command;
 use crate::counter::SignCounter;
-use crate::credential::Keyring;
-use crate::env::{Env, Store};
+use crate::env::Env;
 use crate::error::Error;
-use crate::get_next_assertion::AssertionState;
 use crate::pin::PinState;
-use crate::secrets::{DeviceSecrets, ImportedWrapKeys};
+use crate::secrets::SecretsCache;
+use crate::state::{AssertionState, ManagementState};
 use crate::status::CtapError;
-use crate::store_keys;
 
 /// softkey's AAGUID: one fixed random value for every softkey instance, so
 /// RPs see the model, not the installation.
@@ -57,17 +62,16 @@ impl Default for Config {
 /// authenticator is serving (make a new `Authenticator` afterwards).
 #[derive(Debug)]
 pub struct Authenticator {
-    pub(crate) config: Config,
-    secrets: Option<DeviceSecrets>,
-    /// Wrap keys imported from backups, once read.
-    imported_wrap_keys: Option<ImportedWrapKeys>,
-    pub(crate) counter: SignCounter,
-    pub(crate) assertion_state: Option<AssertionState>,
+    config: Config,
+    /// The device secrets and imported wrap keys, read on first need.
+    secrets: SecretsCache,
+    counter: SignCounter,
+    assertion_state: Option<AssertionState>,
     powered_up_at: Option<Duration>,
     /// PIN/UV RAM state: key agreement keys, pinUvAuthToken, mismatches.
-    pub(crate) pin: PinState,
+    pin: PinState,
     /// Credential management enumeration and large-blob write state.
-    pub(crate) management: crate::cred_mgmt::ManagementState,
+    management: ManagementState,
     /// The CTAPHID channel whose getAssertion or credential-management
     /// enumeration left the "next" state above; only it may continue it.
     state_channel: Option<u32>,
@@ -77,13 +81,12 @@ impl Authenticator {
     pub fn new(config: Config) -> Self {
         Authenticator {
             config,
-            secrets: None,
-            imported_wrap_keys: None,
+            secrets: SecretsCache::default(),
             counter: SignCounter::default(),
             assertion_state: None,
             powered_up_at: None,
             pin: PinState::default(),
-            management: crate::cred_mgmt::ManagementState::default(),
+            management: ManagementState::default(),
             state_channel: None,
         }
     }
@@ -96,7 +99,7 @@ impl Authenticator {
     pub fn power_up<E: Env>(&mut self, env: &mut E) {
         self.assertion_state = None;
         self.powered_up_at = Some(env.now());
-        self.management = crate::cred_mgmt::ManagementState::default();
+        self.management = ManagementState::default();
         self.pin.power_up(env);
     }
 
@@ -198,49 +201,6 @@ impl Authenticator {
             Command::LargeBlobs => self.large_blobs(env, params),
             Command::Config => self.authenticator_config(env, params).map(|()| None),
         }
-    }
-
-    /// The device secrets, created and persisted on first need.
-    pub(crate) fn secrets<E: Env>(&mut self, env: &mut E) -> Result<&DeviceSecrets, Error> {
-        Ok(match &mut self.secrets {
-            Some(secrets) => secrets,
-            empty => empty.insert(DeviceSecrets::load_or_create(env)?),
-        })
-    }
-
-    /// Drops the RAM copy of the device secrets (authenticatorReset deleted
-    /// the stored ones: old credential IDs must stop opening).
-    pub(crate) fn forget_secrets(&mut self) {
-        self.secrets = None;
-        self.imported_wrap_keys = None;
-    }
-
-    /// The device secrets if they exist, without creating them: lookups
-    /// (excludeList, allowList) must not write to the store.
-    pub(crate) fn existing_secrets<E: Env>(
-        &mut self,
-        env: &mut E,
-    ) -> Result<Option<&DeviceSecrets>, Error> {
-        if self.secrets.is_none() && env.store().get(store_keys::DEVICE_SECRETS)?.is_some() {
-            self.secrets = Some(DeviceSecrets::load_or_create(env)?);
-        }
-        Ok(self.secrets.as_ref())
-    }
-
-    /// Every wrap key credential IDs may open under (the device's own if it
-    /// exists, then imported ones), without creating any: reads only.
-    pub(crate) fn keyring<E: Env>(&mut self, env: &mut E) -> Result<Keyring<'_>, Error> {
-        self.existing_secrets(env)?;
-        if self.imported_wrap_keys.is_none() {
-            self.imported_wrap_keys = Some(ImportedWrapKeys::load(env.store())?);
-        }
-        Ok(Keyring {
-            primary: self.secrets.as_ref().map(DeviceSecrets::wrap_key),
-            imported: self
-                .imported_wrap_keys
-                .as_ref()
-                .map_or(&[], ImportedWrapKeys::keys),
-        })
     }
 }
 

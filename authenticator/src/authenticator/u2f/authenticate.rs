@@ -23,7 +23,7 @@ use crate::Authenticator;
 use crate::auth_data::{self, FLAG_UP};
 use crate::env::{Env, Operation, Requester};
 use crate::keys::Algorithm;
-use crate::lookup::Found;
+use crate::lookup::{self, Found};
 use crate::presence;
 
 /// §5.1 control byte values.
@@ -112,7 +112,8 @@ impl Authenticator {
         application: &[u8; 32],
         key_handle: &[u8],
     ) -> Result<Option<Found>, U2fError> {
-        let found = self.first_ours(env, application, &[key_handle])?;
+        let keyring = self.secrets.keyring(env)?;
+        let found = lookup::first_ours(&keyring, env.store(), application, &[key_handle])?;
         Ok(found.filter(|f| {
             // U2F signatures are ECDSA P-256 (§5.4): an EdDSA credential is
             // not a U2F key. U2F cannot verify the user, so a credProtect
@@ -141,8 +142,8 @@ mod tests {
         flags: CredentialFlags,
     ) -> Vec<u8> {
         let key = CredentialKey::generate(env, alg).unwrap();
-        let secrets = a.secrets(env).unwrap();
-        credential::wrap(env, secrets, &APP, &key, flags).unwrap()
+        let secrets = a.secrets.get_or_create(env).unwrap();
+        credential::wrap(env, secrets.wrap_key(), &APP, &key, flags).unwrap()
     }
 
     fn authenticate(a: &mut Authenticator, env: &mut TestEnv, p1: u8, kh: &[u8]) -> Vec<u8> {

@@ -27,8 +27,8 @@ use core::fmt;
 
 use zeroize::Zeroizing;
 
+use crate::admin::list::CredentialSummary;
 use crate::env::StoreError;
-use crate::record::CredentialSummary;
 
 pub use export::export_backup;
 pub use import::import_backup;

@@ -26,7 +26,7 @@ fn device_with_credential(seed: u64, cred_protect: u8) -> (TestEnv, Vec<u8>) {
         discoverable: true,
         cred_protect,
     };
-    let id = credential::wrap(&mut env, &secrets, &hash, &key, flags).unwrap();
+    let id = credential::wrap(&mut env, secrets.wrap_key(), &hash, &key, flags).unwrap();
     let record = CredentialRecord {
         rp_id: RP.into(),
         rp_name: None,

@@ -10,20 +10,18 @@
 
 use zeroize::Zeroizing;
 
-use super::primitives::ct_eq;
-use super::protocol::{PinProtocol, SharedSecret};
-use super::retries::{self, MAX_PIN_RETRIES};
-use super::{DeviceConfig, MAX_CONSECUTIVE_MISMATCHES, Permission};
 use crate::Authenticator;
 use crate::cbor::fields::{self, Fields, optional, required};
 use crate::cbor::{self, Value};
 use crate::env::{Env, Operation, Requester};
 use crate::error::Error;
+use crate::pin::primitives::ct_eq;
+use crate::pin::protocol::{PinProtocol, SharedSecret};
+use crate::pin::retries::{self, MAX_PIN_RETRIES};
+use crate::pin::{DeviceConfig, MAX_PIN_BYTES, Permission};
 use crate::presence;
 use crate::status::CtapError;
 
-/// §6.5.5.5: "the PIN ... MUST be at most 63 bytes".
-pub(crate) const MAX_PIN_BYTES: usize = 63;
 /// §6.5.5.5: newPinEnc carries the PIN padded with zeros to 64 bytes.
 const PADDED_PIN_LEN: usize = 64;
 /// Permissions softkey can grant: mc, ga, cm, lbw, acfg (no be: no bio).
@@ -232,7 +230,7 @@ impl Authenticator {
             config.save(env.store())?;
         }
         // Step 11: every existing pinUvAuthToken is invalidated.
-        self.pin.token.reset(env);
+        self.pin.reset_tokens(env);
         Ok(())
     }
 
@@ -319,13 +317,10 @@ impl Authenticator {
             return Err(grant.if_pin_change_forced.into());
         }
         // Steps 11–14: a new token, in use, with these permissions.
-        self.pin.token.reset(env);
-        let now = env.now();
-        self.pin
-            .token
-            .begin_using(now, grant.permissions, grant.rp_id);
+        let token = self
+            .pin
+            .issue_token(env, protocol, grant.permissions, grant.rp_id);
         // Step 15: the token, encrypted for the platform.
-        let token = Zeroizing::new(*self.pin.token.token(env, protocol));
         let encrypted = shared.encrypt(env, token.as_slice())?;
         Ok(Value::int_map(vec![(
             key::PIN_UV_AUTH_TOKEN,
@@ -367,12 +362,7 @@ impl Authenticator {
             .decrypt(pin_hash_enc)
             .is_ok_and(|hash| ct_eq(&hash, stored.hash.as_slice()));
         if !matches {
-            self.pin.regenerate(env, shared.protocol());
-            self.pin.consecutive_mismatches = self
-                .pin
-                .consecutive_mismatches
-                .saturating_add(1)
-                .min(MAX_CONSECUTIVE_MISMATCHES);
+            self.pin.record_mismatch(env, shared.protocol());
             return Err(if left == 0 {
                 CtapError::PinBlocked
             } else if self.pin.power_cycle_needed() {
@@ -383,7 +373,7 @@ impl Authenticator {
             .into());
         }
         // Step 9: a match restores the counters.
-        self.pin.consecutive_mismatches = 0;
+        self.pin.record_match();
         retries::set_retries(env.store(), MAX_PIN_RETRIES)
     }
 }

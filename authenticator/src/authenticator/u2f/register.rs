@@ -60,9 +60,14 @@ impl Authenticator {
         let public_key = point.as_bytes();
         // Non-discoverable, credProtect level 1: a U2F registration has no
         // user to store and no UV policy.
-        let secrets = self.secrets(env)?;
-        let key_handle =
-            credential::wrap(env, secrets, &application, &key, CredentialFlags::default())?;
+        let secrets = self.secrets.get_or_create(env)?;
+        let key_handle = credential::wrap(
+            env,
+            secrets.wrap_key(),
+            &application,
+            &key,
+            CredentialFlags::default(),
+        )?;
         // §4.3: the key handle length is one byte.
         let key_handle_len = u8::try_from(key_handle.len()).map_err(|_| StatusWord::Unknown)?;
         // fido-u2f attestation: the batch certificate if provisioned, else

@@ -4,7 +4,7 @@
 use crate::counter;
 use crate::credential::Keyring;
 use crate::env::Store;
-use crate::large_blobs::initial_array;
+use crate::large_blob_array::initial_array;
 use crate::secrets::{DeviceSecrets, ImportedWrapKeys};
 
 use super::BackupError;

@@ -1,13 +1,5 @@
-//! Support for the management commands (CTAP 2.1 §6.8 credential
-//! management, §6.10 largeBlobs): the RAM state they keep between requests
-//! ([`ManagementState`]) and store access to discoverable credentials by ID
-//! and by RP ([`store`]). The command handlers themselves live in
-//! `credential_management.rs` and `large_blobs.rs`.
-
-mod state;
-pub(crate) mod store;
-
-pub(crate) use state::{Enumeration, ManagementState};
+//! The exact bytes of `subCommandParams`, over which credential management
+//! (CTAP 2.1 §6.8) and authenticatorConfig (§6.11.1) verify pinUvAuthParam.
 
 use crate::cbor::{self, Value};
 

@@ -9,7 +9,7 @@
 use core::time::Duration;
 use std::collections::VecDeque;
 
-use crate::large_blobs::PendingWrite;
+use crate::large_blob_array::PendingWrite;
 
 /// How long an enumeration stays usable after its last response. CTAP 2.1
 /// gives getNextAssertion a 30 s timer (§6.3.2 step 3); we hold the

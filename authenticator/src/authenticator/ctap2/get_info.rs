@@ -12,7 +12,7 @@ use crate::env::Env;
 use crate::error::Error;
 use crate::extensions::{self, cred_blob::MAX_CRED_BLOB_LENGTH};
 use crate::keys;
-use crate::large_blobs::MAX_SERIALIZED_LARGE_BLOB_ARRAY;
+use crate::large_blob_array::MAX_SERIALIZED_LARGE_BLOB_ARRAY;
 use crate::pin::DeviceConfig;
 use crate::record;
 

@@ -7,9 +7,10 @@
 //! credential can no longer sign. Every matching record goes in one
 //! [`Store::apply`] batch, so either all of them are gone or none is.
 
+use crate::admin::list::{self, CredentialSummary};
 use crate::auth_data::rp_id_hash;
 use crate::env::{Store, StoreChange, StoreError};
-use crate::record::{self, CredentialRecord, CredentialSummary};
+use crate::record::{self, CredentialRecord};
 use crate::store_keys;
 
 /// Which discoverable credentials to delete.
@@ -83,7 +84,7 @@ fn matching<S: Store>(
         .filter_map(|stored| CredentialRecord::decode(&stored.value))
         .filter(|r| selector.matches(r))
         .collect();
-    record::sort_for_listing(&mut records);
+    list::sort_for_listing(&mut records);
     Ok(records)
 }
 

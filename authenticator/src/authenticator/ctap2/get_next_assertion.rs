@@ -5,36 +5,13 @@
 //! power-up, when exhausted, and is refused once more than 30 s have passed
 //! since the previous (next)assertion response (§6.3.2 steps 1–3).
 
-use core::time::Duration;
-use std::collections::VecDeque;
-
 use crate::Authenticator;
 use crate::cbor::Value;
 use crate::env::Env;
 use crate::error::Error;
-use crate::extensions::AssertionExtensions;
-use crate::get_assertion::UserFlags;
-use crate::record::CredentialRecord;
+use crate::lookup;
+use crate::state::NEXT_ASSERTION_TIMEOUT;
 use crate::status::CtapError;
-
-/// §6.3.2 step 3: "If timer since the last call to
-/// authenticatorGetAssertion/authenticatorGetNextAssertion is greater than
-/// 30 seconds, discard the current authenticatorGetAssertion state".
-pub(crate) const NEXT_ASSERTION_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// What getNextAssertion continues from.
-#[derive(Debug)]
-pub(crate) struct AssertionState {
-    pub(crate) rp_id_hash: [u8; 32],
-    pub(crate) client_data_hash: [u8; 32],
-    /// What getAssertion established about the user (flags, names).
-    pub(crate) user: UserFlags,
-    /// The getAssertion's extensions, applied to every credential.
-    pub(crate) extensions: AssertionExtensions,
-    /// Credentials not yet returned, newest first.
-    pub(crate) remaining: VecDeque<CredentialRecord>,
-    pub(crate) last_response: Duration,
-}
 
 impl Authenticator {
     pub(crate) fn get_next_assertion<E: Env>(&mut self, env: &mut E) -> Result<Value, Error> {
@@ -46,7 +23,8 @@ impl Authenticator {
         }
         let found = loop {
             let record = state.remaining.pop_front().ok_or(CtapError::NotAllowed)?;
-            if let Some(found) = self.open_record(env, &state.rp_id_hash, record)? {
+            let keyring = self.secrets.keyring(env)?;
+            if let Some(found) = lookup::open_record(&keyring, &state.rp_id_hash, record) {
                 break found;
             }
         };

@@ -11,6 +11,7 @@
 //! touch) are prompted as "select this key" and leave no trace: no store
 //! write of any kind, not even device secrets or the counter.
 
+use super::request::{self, Options, PUBLIC_KEY, PinUvAuth};
 use crate::Authenticator;
 use crate::attestation::{self, AttestationChoice};
 use crate::auth_data::{self, FLAG_AT, FLAG_UP, FLAG_UV};
@@ -23,10 +24,10 @@ use crate::extensions::{
     self, McExtensions, cred_blob, cred_protect, large_blob_key, min_pin_length,
 };
 use crate::keys::{self, CredentialKey};
+use crate::lookup;
 use crate::pin::{DeviceConfig, Permission};
 use crate::presence;
 use crate::record::{self, CredentialRecord};
-use crate::request::{self, Options, PUBLIC_KEY, PinUvAuth};
 use crate::status::CtapError;
 
 /// RP ids platforms use for touch-only probes.
@@ -172,8 +173,8 @@ impl Authenticator {
         // obtained or the authenticator times out" refuse. Only a platform
         // cancel ends the wait differently, as it ends every wait
         // (§11.2.9.1.5).
-        if self
-            .first_visible(env, &rp_id_hash, &req.exclude_list, uv)?
+        let keyring = self.secrets.keyring(env)?;
+        if lookup::first_visible(&keyring, env.store(), &rp_id_hash, &req.exclude_list, uv)?
             .is_some()
         {
             if let Err(CtapError::KeepaliveCancel) = self.ask_register(env, &req) {
@@ -191,7 +192,7 @@ impl Authenticator {
         }
         // hmac-secret-mc inputs are checked before the prompt too.
         let hmac_secret_mc = match (&req.extensions.hmac_secret_mc, req.extensions.hmac_secret) {
-            (Some(input), true) => Some(self.open_hmac_secret(env, input)?),
+            (Some(input), true) => Some(input.open(&mut self.pin, env)?),
             _ => None,
         };
         // Step 14: user presence; a verified token's mc use is consumed.
@@ -206,12 +207,12 @@ impl Authenticator {
         };
         let key = CredentialKey::generate(env, alg)?;
         let credential_id = {
-            let secrets = self.secrets(env)?;
+            let secrets = self.secrets.get_or_create(env)?;
             let flags = CredentialFlags {
                 discoverable: rk,
                 cred_protect: level,
             };
-            credential::wrap(env, secrets, &rp_id_hash, &key, flags)?
+            credential::wrap(env, secrets.wrap_key(), &rp_id_hash, &key, flags)?
         };
         // Step 13 (extensions), outputs in authData.
         let mut outputs = Vec::new();

@@ -3,11 +3,11 @@
 //! the PIN module ([`crate::pin`]); this file parses the request, enforces
 //! the §6.11.1 authorisation steps and calls the PIN module's hooks.
 
+use super::credential_management::raw_sub_command_params;
 use crate::Authenticator;
 use crate::attestation;
 use crate::cbor::fields::{self, Fields, optional, required};
 use crate::cbor::{self, Value};
-use crate::cred_mgmt::raw_sub_command_params;
 use crate::env::Env;
 use crate::error::Error;
 use crate::pin::Permission;

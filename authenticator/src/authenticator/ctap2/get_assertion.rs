@@ -18,6 +18,7 @@
 
 use std::collections::VecDeque;
 
+use super::request::{self, Options, PUBLIC_KEY, PinUvAuth};
 use crate::Authenticator;
 use crate::auth_data::{self, FLAG_UP, FLAG_UV};
 use crate::cbor::fields::{self, Fields, optional, required};
@@ -27,12 +28,11 @@ use crate::error::Error;
 use crate::extensions::{
     self, AssertionExtensions, GaExtensions, cred_blob, cred_protect, large_blob_key,
 };
-use crate::get_next_assertion::AssertionState;
-use crate::lookup::Found;
+use crate::lookup::{self, Found};
 use crate::pin::{DeviceConfig, Permission};
 use crate::presence;
 use crate::record;
-use crate::request::{self, Options, PUBLIC_KEY, PinUvAuth};
+use crate::state::{AssertionState, UserFlags};
 use crate::status::CtapError;
 
 /// A parsed getAssertion request (§6.2.1 parameters).
@@ -61,18 +61,6 @@ impl<'a> Request<'a> {
             pin_uv: PinUvAuth::parse(f.int(0x06), f.int(0x07))?,
         })
     }
-}
-
-/// What the assertion responses of one getAssertion sequence say about
-/// the user.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct UserFlags {
-    /// Presence was collected: the UP flag.
-    pub(crate) present: bool,
-    /// A pinUvAuthParam verified: the UV flag.
-    pub(crate) verified: bool,
-    /// Whether user name and displayName may be returned.
-    pub(crate) show_names: bool,
 }
 
 impl Authenticator {
@@ -125,7 +113,13 @@ impl Authenticator {
             )
         } else {
             (
-                self.first_visible(env, &rp_id_hash, &req.allow_list, uv)?,
+                lookup::first_visible(
+                    &self.secrets.keyring(env)?,
+                    env.store(),
+                    &rp_id_hash,
+                    &req.allow_list,
+                    uv,
+                )?,
                 VecDeque::new(),
                 1,
             )
@@ -135,7 +129,7 @@ impl Authenticator {
         // Extension inputs are checked before the prompt.
         let extensions = AssertionExtensions {
             hmac_secret: match &req.extensions.hmac_secret {
-                Some(input) => Some(self.open_hmac_secret(env, input)?),
+                Some(input) => Some(input.open(&mut self.pin, env)?),
                 None => None,
             },
             // Not with up=false: a silent request (no prompt, any local
@@ -204,8 +198,10 @@ impl Authenticator {
         uv: bool,
     ) -> Result<Vec<Found>, Error> {
         let mut found = Vec::new();
-        for record in record::for_rp(env.store(), rp_id_hash)? {
-            if let Some(f) = self.open_record(env, rp_id_hash, record)?
+        let records = record::for_rp(env.store(), rp_id_hash)?;
+        let keyring = self.secrets.keyring(env)?;
+        for record in records {
+            if let Some(f) = lookup::open_record(&keyring, rp_id_hash, record)
                 && cred_protect::visible_unlisted(f.key.flags.cred_protect, uv)
             {
                 found.push(f);
