@@ -234,10 +234,6 @@ pub struct ConfigArgs {
 
     #[command(flatten)]
     pub control: ControlArgs,
-
-    /// Filled in by `config::apply` before the command runs.
-    #[arg(skip)]
-    pub effective: Option<crate::config::Effective>,
 }
 
 #[derive(Debug, Args)]

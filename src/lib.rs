@@ -13,6 +13,7 @@ mod key;
 mod passphrase;
 mod paths;
 mod presence;
+mod prompt_text;
 mod shown;
 mod shutdown;
 /// The vault and the in-memory store behind the authenticator's `Store`

@@ -9,10 +9,13 @@ use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
     let mut cli = Cli::parse();
-    if let Err(error) = config::apply(&mut cli) {
-        eprintln!("softkey: {error:#}");
-        return ExitCode::FAILURE;
-    }
+    let effective = match config::apply(&mut cli) {
+        Ok(effective) => effective,
+        Err(error) => {
+            eprintln!("softkey: {error:#}");
+            return ExitCode::FAILURE;
+        }
+    };
     init_logging(cli.verbose);
     // Every command may hold the vault's data key or a passphrase in memory.
     if let Err(error) = hardening::disable_core_dumps() {
@@ -31,7 +34,7 @@ fn main() -> ExitCode {
         Command::Approve(args) => commands::approve::run(args, true),
         Command::Deny(args) => commands::approve::run(args, false),
         Command::Pending(args) => commands::pending::run(args),
-        Command::Config(args) => commands::config::run(args),
+        Command::Config(args) => commands::config::run(args, &effective),
         Command::Completions(args) => commands::completions::run(args),
         Command::Man(args) => commands::man::run(args),
     };

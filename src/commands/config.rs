@@ -1,16 +1,13 @@
 //! `softkey config`: print the effective configuration, where each value
 //! came from, and which configuration file was read ([`crate::config`]).
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 use serde_json::{Map, Value as Json, json};
 
 use crate::cli::ConfigArgs;
 use crate::config::{ConfigFile, Effective, Source, Value};
 
-pub fn run(args: &ConfigArgs) -> Result<()> {
-    let Some(effective) = &args.effective else {
-        bail!("internal error: the configuration was not loaded before `softkey config`");
-    };
+pub fn run(args: &ConfigArgs, effective: &Effective) -> Result<()> {
     if args.json {
         println!("{}", to_json(effective));
     } else {

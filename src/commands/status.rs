@@ -59,7 +59,7 @@ pub fn run(args: &StatusArgs) -> Result<()> {
 fn not_running(args: &StatusArgs) -> Result<()> {
     let socket = match &args.control.control_socket {
         Some(path) => path.clone(),
-        None => crate::control::socket_dir(),
+        None => crate::paths::socket_dir(),
     };
     let vault = match &args.vault {
         Some(path) => path.clone(),

@@ -170,9 +170,6 @@ pub fn apply(cli: &mut Cli) -> Result<Effective> {
         settings: fill(&mut cli.command, &values, &path),
         file,
     };
-    if let Command::Config(args) = &mut cli.command {
-        args.effective = Some(effective.clone());
-    }
     Ok(effective)
 }
 
@@ -234,7 +231,7 @@ fn check_ownership(path: &Path) -> Result<()> {
     let Ok(meta) = std::fs::metadata(path) else {
         return Ok(()); // reading it reports the problem
     };
-    let me = crate::control::current_uid();
+    let me = crate::paths::current_uid();
     if meta.uid() != me && meta.uid() != 0 {
         bail!(
             "refusing the configuration file {}: it belongs to uid {}, not to you (uid {me}); \
@@ -574,7 +571,7 @@ fn fill(command: &mut Command, file: &FileValues, path: &Path) -> Vec<Setting> {
         || {
             format!(
                 "{}/NAME-HASH.sock (one per vault, named after it)",
-                crate::control::socket_dir().display()
+                crate::paths::socket_dir().display()
             )
         },
         |p| p.display().to_string(),

@@ -10,8 +10,9 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 
 use super::protocol::{self, ErrorCode, MAX_LINE, Reply, Request, StatusInfo};
-use super::{PathError, SOCKET_SUFFIX, Served, check_dir, socket_dir, socket_path};
+use super::{PathError, SOCKET_SUFFIX, Served, check_dir, socket_path};
 use crate::cli::ControlArgs;
+use crate::paths::socket_dir;
 
 /// How long a reply may take, beyond what the request itself waits.
 const REPLY_TIMEOUT: Duration = Duration::from_secs(10);

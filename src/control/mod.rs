@@ -11,7 +11,6 @@ pub mod protocol;
 pub mod server;
 pub mod state;
 
-use std::env;
 use std::fs;
 use std::io;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
@@ -23,6 +22,7 @@ pub use server::ControlServer;
 pub use state::ControlState;
 
 use crate::cli::{ControlArgs, PresenceMode, ServeArgs};
+use crate::paths::{current_uid, socket_dir};
 use state::ServeFacts;
 
 /// What the sockets in the socket directory end with.
@@ -110,19 +110,6 @@ pub fn socket_path(args: &ControlArgs, served: Served<'_>) -> Result<PathBuf, Pa
     }
 }
 
-/// `$XDG_RUNTIME_DIR/softkey`, else `/tmp/softkey-$UID`: where every
-/// `serve` of this user puts its socket, and where clients look.
-pub fn socket_dir() -> PathBuf {
-    // XDG Base Directory: relative values are invalid and must be ignored.
-    let runtime = env::var_os("XDG_RUNTIME_DIR")
-        .map(PathBuf::from)
-        .filter(|dir| dir.is_absolute());
-    match runtime {
-        Some(dir) => dir.join("softkey"),
-        None => PathBuf::from(format!("/tmp/softkey-{}", current_uid())),
-    }
-}
-
 /// One socket per vault, so two keys of one user never share one: the
 /// vault file's name, then a hash of its absolute path (two `vault.softkey`
 /// in different directories differ), e.g. `vault-3fa2c1d0.sock`. An
@@ -148,10 +135,6 @@ pub fn socket_name(served: Served<'_>) -> String {
             format!("{stem}-{hash}{SOCKET_SUFFIX}")
         }
     }
-}
-
-pub fn current_uid() -> u32 {
-    rustix::process::getuid().as_raw()
 }
 
 /// Why a socket path cannot be used.
@@ -245,7 +228,7 @@ mod tests {
     fn temp_dir(name: &str) -> PathBuf {
         let mut bytes = [0u8; 6];
         getrandom::fill(&mut bytes).unwrap_or_default();
-        let dir = env::temp_dir().join(format!(
+        let dir = std::env::temp_dir().join(format!(
             "softkey-control-{name}-{}",
             crate::text::to_hex(&bytes)
         ));

@@ -16,7 +16,7 @@ use softkey_transport::Signals;
 
 use super::protocol::{ErrorCode, HostInfo, PendingInfo, StatusInfo};
 use crate::cli::PresenceMode;
-use crate::presence::describe;
+use crate::prompt_text::describe;
 
 /// How often a waiting prompt looks for a cancel; well under the 100 ms
 /// keepalive period so the platform sees the prompt close promptly.

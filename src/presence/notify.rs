@@ -13,7 +13,8 @@ use softkey_authenticator::{Operation, PresenceError, PresenceRequest, Requester
 use softkey_transport::Signals;
 
 use self::bus::{BusGone, CloseReason, Event, NotificationServer};
-use super::{PresenceProvider, describe, requester};
+use super::PresenceProvider;
+use crate::prompt_text::{describe, requester};
 
 /// How often a waiting prompt looks for a cancel; well under the 100 ms
 /// keepalive period so the platform sees the prompt close promptly.

@@ -10,8 +10,9 @@ use std::time::Duration;
 use softkey_authenticator::{PresenceError, PresenceRequest};
 use softkey_transport::Signals;
 
-use super::{PresenceProvider, describe};
+use super::PresenceProvider;
 use crate::control::ControlState;
+use crate::prompt_text::describe;
 
 #[derive(Debug)]
 pub struct SocketPresence {

@@ -16,7 +16,8 @@ use std::time::{Duration, Instant};
 use softkey_authenticator::{Operation, PresenceError, PresenceRequest};
 use softkey_transport::Signals;
 
-use super::{PresenceProvider, describe};
+use super::PresenceProvider;
+use crate::prompt_text::describe;
 
 /// How often a waiting prompt looks for a cancel; well under the 100 ms
 /// keepalive period so the platform sees the prompt close promptly.

@@ -13,8 +13,8 @@ use zeroize::Zeroizing;
 
 use crate::Error;
 use crate::header::{NONCE_LEN, Reader, TAG_LEN, VAULT_ID_LEN};
+use crate::records::Change;
 use crate::seal;
-use crate::vault::Change;
 
 /// `len`, its complement and the nonce: the bytes of a frame before its ciphertext.
 pub(crate) const FRAME_HEAD_LEN: usize = 4 + 4 + NONCE_LEN;

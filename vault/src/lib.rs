@@ -11,6 +11,7 @@ mod error;
 mod frame;
 mod header;
 mod kdf;
+mod records;
 mod replay;
 mod seal;
 #[cfg(test)]
@@ -22,7 +23,8 @@ mod vault;
 pub use error::Error;
 pub use header::{FORMAT_VERSION, KDF_ARGON2ID, MAGIC};
 pub use kdf::{FixedCost, KdfParams, SALT_LEN};
-pub use vault::{Change, LockedVault, Vault, VaultStats};
+pub use records::Change;
+pub use vault::{LockedVault, Vault, VaultStats};
 
 #[cfg(test)]
 mod model_tests;

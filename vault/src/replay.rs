@@ -15,8 +15,8 @@ use crate::frame::{
     self, Chain, FLAG_COMMIT, FLAG_START, FRAME_HEAD_LEN, MAX_SEALED_LEN, MIN_SEALED_LEN, OpRange,
 };
 use crate::header::{HEADER_LEN, NONCE_LEN, TAG_LEN, VAULT_ID_LEN};
+use crate::records::Records;
 use crate::seal::{self, DataKey};
-use crate::vault::Records;
 
 /// The state a file replays to.
 #[derive(Debug)]

@@ -13,8 +13,8 @@ use zeroize::Zeroizing;
 use crate::Error;
 use crate::header::{self, NONCE_LEN, Reader, TAG_LEN, WRAPPED_KEY_LEN};
 use crate::kdf::{self, KdfParams, Kek, SALT_LEN};
+use crate::records::Records;
 use crate::seal::{self, DataKey};
-use crate::vault::Records;
 
 /// Bytes 0..39 of a v1 file: the associated data of its key wrap.
 const V1_WRAP_AAD_LEN: usize = 8 + 2 + 1 + 4 + 4 + 4 + SALT_LEN;

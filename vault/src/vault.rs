@@ -10,7 +10,6 @@ mod write;
 
 pub use locked::LockedVault;
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
@@ -25,12 +24,10 @@ use crate::header::{
     FORMAT_VERSION, FORMAT_VERSION_V1, HEADER_LEN, Header, NONCE_LEN, WRAPPED_KEY_LEN,
 };
 use crate::kdf::{self, KdfParams};
+use crate::records::{Change, Records};
 use crate::seal::{self, DataKey};
 use crate::storage::{FsStorage, LockGuard, Storage};
 use crate::v1;
-
-/// The records of a vault, in key order. Values are zeroed when dropped or replaced.
-pub(crate) type Records = BTreeMap<Vec<u8>, Zeroizing<Vec<u8>>>;
 
 /// Largest vault file written or read: 4 GiB, checked before the file is read.
 pub(crate) const MAX_FILE_LEN: u64 = 4 * 1024 * 1024 * 1024;
@@ -43,29 +40,6 @@ const COMPACT_SLACK: u64 = 4 * 1024 * 1024;
 const FRAME_SLACK: u64 = 4096;
 /// Snapshot bytes per record beyond its key and value (op byte and two lengths).
 const SNAPSHOT_OVERHEAD: u64 = 9;
-
-/// One change of an atomic batch ([`Vault::apply`]).
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub enum Change<'a> {
-    /// Insert or replace `key` (first) with `value` (second).
-    Put(&'a [u8], &'a [u8]),
-    /// Remove `key`; removing an absent key is allowed and has no effect.
-    Delete(&'a [u8]),
-}
-
-impl fmt::Debug for Change<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // Keys and values may be secret: lengths only.
-        match self {
-            Self::Put(k, v) => f
-                .debug_struct("Put")
-                .field("key_len", &k.len())
-                .field("value_len", &v.len())
-                .finish(),
-            Self::Delete(k) => f.debug_struct("Delete").field("key_len", &k.len()).finish(),
-        }
-    }
-}
 
 /// Size and health figures of an open vault ([`Vault::stats`]).
 #[derive(Debug, Clone, Copy)]

@@ -36,7 +36,8 @@ use super::codec::{
 };
 use super::descriptors::DeviceConfig;
 use super::device::{Device, DeviceError};
-use super::server::{AttachGuard, Registry, lock};
+use super::lock::lock;
+use super::registry::{AttachGuard, Registry, StopLink};
 use super::wink::WinkSignal;
 use crate::ctaphid::{Ctaphid, CtaphidConfig, Dispatch, Event};
 use crate::handler::{MessageHandler, Refusal};
@@ -145,13 +146,12 @@ impl Link {
 #[derive(Clone)]
 pub(crate) struct LinkHandle(Arc<Mutex<Link>>);
 
-impl LinkHandle {
-    pub(crate) fn cancel_request(&self) {
+impl StopLink for LinkHandle {
+    fn cancel_request(&self) {
         lock(&self.0).device.cancel_request();
     }
 
-    /// Nothing in flight and every report read by the host (or the link is dead).
-    pub(crate) fn is_quiet(&self) -> bool {
+    fn is_quiet(&self) -> bool {
         let l = lock(&self.0);
         l.dead || l.device.is_quiet()
     }
@@ -285,7 +285,8 @@ fn serve_urbs<H: MessageHandler>(
         .name(format!("usbip-worker-{id}"))
         .spawn(move || work(&job_rx, &worker_link, &handler, &registry))?;
     let _ = jobs.send(Job::Attached);
-    ctx.registry.track_link(id, LinkHandle(Arc::clone(&link)));
+    ctx.registry
+        .track_link(id, Arc::new(LinkHandle(Arc::clone(&link))));
 
     let result = read_urbs(&stream, &link, &jobs, &ctx.registry.wink);
 

@@ -7,7 +7,9 @@ mod connection;
 pub mod control;
 pub mod descriptors;
 pub mod device;
+mod lock;
 pub mod peer;
+mod registry;
 mod server;
 mod wink;
 

@@ -10,25 +10,24 @@
 //!   if its client socket belongs to an allowed uid ([`PeerPolicy`], found in
 //!   the kernel's socket table at accept); any other is closed at once, with
 //!   a log line naming the uid, before it costs a thread or a slot.
-//! - **Bounded openings.** At most [`MAX_OPENING`] connections may be in the
+//! - **Bounded openings.** At most 16 connections
+//!   ([`MAX_OPENING`](super::registry::MAX_OPENING)) may be in the
 //!   DEVLIST/IMPORT phase; one more evicts the oldest, so connections that
 //!   trickle bytes cannot keep a real `usbip attach` out. Each has one total
 //!   deadline for that phase (see `connection`).
 //! - One socket per connection: the registry, the reader and the writer
 //!   share it (no descriptor is duplicated).
 
-use std::collections::{HashMap, VecDeque};
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use super::connection::{self, LinkHandle};
+use super::connection;
 use super::descriptors::DeviceConfig;
 use super::peer::{self, PeerPolicy};
-use super::wink::WinkSignal;
+use super::registry::Registry;
 use crate::handler::MessageHandler;
 
 /// Where to listen, what device to export and who may use it.
@@ -40,9 +39,6 @@ pub struct ServerConfig {
     pub peers: PeerPolicy,
 }
 
-/// Connections allowed in the DEVLIST/IMPORT phase at once. A host needs
-/// one (`usbip list` and `usbip attach` are one connection each, briefly).
-pub(crate) const MAX_OPENING: usize = 16;
 /// At most one "refused a connection" warning per this interval; the
 /// refusals in between are counted into the next one.
 const REFUSAL_LOG_INTERVAL: Duration = Duration::from_secs(5);
@@ -63,162 +59,12 @@ pub struct ShutdownHandle {
     registry: Arc<Registry>,
 }
 
-/// State shared by the accept loop, the connections and shutdown handles.
-#[derive(Debug)]
-pub(crate) struct Registry {
-    stop: AtomicBool,
-    /// Set by a graceful stop: requests not yet started are refused.
-    draining: AtomicBool,
-    wake_addr: SocketAddr,
-    conns: Mutex<HashMap<u64, Arc<TcpStream>>>,
-    /// Connections still in the DEVLIST/IMPORT phase, oldest first.
-    opening: Mutex<VecDeque<u64>>,
-    /// CTAPHID_WINK requests not yet shown (merged: at most one waits).
-    pub(crate) wink: WinkSignal,
-    /// Connections that imported the device, for a graceful stop.
-    links: Mutex<HashMap<u64, LinkHandle>>,
-    attached: Mutex<Option<u64>>,
-    /// Signalled when the device is detached.
-    detached: Condvar,
-}
-
-/// How long an IMPORT waits for a detaching client's connection to end
-/// before it is refused. `usbip detach` closes the socket and an immediate
-/// `usbip attach` can arrive before our reader has seen the EOF; the host
-/// must not be refused for that race (attach works the first time).
-const DETACH_GRACE: Duration = Duration::from_millis(500);
-
-/// Marks the device attached by one connection until dropped.
-#[derive(Debug)]
-pub(crate) struct AttachGuard {
-    registry: Arc<Registry>,
-    id: u64,
-}
-
-pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // A panic elsewhere must not take the server down with it.
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-impl Registry {
-    pub(crate) fn stopping(&self) -> bool {
-        self.stop.load(Ordering::SeqCst)
-    }
-
-    /// Tracks a connection so shutdown can close it, as one in the opening
-    /// phase; evicts the oldest opening one when [`MAX_OPENING`] are open.
-    /// False once stopping.
-    fn register(&self, id: u64, stream: &Arc<TcpStream>) -> bool {
-        let mut conns = lock(&self.conns);
-        if self.stopping() {
-            return false;
-        }
-        conns.insert(id, Arc::clone(stream));
-        let mut opening = lock(&self.opening);
-        while opening.len() >= MAX_OPENING {
-            let Some(oldest) = opening.pop_front() else {
-                break;
-            };
-            if let Some(s) = conns.get(&oldest) {
-                tracing::debug!(id = oldest, "evicted: too many connections opening at once");
-                let _ = s.shutdown(Shutdown::Both);
-            }
-        }
-        opening.push_back(id);
-        true
-    }
-
-    /// The connection left the opening phase (imported, or done).
-    pub(crate) fn opened(&self, id: u64) {
-        lock(&self.opening).retain(|&o| o != id);
-    }
-
-    pub(crate) fn forget(&self, id: u64) {
-        self.opened(id);
-        lock(&self.conns).remove(&id);
-        lock(&self.links).remove(&id);
-    }
-
-    pub(crate) fn track_link(&self, id: u64, link: LinkHandle) {
-        lock(&self.links).insert(id, link);
-    }
-
-    pub(crate) fn draining(&self) -> bool {
-        self.draining.load(Ordering::SeqCst)
-    }
-
-    /// Cancels every request in flight and waits, at most `grace`, until
-    /// their answers have been read by the hosts.
-    fn drain(&self, grace: Duration) {
-        self.draining.store(true, Ordering::SeqCst);
-        let links: Vec<LinkHandle> = lock(&self.links).values().cloned().collect();
-        for link in &links {
-            link.cancel_request();
-        }
-        let deadline = Instant::now() + grace;
-        while !links.iter().all(LinkHandle::is_quiet) {
-            if Instant::now() >= deadline {
-                tracing::warn!("stopping with a request still in flight");
-                return;
-            }
-            thread::sleep(Duration::from_millis(10));
-        }
-        if !links.is_empty() {
-            // The last reports are in the socket buffers; give the hosts a
-            // moment to read them before the connections close.
-            thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    /// Attaches the device to connection `id` unless another one holds it
-    /// for longer than [`DETACH_GRACE`].
-    pub(crate) fn try_attach(self: &Arc<Self>, id: u64) -> Option<AttachGuard> {
-        let attached = lock(&self.attached);
-        let (mut attached, _) = self
-            .detached
-            .wait_timeout_while(attached, DETACH_GRACE, |a| a.is_some())
-            .unwrap_or_else(|e| e.into_inner());
-        match *attached {
-            Some(other) => {
-                tracing::debug!(id, other, "import refused: device attached elsewhere");
-                None
-            }
-            None => {
-                *attached = Some(id);
-                Some(AttachGuard {
-                    registry: Arc::clone(self),
-                    id,
-                })
-            }
-        }
-    }
-
-    fn close_all(&self) {
-        self.stop.store(true, Ordering::SeqCst);
-        self.wink.stop();
-        for stream in lock(&self.conns).values() {
-            let _ = stream.shutdown(Shutdown::Both);
-        }
-    }
-}
-
-impl Drop for AttachGuard {
-    fn drop(&mut self) {
-        let mut attached = lock(&self.registry.attached);
-        if *attached == Some(self.id) {
-            *attached = None;
-            self.registry.detached.notify_all();
-            tracing::debug!(id = self.id, "device detached");
-        }
-    }
-}
-
 impl ShutdownHandle {
     /// Makes [`Server::run`] return and closes every connection.
     pub fn shutdown(&self) {
         self.registry.close_all();
         // Unblock accept() with a connection of our own.
-        let _ = TcpStream::connect_timeout(&self.registry.wake_addr, Duration::from_secs(1));
+        let _ = TcpStream::connect_timeout(&self.registry.wake_addr(), Duration::from_secs(1));
     }
 
     /// Like [`ShutdownHandle::shutdown`], but first cancels the requests in
@@ -264,17 +110,7 @@ impl Server {
             local_addr,
             device: config.device,
             peers: config.peers,
-            registry: Arc::new(Registry {
-                stop: AtomicBool::new(false),
-                draining: AtomicBool::new(false),
-                wake_addr: SocketAddr::new(wake_ip, local_addr.port()),
-                conns: Mutex::new(HashMap::new()),
-                opening: Mutex::new(VecDeque::new()),
-                wink: WinkSignal::default(),
-                links: Mutex::new(HashMap::new()),
-                attached: Mutex::new(None),
-                detached: Condvar::new(),
-            }),
+            registry: Arc::new(Registry::new(SocketAddr::new(wake_ip, local_addr.port()))),
         })
     }
 

@@ -7,7 +7,7 @@
 
 use std::sync::{Condvar, Mutex};
 
-use super::server::lock;
+use super::lock::lock;
 
 #[derive(Debug, Default)]
 pub(crate) struct WinkSignal {

@@ -13,9 +13,10 @@ use crate::Error;
 use crate::frame::{BatchWriter, Chain, too_large};
 use crate::header::{HEADER_LEN, Header};
 use crate::kdf::{self, KdfParams};
+use crate::records::Change;
 use crate::seal::{self, DataKey};
 use crate::storage::{self, ReplaceError};
-use crate::vault::{Change, MAX_FILE_LEN, Vault, apply_change};
+use crate::vault::{MAX_FILE_LEN, Vault, apply_change};
 
 impl Vault {
     /// Appends one batch as frames (the last with the commit flag) and applies it in memory
