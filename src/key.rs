@@ -3,7 +3,7 @@
 //! serialises them), so the prompt never shows two requests at once.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use softkey_authenticator::{
     Authenticator, CtapError, Env, PresenceError, PresenceRequest, U2fStatus, UserPresence,
@@ -138,9 +138,7 @@ impl<'a> Env for KeyEnv<'a> {
     }
 
     fn unix_time(&self) -> u64 {
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs())
+        crate::text::unix_now()
     }
 
     fn store(&mut self) -> &mut Backing {

@@ -1,6 +1,11 @@
-//! Small text helpers for output: JSON strings, hex, RFC 3339 dates.
+//! Small helpers for output, one of each: hex, RFC 3339 dates and the
+//! current Unix time, aligned tables, and a credential as JSON.
 
 use std::fmt::Write;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::Serialize;
+use softkey_authenticator::CredentialSummary;
 
 pub fn to_hex(bytes: &[u8]) -> String {
     bytes
@@ -11,25 +16,61 @@ pub fn to_hex(bytes: &[u8]) -> String {
         })
 }
 
-/// A JSON string literal (RFC 8259 §7), quotes included.
-pub fn json_string(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 2);
-    out.push('"');
-    for c in text.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if u32::from(c) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", u32::from(c));
-            }
-            c => out.push(c),
+/// Seconds since the Unix epoch now (0 on a clock set before 1970).
+pub fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Left-aligned columns two spaces apart, the header first, no trailing
+/// spaces. Widths count characters, not bytes.
+pub fn table<const N: usize>(header: [&str; N], rows: &[[String; N]]) -> String {
+    let header = header.map(String::from);
+    let mut widths = header.clone().map(|h| h.chars().count());
+    for row in rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
         }
     }
-    out.push('"');
+    let mut out = String::new();
+    for row in std::iter::once(&header).chain(rows) {
+        let cells: Vec<String> = row
+            .iter()
+            .zip(widths)
+            .map(|(cell, w)| {
+                let pad = w.saturating_sub(cell.chars().count());
+                format!("{cell}{}", " ".repeat(pad))
+            })
+            .collect();
+        out.push_str(cells.join("  ").trim_end());
+        out.push('\n');
+    }
     out
+}
+
+/// A credential as `list --json` and `delete --json` print it.
+#[derive(Debug, Serialize)]
+pub struct CredentialJson<'a> {
+    pub rp_id: &'a str,
+    pub user_name: Option<&'a str>,
+    pub display_name: Option<&'a str>,
+    pub user_id: String,
+    pub credential_id: String,
+    pub created: String,
+}
+
+impl<'a> From<&'a CredentialSummary> for CredentialJson<'a> {
+    fn from(c: &'a CredentialSummary) -> Self {
+        CredentialJson {
+            rp_id: &c.rp_id,
+            user_name: c.user_name.as_deref(),
+            display_name: c.user_display_name.as_deref(),
+            user_id: to_hex(&c.user_id),
+            credential_id: to_hex(&c.credential_id),
+            created: rfc3339(c.created),
+        }
+    }
 }
 
 /// Unix seconds as `YYYY-MM-DDTHH:MM:SSZ` (proleptic Gregorian, UTC).
@@ -66,7 +107,11 @@ mod tests {
     }
 
     #[test]
-    fn json_escapes() {
-        assert_eq!(json_string("a\"b\\\n\u{1}é"), "\"a\\\"b\\\\\\n\\u0001é\"");
+    fn tables_align_by_characters() {
+        let rows = [
+            ["é".to_owned(), "x".to_owned()],
+            ["abc".to_owned(), String::new()],
+        ];
+        assert_eq!(table(["K", "V"], &rows), "K    V\né    x\nabc\n");
     }
 }

@@ -49,6 +49,7 @@ mod pin;
 mod presence;
 mod record;
 mod secrets;
+mod settings;
 mod state;
 
 pub use admin::backup::{

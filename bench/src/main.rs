@@ -25,6 +25,7 @@ use std::time::Instant;
 use anyhow::{Context, Result, ensure};
 use clap::Parser;
 use softkey_conformance::ctap2::Ctap2;
+use softkey_transport::DEFAULT_BUS_ID;
 
 use measure::Plan;
 use report::{Machine, Report};
@@ -32,9 +33,6 @@ use scale::ScalePlan;
 use scale_report::ScaleReport;
 use server::{KDF_ITERATIONS, KDF_MEMORY_MIB, ServerProcess, StoreKind};
 use softkey_vault::KdfParams;
-
-/// The bus id `softkey serve` exports (`BUS_ID` in src/commands/serve.rs).
-pub const BUS_ID: &str = "1-1";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -131,8 +129,8 @@ fn run(args: &Args) -> Result<String> {
         server.addr
     );
     let t = Instant::now();
-    let mut key = Ctap2::connect(server.addr, BUS_ID)
-        .with_context(|| format!("attaching {BUS_ID} at {}", server.addr))?;
+    let mut key = Ctap2::connect(server.addr, DEFAULT_BUS_ID)
+        .with_context(|| format!("attaching {DEFAULT_BUS_ID} at {}", server.addr))?;
     let attach = t.elapsed();
 
     let rows = measure::run_all(&mut key, plan)

@@ -20,12 +20,12 @@ use softkey_authenticator::{DEFAULT_AAGUID, import_backup, provision_attestation
 use softkey_conformance::ctap2::{Attestation, Ctap2, GetAssertionRequest};
 use softkey_vault::{KdfParams, Vault};
 
-use crate::BUS_ID;
 use crate::measure::{self, Key};
 use crate::report::Summary;
 use crate::scale_data::{self, RP_MANY, Random};
 use crate::server::{self, Memory, PASSPHRASE, ServerProcess, TempDir};
 use softkey::store::Backing;
+use softkey_transport::DEFAULT_BUS_ID;
 
 /// Accounts on [`RP_MANY`]: one RP with many accounts.
 pub const MANY_ACCOUNTS: usize = 50;
@@ -151,8 +151,8 @@ pub fn run_size(softkey: &Path, dir: &Path, n: usize, plan: ScalePlan) -> Result
 }
 
 fn connect(server: &ServerProcess) -> Result<Key> {
-    Ctap2::connect(server.addr, BUS_ID)
-        .with_context(|| format!("attaching {BUS_ID} at {}", server.addr))
+    Ctap2::connect(server.addr, DEFAULT_BUS_ID)
+        .with_context(|| format!("attaching {DEFAULT_BUS_ID} at {}", server.addr))
 }
 
 fn os_random(buf: &mut [u8]) {

@@ -6,6 +6,7 @@ use serde_json::{Map, Value as Json, json};
 
 use crate::cli::ConfigArgs;
 use crate::config::{ConfigFile, Effective, Source, Value};
+use crate::text::table;
 
 pub fn run(args: &ConfigArgs, effective: &Effective) -> Result<()> {
     if args.json {
@@ -40,24 +41,9 @@ fn to_text(effective: &Effective) -> String {
         .iter()
         .map(|s| [s.key.to_owned(), s.value.to_string(), s.source.to_string()])
         .collect();
-    let header = ["SETTING", "VALUE", "SOURCE"].map(String::from);
-    let mut widths = header.clone().map(|h| h.chars().count());
-    for row in &rows {
-        for (width, cell) in widths.iter_mut().zip(row) {
-            *width = (*width).max(cell.chars().count());
-        }
-    }
     let mut out = file_line(&effective.file);
     out.push_str("\n\n");
-    for row in std::iter::once(&header).chain(&rows) {
-        let cells: Vec<String> = row
-            .iter()
-            .zip(widths)
-            .map(|(cell, w)| format!("{cell:<w$}"))
-            .collect();
-        out.push_str(cells.join("  ").trim_end());
-        out.push('\n');
-    }
+    out.push_str(&table(["SETTING", "VALUE", "SOURCE"], &rows));
     out
 }
 

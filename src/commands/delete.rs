@@ -11,7 +11,6 @@ use std::collections::BTreeMap;
 use std::io::{BufRead, IsTerminal, Write};
 
 use anyhow::{Context, Result, anyhow, bail};
-use serde_json::json;
 use softkey_authenticator::{
     CredentialSelector, CredentialSummary, delete_credentials, list_credentials,
 };
@@ -19,7 +18,7 @@ use softkey_authenticator::{
 use crate::cli::DeleteArgs;
 use crate::shown::{NAME_CHARS, RP_ID_CHARS, shown};
 use crate::store::Backing;
-use crate::text::{rfc3339, to_hex};
+use crate::text::{CredentialJson, rfc3339, to_hex};
 
 pub fn run(args: &DeleteArgs) -> Result<()> {
     let prefix = args.credential.as_deref().map(parse_prefix).transpose()?;
@@ -51,7 +50,7 @@ pub fn run(args: &DeleteArgs) -> Result<()> {
     let deleted = delete_credentials(&mut store, &CredentialSelector::Ids(&ids))
         .context("deleting failed; nothing was deleted (check the disk, then try again)")?;
     if args.json {
-        println!("{}", to_json(&deleted));
+        println!("{}", to_json(&deleted)?);
     } else {
         println!("Deleted {}.", describe(&deleted));
     }
@@ -193,20 +192,9 @@ fn describe(list: &[CredentialSummary]) -> String {
     )
 }
 
-fn to_json(deleted: &[CredentialSummary]) -> serde_json::Value {
-    deleted
-        .iter()
-        .map(|c| {
-            json!({
-                "rp_id": c.rp_id,
-                "user_name": c.user_name,
-                "display_name": c.user_display_name,
-                "user_id": to_hex(&c.user_id),
-                "credential_id": to_hex(&c.credential_id),
-                "created": rfc3339(c.created),
-            })
-        })
-        .collect()
+fn to_json(deleted: &[CredentialSummary]) -> Result<serde_json::Value> {
+    let items: Vec<CredentialJson<'_>> = deleted.iter().map(CredentialJson::from).collect();
+    serde_json::to_value(items).context("encoding JSON")
 }
 
 #[cfg(test)]

@@ -1,13 +1,12 @@
 //! `softkey export FILE`: an encrypted, CXF-shaped backup of the passkeys.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use anyhow::{Context, Result};
 use softkey_authenticator::export_backup;
 
 use crate::backup;
 use crate::cli::ExportArgs;
 use crate::store::Backing;
+use crate::text::unix_now;
 
 pub fn run(args: &ExportArgs) -> Result<()> {
     // What needs no passphrase first: the target and the vault. Calibration
@@ -46,10 +45,4 @@ pub fn run(args: &ExportArgs) -> Result<()> {
         args.file.display()
     );
     Ok(())
-}
-
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }

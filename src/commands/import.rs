@@ -7,13 +7,14 @@
 use std::fs;
 
 use anyhow::{Context, Result};
+use serde::Serialize;
 use softkey_authenticator::{CredentialSummary, ImportReport, import_backup};
 
 use crate::backup;
 use crate::cli::ImportArgs;
 use crate::shown::{NAME_CHARS, RP_ID_CHARS, quoted, shown};
 use crate::store::Backing;
-use crate::text::{json_string, to_hex};
+use crate::text::to_hex;
 
 /// A backup larger than this is not one of ours (100,000 passkeys are ~60 MB).
 const MAX_BACKUP_LEN: u64 = 1 << 30;
@@ -75,7 +76,7 @@ pub fn run(args: &ImportArgs) -> Result<()> {
         tracing::warn!(%error, "could not compact the vault after the import");
     }
     if args.json {
-        println!("{}", report_json(&report, skipped.other_credentials));
+        println!("{}", report_json(&report, skipped.other_credentials)?);
     } else {
         print_report(&report, skipped.other_credentials);
     }
@@ -158,26 +159,44 @@ fn print_report(report: &ImportReport, other: usize) {
     println!("Signature counter continues above {}.", report.sign_count);
 }
 
-fn report_json(report: &ImportReport, other: usize) -> String {
-    let list = |items: &[CredentialSummary]| {
-        let parts: Vec<String> = items
+/// `import --json`: what was added and kept, by RP, user and credential id.
+#[derive(Serialize)]
+struct ReportJson<'a> {
+    added: Vec<ImportedJson<'a>>,
+    kept_existing: Vec<ImportedJson<'a>>,
+    skipped_other_credentials: usize,
+    sign_count: u32,
+    large_blobs_restored: bool,
+}
+
+#[derive(Serialize)]
+struct ImportedJson<'a> {
+    rp_id: &'a str,
+    user_name: Option<&'a str>,
+    credential_id: String,
+}
+
+impl<'a> From<&'a CredentialSummary> for ImportedJson<'a> {
+    fn from(c: &'a CredentialSummary) -> Self {
+        ImportedJson {
+            rp_id: &c.rp_id,
+            user_name: c.user_name.as_deref(),
+            credential_id: to_hex(&c.credential_id),
+        }
+    }
+}
+
+fn report_json(report: &ImportReport, other: usize) -> Result<String> {
+    let json = ReportJson {
+        added: report.added.iter().map(ImportedJson::from).collect(),
+        kept_existing: report
+            .kept_existing
             .iter()
-            .map(|c| {
-                format!(
-                    "{{\"rp_id\":{},\"user_name\":{},\"credential_id\":\"{}\"}}",
-                    json_string(&c.rp_id),
-                    c.user_name.as_deref().map_or("null".into(), json_string),
-                    to_hex(&c.credential_id)
-                )
-            })
-            .collect();
-        format!("[{}]", parts.join(","))
+            .map(ImportedJson::from)
+            .collect(),
+        skipped_other_credentials: other,
+        sign_count: report.sign_count,
+        large_blobs_restored: report.large_blobs_restored,
     };
-    format!(
-        "{{\"added\":{},\"kept_existing\":{},\"skipped_other_credentials\":{other},\"sign_count\":{},\"large_blobs_restored\":{}}}",
-        list(&report.added),
-        list(&report.kept_existing),
-        report.sign_count,
-        report.large_blobs_restored
-    )
+    serde_json::to_string(&json).context("encoding JSON")
 }

@@ -6,7 +6,7 @@ use softkey_authenticator::{CredentialSummary, list_credentials};
 use crate::cli::ListArgs;
 use crate::shown::{NAME_CHARS, RP_ID_CHARS, shown};
 use crate::store::Backing;
-use crate::text::{json_string, rfc3339, to_hex};
+use crate::text::{CredentialJson, rfc3339, table, to_hex};
 
 pub fn run(args: &ListArgs) -> Result<()> {
     let vault = super::open_vault(&args.vault)?;
@@ -15,7 +15,7 @@ pub fn run(args: &ListArgs) -> Result<()> {
          backup)",
     )?;
     if args.json {
-        println!("{}", to_json(&credentials));
+        println!("{}", to_json(&credentials)?);
     } else if credentials.is_empty() {
         println!("No discoverable credentials yet.");
     } else {
@@ -24,22 +24,9 @@ pub fn run(args: &ListArgs) -> Result<()> {
     Ok(())
 }
 
-fn to_json(credentials: &[CredentialSummary]) -> String {
-    let items: Vec<String> = credentials
-        .iter()
-        .map(|c| {
-            format!(
-                "{{\"rp_id\":{},\"user_name\":{},\"display_name\":{},\"user_id\":\"{}\",\"credential_id\":\"{}\",\"created\":\"{}\"}}",
-                json_string(&c.rp_id),
-                c.user_name.as_deref().map_or("null".into(), json_string),
-                c.user_display_name.as_deref().map_or("null".into(), json_string),
-                to_hex(&c.user_id),
-                to_hex(&c.credential_id),
-                rfc3339(c.created),
-            )
-        })
-        .collect();
-    format!("[{}]", items.join(","))
+fn to_json(credentials: &[CredentialSummary]) -> Result<String> {
+    let items: Vec<CredentialJson<'_>> = credentials.iter().map(CredentialJson::from).collect();
+    serde_json::to_string(&items).context("encoding JSON")
 }
 
 /// Hex digits of the credential id the table shows: enough for `softkey
@@ -68,22 +55,5 @@ fn to_table(credentials: &[CredentialSummary]) -> String {
             ]
         })
         .collect();
-    let header = ["ID", "RP ID", "USER", "DISPLAY NAME", "CREATED"].map(String::from);
-    let mut widths = header.clone().map(|h| h.chars().count());
-    for row in &rows {
-        for (width, cell) in widths.iter_mut().zip(row) {
-            *width = (*width).max(cell.chars().count());
-        }
-    }
-    let mut out = String::new();
-    for row in std::iter::once(&header).chain(&rows) {
-        let cells: Vec<String> = row
-            .iter()
-            .zip(widths)
-            .map(|(cell, w)| format!("{cell:<w$}"))
-            .collect();
-        out.push_str(cells.join("  ").trim_end());
-        out.push('\n');
-    }
-    out
+    table(["ID", "RP ID", "USER", "DISPLAY NAME", "CREATED"], &rows)
 }

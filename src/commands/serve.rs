@@ -2,7 +2,7 @@
 
 use anyhow::{Context, Result, bail};
 use softkey_authenticator::MemoryStore;
-use softkey_transport::{DeviceConfig, PeerPolicy, Server, ServerConfig};
+use softkey_transport::{DEFAULT_BUS_ID, DeviceConfig, PeerPolicy, Server, ServerConfig};
 
 use crate::cli::{DEFAULT_LISTEN, PresenceMode, ServeArgs};
 use crate::control::Served;
@@ -11,8 +11,6 @@ use crate::presence;
 use crate::store::Backing;
 use crate::text::to_hex;
 
-/// The USB/IP bus id of our one device, as `DeviceConfig::new` sets it (busnum 1, devnum 2).
-const BUS_ID: &str = "1-1";
 const DEFAULT_PORT: u16 = 3240;
 
 pub fn run(args: &ServeArgs) -> Result<()> {
@@ -34,7 +32,7 @@ pub fn run(args: &ServeArgs) -> Result<()> {
         peers: peer_policy(args),
     })
     .map_err(|e| listen_error(args, e))?;
-    let control = crate::control::start_for_serve(args, served, BUS_ID)?;
+    let control = crate::control::start_for_serve(args, served, DEFAULT_BUS_ID)?;
     // The terminal prompt reads standard input, as the passphrase prompt
     // does: it starts after the unlock. The others are checked now.
     let early_presence = match args.presence() {
@@ -74,13 +72,13 @@ pub fn run(args: &ServeArgs) -> Result<()> {
     let key = Key::new(store, presence).with_control(std::sync::Arc::clone(&control.state));
 
     println!(
-        "softkey: serving on {addr} (bus id {BUS_ID}, presence {})",
+        "softkey: serving on {addr} (bus id {DEFAULT_BUS_ID}, presence {})",
         crate::control::state::mode_name(args.presence())
     );
     println!("Attach it on Linux with:");
     println!("  sudo modprobe vhci-hcd");
     println!(
-        "  sudo usbip {}attach -r {} -b {BUS_ID}",
+        "  sudo usbip {}attach -r {} -b {DEFAULT_BUS_ID}",
         port_flag(addr.port()),
         host_for(addr)
     );

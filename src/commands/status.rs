@@ -4,7 +4,7 @@
 
 use std::io::Write;
 use std::path::Path;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use serde_json::{Value, json};
@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 use crate::cli::StatusArgs;
 use crate::control::client::{Client, ConnectError, running, unexpected};
 use crate::control::protocol::{Reply, Request, StatusInfo};
+use crate::text::unix_now;
 
 /// The exit status when no server runs (as `systemctl is-active` uses 3).
 pub const NOT_RUNNING: i32 = 3;
@@ -162,12 +163,6 @@ fn duration(secs: u64) -> String {
     } else {
         format!("{s} s")
     }
-}
-
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 #[cfg(test)]

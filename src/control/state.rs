@@ -17,6 +17,7 @@ use softkey_transport::Signals;
 use super::protocol::{ErrorCode, HostInfo, PendingInfo, StatusInfo};
 use crate::cli::PresenceMode;
 use crate::prompt_text::describe;
+use crate::text::unix_now;
 
 /// How often a waiting prompt looks for a cancel; well under the 100 ms
 /// keepalive period so the platform sees the prompt close promptly.
@@ -350,12 +351,6 @@ fn gone_message(id: u64, next_id: u64) -> String {
     } else {
         format!("there is no request {id}")
     }
-}
-
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 #[cfg(test)]

@@ -16,4 +16,4 @@ pub mod usbip;
 pub use handler::{
     KeepaliveStatus, MessageHandler, Refusal, Request, RequestKind, Signals, Winker,
 };
-pub use usbip::{DeviceConfig, PeerPolicy, Server, ServerConfig, ShutdownHandle};
+pub use usbip::{DEFAULT_BUS_ID, DeviceConfig, PeerPolicy, Server, ServerConfig, ShutdownHandle};

@@ -8,7 +8,7 @@ use crate::Authenticator;
 use crate::env::Env;
 use crate::error::Error;
 use crate::pin::retries;
-use crate::pin::{DeviceConfig, MAX_PIN_BYTES, Permission, PinProtocol};
+use crate::pin::{DeviceSettings, MAX_PIN_BYTES, Permission, PinProtocol};
 use crate::status::CtapError;
 
 impl Authenticator {
@@ -67,8 +67,8 @@ impl Authenticator {
     }
 
     /// The persistent device configuration.
-    pub(crate) fn device_config<E: Env>(&mut self, env: &mut E) -> Result<DeviceConfig, Error> {
-        DeviceConfig::load(env.store())
+    pub(crate) fn device_settings<E: Env>(&mut self, env: &mut E) -> Result<DeviceSettings, Error> {
+        DeviceSettings::load(env.store())
     }
 
     /// authenticatorConfig setMinPINLength (CTAP 2.1 §6.11.4). The caller
@@ -86,7 +86,7 @@ impl Authenticator {
         rp_ids: Option<Vec<String>>,
         force_change: bool,
     ) -> Result<(), Error> {
-        let mut config = DeviceConfig::load(env.store())?;
+        let mut config = DeviceSettings::load(env.store())?;
         let pin = retries::load_pin(env.store())?;
         if force_change && pin.is_none() {
             return Err(CtapError::PinNotSet.into());
@@ -118,7 +118,7 @@ impl Authenticator {
 
     /// authenticatorConfig toggleAlwaysUv (CTAP 2.1 §6.11.3).
     pub(crate) fn toggle_always_uv<E: Env>(&mut self, env: &mut E) -> Result<(), Error> {
-        let mut config = DeviceConfig::load(env.store())?;
+        let mut config = DeviceSettings::load(env.store())?;
         config.always_uv = !config.always_uv;
         config.save(env.store())
     }
@@ -128,7 +128,7 @@ impl Authenticator {
         &mut self,
         env: &mut E,
     ) -> Result<(), Error> {
-        let mut config = DeviceConfig::load(env.store())?;
+        let mut config = DeviceSettings::load(env.store())?;
         config.enterprise_attestation = true;
         config.save(env.store())
     }

@@ -3,9 +3,9 @@
 //! authenticatorConfig setMinPINLength) — others get no output at all.
 
 use crate::cbor::Value;
-use crate::pin::DeviceConfig;
+use crate::pin::DeviceSettings;
 
-pub(crate) fn output(requested: bool, rp_id: &str, config: &DeviceConfig) -> Option<Value> {
+pub(crate) fn output(requested: bool, rp_id: &str, config: &DeviceSettings) -> Option<Value> {
     (requested && config.min_pin_length_rp_ids.iter().any(|r| r == rp_id))
         .then(|| Value::Unsigned(u64::from(config.min_pin_length)))
 }
@@ -16,10 +16,10 @@ mod tests {
 
     #[test]
     fn only_for_listed_rps_and_only_when_asked() {
-        let config = DeviceConfig {
+        let config = DeviceSettings {
             min_pin_length: 6,
             min_pin_length_rp_ids: vec!["ok.example".into()],
-            ..DeviceConfig::default()
+            ..DeviceSettings::default()
         };
         assert_eq!(
             output(true, "ok.example", &config),

@@ -9,7 +9,7 @@
 //! the consecutive-mismatch counter. All three are renewed by
 //! [`Authenticator::power_up`] — for softkey a power cycle is a process
 //! start or a USB/IP attach (SECURITY.md "The CTAP PIN"). Durable state lives in the
-//! store: [`retries`] (PIN hash, pinRetries) and [`device_config`].
+//! store: [`retries`] (PIN hash, pinRetries) and [`crate::settings`].
 
 use zeroize::Zeroizing;
 
@@ -17,7 +17,6 @@ use crate::cbor::Value;
 use crate::env::Env;
 use crate::status::CtapError;
 
-pub(crate) mod device_config;
 pub(crate) mod primitives;
 pub(crate) mod protocol;
 mod protocol1;
@@ -25,7 +24,7 @@ mod protocol2;
 pub(crate) mod retries;
 mod token;
 
-pub(crate) use device_config::DeviceConfig;
+pub(crate) use crate::settings::DeviceSettings;
 pub(crate) use protocol::{PinProtocol, SharedSecret};
 #[cfg(any(test, feature = "testing"))]
 pub(crate) use protocol::{

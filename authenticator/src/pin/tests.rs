@@ -231,7 +231,7 @@ fn force_pin_change_blocks_tokens_until_changed() {
     auth.set_min_pin_length(&mut env, None, None, true).unwrap();
     assert_eq!(c.change_pin(&mut auth, &mut env, PIN, PIN), Err(0x37));
     c.change_pin(&mut auth, &mut env, PIN, "24680").unwrap();
-    assert!(!auth.device_config(&mut env).unwrap().force_pin_change);
+    assert!(!auth.device_settings(&mut env).unwrap().force_pin_change);
     c.get_token(&mut auth, &mut env, "24680", None, None)
         .unwrap();
 }
@@ -255,7 +255,7 @@ fn set_min_pin_length_rules() {
     // A longer minimum than the current PIN forces a change.
     auth.set_min_pin_length(&mut env, Some(8), None, false)
         .unwrap();
-    let config = auth.device_config(&mut env).unwrap();
+    let config = auth.device_settings(&mut env).unwrap();
     assert!(config.force_pin_change);
     assert_eq!(config.min_pin_length_rp_ids, vec!["rp.example".to_string()]);
     assert_eq!(
@@ -536,21 +536,21 @@ fn reset_forgets_pin_retries_and_config() {
     let _ = c.get_token(&mut auth, &mut env, "0000", None, None);
     auth.toggle_always_uv(&mut env).unwrap();
     auth.enable_enterprise_attestation(&mut env).unwrap();
-    let config = auth.device_config(&mut env).unwrap();
+    let config = auth.device_settings(&mut env).unwrap();
     assert!(config.always_uv && config.enterprise_attestation);
     auth.power_up(&mut env);
     assert_eq!(auth.process_cbor(&mut env, &[0x07]), [0x00]);
     assert!(!auth.pin_is_set(&mut env).unwrap());
     assert_eq!(c.retries(&mut auth, &mut env), Err(0x35));
     assert_eq!(
-        auth.device_config(&mut env).unwrap(),
-        DeviceConfig::default()
+        auth.device_settings(&mut env).unwrap(),
+        DeviceSettings::default()
     );
     c.set_pin(&mut auth, &mut env, "5678").unwrap();
     assert_eq!(c.retries(&mut auth, &mut env), Ok((8, false)));
     auth.toggle_always_uv(&mut env).unwrap();
     auth.toggle_always_uv(&mut env).unwrap();
-    assert!(!auth.device_config(&mut env).unwrap().always_uv);
+    assert!(!auth.device_settings(&mut env).unwrap().always_uv);
 }
 
 #[test]

@@ -70,14 +70,14 @@ pub enum ControlOutcome {
 
 /// Device state that control requests read and change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct ControlState {
+pub struct Ep0State {
     pub configuration: u8,
     pub idle_rate: u8,
     /// 1 = report protocol (HID 1.11 §7.2.6).
     pub protocol: u8,
 }
 
-impl ControlState {
+impl Ep0State {
     pub fn new() -> Self {
         Self {
             configuration: 0,
@@ -94,7 +94,7 @@ fn valid_endpoint(index: u16) -> bool {
 /// Answers one control request. `data` is the OUT data stage, if any.
 pub fn handle(
     descriptors: &Descriptors,
-    state: &mut ControlState,
+    state: &mut Ep0State,
     setup: &Setup,
     data: &[u8],
 ) -> ControlOutcome {
@@ -184,7 +184,7 @@ mod tests {
 
     fn run(s: Setup) -> ControlOutcome {
         let d = Descriptors::new(&DeviceConfig::new("1"));
-        handle(&d, &mut ControlState::new(), &s, &[])
+        handle(&d, &mut Ep0State::new(), &s, &[])
     }
 
     #[test]
@@ -238,8 +238,8 @@ mod tests {
     #[test]
     fn state_changing_requests() {
         let d = Descriptors::new(&DeviceConfig::new("1"));
-        let mut st = ControlState::new();
-        let go = |s: Setup, st: &mut ControlState| handle(&d, st, &s, &[]);
+        let mut st = Ep0State::new();
+        let go = |s: Setup, st: &mut Ep0State| handle(&d, st, &s, &[]);
         assert_eq!(
             go(setup(0x80, 8, 0, 0, 1), &mut st),
             ControlOutcome::Data(vec![0])
@@ -283,14 +283,14 @@ mod tests {
         let data = [0xFFu8; 64];
         let out = handle(
             &d,
-            &mut ControlState::new(),
+            &mut Ep0State::new(),
             &setup(0x21, 9, 0x0200, 0, 64),
             &data,
         );
         assert_eq!(out, ControlOutcome::Report(data));
         let out = handle(
             &d,
-            &mut ControlState::new(),
+            &mut Ep0State::new(),
             &setup(0x21, 9, 0x0200, 0, 65),
             &[0; 65],
         );

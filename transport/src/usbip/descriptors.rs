@@ -63,6 +63,9 @@ pub struct DeviceConfig {
     pub version: [u8; 3],
 }
 
+/// The bus id softkey's one device is exported under (`usbip attach -b`).
+pub const DEFAULT_BUS_ID: &str = "1-1";
+
 impl DeviceConfig {
     /// The default device with the caller's serial number string.
     pub fn new(serial: impl Into<String>) -> Self {
@@ -73,7 +76,7 @@ impl DeviceConfig {
             manufacturer: "softkey".into(),
             product: "softkey FIDO2 authenticator".into(),
             serial: serial.into(),
-            bus_id: "1-1".into(),
+            bus_id: DEFAULT_BUS_ID.into(),
             busnum: 1,
             devnum: 2,
             version: [0, 1, 0],

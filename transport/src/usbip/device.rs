@@ -12,7 +12,7 @@ use std::fmt;
 use std::time::Instant;
 
 use super::codec::{self, CmdSubmit, CmdUnlink, Direction, UrbCommand};
-use super::control::{self, ControlOutcome, ControlState, Setup};
+use super::control::{self, ControlOutcome, Ep0State, Setup};
 use super::descriptors::{Descriptors, DeviceConfig, EP_NUMBER};
 use crate::ctaphid::{Ctaphid, Event, PACKET_SIZE, TransactionId};
 
@@ -50,7 +50,7 @@ impl std::error::Error for DeviceError {}
 pub struct Device {
     descriptors: Descriptors,
     devid: u32,
-    control: ControlState,
+    control: Ep0State,
     ctaphid: Ctaphid,
     pending_in: VecDeque<u32>,
 }
@@ -60,7 +60,7 @@ impl Device {
         Self {
             descriptors: Descriptors::new(config),
             devid: config.devid(),
-            control: ControlState::new(),
+            control: Ep0State::new(),
             ctaphid,
             pending_in: VecDeque::new(),
         }

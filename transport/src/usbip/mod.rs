@@ -13,7 +13,7 @@ mod registry;
 mod server;
 mod wink;
 
-pub use descriptors::DeviceConfig;
+pub use descriptors::{DEFAULT_BUS_ID, DeviceConfig};
 pub use device::{Device, DeviceError};
 pub use peer::PeerPolicy;
 pub use server::{Server, ServerConfig, ShutdownHandle};

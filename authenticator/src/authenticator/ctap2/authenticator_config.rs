@@ -87,7 +87,7 @@ impl Authenticator {
             None
         };
         let pin_set = self.pin_is_set(env)?;
-        let always_uv = self.device_config(env)?.always_uv;
+        let always_uv = self.device_settings(env)?.always_uv;
         // Step 3: with alwaysUv on and no UV configured, toggleAlwaysUv runs
         // unauthenticated (otherwise alwaysUv could never be turned off
         // before a PIN exists).

@@ -18,7 +18,7 @@ use crate::error::Error;
 use crate::pin::primitives::ct_eq;
 use crate::pin::protocol::{PinProtocol, SharedSecret};
 use crate::pin::retries::{self, MAX_PIN_RETRIES};
-use crate::pin::{DeviceConfig, MAX_PIN_BYTES, Permission};
+use crate::pin::{DeviceSettings, MAX_PIN_BYTES, Permission};
 use crate::presence;
 use crate::status::CtapError;
 
@@ -182,7 +182,7 @@ impl Authenticator {
         }
         // Steps 6–8: decrypt and check the new PIN, store its hash with
         // pinRetries at the maximum.
-        let config = DeviceConfig::load(env.store())?;
+        let config = DeviceSettings::load(env.store())?;
         let (pin, code_points) = decrypt_new_pin(&shared, new_pin_enc, config.min_pin_length)?;
         // Not in §6.5.5.5: the first PIN decides who may use the key (and
         // an unwanted one goes only with a reset, which erases every
@@ -214,7 +214,7 @@ impl Authenticator {
         // Steps 6–8: decrement, persist, compare.
         self.check_pin_hash_enc(env, &shared, pin_hash_enc)?;
         // Steps 9–10: the new PIN under the current policy.
-        let mut config = DeviceConfig::load(env.store())?;
+        let mut config = DeviceSettings::load(env.store())?;
         let (pin, code_points) = decrypt_new_pin(&shared, new_pin_enc, config.min_pin_length)?;
         // §6.5.5.6: with forcePINChange, the same PIN again is a policy
         // violation.
@@ -313,7 +313,7 @@ impl Authenticator {
         self.check_pin_hash_enc(env, &shared, pin_hash_enc)?;
         // Step 10: forcePINChange refuses even the right PIN; the two
         // subcommands answer differently (see `Grant`).
-        if DeviceConfig::load(env.store())?.force_pin_change {
+        if DeviceSettings::load(env.store())?.force_pin_change {
             return Err(grant.if_pin_change_forced.into());
         }
         // Steps 11–14: a new token, in use, with these permissions.

@@ -29,7 +29,7 @@ use crate::extensions::{
     self, AssertionExtensions, GaExtensions, cred_blob, cred_protect, large_blob_key,
 };
 use crate::lookup::{self, Found};
-use crate::pin::{DeviceConfig, Permission};
+use crate::pin::{DeviceSettings, Permission};
 use crate::presence;
 use crate::record;
 use crate::state::{AssertionState, UserFlags};
@@ -85,7 +85,7 @@ impl Authenticator {
         let up = req.options.up.unwrap_or(true);
         // Step 5: alwaysUv needs a pinUvAuthParam unless this is a silent
         // (up=false) request.
-        if up && !req.pin_uv.is_present() && DeviceConfig::load(env.store())?.always_uv {
+        if up && !req.pin_uv.is_present() && DeviceSettings::load(env.store())?.always_uv {
             return Err(CtapError::PuatRequired.into());
         }
         // hmac-secret needs presence (it unlocks secrets, like a login).

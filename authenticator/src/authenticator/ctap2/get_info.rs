@@ -13,7 +13,7 @@ use crate::error::Error;
 use crate::extensions::{self, cred_blob::MAX_CRED_BLOB_LENGTH};
 use crate::keys;
 use crate::large_blob_array::MAX_SERIALIZED_LARGE_BLOB_ARRAY;
-use crate::pin::DeviceConfig;
+use crate::pin::DeviceSettings;
 use crate::record;
 
 /// Advertised maxCredentialCountInList (0x07). Platforms batch longer
@@ -27,7 +27,7 @@ impl Authenticator {
     pub(crate) fn get_info<E: Env>(&mut self, env: &mut E) -> Result<Value, Error> {
         let usize_value = |n: usize| Value::Unsigned(u64::try_from(n).unwrap_or(u64::MAX));
         let pin_set = self.pin_is_set(env)?;
-        let config = DeviceConfig::load(env.store())?;
+        let config = DeviceSettings::load(env.store())?;
         let mut options = vec![
             ("rk", Value::Bool(true)),
             ("up", Value::Bool(true)),

@@ -142,7 +142,7 @@ impl Authenticator {
             return Err(CtapError::InvalidSeq.into());
         }
         // Step 5: with a PIN (or alwaysUv), each fragment is authorised.
-        if self.pin_is_set(env)? || self.device_config(env)?.always_uv {
+        if self.pin_is_set(env)? || self.device_settings(env)?.always_uv {
             let param = req.pin_uv_auth_param.ok_or(CtapError::PuatRequired)?;
             let protocol = req
                 .pin_uv_auth_protocol

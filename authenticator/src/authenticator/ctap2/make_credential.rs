@@ -25,7 +25,7 @@ use crate::extensions::{
 };
 use crate::keys::{self, CredentialKey};
 use crate::lookup;
-use crate::pin::{DeviceConfig, Permission};
+use crate::pin::{DeviceSettings, Permission};
 use crate::presence;
 use crate::record::{self, CredentialRecord};
 use crate::status::CtapError;
@@ -136,7 +136,7 @@ impl Authenticator {
             return Err(CtapError::InvalidOption.into());
         }
         let rk = req.options.rk.unwrap_or(false);
-        let config = DeviceConfig::load(env.store())?;
+        let config = DeviceSettings::load(env.store())?;
         if !req.pin_uv.is_present() {
             // Step 5: alwaysUv needs a pinUvAuthParam for everything.
             // Step 6: makeCredUvNotRqd: with a PIN set, only discoverable

@@ -98,7 +98,7 @@ impl Authenticator {
         // CTAP 2.1 §7.2 (alwaysUv): U2F cannot verify the user and we have
         // no built-in UV, so with alwaysUv on, CTAP1/U2F is disabled
         // entirely (and getInfo drops U2F_V2), as OpenSK does.
-        let always_uv = self.device_config(env)?.always_uv;
+        let always_uv = self.device_settings(env)?.always_uv;
         if always_uv {
             return Err(StatusWord::CommandNotAllowed.into());
         }

@@ -1,8 +1,9 @@
-//! Persistent device configuration that PIN/UV rules depend on (CTAP 2.1
-//! §6.11 authenticatorConfig, §6.4 getInfo members): minPINLength,
-//! minPinLengthRPIDs, forcePINChange, alwaysUv and enterprise attestation.
+//! The device settings that authenticatorConfig changes and getInfo reports
+//! (CTAP 2.1 §6.11, §6.4): minPINLength, minPinLengthRPIDs, forcePINChange,
+//! alwaysUv and enterprise attestation. Not PIN state: alwaysUv and ep
+//! concern every command.
 //!
-//! Stored under `device/config` as a canonical CBOR map
+//! Stored under [`crate::store_keys::DEVICE_SETTINGS`] (`device/config`) as a canonical CBOR map
 //! `{1: minPINLength, 2: [rp ids], 3: forcePINChange, 4: alwaysUv, 5: ep}`;
 //! an absent record is the factory default. Unknown keys are ignored.
 
@@ -16,7 +17,7 @@ use crate::store_keys::DEVICE_SETTINGS;
 pub(crate) const DEFAULT_MIN_PIN_LENGTH: u8 = 4;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct DeviceConfig {
+pub(crate) struct DeviceSettings {
     pub(crate) min_pin_length: u8,
     pub(crate) min_pin_length_rp_ids: Vec<String>,
     pub(crate) force_pin_change: bool,
@@ -24,9 +25,9 @@ pub(crate) struct DeviceConfig {
     pub(crate) enterprise_attestation: bool,
 }
 
-impl Default for DeviceConfig {
+impl Default for DeviceSettings {
     fn default() -> Self {
-        DeviceConfig {
+        DeviceSettings {
             min_pin_length: DEFAULT_MIN_PIN_LENGTH,
             min_pin_length_rp_ids: Vec::new(),
             force_pin_change: false,
@@ -36,10 +37,10 @@ impl Default for DeviceConfig {
     }
 }
 
-impl DeviceConfig {
+impl DeviceSettings {
     pub(crate) fn load<S: Store>(store: &S) -> Result<Self, Error> {
         match store.get(DEVICE_SETTINGS)? {
-            None => Ok(DeviceConfig::default()),
+            None => Ok(DeviceSettings::default()),
             Some(raw) => {
                 Ok(Self::decode(&raw)
                     .ok_or_else(|| StoreError::corrupt("device settings record"))?)
@@ -86,7 +87,7 @@ impl DeviceConfig {
                 .map(|r| fields::text(r).ok().map(str::to_owned))
                 .collect::<Option<Vec<_>>>()?,
         };
-        Some(DeviceConfig {
+        Some(DeviceSettings {
             min_pin_length: match optional(f.int(1), fields::unsigned).ok()? {
                 None => DEFAULT_MIN_PIN_LENGTH,
                 Some(n) => u8::try_from(n).ok()?,
@@ -108,8 +109,8 @@ mod tests {
     #[test]
     fn default_when_absent_round_trip_and_clear() {
         let mut s = MemoryStore::new();
-        assert_eq!(DeviceConfig::load(&s).unwrap(), DeviceConfig::default());
-        let c = DeviceConfig {
+        assert_eq!(DeviceSettings::load(&s).unwrap(), DeviceSettings::default());
+        let c = DeviceSettings {
             min_pin_length: 6,
             min_pin_length_rp_ids: vec!["example.com".into()],
             force_pin_change: true,
@@ -117,9 +118,9 @@ mod tests {
             enterprise_attestation: true,
         };
         c.save(&mut s).unwrap();
-        assert_eq!(DeviceConfig::load(&s).unwrap(), c);
+        assert_eq!(DeviceSettings::load(&s).unwrap(), c);
         s.delete(DEVICE_SETTINGS).unwrap();
-        assert_eq!(DeviceConfig::load(&s).unwrap().min_pin_length, 4);
+        assert_eq!(DeviceSettings::load(&s).unwrap().min_pin_length, 4);
     }
 
     #[test]
@@ -127,8 +128,8 @@ mod tests {
         let mut s = MemoryStore::new();
         s.put(DEVICE_SETTINGS, &[0xA1, 0x01, 0x19, 0x01, 0x00])
             .unwrap();
-        assert_eq!(DeviceConfig::load(&s).unwrap_err(), CtapError::Other);
+        assert_eq!(DeviceSettings::load(&s).unwrap_err(), CtapError::Other);
         s.put(DEVICE_SETTINGS, b"\xFF").unwrap();
-        assert!(DeviceConfig::load(&s).is_err());
+        assert!(DeviceSettings::load(&s).is_err());
     }
 }
