@@ -245,3 +245,68 @@ fn every_test_that_needs_an_outside_tool_is_marked() {
         "the scan found only {checked} uses: is it still looking?"
     );
 }
+
+/// The repository stands alone: no comment or document points to a design
+/// document outside it, or to an issue number a reader cannot open
+/// (CONTRIBUTING.md "How a file reads"). Spec sections and the project's own
+/// documents are what to cite.
+#[test]
+fn nothing_points_outside_the_repository() {
+    // Spelled in pieces, so that this file does not match itself.
+    let outside = ["brief", "protocol", "security", "crates"].map(|name| format!("{name}.md"));
+    let issue = format!("{} ", "issue");
+    let mut found = Vec::new();
+    let mut stack = vec![root().to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let relative = path
+                .strip_prefix(root())
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
+            if [
+                ".git",
+                "target",
+                "fuzz/corpus",
+                "fuzz/artifacts",
+                "fuzz/target",
+            ]
+            .iter()
+            .any(|skip| relative == *skip)
+            {
+                continue;
+            }
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            let text_file =
+                path.extension().and_then(|e| e.to_str()).is_some_and(|e| {
+                    ["rs", "md", "toml", "sh", "py", "json", "service"].contains(&e)
+                }) || relative.starts_with(".ci/");
+            let Ok(text) = std::fs::read_to_string(&path) else {
+                continue;
+            };
+            if !text_file {
+                continue;
+            }
+            for (n, line) in text.lines().enumerate() {
+                let lower = line.to_lowercase();
+                // The match is case-sensitive: SECURITY.md is the repository's own.
+                let outside_doc = outside.iter().any(|doc| line.contains(doc.as_str()));
+                let issue_number = lower.match_indices(&issue).any(|(at, _)| {
+                    lower[at + issue.len()..].starts_with(|c: char| c.is_ascii_digit())
+                });
+                if outside_doc || issue_number {
+                    found.push(format!("{relative}:{}: {}", n + 1, line.trim()));
+                }
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "references outside the repository:\n{}",
+        found.join("\n")
+    );
+}

@@ -341,23 +341,12 @@ fn wipe(value: &mut Value) {
 mod tests {
     use super::*;
     use crate::admin::list::list_credentials;
-    use crate::testing::MemoryStore;
+    use crate::testing::{MemoryStore, credential_record};
 
     fn record(rp: &str, user: &[u8], cred: &[u8], order: u64) -> CredentialRecord {
         CredentialRecord {
-            rp_id: rp.into(),
-            rp_name: None,
-            user_id: user.to_vec(),
             user_name: Some(format!("user-{}", user[0])),
-            user_display_name: None,
-            credential_id: cred.to_vec(),
-            created: 1000 + order,
-            order,
-            cred_protect: 1,
-            cred_blob: None,
-            large_blob_key: None,
-            private_key: None,
-            cred_randoms: None,
+            ..credential_record(rp, user, cred, order)
         }
     }
 

@@ -7,49 +7,29 @@
 //! from the file and records where each effective value came from, for
 //! `softkey config`. Precedence: command line > environment > file > default.
 //!
-//! Keys (all optional): `vault`, `passphrase_file`, `control_socket` (paths;
-//! `~` is the home directory, relative paths are relative to the file's
-//! directory), `listen` ("ADDR:PORT"), `allow_remote` (bool), `presence`
+//! Keys (all optional; the table is [`settings`]): `vault`,
+//! `passphrase_file`, `control_socket` (paths; `~` is the home directory,
+//! relative paths are relative to the file's directory), `listen`
+//! ("ADDR:PORT"), `allow_remote` (bool), `presence`
 //! (tty|notify|socket|auto|deny), `prompt_timeout` (seconds, 1..=600),
 //! `attestation` (self|batch). Anything else is an error naming the line.
 
+mod settings;
+
+use std::collections::BTreeMap;
 use std::env;
 use std::ffi::OsStr;
 use std::fmt;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Result, anyhow, bail};
-use clap::ValueEnum;
 use toml::de::{DeTable, DeValue};
 
-use crate::cli::{
-    AttestationArg, Cli, Command, DEFAULT_LISTEN, DEFAULT_PRESENCE, DEFAULT_PROMPT_TIMEOUT_SECS,
-    PresenceMode,
-};
+use crate::cli::{Cli, Command};
+pub use settings::{CONTROL_SOCKET_ENV, value_name};
+use settings::{Parsed, SETTINGS};
 
 pub const CONFIG_ENV: &str = "SOFTKEY_CONFIG";
-pub const CONTROL_SOCKET_ENV: &str = "SOFTKEY_CONTROL_SOCKET";
-/// `--prompt-timeout` bounds, the same as the flag's (cli.rs).
-const PROMPT_TIMEOUT_SECS: std::ops::RangeInclusive<u64> = 1..=600;
-
-/// Every key the file may hold and what it accepts, for error messages.
-const KEYS: [(&str, &str); 8] = [
-    ("vault", "a path to the vault file"),
-    (
-        "passphrase_file",
-        "a path to a file holding the vault passphrase",
-    ),
-    ("listen", "\"ADDR:PORT\", e.g. \"127.0.0.1:3240\""),
-    ("allow_remote", "true or false"),
-    (
-        "presence",
-        "one of \"tty\", \"notify\", \"socket\", \"auto\", \"deny\"",
-    ),
-    ("prompt_timeout", "a number of seconds from 1 to 600"),
-    ("attestation", "\"self\" or \"batch\""),
-    ("control_socket", "a path to the control socket"),
-];
 
 /// Where one effective value came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -128,17 +108,14 @@ impl<T> At<T> {
     }
 }
 
-/// What the file sets.
+/// What the file sets: each setting's parsed value and its line, by key.
 #[derive(Debug, Default)]
-struct FileValues {
-    vault: Option<At<PathBuf>>,
-    passphrase_file: Option<At<PathBuf>>,
-    listen: Option<At<SocketAddr>>,
-    allow_remote: Option<At<bool>>,
-    presence: Option<At<PresenceMode>>,
-    prompt_timeout: Option<At<u64>>,
-    attestation: Option<At<AttestationArg>>,
-    control_socket: Option<At<PathBuf>>,
+struct FileValues(BTreeMap<&'static str, At<Parsed>>);
+
+impl FileValues {
+    fn get(&self, key: &str) -> Option<&At<Parsed>> {
+        self.0.get(key)
+    }
 }
 
 /// Reads the configuration file and fills every option of `cli` the user
@@ -280,59 +257,31 @@ fn parse(text: &str, path: &Path) -> Result<FileValues> {
         let line = line_of(key.span().start);
         let key = key.get_ref().as_ref();
         let value = value.get_ref();
-        let wrong = || wrong_value(path, line, key, value);
-        match key {
-            "vault" => {
-                values.vault = Some(At::new(line, path_value(value, dir).ok_or_else(wrong)?))
-            }
-            "passphrase_file" => {
-                values.passphrase_file =
-                    Some(At::new(line, path_value(value, dir).ok_or_else(wrong)?));
-            }
-            "control_socket" => {
-                values.control_socket =
-                    Some(At::new(line, path_value(value, dir).ok_or_else(wrong)?));
-            }
-            "listen" => {
-                let addr = value.as_str().and_then(|s| s.parse::<SocketAddr>().ok());
-                values.listen = Some(At::new(line, addr.ok_or_else(wrong)?));
-            }
-            "allow_remote" => {
-                values.allow_remote = Some(At::new(line, value.as_bool().ok_or_else(wrong)?))
-            }
-            "presence" => {
-                values.presence = Some(At::new(line, enum_value(value).ok_or_else(wrong)?))
-            }
-            "attestation" => {
-                values.attestation = Some(At::new(line, enum_value(value).ok_or_else(wrong)?))
-            }
-            "prompt_timeout" => {
-                let secs = value
-                    .as_integer()
-                    .filter(|i| i.radix() == 10)
-                    .and_then(|i| i.as_str().parse::<u64>().ok())
-                    .filter(|s| PROMPT_TIMEOUT_SECS.contains(s));
-                values.prompt_timeout = Some(At::new(line, secs.ok_or_else(wrong)?));
-            }
-            _ => {
-                let known: Vec<&str> = KEYS.iter().map(|(k, _)| *k).collect();
-                bail!(
-                    "{}:{line}: unknown key `{key}`; the keys are {} (`softkey config --help` \
-                     shows an example file)",
-                    path.display(),
-                    known.join(", ")
-                );
-            }
-        }
+        let Some(def) = settings::def(key) else {
+            let known: Vec<&str> = SETTINGS.iter().map(|def| def.key).collect();
+            bail!(
+                "{}:{line}: unknown key `{key}`; the keys are {} (`softkey config --help` \
+                 shows an example file)",
+                path.display(),
+                known.join(", ")
+            );
+        };
+        let parsed = def
+            .kind
+            .parse(value, dir)
+            .ok_or_else(|| wrong_value(path, line, def.key, def.accepts, value))?;
+        values.0.insert(def.key, At::new(line, parsed));
     }
     Ok(values)
 }
 
-fn wrong_value(path: &Path, line: usize, key: &str, value: &DeValue<'_>) -> anyhow::Error {
-    let allowed = KEYS
-        .iter()
-        .find(|(k, _)| *k == key)
-        .map_or("", |(_, what)| *what);
+fn wrong_value(
+    path: &Path,
+    line: usize,
+    key: &str,
+    allowed: &str,
+    value: &DeValue<'_>,
+) -> anyhow::Error {
     let got = match value {
         DeValue::String(s) => format!("\"{s}\""),
         DeValue::Integer(i) => i.as_str().to_owned(),
@@ -345,240 +294,42 @@ fn wrong_value(path: &Path, line: usize, key: &str, value: &DeValue<'_>) -> anyh
     )
 }
 
-/// A path string: `~` or `~/…` is the home directory; relative to `dir` otherwise.
-fn path_value(value: &DeValue<'_>, dir: &Path) -> Option<PathBuf> {
-    let text = value.as_str().filter(|s| !s.is_empty())?;
-    let home = || {
-        env::var_os("HOME")
-            .filter(|h| !h.is_empty())
-            .map(PathBuf::from)
-    };
-    let path = if text == "~" {
-        home()?
-    } else if let Some(rest) = text.strip_prefix("~/") {
-        home()?.join(rest)
-    } else {
-        PathBuf::from(text)
-    };
-    Some(if path.is_absolute() {
-        path
-    } else {
-        dir.join(path)
-    })
-}
-
-/// A string naming one of a clap value enum's values (the flag's spelling).
-fn enum_value<T: ValueEnum>(value: &DeValue<'_>) -> Option<T> {
-    T::from_str(value.as_str()?, false).ok()
-}
-
-/// The spelling of a clap value enum's value, as the flag takes it.
-pub fn value_name<T: ValueEnum>(value: &T) -> String {
-    value
-        .to_possible_value()
-        .map_or_else(String::new, |p| p.get_name().to_owned())
-}
-
-/// Resolves one setting: the command-line (or environment) value in `slot`
-/// wins; else the file's value is written into `slot`.
-fn resolve<T: Clone>(
-    slot: &mut Option<T>,
-    file: Option<&At<T>>,
-    env_var: Option<&'static str>,
-    path: &Path,
-    same_as_env: impl Fn(&T, &OsStr) -> bool,
-) -> Source {
-    if let Some(given) = slot {
-        let from_env = env_var.and_then(|var| Some((var, env::var_os(var)?)));
-        return match from_env {
-            Some((var, value)) if same_as_env(given, &value) => Source::Environment(var),
-            _ => Source::CommandLine,
-        };
-    }
-    match file {
-        Some(at) => {
-            *slot = Some(at.value.clone());
-            Source::File {
-                path: path.to_path_buf(),
-                line: at.line,
-            }
-        }
-        None => Source::Default,
-    }
-}
-
-/// For settings that no environment variable sets.
-fn never<T>(_: &T, _: &OsStr) -> bool {
-    false
-}
-
-/// The option slots of the command being run; settings a command lacks get
-/// a scratch slot so that `softkey config` still shows their value.
-#[derive(Default)]
-struct Slots<'a> {
-    vault: Option<&'a mut Option<PathBuf>>,
-    passphrase_file: Option<&'a mut Option<PathBuf>>,
-    listen: Option<&'a mut Option<SocketAddr>>,
-    allow_remote: Option<&'a mut bool>,
-    presence: Option<&'a mut Option<PresenceMode>>,
-    prompt_timeout: Option<&'a mut Option<u64>>,
-    attestation: Option<&'a mut Option<AttestationArg>>,
-    control_socket: Option<&'a mut Option<PathBuf>>,
-}
-
-fn slots(command: &mut Command) -> Slots<'_> {
-    fn with_vault(v: &mut crate::cli::VaultArgs) -> Slots<'_> {
-        Slots {
-            vault: Some(&mut v.vault),
-            passphrase_file: Some(&mut v.passphrase_file),
-            ..Slots::default()
-        }
-    }
-    match command {
-        Command::Init(a) => with_vault(&mut a.vault),
-        Command::List(a) => with_vault(&mut a.vault),
-        Command::AttestationCa(a) => with_vault(&mut a.vault),
-        Command::Export(a) => with_vault(&mut a.vault),
-        Command::Import(a) => with_vault(&mut a.vault),
-        Command::Passphrase(a) => with_vault(&mut a.vault),
-        Command::Delete(a) => with_vault(&mut a.vault),
-        Command::Config(a) => Slots {
-            control_socket: Some(&mut a.control.control_socket),
-            ..with_vault(&mut a.vault)
-        },
-        Command::Serve(a) => {
-            let control_socket = Some(&mut a.control.control_socket);
-            let base = Slots {
-                listen: Some(&mut a.listen),
-                allow_remote: Some(&mut a.allow_remote),
-                presence: Some(&mut a.presence),
-                prompt_timeout: Some(&mut a.prompt_timeout),
-                attestation: Some(&mut a.attestation),
-                control_socket,
-                ..Slots::default()
-            };
-            // `--ephemeral` conflicts with --vault and --passphrase-file.
-            if a.ephemeral {
-                base
-            } else {
-                Slots {
-                    vault: Some(&mut a.vault.vault),
-                    passphrase_file: Some(&mut a.vault.passphrase_file),
-                    ..base
-                }
-            }
-        }
-        Command::Status(a) => Slots {
-            vault: Some(&mut a.vault),
-            control_socket: Some(&mut a.control.control_socket),
-            ..Slots::default()
-        },
-        Command::Approve(a) | Command::Deny(a) => Slots {
-            control_socket: Some(&mut a.control.control_socket),
-            ..Slots::default()
-        },
-        Command::Pending(a) => Slots {
-            control_socket: Some(&mut a.control.control_socket),
-            ..Slots::default()
-        },
-        Command::Completions(_) | Command::Man(_) => Slots::default(),
-    }
-}
-
-/// Fills the command's options from `file` and describes every setting.
+/// Fills the command's options from `file` and describes every setting:
+/// the command line (or environment) value wins; else the file's value is
+/// written into the command's flag; else the default applies.
 fn fill(command: &mut Command, file: &FileValues, path: &Path) -> Vec<Setting> {
-    let s = slots(command);
-    let same_path = |p: &PathBuf, env: &OsStr| p.as_os_str() == env;
-    let mut settings = Vec::with_capacity(KEYS.len());
-    let mut push = |key, value, source| {
-        settings.push(Setting { key, value, source });
-    };
-
-    let (mut scratch_vault, mut scratch_pass) = (None, None);
-    let vault = s.vault.unwrap_or(&mut scratch_vault);
-    let source = resolve(vault, file.vault.as_ref(), None, path, never);
-    let value = match vault {
-        Some(p) => Value::Text(p.display().to_string()),
-        None => crate::paths::default_vault_path()
-            .map_or(Value::Unset("none: set HOME or XDG_DATA_HOME"), |p| {
-                Value::Text(p.display().to_string())
-            }),
-    };
-    push("vault", value, source);
-
-    let pass = s.passphrase_file.unwrap_or(&mut scratch_pass);
-    let source = resolve(pass, file.passphrase_file.as_ref(), None, path, never);
-    let value = pass
-        .as_ref()
-        .map_or(Value::Unset("asked on the terminal"), |p| {
-            Value::Text(p.display().to_string())
-        });
-    push("passphrase_file", value, source);
-
-    let mut scratch_listen = None;
-    let listen = s.listen.unwrap_or(&mut scratch_listen);
-    let source = resolve(listen, file.listen.as_ref(), None, path, never);
-    let value = listen.map_or_else(|| DEFAULT_LISTEN.to_owned(), |a| a.to_string());
-    push("listen", Value::Text(value), source);
-
-    let mut scratch_remote = false;
-    let remote = s.allow_remote.unwrap_or(&mut scratch_remote);
-    // A bool flag: given means on; the file can only turn it on as well.
-    let source = match (&*remote, &file.allow_remote) {
-        (true, _) => Source::CommandLine,
-        (false, Some(at)) => {
-            *remote = at.value;
-            Source::File {
-                path: path.to_path_buf(),
-                line: at.line,
+    SETTINGS
+        .iter()
+        .map(|def| {
+            let mut scratch = def.kind.scratch();
+            let mut slot = match (def.slot)(command) {
+                Some(slot) => slot,
+                None => scratch.slot(),
+            };
+            let source = if slot.given() {
+                let from_env = def.env.and_then(|var| Some((var, env::var_os(var)?)));
+                match from_env {
+                    Some((var, value)) if slot.is_env_value(OsStr::new(&value)) => {
+                        Source::Environment(var)
+                    }
+                    _ => Source::CommandLine,
+                }
+            } else if let Some(at) = file.get(def.key) {
+                slot.fill(&at.value);
+                Source::File {
+                    path: path.to_path_buf(),
+                    line: at.line,
+                }
+            } else {
+                Source::Default
+            };
+            Setting {
+                key: def.key,
+                value: slot.value().unwrap_or_else(def.unset),
+                source,
             }
-        }
-        (false, None) => Source::Default,
-    };
-    push("allow_remote", Value::Bool(*remote), source);
-
-    let mut scratch_presence = None;
-    let presence = s.presence.unwrap_or(&mut scratch_presence);
-    let source = resolve(presence, file.presence.as_ref(), None, path, never);
-    let value = value_name(&presence.unwrap_or(DEFAULT_PRESENCE));
-    push("presence", Value::Text(value), source);
-
-    let mut scratch_timeout = None;
-    let timeout = s.prompt_timeout.unwrap_or(&mut scratch_timeout);
-    let source = resolve(timeout, file.prompt_timeout.as_ref(), None, path, never);
-    let value = timeout.unwrap_or(DEFAULT_PROMPT_TIMEOUT_SECS);
-    push("prompt_timeout", Value::Number(value), source);
-
-    let mut scratch_attestation = None;
-    let attestation = s.attestation.unwrap_or(&mut scratch_attestation);
-    let source = resolve(attestation, file.attestation.as_ref(), None, path, never);
-    let value = attestation.as_ref().map_or(
-        Value::Unset("as the vault remembers it; self for a new vault"),
-        |a| Value::Text(value_name(a)),
-    );
-    push("attestation", value, source);
-
-    let mut scratch_socket = None;
-    let socket = s.control_socket.unwrap_or(&mut scratch_socket);
-    let source = resolve(
-        socket,
-        file.control_socket.as_ref(),
-        Some(CONTROL_SOCKET_ENV),
-        path,
-        same_path,
-    );
-    let value = socket.as_ref().map_or_else(
-        || {
-            format!(
-                "{}/NAME-HASH.sock (one per vault, named after it)",
-                crate::paths::socket_dir().display()
-            )
-        },
-        |p| p.display().to_string(),
-    );
-    let value = Value::Text(value);
-    push("control_socket", value, source);
-    settings
+        })
+        .collect()
 }
 
 #[cfg(test)]

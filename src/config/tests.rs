@@ -1,4 +1,5 @@
 use super::*;
+use crate::cli::{AttestationArg, PresenceMode};
 
 fn parsed(text: &str) -> Result<FileValues> {
     parse(text, Path::new("/etc/sk/config.toml"))
@@ -16,24 +17,34 @@ fn every_key_parses_with_its_line() {
          prompt_timeout = 45\nattestation = \"batch\"\ncontrol_socket = \"/run/c.sock\"\n",
     )
     .unwrap();
-    let vault = v.vault.unwrap();
-    assert_eq!((vault.value, vault.line), ("/v/vault.softkey".into(), 2));
+    let at = |key: &str| v.get(key).unwrap();
+    let vault = at("vault");
+    assert_eq!(
+        (&vault.value, vault.line),
+        (&Parsed::Path("/v/vault.softkey".into()), 2)
+    );
     // Relative to the file's directory.
     assert_eq!(
-        v.passphrase_file.unwrap().value,
-        PathBuf::from("/etc/sk/pw")
+        at("passphrase_file").value,
+        Parsed::Path(PathBuf::from("/etc/sk/pw"))
     );
-    assert_eq!(v.listen.unwrap().value, "127.0.0.1:4000".parse().unwrap());
-    assert!(v.allow_remote.unwrap().value);
-    assert_eq!(v.presence.unwrap().value, PresenceMode::Socket);
-    let timeout = v.prompt_timeout.unwrap();
-    assert_eq!((timeout.value, timeout.line), (45, 7));
-    assert_eq!(v.attestation.unwrap().value, AttestationArg::Batch);
     assert_eq!(
-        v.control_socket.unwrap().value,
-        PathBuf::from("/run/c.sock")
+        at("listen").value,
+        Parsed::Addr("127.0.0.1:4000".parse().unwrap())
     );
-    assert!(parsed("").unwrap().vault.is_none());
+    assert_eq!(at("allow_remote").value, Parsed::Flag(true));
+    assert_eq!(at("presence").value, Parsed::Presence(PresenceMode::Socket));
+    let timeout = at("prompt_timeout");
+    assert_eq!((&timeout.value, timeout.line), (&Parsed::Seconds(45), 7));
+    assert_eq!(
+        at("attestation").value,
+        Parsed::Attestation(AttestationArg::Batch)
+    );
+    assert_eq!(
+        at("control_socket").value,
+        Parsed::Path(PathBuf::from("/run/c.sock"))
+    );
+    assert!(parsed("").unwrap().get("vault").is_none());
 }
 
 #[test]

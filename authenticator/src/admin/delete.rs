@@ -92,23 +92,12 @@ fn matching<S: Store>(
 mod tests {
     use super::*;
     use crate::list_credentials;
-    use crate::testing::TestStore;
+    use crate::testing::{TestStore, credential_record};
 
     fn add(store: &mut TestStore, rp: &str, user: &str, cred: &[u8], order: u64) {
         let r = CredentialRecord {
-            rp_id: rp.into(),
-            rp_name: None,
-            user_id: user.as_bytes().to_vec(),
             user_name: Some(user.into()),
-            user_display_name: None,
-            credential_id: cred.to_vec(),
-            created: 1000 + order,
-            order,
-            cred_protect: 1,
-            cred_blob: None,
-            large_blob_key: None,
-            private_key: None,
-            cred_randoms: None,
+            ..credential_record(rp, user.as_bytes(), cred, order)
         };
         record::save(store, &rp_id_hash(rp), &r).unwrap();
     }

@@ -11,7 +11,7 @@ use crate::keys::{Algorithm, CredentialKey};
 use crate::record::{self, CredentialRecord};
 use crate::secrets::DeviceSecrets;
 use crate::store_keys::SIGN_COUNTER;
-use crate::testing::TestEnv;
+use crate::testing::{TestEnv, credential_record};
 
 const RP: &str = "u.example";
 
@@ -28,19 +28,9 @@ fn device_with_credential(seed: u64, cred_protect: u8) -> (TestEnv, Vec<u8>) {
     };
     let id = credential::wrap(&mut env, secrets.wrap_key(), &hash, &key, flags).unwrap();
     let record = CredentialRecord {
-        rp_id: RP.into(),
-        rp_name: None,
-        user_id: b"u".to_vec(),
-        user_name: None,
-        user_display_name: None,
-        credential_id: id.clone(),
         created: 10,
-        order: 1,
         cred_protect,
-        cred_blob: None,
-        large_blob_key: None,
-        private_key: None,
-        cred_randoms: None,
+        ..credential_record(RP, b"u", &id, 1)
     };
     record::save(env.store(), &hash, &record).unwrap();
     (env, id)

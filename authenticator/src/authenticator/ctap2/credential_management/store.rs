@@ -73,23 +73,13 @@ mod tests {
     use super::*;
     use crate::auth_data::rp_id_hash;
     use crate::store_keys::CREDENTIALS;
-    use crate::testing::MemoryStore;
+    use crate::testing::{MemoryStore, credential_record};
 
     fn record(rp: &str, user: u8, cred: &[u8], order: u64, name: Option<&str>) -> CredentialRecord {
         CredentialRecord {
-            rp_id: rp.into(),
             rp_name: name.map(str::to_owned),
-            user_id: vec![user],
             user_name: Some(format!("user-{user}")),
-            user_display_name: None,
-            credential_id: cred.to_vec(),
-            created: 1000 + order,
-            order,
-            cred_protect: 1,
-            cred_blob: None,
-            large_blob_key: None,
-            private_key: None,
-            cred_randoms: None,
+            ..credential_record(rp, &[user], cred, order)
         }
     }
 
