@@ -13,8 +13,8 @@ use common::*;
 use softkey_authenticator::cbor::{self, Value};
 use softkey_authenticator::testing::{blob_array, blob_set_request};
 use softkey_authenticator::{
-    BackupAlgorithm, BackupContents, BackupError, ImportReport, Store, export_backup,
-    import_backup, list_credentials,
+    BackupAlgorithm, BackupContents, BackupError, ImportReport, export_backup, import_backup,
+    list_credentials,
 };
 
 /// Imports into `h`'s store, then starts a new authenticator on it: import
@@ -23,16 +23,6 @@ fn import(h: &mut Harness, contents: &BackupContents) -> Result<ImportReport, Ba
     let report = import_backup(&mut h.env.store, contents);
     h.restart();
     report
-}
-
-fn snapshot(h: &Harness) -> Vec<(Vec<u8>, Vec<u8>)> {
-    h.env
-        .store
-        .scan_prefix(b"")
-        .unwrap()
-        .into_iter()
-        .map(|stored| (stored.key.to_vec(), stored.value.to_vec()))
-        .collect()
 }
 
 fn ids(list: &[softkey_authenticator::CredentialSummary]) -> Vec<Vec<u8>> {
@@ -205,7 +195,7 @@ fn duplicates_keep_the_existing_credential_and_write_nothing() {
     let backup = export_backup(&a.env.store).unwrap();
 
     // Into the device it came from: everything is already there.
-    let (before, writes) = (snapshot(&a), a.env.store.writes());
+    let (before, writes) = (a.store_snapshot(), a.env.store.writes());
     let report = import(&mut a, &backup).unwrap();
     assert!(report.added.is_empty());
     assert_eq!(
@@ -213,17 +203,17 @@ fn duplicates_keep_the_existing_credential_and_write_nothing() {
         ids(&list_credentials(&a.env.store).unwrap())
     );
     assert_eq!(report.sign_count, backup.sign_count);
-    assert_eq!(snapshot(&a), before);
+    assert_eq!(a.store_snapshot(), before);
     assert_eq!(a.env.store.writes(), writes);
 
     // Twice into another device: the second import adds nothing.
     let mut b = Harness::with_seed(2);
     assert_eq!(import(&mut b, &backup).unwrap().added.len(), 2);
-    let (before, writes) = (snapshot(&b), b.env.store.writes());
+    let (before, writes) = (b.store_snapshot(), b.env.store.writes());
     let report = import(&mut b, &backup).unwrap();
     assert!(report.added.is_empty());
     assert_eq!(report.kept_existing.len(), 2);
-    assert_eq!(snapshot(&b), before);
+    assert_eq!(b.store_snapshot(), before);
     assert_eq!(b.env.store.writes(), writes);
 
     // Another ID for the same RP and user is kept beside it: no overwrite.
@@ -325,9 +315,9 @@ fn the_counter_never_goes_down() {
     let mut spent = export_backup(&a.env.store).unwrap();
     spent.sign_count = u32::MAX;
     let mut c = Harness::with_seed(3);
-    let before = snapshot(&c);
+    let before = c.store_snapshot();
     assert_eq!(import(&mut c, &spent), Err(BackupError::CounterExhausted));
-    assert_eq!(snapshot(&c), before);
+    assert_eq!(c.store_snapshot(), before);
 }
 
 #[test]

@@ -15,7 +15,7 @@ use softkey_authenticator::cbor::Value;
 use softkey_authenticator::testing::{PERM_CM, cm_request};
 use softkey_authenticator::{
     BackupAlgorithm, BackupContents, BackupCredential, BackupError, HmacCredentials, ImportReport,
-    Store, export_backup, import_backup,
+    export_backup, import_backup,
 };
 use zeroize::Zeroizing;
 
@@ -28,16 +28,6 @@ fn import(h: &mut Harness, contents: &BackupContents) -> Result<ImportReport, Ba
     let report = import_backup(&mut h.env.store, contents);
     h.restart();
     report
-}
-
-fn snapshot(h: &Harness) -> Vec<(Vec<u8>, Vec<u8>)> {
-    h.env
-        .store
-        .scan_prefix(b"")
-        .unwrap()
-        .into_iter()
-        .map(|stored| (stored.key.to_vec(), stored.value.to_vec()))
-        .collect()
 }
 
 fn credential(rp: &str, id: &[u8], algorithm: BackupAlgorithm, der: &[u8]) -> BackupCredential {
@@ -250,7 +240,7 @@ fn invalid_backups_are_refused_with_nothing_written() {
     let mut h = Harness::with_seed(9);
     h.make_credential(&Mc::new("mine.example", b"u", "x").rk())
         .unwrap();
-    let (before, writes) = (snapshot(&h), h.env.store.writes());
+    let (before, writes) = (h.store_snapshot(), h.env.store.writes());
     type Mutation = fn(&mut BackupContents);
     let bad_credential: [(Mutation, &str); 11] = [
         (
@@ -300,7 +290,7 @@ fn invalid_backups_are_refused_with_nothing_written() {
             matches!(err, BackupError::InvalidCredential { index: 1, .. }),
             "{what}: {err:?}"
         );
-        assert_eq!(snapshot(&h), before, "{what}");
+        assert_eq!(h.store_snapshot(), before, "{what}");
     }
     let mut contents = good.clone();
     contents.large_blob_array = Some(vec![0x80, 1, 2, 3]);
@@ -308,13 +298,13 @@ fn invalid_backups_are_refused_with_nothing_written() {
         import(&mut h, &contents),
         Err(BackupError::InvalidLargeBlobArray)
     );
-    assert_eq!(snapshot(&h), before);
+    assert_eq!(h.store_snapshot(), before);
     assert_eq!(h.env.store.writes(), writes);
 
     // A store failure on the one batch write leaves nothing behind either.
     h.env.store.fail_next_write();
     assert!(matches!(import(&mut h, &good), Err(BackupError::Store(_))));
-    assert_eq!(snapshot(&h), before);
+    assert_eq!(h.store_snapshot(), before);
     // The same backup then imports in one write.
     assert_eq!(import(&mut h, &good).unwrap().added.len(), 2);
     assert_eq!(h.env.store.writes(), writes + 1);

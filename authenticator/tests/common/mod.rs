@@ -8,7 +8,7 @@ use p256::ecdsa::{DerSignature, VerifyingKey};
 use sha2::{Digest, Sha256};
 use softkey_authenticator::cbor::{self, Value};
 use softkey_authenticator::testing::{PinClient, TestEnv, Token};
-use softkey_authenticator::{Authenticator, Config};
+use softkey_authenticator::{Authenticator, Config, Store};
 
 pub const MAKE_CREDENTIAL: u8 = 0x01;
 pub const GET_ASSERTION: u8 = 0x02;
@@ -27,6 +27,18 @@ pub struct Harness {
 }
 
 impl Harness {
+    /// Every record in the store, as plain bytes: to compare the store
+    /// before and after an operation that must change nothing.
+    pub fn store_snapshot(&self) -> Vec<(Vec<u8>, Vec<u8>)> {
+        self.env
+            .store
+            .scan_prefix(b"")
+            .unwrap()
+            .into_iter()
+            .map(|stored| (stored.key.to_vec(), stored.value.to_vec()))
+            .collect()
+    }
+
     pub fn new() -> Self {
         Self::with_seed(42)
     }
