@@ -108,6 +108,87 @@ fn the_package_installs_only_softkey() {
     assert_eq!(bins, ["softkey"], "`cargo install --path .` installs these");
 }
 
+/// ARCHITECTURE.md's crate table is literally true: the workspace crates
+/// each crate depends on (normal dependencies, as `cargo tree -e normal`
+/// shows them) are the ones its last column names, outside parentheses.
+#[test]
+fn the_crate_table_names_each_crates_workspace_dependencies() {
+    let out = Command::new(env!("CARGO"))
+        .args([
+            "metadata",
+            "--no-deps",
+            "--format-version",
+            "1",
+            "--offline",
+        ])
+        .current_dir(root())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let meta: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let packages = meta["packages"].as_array().unwrap();
+    // The table names crates by directory; packages are softkey-DIR.
+    let short = |package: &str| match package {
+        "softkey" => "softkey".to_owned(),
+        "softkey-bench" => "bench".to_owned(),
+        other => other.trim_start_matches("softkey-").to_owned(),
+    };
+    let members: Vec<String> = packages
+        .iter()
+        .map(|p| short(p["name"].as_str().unwrap()))
+        .collect();
+    let architecture = std::fs::read_to_string(root().join("ARCHITECTURE.md")).unwrap();
+    let table = architecture
+        .split("## Crates and their boundaries")
+        .nth(1)
+        .unwrap();
+    let mut rows = 0;
+    for line in table.lines().skip(3).take_while(|l| l.starts_with('|')) {
+        let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+        let name = cells[1].split('`').nth(1).unwrap();
+        // Outside parentheses: "(`conformance` for its tests only)" is not one.
+        let mut depth = 0;
+        let outside: String = cells[4]
+            .chars()
+            .filter(|&c| {
+                match c {
+                    '(' => depth += 1,
+                    ')' => depth -= 1,
+                    _ => return depth == 0,
+                }
+                false
+            })
+            .collect();
+        let mut named: Vec<String> = outside
+            .split('`')
+            .skip(1)
+            .step_by(2)
+            .map(str::to_owned)
+            .collect();
+        named.sort();
+        let package = packages
+            .iter()
+            .find(|p| short(p["name"].as_str().unwrap()) == name)
+            .unwrap_or_else(|| panic!("no package for the row `{name}`"));
+        let mut actual: Vec<String> = package["dependencies"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|d| d["kind"].is_null())
+            .map(|d| short(d["name"].as_str().unwrap()))
+            .filter(|d| members.contains(d))
+            .collect();
+        actual.sort();
+        assert_eq!(named, actual, "ARCHITECTURE.md's row for `{name}`");
+        rows += 1;
+    }
+    assert_eq!(rows, members.len(), "one row per workspace crate");
+}
+
 /// Debian installs usbip in /usr/sbin, off an ordinary user's PATH, and
 /// `--tcp-port` is an option of usbip itself, before the subcommand.
 #[test]
