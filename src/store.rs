@@ -141,6 +141,21 @@ impl Store for Backing {
         }
     }
 
+    fn next_in_prefix(
+        &self,
+        prefix: &[u8],
+        after: Option<&[u8]>,
+    ) -> Result<Option<StoredRecord>, StoreError> {
+        match self {
+            Backing::Vault(v) => Ok(match after {
+                Some(after) => v.vault.next_in_prefix(prefix, after),
+                None => v.vault.scan_prefix(prefix).next(),
+            }
+            .map(|(k, v)| StoredRecord::new(k, v))),
+            Backing::Memory(memory) => memory.next_in_prefix(prefix, after),
+        }
+    }
+
     fn count_prefix(&self, prefix: &[u8]) -> Result<usize, StoreError> {
         match self {
             Backing::Vault(v) => {

@@ -191,6 +191,20 @@ pub trait Store {
     /// All records whose key starts with `prefix`, in key order.
     fn scan_prefix(&self, prefix: &[u8]) -> Result<Vec<StoredRecord>, StoreError>;
 
+    /// The first record under `prefix` whose key sorts after `after` (the
+    /// first of all with `None`), for walks that take one step per request.
+    /// The default copies the whole prefix; ordered stores override it.
+    fn next_in_prefix(
+        &self,
+        prefix: &[u8],
+        after: Option<&[u8]>,
+    ) -> Result<Option<StoredRecord>, StoreError> {
+        Ok(self
+            .scan_prefix(prefix)?
+            .into_iter()
+            .find(|stored| after.is_none_or(|after| stored.key.as_slice() > after)))
+    }
+
     /// How many records' keys start with `prefix`. getInfo asks on every
     /// call, so stores that can count without copying values (which hold
     /// private keys) should override this.

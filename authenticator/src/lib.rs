@@ -39,6 +39,7 @@ mod authenticator;
 mod command;
 mod counter;
 mod credential;
+mod credential_index;
 mod error;
 mod extensions;
 mod keys;

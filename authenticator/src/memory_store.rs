@@ -5,6 +5,7 @@
 
 use core::fmt;
 use std::collections::BTreeMap;
+use std::ops::Bound;
 
 use zeroize::Zeroizing;
 
@@ -66,6 +67,23 @@ impl Store for MemoryStore {
             .take_while(|(k, _)| k.starts_with(prefix))
             .map(|(k, v)| StoredRecord::new(k, v))
             .collect())
+    }
+
+    fn next_in_prefix(
+        &self,
+        prefix: &[u8],
+        after: Option<&[u8]>,
+    ) -> Result<Option<StoredRecord>, StoreError> {
+        let start = match after {
+            Some(after) => Bound::Excluded(after),
+            None => Bound::Included(prefix),
+        };
+        Ok(self
+            .records
+            .range::<[u8], _>((start, Bound::Unbounded))
+            .next()
+            .filter(|(k, _)| k.starts_with(prefix))
+            .map(|(k, v)| StoredRecord::new(k, v)))
     }
 
     fn count_prefix(&self, prefix: &[u8]) -> Result<usize, StoreError> {

@@ -29,6 +29,7 @@ use zeroize::{Zeroize, Zeroizing};
 
 use crate::cbor::fields::{self, Fields, optional, required};
 use crate::cbor::{self, Value};
+use crate::credential_index;
 use crate::env::{Store, StoreError};
 use crate::error::Error;
 use crate::keys::{Algorithm, CredentialKey};
@@ -105,7 +106,8 @@ pub(crate) struct CredentialRecord {
     pub(crate) cred_randoms: Option<StoredCredRandoms>,
 }
 
-fn rp_prefix(rp_id_hash: &[u8; 32]) -> Vec<u8> {
+/// The store prefix of one RP's records.
+pub(crate) fn rp_prefix(rp_id_hash: &[u8; 32]) -> Vec<u8> {
     [CREDENTIALS, rp_id_hash.as_slice()].concat()
 }
 
@@ -159,13 +161,19 @@ pub(crate) fn needs_slot<S: Store>(
         .any(|r| r.user_id == user_id))
 }
 
-/// Deletes one credential's record; `Ok(false)` if it did not exist.
+/// Deletes one credential's record and index entries; `Ok(false)` if it
+/// did not exist.
 pub(crate) fn delete<S: Store>(
     store: &mut S,
     rp_id_hash: &[u8; 32],
     credential_id: &[u8],
 ) -> Result<bool, Error> {
-    Ok(store.delete(&key(rp_id_hash, credential_id))?)
+    let Some(record) = find(store, rp_id_hash, credential_id)? else {
+        // An undecodable record still goes.
+        return Ok(store.delete(&key(rp_id_hash, credential_id))?);
+    };
+    store.apply(&credential_index::removal(rp_id_hash, &record))?;
+    Ok(true)
 }
 
 /// The stored record of one credential, if it still exists.
@@ -176,33 +184,29 @@ pub(crate) fn find<S: Store>(
 ) -> Result<Option<CredentialRecord>, Error> {
     Ok(store
         .get(&key(rp_id_hash, credential_id))?
-        .map(Zeroizing::new)
         .and_then(|v| CredentialRecord::decode(&v)))
 }
 
-/// Stores `record`, then removes older credentials of the same RP and user
-/// id (CTAP 2.1 §6.1.2 step 17: "overwrite that credential"). Writing the new
-/// one first means a failure never loses the user's only credential.
+/// Stores `record` with its index entries and removes older credentials of
+/// the same RP and user id (CTAP 2.1 §6.1.2 step 17: "overwrite that
+/// credential"), in one batch: a failure changes nothing, so the user never
+/// loses the only credential.
 pub(crate) fn save<S: Store>(
     store: &mut S,
     rp_id_hash: &[u8; 32],
     record: &CredentialRecord,
 ) -> Result<(), Error> {
-    let replaced: Vec<Vec<u8>> = store
-        .scan_prefix(&rp_prefix(rp_id_hash))?
-        .into_iter()
-        .filter(|stored| {
-            CredentialRecord::decode(&stored.value).is_some_and(|old| {
-                old.user_id == record.user_id && old.credential_id != record.credential_id
-            })
-        })
-        .map(|stored| stored.key.to_vec())
-        .collect();
-    store.put(&key(rp_id_hash, &record.credential_id), &record.encode())?;
-    for old in replaced {
-        store.delete(&old)?;
+    let mut batch = Vec::new();
+    for stored in store.scan_prefix(&rp_prefix(rp_id_hash))? {
+        if let Some(old) = CredentialRecord::decode(&stored.value)
+            && old.credential_id != record.credential_id
+            && old.user_id == record.user_id
+        {
+            batch.extend(credential_index::removal(rp_id_hash, &old));
+        }
     }
-    Ok(())
+    batch.extend(credential_index::insertion(rp_id_hash, record));
+    Ok(store.apply(&batch)?)
 }
 
 /// Every record under `cred/` in key order, `None` where one does not

@@ -41,6 +41,12 @@ pub struct KeyEntry {
 
 /// Discoverable credential records: `cred/ ‖ SHA-256(rpId) ‖ credential ID`.
 pub const CREDENTIALS: &[u8] = b"cred/";
+/// Newest-first index of each RP's discoverable credentials
+/// (`crate::credential_index`): `‖ SHA-256(rpId) ‖ !order` → credential ID.
+pub const CREDENTIALS_NEWEST_FIRST: &[u8] = b"cred-newest/";
+/// The same index for credProtect level 1 only: what a request without UV
+/// may see unlisted.
+pub const CREDENTIALS_WITHOUT_UV_NEWEST_FIRST: &[u8] = b"cred-newest-plain/";
 /// The device's wrapping key for non-discoverable credential IDs.
 pub const DEVICE_SECRETS: &[u8] = b"device/secrets";
 /// Wrapping keys of other devices, imported from backups.
@@ -69,8 +75,18 @@ pub const ENTERPRISE_RP_IDS: &[u8] = b"device/ep-rp-ids";
 pub const USB_SERIAL: &[u8] = b"softkey/usb-serial";
 
 /// Every key above, with its shape and lifetime.
-pub const REGISTRY: [KeyEntry; 13] = [
+pub const REGISTRY: [KeyEntry; 15] = [
     wiped(CREDENTIALS, Shape::Prefix, "discoverable credentials"),
+    wiped(
+        CREDENTIALS_NEWEST_FIRST,
+        Shape::Prefix,
+        "credentials by RP, newest first",
+    ),
+    wiped(
+        CREDENTIALS_WITHOUT_UV_NEWEST_FIRST,
+        Shape::Prefix,
+        "credProtect-1 credentials by RP, newest first",
+    ),
     wiped(DEVICE_SECRETS, Shape::Exact, "credential ID wrapping key"),
     wiped(IMPORTED_WRAP_KEYS, Shape::Exact, "imported wrapping keys"),
     wiped(LARGE_BLOB_ARRAY, Shape::Exact, "large-blob array"),

@@ -110,6 +110,50 @@ fn three_accounts(h: &mut Harness) {
 }
 
 #[test]
+fn a_username_less_sign_in_reads_the_same_whatever_the_accounts_on_the_rp() {
+    // What a username-less getAssertion and each getNextAssertion read from
+    // the store must not grow with the accounts on the RP (the newest-first
+    // index): the count, then one record per response.
+    let mut reads = Vec::new();
+    for accounts in [1, 10, 200] {
+        let mut h = Harness::new();
+        for i in 0..accounts {
+            let user = format!("user-{i}");
+            h.make_credential(&Mc::new(RP, user.as_bytes(), "x").rk())
+                .unwrap();
+        }
+        let before = h.env.store.values_read();
+        let first = h.get_assertion(&Ga::new(RP)).unwrap();
+        let first_reads = h.env.store.values_read() - before;
+        let expected = (accounts > 1).then_some(accounts);
+        assert_eq!(first.number_of_credentials, expected, "{accounts} accounts");
+        // Newest first.
+        let newest = format!("user-{}", accounts - 1);
+        assert_eq!(
+            first.user_field("id"),
+            Some(Value::bytes(newest.as_bytes()))
+        );
+        let mut next_reads = 0;
+        if accounts > 1 {
+            let before = h.env.store.values_read();
+            let next = h.get_next_assertion().unwrap();
+            next_reads = h.env.store.values_read() - before;
+            let second = format!("user-{}", accounts - 2);
+            assert_eq!(next.user_field("id"), Some(Value::bytes(second.as_bytes())));
+        }
+        reads.push((accounts, first_reads, next_reads));
+    }
+    let (_, one, _) = reads[0];
+    for &(accounts, first, next) in &reads {
+        assert_eq!(
+            first, one,
+            "first response with {accounts} accounts: {reads:?}"
+        );
+        assert!(next <= first, "each next step: {reads:?}");
+    }
+}
+
+#[test]
 fn get_next_assertion_times_out_after_30_seconds() {
     let mut h = Harness::new();
     three_accounts(&mut h);

@@ -314,6 +314,20 @@ impl Vault {
             .map(|(k, v)| (k.as_slice(), v.as_slice()))
     }
 
+    /// The first record under `prefix` whose key sorts after `after`: one
+    /// step of a walk, without visiting what came before.
+    pub fn next_in_prefix<'a>(
+        &'a self,
+        prefix: &[u8],
+        after: &[u8],
+    ) -> Option<(&'a [u8], &'a [u8])> {
+        self.records
+            .range::<[u8], _>((Bound::Excluded(after), Bound::Unbounded))
+            .next()
+            .filter(|(k, _)| k.starts_with(prefix))
+            .map(|(k, v)| (k.as_slice(), v.as_slice()))
+    }
+
     /// Number of records.
     pub fn len(&self) -> usize {
         self.records.len()

@@ -9,8 +9,9 @@
 
 use crate::admin::list::{self, CredentialSummary};
 use crate::auth_data::rp_id_hash;
+use crate::credential_index;
 use crate::env::{Store, StoreChange, StoreError};
-use crate::record::{self, CredentialRecord};
+use crate::record::CredentialRecord;
 use crate::store_keys;
 
 /// Which discoverable credentials to delete.
@@ -63,7 +64,7 @@ pub fn delete_credentials<S: Store>(
     }
     let batch: Vec<StoreChange> = records
         .iter()
-        .map(|r| StoreChange::Delete(record::key(&rp_id_hash(&r.rp_id), &r.credential_id)))
+        .flat_map(|r| credential_index::removal(&rp_id_hash(&r.rp_id), r))
         .collect();
     store.apply(&batch)?;
     Ok(records
@@ -99,7 +100,7 @@ mod tests {
             user_name: Some(user.into()),
             ..credential_record(rp, user.as_bytes(), cred, order)
         };
-        record::save(store, &rp_id_hash(rp), &r).unwrap();
+        crate::record::save(store, &rp_id_hash(rp), &r).unwrap();
     }
 
     fn store() -> TestStore {

@@ -4,10 +4,9 @@
 //! fill and drain it import it, it imports no command.
 
 use core::time::Duration;
-use std::collections::VecDeque;
 
+use crate::credential_index::NewestFirst;
 use crate::extensions::AssertionExtensions;
-use crate::record::CredentialRecord;
 
 /// §6.3.2 step 3: "If timer since the last call to
 /// authenticatorGetAssertion/authenticatorGetNextAssertion is greater than
@@ -23,8 +22,10 @@ pub(crate) struct AssertionState {
     pub(crate) user: UserFlags,
     /// The getAssertion's extensions, applied to every credential.
     pub(crate) extensions: AssertionExtensions,
-    /// Credentials not yet returned, newest first.
-    pub(crate) remaining: VecDeque<CredentialRecord>,
+    /// The walk over the RP's credentials, after the last one returned.
+    pub(crate) walk: NewestFirst,
+    /// How many of the numberOfCredentials are still to come.
+    pub(crate) left: usize,
     pub(crate) last_response: Duration,
 }
 

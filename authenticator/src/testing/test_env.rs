@@ -2,6 +2,7 @@
 //! from a seed, a clock that moves only when told, scripted presence answers
 //! with a log of every request, and a store that can fail on demand.
 
+use core::sync::atomic::{AtomicUsize, Ordering};
 use core::time::Duration;
 use std::collections::VecDeque;
 
@@ -60,14 +61,26 @@ impl SeededRng {
     }
 }
 
+/// Values read so far; atomic only so that a `TestStore` may cross threads
+/// (the fuzz targets), and a clone starts from the same count.
+#[derive(Debug, Default)]
+struct ReadCounter(AtomicUsize);
+
+impl Clone for ReadCounter {
+    fn clone(&self) -> Self {
+        ReadCounter(AtomicUsize::new(self.0.load(Ordering::Relaxed)))
+    }
+}
+
 /// A [`MemoryStore`] that can be told to fail its next write, and counts
-/// successful writes.
+/// successful writes and the record values it hands out.
 #[derive(Debug, Default, Clone)]
 pub struct TestStore {
     pub inner: MemoryStore,
     fail_next_write: Option<StoreErrorKind>,
     full: bool,
     writes: usize,
+    values_read: ReadCounter,
 }
 
 impl TestStore {
@@ -80,6 +93,16 @@ impl TestStore {
     /// From now on every write fails as a full disk does, changing nothing.
     pub fn fill_up(&mut self) {
         self.full = true;
+    }
+
+    /// Record values handed out by `get`, `scan_prefix` and
+    /// `next_in_prefix` so far: what a request had to read.
+    pub fn values_read(&self) -> usize {
+        self.values_read.0.load(Ordering::Relaxed)
+    }
+
+    fn read(&self, values: usize) {
+        self.values_read.0.fetch_add(values, Ordering::Relaxed);
     }
 
     /// Successful `put`/`delete`/`apply` calls so far (a batch is one write).
@@ -101,7 +124,9 @@ impl TestStore {
 
 impl Store for TestStore {
     fn get(&self, key: &[u8]) -> Result<Option<Zeroizing<Vec<u8>>>, StoreError> {
-        self.inner.get(key)
+        let value = self.inner.get(key)?;
+        self.read(usize::from(value.is_some()));
+        Ok(value)
     }
 
     fn put(&mut self, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
@@ -115,11 +140,23 @@ impl Store for TestStore {
     }
 
     fn scan_prefix(&self, prefix: &[u8]) -> Result<Vec<StoredRecord>, StoreError> {
-        self.inner.scan_prefix(prefix)
+        let records = self.inner.scan_prefix(prefix)?;
+        self.read(records.len());
+        Ok(records)
     }
 
     fn count_prefix(&self, prefix: &[u8]) -> Result<usize, StoreError> {
         self.inner.count_prefix(prefix)
+    }
+
+    fn next_in_prefix(
+        &self,
+        prefix: &[u8],
+        after: Option<&[u8]>,
+    ) -> Result<Option<StoredRecord>, StoreError> {
+        let next = self.inner.next_in_prefix(prefix, after)?;
+        self.read(usize::from(next.is_some()));
+        Ok(next)
     }
 
     /// One atomic write: an injected failure applies none of the batch.

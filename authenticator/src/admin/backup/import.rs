@@ -25,6 +25,7 @@ use super::{BackupContents, BackupCredential, BackupError, ImportReport, pkcs8};
 use crate::auth_data::rp_id_hash;
 use crate::counter::ceiling_record;
 use crate::credential::{self, Keyring};
+use crate::credential_index;
 use crate::env::{Store, StoreChange};
 use crate::extensions::cred_blob::MAX_CRED_BLOB_LENGTH;
 use crate::keys::CredentialKey;
@@ -103,10 +104,7 @@ pub fn import_backup<S: Store>(
         ));
     }
     for (_, hash, record) in &added {
-        changes.push(StoreChange::Put(
-            record::key(hash, &record.credential_id),
-            record.encode().to_vec(),
-        ));
+        changes.extend(credential_index::insertion(hash, record));
     }
 
     let large_blobs_restored = match &contents.large_blob_array {

@@ -16,22 +16,18 @@
 //! before makeCredential refused them, or restored from a backup) gets no
 //! user member at all: an empty id is not a user handle.
 
-use std::collections::VecDeque;
-
 use super::request::{self, Options, PUBLIC_KEY, PinUvAuth};
 use crate::Authenticator;
 use crate::auth_data::{self, FLAG_UP, FLAG_UV};
 use crate::cbor::fields::{self, Fields, optional, required};
 use crate::cbor::{self, Value};
+use crate::credential_index::{Family, NewestFirst};
 use crate::env::{Env, Operation, Requester};
 use crate::error::Error;
-use crate::extensions::{
-    self, AssertionExtensions, GaExtensions, cred_blob, cred_protect, large_blob_key,
-};
+use crate::extensions::{self, AssertionExtensions, GaExtensions, cred_blob, large_blob_key};
 use crate::lookup::{self, Found};
 use crate::pin::{DeviceSettings, Permission};
 use crate::presence;
-use crate::record;
 use crate::state::{AssertionState, UserFlags};
 use crate::status::CtapError;
 
@@ -102,27 +98,20 @@ impl Authenticator {
         )?;
         // Step 7: locate the applicable credentials, credProtect applied.
         let rp_id_hash = auth_data::rp_id_hash(req.rp_id);
-        let (first, rest, total) = if req.allow_list.is_empty() {
-            let mut found: VecDeque<Found> = self.discoverable_for_rp(env, &rp_id_hash, uv)?.into();
-            let total = found.len();
-            let first = found.pop_front();
-            (
-                first,
-                found.into_iter().filter_map(|f| f.record).collect(),
-                total,
-            )
+        let (first, walk, total) = if req.allow_list.is_empty() {
+            let (mut walk, total) =
+                NewestFirst::start(env.store(), &rp_id_hash, Family::for_request(uv))?;
+            let first = self.next_discoverable(env, &rp_id_hash, &mut walk)?;
+            (first, Some(walk), total)
         } else {
-            (
-                lookup::first_visible(
-                    &self.secrets.keyring(env)?,
-                    env.store(),
-                    &rp_id_hash,
-                    &req.allow_list,
-                    uv,
-                )?,
-                VecDeque::new(),
-                1,
-            )
+            let first = lookup::first_visible(
+                &self.secrets.keyring(env)?,
+                env.store(),
+                &rp_id_hash,
+                &req.allow_list,
+                uv,
+            )?;
+            (first, None, 1)
         };
         // Step 8: nothing found → no prompt.
         let first = first.ok_or(CtapError::NoCredentials)?;
@@ -176,38 +165,35 @@ impl Authenticator {
             &extensions,
             n,
         )?;
-        if !rest.is_empty() {
+        if let Some(walk) = walk.filter(|_| total > 1) {
             self.assertion_state = Some(AssertionState {
                 rp_id_hash,
                 client_data_hash: req.client_data_hash,
                 user,
                 extensions,
-                remaining: rest,
+                walk,
+                left: total - 1,
                 last_response: env.now(),
             });
         }
         Ok(response)
     }
 
-    /// The RP's discoverable credentials that open and that a request
-    /// with or without UV may see, newest first.
-    fn discoverable_for_rp<E: Env>(
+    /// The walk's next credential that opens (the family already applied
+    /// credProtect, §12.1); `None` when the walk ends.
+    fn next_discoverable<E: Env>(
         &mut self,
         env: &mut E,
         rp_id_hash: &[u8; 32],
-        uv: bool,
-    ) -> Result<Vec<Found>, Error> {
-        let mut found = Vec::new();
-        let records = record::for_rp(env.store(), rp_id_hash)?;
-        let keyring = self.secrets.keyring(env)?;
-        for record in records {
-            if let Some(f) = lookup::open_record(&keyring, rp_id_hash, record)
-                && cred_protect::visible_unlisted(f.key.flags.cred_protect, uv)
-            {
-                found.push(f);
+        walk: &mut NewestFirst,
+    ) -> Result<Option<Found>, Error> {
+        while let Some(record) = walk.next(env.store())? {
+            let keyring = self.secrets.keyring(env)?;
+            if let Some(found) = lookup::open_record(&keyring, rp_id_hash, record) {
+                return Ok(Some(found));
             }
         }
-        Ok(found)
+        Ok(None)
     }
 
     /// The §6.2.2 step 12 response map, signed with a fresh counter value:

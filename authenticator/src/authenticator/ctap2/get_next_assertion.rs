@@ -21,8 +21,11 @@ impl Authenticator {
         if env.now().saturating_sub(state.last_response) > NEXT_ASSERTION_TIMEOUT {
             return Err(CtapError::NotAllowed.into());
         }
+        // Step 2: "If credentialCounter is equal to or greater than
+        // numberOfCredentials, return CTAP2_ERR_NOT_ALLOWED."
+        state.left = state.left.checked_sub(1).ok_or(CtapError::NotAllowed)?;
         let found = loop {
-            let record = state.remaining.pop_front().ok_or(CtapError::NotAllowed)?;
+            let record = state.walk.next(env.store())?.ok_or(CtapError::NotAllowed)?;
             let keyring = self.secrets.keyring(env)?;
             if let Some(found) = lookup::open_record(&keyring, &state.rp_id_hash, record) {
                 break found;
@@ -39,7 +42,7 @@ impl Authenticator {
             None,
         )?;
         state.last_response = env.now();
-        if !state.remaining.is_empty() {
+        if state.left > 0 {
             self.assertion_state = Some(state);
         }
         Ok(response)
