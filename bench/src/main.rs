@@ -11,6 +11,7 @@
 //! (unlock minus KDF, file size, getAssertion and makeCredential at scale, memory):
 //! see `scale.rs`.
 
+mod compare;
 mod measure;
 mod report;
 mod scale;
@@ -40,7 +41,8 @@ use softkey_vault::KdfParams;
     about = "Measure softkey over the real USB/IP path on loopback",
     after_help = "Build both with `cargo build --release -p softkey -p softkey-bench`.\n\n\
                   Examples:\n  target/release/softkey-bench --store vault --markdown\n  \
-                  target/release/softkey-bench --scale 100,10000,100000 --markdown"
+                  target/release/softkey-bench --scale 100,10000,100000 --markdown\n  \
+                  target/release/softkey-bench --compare --store memory --target peer=127.0.0.1:3241"
 )]
 struct Args {
     /// Timed repetitions of each operation [default: 300; with --scale, 200
@@ -75,6 +77,18 @@ struct Args {
     #[arg(long, value_name = "N,N,…", value_delimiter = ',', num_args = 1..,
           value_parser = clap::value_parser!(u64).range(51..=1_000_000))]
     scale: Option<Vec<u64>>,
+
+    /// Measure this USB/IP FIDO key instead of starting softkey:
+    /// `[LABEL=]HOST:PORT[/BUSID]` (bus id 1-1 by default). Repeat it to
+    /// compare keys; the key must approve presence on its own.
+    #[arg(long, value_name = "TARGET")]
+    target: Vec<compare::Target>,
+
+    /// With --target: also start softkey (memory store) and measure it first,
+    /// interleaved with the targets in one run, and print each target's
+    /// median as a ratio of softkey's.
+    #[arg(long)]
+    compare: bool,
 
     /// Print a Markdown section for BENCHMARKS.md instead of plain text.
     #[arg(long)]
@@ -122,6 +136,9 @@ fn run(args: &Args) -> Result<String> {
             .context("--rk-iterations")?,
     };
 
+    if !args.target.is_empty() {
+        return run_targets(args, plan, &softkey, &dir);
+    }
     let mut server = ServerProcess::start(&softkey, args.store, &dir)?;
     eprintln!(
         "softkey-bench: server pid {} on {}; measuring…",
@@ -133,7 +150,7 @@ fn run(args: &Args) -> Result<String> {
         .with_context(|| format!("attaching {DEFAULT_BUS_ID} at {}", server.addr))?;
     let attach = t.elapsed();
 
-    let rows = measure::run_all(&mut key, plan)
+    let rows = measure::run_all(&mut key, plan, &run_tag()?)
         .with_context(|| format!("server stderr so far:\n{}", server.stderr_text()))?;
     let idle = if args.idle_seconds > 0.0 {
         eprintln!(
@@ -166,6 +183,51 @@ fn run(args: &Args) -> Result<String> {
     } else {
         report::render_text(&report)
     })
+}
+
+/// `--target` (and `--compare`): the operations against other keys.
+fn run_targets(args: &Args, plan: Plan, softkey: &Path, dir: &Path) -> Result<String> {
+    let mut targets = Vec::new();
+    let mut server = None;
+    if args.compare {
+        let started = ServerProcess::start(softkey, args.store, dir)?;
+        targets.push(compare::Target {
+            label: "softkey".into(),
+            addr: started.addr,
+            bus_id: DEFAULT_BUS_ID.into(),
+        });
+        server = Some(started);
+    }
+    targets.extend(args.target.iter().cloned());
+    let comparison = compare::run(&targets, plan, &run_tag()?)?;
+    if let Some(server) = &mut server {
+        server.check_alive()?;
+    }
+    let machine = Machine::detect(softkey);
+    let mut text = format!(
+        "CPU: {} ({} cores available); kernel {}; {}; bench build {}\n",
+        machine.cpu, machine.cores, machine.kernel, machine.rustc, machine.bench_profile
+    );
+    for t in &comparison.targets {
+        text.push_str(&format!(
+            "target {}: {} bus {}\n",
+            t.label, t.addr, t.bus_id
+        ));
+    }
+    text.push('\n');
+    text.push_str(&compare::render(&comparison, args.markdown));
+    Ok(text)
+}
+
+/// A tag for this run's RP ids, so credentials of earlier runs on a key
+/// that keeps them never mix into this run's counts.
+fn run_tag() -> Result<String> {
+    let mut bytes = [0u8; 4];
+    getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("the OS RNG failed: {e}"))?;
+    Ok(format!(
+        "run{}",
+        bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()
+    ))
 }
 
 /// `--scale`: one vault per size, measured in turn (scale.rs).

@@ -19,13 +19,12 @@ use softkey_conformance::usbip::UsbipDevice;
 use crate::report::{Idle, Summary};
 use crate::server::{CpuSample, ServerProcess};
 
-/// Relying parties of the benchmark's credentials.
+/// Relying parties of the benchmark's credentials (with a run tag, so that
+/// several runs, or several keys compared, never share one).
 const RP_NON_RK: &str = "bench.example";
 const RP_RK: &str = "rk.bench.example";
-const RP_ONE: &str = "one.bench.example";
-const RP_TEN: &str = "ten.bench.example";
-/// Accounts on the RP of the second username-less variant.
-const TEN_ACCOUNTS: u64 = 10;
+/// Accounts on the RP of each username-less variant.
+pub const ACCOUNTS: [u64; 4] = [1, 10, 200, 1000];
 /// Untimed rounds of each operation before measuring (caches, allocator, TCP).
 pub const WARMUP: usize = 20;
 
@@ -38,67 +37,167 @@ pub struct Plan {
     pub rk_iterations: usize,
 }
 
-/// Runs every timed operation and returns one summary per operation, in order.
-pub fn run_all(key: &mut Key, plan: Plan) -> Result<Vec<Summary>> {
-    let ping16 = pattern(16);
-    let ping1000 = pattern(1000);
-    // A non-discoverable credential for the allowList case.
-    let (_, nd) = make_credential(key, &mc_request(RP_NON_RK, b"bench-nd", false)?)?;
-    // Discoverable credentials for the username-less cases.
-    let (_, one) = make_credential(key, &mc_request(RP_ONE, b"bench-one", true)?)?;
-    for i in 0..TEN_ACCOUNTS {
-        make_credential(
-            key,
-            &mc_request(RP_TEN, format!("ten-{i}").as_bytes(), true)?,
-        )?;
-    }
+/// What the operations need on the key before they are timed: a
+/// non-discoverable credential, and RPs with 1, 10, 200 and 1,000 accounts.
+#[derive(Debug)]
+pub struct Fixtures {
+    tag: String,
+    non_rk: Attestation,
+    /// The newest account of each RP of [`ACCOUNTS`], whose key signs the
+    /// first username-less response.
+    newest: Vec<Attestation>,
+    ping16: Vec<u8>,
+    ping1000: Vec<u8>,
+}
 
-    for _ in 0..WARMUP {
-        ping(key, &ping16)?;
-        get_info(key)?;
-        make_credential(key, &mc_request(RP_NON_RK, b"warm", false)?)?;
-        assertion_allow_list(key, &nd)?;
-        assertion_username_less(key, RP_ONE, 1, Some(&one))?;
+impl Fixtures {
+    /// Registers the credentials on `key`; `tag` keeps their RP ids apart
+    /// from any earlier run's.
+    pub fn prepare(key: &mut Key, tag: &str) -> Result<Self> {
+        let (_, non_rk) =
+            make_credential(key, &mc_request(&rp(tag, RP_NON_RK), b"bench-nd", false)?)?;
+        let mut newest = Vec::new();
+        for accounts in ACCOUNTS {
+            let rp = accounts_rp(tag, accounts);
+            let mut last = None;
+            for i in 0..accounts {
+                let user = format!("account-{i}");
+                last = Some(make_credential(key, &mc_request(&rp, user.as_bytes(), true)?)?.1);
+            }
+            newest.push(last.context("an RP without accounts")?);
+        }
+        let fixtures = Fixtures {
+            tag: tag.to_owned(),
+            non_rk,
+            newest,
+            ping16: pattern(16),
+            ping1000: pattern(1000),
+        };
+        for _ in 0..WARMUP {
+            for op in &OPS {
+                if !op.stores {
+                    (op.run)(key, &fixtures, 0)?;
+                }
+            }
+        }
+        Ok(fixtures)
     }
+}
 
+fn rp(tag: &str, base: &str) -> String {
+    format!("{tag}.{base}")
+}
+
+fn accounts_rp(tag: &str, accounts: u64) -> String {
+    rp(tag, &format!("accounts-{accounts}.bench.example"))
+}
+
+/// One timed operation: `run(key, fixtures, i)` performs sample `i` and
+/// returns the time of the part that crosses USB/IP.
+pub struct Op {
+    pub name: &'static str,
+    /// It stores a new passkey per sample (so it runs `rk_iterations` times
+    /// and is not warmed up).
+    pub stores: bool,
+    pub run: fn(&mut Key, &Fixtures, usize) -> Result<Duration>,
+}
+
+/// Every operation, in report order.
+pub const OPS: [Op; 13] = [
+    Op {
+        name: "CTAPHID PING 16 B",
+        stores: false,
+        run: |key, f, _| ping(key, &f.ping16),
+    },
+    Op {
+        name: "CTAPHID PING 1000 B",
+        stores: false,
+        run: |key, f, _| ping(key, &f.ping1000),
+    },
+    Op {
+        name: "getInfo",
+        stores: false,
+        run: |key, _, _| get_info(key),
+    },
+    Op {
+        name: "makeCredential, non-resident",
+        stores: false,
+        run: |key, f, i| {
+            let user = format!("nd-{i}");
+            Ok(make_credential(
+                key,
+                &mc_request(&rp(&f.tag, RP_NON_RK), user.as_bytes(), false)?,
+            )?
+            .0)
+        },
+    },
+    Op {
+        name: "makeCredential, resident (rk, stored)",
+        stores: true,
+        run: |key, f, i| {
+            let user = format!("rk-{i}");
+            Ok(make_credential(key, &mc_request(&rp(&f.tag, RP_RK), user.as_bytes(), true)?)?.0)
+        },
+    },
+    Op {
+        name: "getAssertion, allowList of 1",
+        stores: false,
+        run: |key, f, _| assertion_allow_list(key, &rp(&f.tag, RP_NON_RK), &f.non_rk),
+    },
+    Op {
+        name: "getAssertion, username-less, 1 account",
+        stores: false,
+        run: |key, f, _| username_less(key, f, 0),
+    },
+    Op {
+        name: "getAssertion, username-less, 10 accounts (1st)",
+        stores: false,
+        run: |key, f, _| username_less(key, f, 1),
+    },
+    Op {
+        name: "getAssertion, username-less, 200 accounts (1st)",
+        stores: false,
+        run: |key, f, _| username_less(key, f, 2),
+    },
+    Op {
+        name: "getAssertion, username-less, 1,000 accounts (1st)",
+        stores: false,
+        run: |key, f, _| username_less(key, f, 3),
+    },
+    Op {
+        name: "getNextAssertion, 10 accounts (2nd)",
+        stores: false,
+        run: |key, f, _| next_assertion(key, f, 1),
+    },
+    Op {
+        name: "getNextAssertion, 1,000 accounts (2nd)",
+        stores: false,
+        run: |key, f, _| next_assertion(key, f, 3),
+    },
+    Op {
+        name: "getNextAssertion, 1,000 accounts (100th)",
+        stores: false,
+        run: |key, f, _| next_assertion_deep(key, f, 3, 99),
+    },
+];
+
+/// Runs every timed operation on one key and returns one summary per
+/// operation, in order.
+pub fn run_all(key: &mut Key, plan: Plan, tag: &str) -> Result<Vec<Summary>> {
+    let fixtures = Fixtures::prepare(key, tag)?;
     let mut rows = Vec::new();
-    let mut add = |name: &str, samples: Vec<Duration>| {
-        if let Some(s) = Summary::of(name, &samples) {
+    for op in &OPS {
+        let n = if op.stores {
+            plan.rk_iterations
+        } else {
+            plan.iterations
+        };
+        let samples =
+            repeat(n, |i| (op.run)(key, &fixtures, i)).with_context(|| op.name.to_owned())?;
+        if let Some(s) = Summary::of(op.name, &samples) {
             rows.push(s);
         }
-    };
-    let n = plan.iterations;
-    add("CTAPHID PING 16 B", repeat(n, |_| ping(key, &ping16))?);
-    add("CTAPHID PING 1000 B", repeat(n, |_| ping(key, &ping1000))?);
-    add("getInfo", repeat(n, |_| get_info(key))?);
-    add(
-        "makeCredential, non-resident",
-        repeat(n, |i| {
-            let user = format!("nd-{i}");
-            Ok(make_credential(key, &mc_request(RP_NON_RK, user.as_bytes(), false)?)?.0)
-        })?,
-    );
-    add(
-        "makeCredential, resident (rk, stored)",
-        repeat(plan.rk_iterations, |i| {
-            let user = format!("rk-{i}");
-            Ok(make_credential(key, &mc_request(RP_RK, user.as_bytes(), true)?)?.0)
-        })?,
-    );
-    add(
-        "getAssertion, allowList of 1",
-        repeat(n, |_| assertion_allow_list(key, &nd))?,
-    );
-    add(
-        "getAssertion, username-less, 1 account",
-        repeat(n, |_| assertion_username_less(key, RP_ONE, 1, Some(&one)))?,
-    );
-    add(
-        "getAssertion, username-less, 10 accounts (1st)",
-        repeat(n, |_| {
-            assertion_username_less(key, RP_TEN, TEN_ACCOUNTS, None)
-        })?,
-    );
+    }
     Ok(rows)
 }
 
@@ -174,13 +273,52 @@ pub fn get_assertion(key: &mut Key, req: &GetAssertionRequest) -> Result<(Durati
 }
 
 /// getAssertion naming the credential; the signature is verified after timing.
-fn assertion_allow_list(key: &mut Key, cred: &Attestation) -> Result<Duration> {
+fn assertion_allow_list(key: &mut Key, rp: &str, cred: &Attestation) -> Result<Duration> {
     let cdh = client_data_hash()?;
-    let mut req = GetAssertionRequest::new(RP_NON_RK, cdh);
+    let mut req = GetAssertionRequest::new(rp, cdh);
     req.allow_list = vec![cred.credential_id().to_vec()];
     let (d, a) = get_assertion(key, &req)?;
     a.verify(cred.public_key(), &cdh)
         .context("allowList assertion signature")?;
+    Ok(d)
+}
+
+/// The username-less getAssertion on the RP of `ACCOUNTS[which]`.
+fn username_less(key: &mut Key, f: &Fixtures, which: usize) -> Result<Duration> {
+    let accounts = accounts(which)?;
+    let newest = f.newest.get(which).context("no such fixture")?;
+    assertion_username_less(key, &accounts_rp(&f.tag, accounts), accounts, Some(newest))
+}
+
+fn accounts(which: usize) -> Result<u64> {
+    ACCOUNTS
+        .get(which)
+        .copied()
+        .context("no such account count")
+}
+
+/// An untimed username-less getAssertion on the RP of `ACCOUNTS[which]`,
+/// then the timed getNextAssertion that returns its second account.
+fn next_assertion(key: &mut Key, f: &Fixtures, which: usize) -> Result<Duration> {
+    next_assertion_deep(key, f, which, 1)
+}
+
+/// As [`next_assertion`], timing the getNextAssertion that returns account
+/// `step + 1` (the earlier steps untimed).
+fn next_assertion_deep(key: &mut Key, f: &Fixtures, which: usize, step: u64) -> Result<Duration> {
+    let accounts = accounts(which)?;
+    let rp = accounts_rp(&f.tag, accounts);
+    key.get_assertion(&GetAssertionRequest::new(&rp, client_data_hash()?))
+        .context("getAssertion before getNextAssertion")?;
+    for _ in 1..step {
+        key.get_next_assertion().context("getNextAssertion")?;
+    }
+    let t = Instant::now();
+    let body = key
+        .command(command::GET_NEXT_ASSERTION, &[])
+        .context("getNextAssertion")?;
+    let d = t.elapsed();
+    ensure!(!body.is_empty(), "getNextAssertion returned nothing");
     Ok(d)
 }
 

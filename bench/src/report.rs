@@ -184,13 +184,13 @@ pub fn render_text(r: &Report) -> String {
     }
     let _ = writeln!(
         s,
-        "\n{:<44} {:>5} {:>10} {:>10} {:>10} {:>10}",
+        "\n{:<52} {:>5} {:>10} {:>10} {:>10} {:>10}",
         "operation", "n", "min", "median", "p95", "max"
     );
     for row in &r.rows {
         let _ = writeln!(
             s,
-            "{:<44} {:>5} {:>10} {:>10} {:>10} {:>10}",
+            "{:<52} {:>5} {:>10} {:>10} {:>10} {:>10}",
             row.name,
             row.n,
             fmt_duration(row.min),
