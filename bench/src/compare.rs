@@ -65,7 +65,7 @@ pub struct Comparison {
 
 /// Attaches every target, registers the fixtures on each, then takes the
 /// samples of each operation in turns of [`CHUNK`] per target.
-pub fn run(targets: &[Target], plan: Plan, tag: &str) -> Result<Comparison> {
+pub fn run(targets: &[Target], plan: &Plan, tag: &str) -> Result<Comparison> {
     let mut keys: Vec<(Key, Fixtures)> = Vec::new();
     for target in targets {
         let mut key = Ctap2::connect(target.addr, &target.bus_id)
@@ -79,7 +79,7 @@ pub fn run(targets: &[Target], plan: Plan, tag: &str) -> Result<Comparison> {
         keys.push((key, fixtures));
     }
     let mut rows = Vec::new();
-    for op in &OPS {
+    for op in OPS.iter().filter(|op| plan.includes(op)) {
         let n = if op.stores {
             plan.rk_iterations
         } else {

@@ -90,6 +90,11 @@ struct Args {
     #[arg(long)]
     compare: bool,
 
+    /// Measure only the operations whose name contains this text, e.g.
+    /// "1,000 accounts (1st)" while a profiler watches the server.
+    #[arg(long, value_name = "TEXT")]
+    only: Option<String>,
+
     /// Print a Markdown section for BENCHMARKS.md instead of plain text.
     #[arg(long)]
     markdown: bool,
@@ -134,10 +139,11 @@ fn run(args: &Args) -> Result<String> {
         iterations: usize::try_from(iterations).context("--iterations")?,
         rk_iterations: usize::try_from(args.rk_iterations.unwrap_or(iterations.min(100)))
             .context("--rk-iterations")?,
+        only: args.only.clone(),
     };
 
     if !args.target.is_empty() {
-        return run_targets(args, plan, &softkey, &dir);
+        return run_targets(args, &plan, &softkey, &dir);
     }
     let mut server = ServerProcess::start(&softkey, args.store, &dir)?;
     eprintln!(
@@ -150,7 +156,7 @@ fn run(args: &Args) -> Result<String> {
         .with_context(|| format!("attaching {DEFAULT_BUS_ID} at {}", server.addr))?;
     let attach = t.elapsed();
 
-    let rows = measure::run_all(&mut key, plan, &run_tag()?)
+    let rows = measure::run_all(&mut key, &plan, &run_tag()?)
         .with_context(|| format!("server stderr so far:\n{}", server.stderr_text()))?;
     let idle = if args.idle_seconds > 0.0 {
         eprintln!(
@@ -186,7 +192,7 @@ fn run(args: &Args) -> Result<String> {
 }
 
 /// `--target` (and `--compare`): the operations against other keys.
-fn run_targets(args: &Args, plan: Plan, softkey: &Path, dir: &Path) -> Result<String> {
+fn run_targets(args: &Args, plan: &Plan, softkey: &Path, dir: &Path) -> Result<String> {
     let mut targets = Vec::new();
     let mut server = None;
     if args.compare {

@@ -31,10 +31,22 @@ pub const WARMUP: usize = 20;
 pub type Key = Ctap2<UsbipDevice>;
 
 /// Sample counts of one run.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Plan {
     pub iterations: usize,
     pub rk_iterations: usize,
+    /// Only the operations whose name contains this text (for a profile of
+    /// one operation).
+    pub only: Option<String>,
+}
+
+impl Plan {
+    /// Whether `op` is measured in this run.
+    pub fn includes(&self, op: &Op) -> bool {
+        self.only
+            .as_deref()
+            .is_none_or(|only| op.name.contains(only))
+    }
 }
 
 /// What the operations need on the key before they are timed: a
@@ -183,10 +195,10 @@ pub const OPS: [Op; 13] = [
 
 /// Runs every timed operation on one key and returns one summary per
 /// operation, in order.
-pub fn run_all(key: &mut Key, plan: Plan, tag: &str) -> Result<Vec<Summary>> {
+pub fn run_all(key: &mut Key, plan: &Plan, tag: &str) -> Result<Vec<Summary>> {
     let fixtures = Fixtures::prepare(key, tag)?;
     let mut rows = Vec::new();
-    for op in &OPS {
+    for op in OPS.iter().filter(|op| plan.includes(op)) {
         let n = if op.stores {
             plan.rk_iterations
         } else {
