@@ -15,7 +15,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use softkey_conformance::ctap2::Ctap2;
 use softkey_transport::DEFAULT_BUS_ID;
 
-use crate::measure::{Fixtures, Key, OPS, Plan};
+use crate::measure::{Fixtures, Key, Plan};
 use crate::report::{Summary, fmt_duration};
 
 /// Samples one target takes in a row before the next target's turn.
@@ -55,7 +55,7 @@ impl std::str::FromStr for Target {
     }
 }
 
-/// Every target's summaries, in [`OPS`] order.
+/// Every target's summaries, in [`crate::measure::OPS`] order.
 #[derive(Debug)]
 pub struct Comparison {
     pub targets: Vec<Target>,
@@ -79,12 +79,7 @@ pub fn run(targets: &[Target], plan: &Plan, tag: &str) -> Result<Comparison> {
         keys.push((key, fixtures));
     }
     let mut rows = Vec::new();
-    for op in OPS.iter().filter(|op| plan.includes(op)) {
-        let n = if op.stores {
-            plan.rk_iterations
-        } else {
-            plan.iterations
-        };
+    for (op, n) in plan.ops() {
         let mut samples: Vec<Vec<Duration>> = vec![Vec::with_capacity(n); keys.len()];
         let mut done = 0;
         while done < n {

@@ -41,11 +41,22 @@ pub struct Plan {
 }
 
 impl Plan {
-    /// Whether `op` is measured in this run.
-    pub fn includes(&self, op: &Op) -> bool {
-        self.only
-            .as_deref()
-            .is_none_or(|only| op.name.contains(only))
+    /// The operations this run measures, with how many samples each.
+    pub fn ops(&self) -> impl Iterator<Item = (&'static Op, usize)> + '_ {
+        OPS.iter()
+            .filter(|op| {
+                self.only
+                    .as_deref()
+                    .is_none_or(|only| op.name.contains(only))
+            })
+            .map(|op| {
+                let n = if op.stores {
+                    self.rk_iterations
+                } else {
+                    self.iterations
+                };
+                (op, n)
+            })
     }
 }
 
@@ -198,12 +209,7 @@ pub const OPS: [Op; 13] = [
 pub fn run_all(key: &mut Key, plan: &Plan, tag: &str) -> Result<Vec<Summary>> {
     let fixtures = Fixtures::prepare(key, tag)?;
     let mut rows = Vec::new();
-    for op in OPS.iter().filter(|op| plan.includes(op)) {
-        let n = if op.stores {
-            plan.rk_iterations
-        } else {
-            plan.iterations
-        };
+    for (op, n) in plan.ops() {
         let samples =
             repeat(n, |i| (op.run)(key, &fixtures, i)).with_context(|| op.name.to_owned())?;
         if let Some(s) = Summary::of(op.name, &samples) {
