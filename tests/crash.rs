@@ -22,7 +22,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{Server, TestVault, softkey};
+use common::{Server, TestVault};
 use softkey_conformance::Error;
 use softkey_conformance::ctap2::{
     CredentialPublicKey, Ctap2, GetAssertionRequest, MakeCredentialRequest, UserEntity, flags,
@@ -223,18 +223,7 @@ fn start_or_fail(vault: &TestVault, what: &str) -> Server {
 
 /// Credential IDs (hex) that `softkey list --json` reports, server stopped.
 fn listed_credential_ids(vault: &TestVault) -> HashSet<String> {
-    let out = softkey()
-        .arg("list")
-        .arg("--json")
-        .args(vault.serve_args())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "softkey list failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let json = String::from_utf8(out.stdout).unwrap();
+    let json = vault.list_json();
     let marker = "\"credential_id\":\"";
     json.match_indices(marker)
         .map(|(at, _)| {

@@ -73,8 +73,8 @@ fn install_commands_use_the_lock_file() {
     }
 }
 
-#[test]
-fn the_package_installs_only_softkey() {
+/// `cargo metadata` of the workspace's own packages.
+fn cargo_metadata() -> serde_json::Value {
     let out = Command::new(env!("CARGO"))
         .args([
             "metadata",
@@ -91,7 +91,12 @@ fn the_package_installs_only_softkey() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let meta: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn the_package_installs_only_softkey() {
+    let meta = cargo_metadata();
     let package = meta["packages"]
         .as_array()
         .unwrap()
@@ -113,23 +118,7 @@ fn the_package_installs_only_softkey() {
 /// shows them) are the ones its last column names, outside parentheses.
 #[test]
 fn the_crate_table_names_each_crates_workspace_dependencies() {
-    let out = Command::new(env!("CARGO"))
-        .args([
-            "metadata",
-            "--no-deps",
-            "--format-version",
-            "1",
-            "--offline",
-        ])
-        .current_dir(root())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let meta: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let meta = cargo_metadata();
     let packages = meta["packages"].as_array().unwrap();
     // The table names crates by directory; packages are softkey-DIR.
     let short = |package: &str| match package {

@@ -10,7 +10,7 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{Server, TestVault, softkey};
+use common::{Server, TestVault};
 use softkey_conformance::ctap2::{Ctap2, MakeCredentialRequest, UserEntity, command, status};
 
 fn serve(vault: &TestVault, presence: &str) -> Server {
@@ -32,22 +32,6 @@ fn discoverable(rp: &str, user: &str) -> MakeCredentialRequest {
     };
     req.rk = Some(true);
     req
-}
-
-/// `softkey list --json` on the vault; panics if the vault cannot be opened.
-fn list_json(vault: &TestVault) -> String {
-    let out = softkey()
-        .arg("list")
-        .args(vault.serve_args())
-        .arg("--json")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "the vault must open right after the server stopped: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
 }
 
 /// Signals the server and asserts a clean, prompt exit with status 0.
@@ -87,7 +71,7 @@ fn idle_server_exits_0_on_sigterm_and_releases_the_vault_at_once() {
     key.make_credential(&discoverable("before.example", "ann"))
         .unwrap();
     stop(&mut server, "TERM", Duration::from_millis(1500));
-    assert!(list_json(&vault).contains("\"rp_id\":\"before.example\""));
+    assert!(vault.list_json().contains("\"rp_id\":\"before.example\""));
     // The attached host sees the connection end, not a hang.
     assert!(key.get_info().is_err());
 }
@@ -97,7 +81,7 @@ fn sigint_stops_it_the_same_way() {
     let vault = TestVault::create("sigint-idle");
     let mut server = serve(&vault, "deny");
     stop(&mut server, "INT", Duration::from_millis(1500));
-    list_json(&vault);
+    vault.list_json();
 }
 
 #[test]
@@ -138,7 +122,7 @@ fn sigterm_closes_an_open_prompt_and_keeps_earlier_credentials() {
     );
     expect_clean_exit(&mut server, "TERM", Duration::from_secs(3));
     assert!(server.stderr().contains("Cancelled: softkey is stopping."));
-    let listed = list_json(&vault);
+    let listed = vault.list_json();
     assert!(listed.contains("\"rp_id\":\"before.example\""), "{listed}");
     assert!(!listed.contains("during.example"), "{listed}");
 }
@@ -209,7 +193,7 @@ fn sigterm_under_load(presence: &str) -> (usize, Vec<u8>, String) {
     let (acknowledged, statuses) = done
         .recv_timeout(Duration::from_secs(5))
         .expect("the client must see an answer or a close, never hang");
-    (acknowledged, statuses, list_json(&vault))
+    (acknowledged, statuses, vault.list_json())
 }
 
 #[test]

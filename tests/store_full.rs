@@ -11,7 +11,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Server, TestVault, softkey};
+use common::{Server, TestVault};
 use softkey_conformance::ctap2::{Ctap2, MakeCredentialRequest};
 
 #[test]
@@ -52,16 +52,5 @@ fn make_credential_on_a_full_store_answers_key_store_full_and_logs_why() {
     drop(server);
 
     // Nothing half-written: the vault opens and holds no credential.
-    let out = softkey()
-        .arg("list")
-        .args(vault.serve_args())
-        .arg("--json")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "[]");
+    assert_eq!(vault.list_json().trim(), "[]");
 }

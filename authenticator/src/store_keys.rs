@@ -141,18 +141,18 @@ pub(crate) fn factory_reset_batch<S: Store>(store: &S) -> Result<Vec<StoreChange
     Ok(batch)
 }
 
-/// The table row a stored key belongs to, if any.
-pub fn entry_of(key: &[u8]) -> Option<&'static KeyEntry> {
-    REGISTRY.iter().find(|entry| match entry.shape {
-        Shape::Exact => entry.key == key,
-        Shape::Prefix => key.starts_with(entry.key),
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::testing::MemoryStore;
+
+    /// The table row a stored key belongs to, if any.
+    fn entry_of(key: &[u8]) -> Option<&'static KeyEntry> {
+        REGISTRY.iter().find(|entry| match entry.shape {
+            Shape::Exact => entry.key == key,
+            Shape::Prefix => key.starts_with(entry.key),
+        })
+    }
 
     #[test]
     fn keys_are_distinct_and_no_key_falls_under_another_prefix() {

@@ -127,6 +127,23 @@ impl TestVault {
         }
     }
 
+    /// `softkey list --json` on this vault (no server may hold it); panics
+    /// if the vault does not open.
+    pub fn list_json(&self) -> String {
+        let out = softkey()
+            .arg("list")
+            .args(self.serve_args())
+            .arg("--json")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "softkey list on the vault failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
     pub fn serve_args(&self) -> Vec<String> {
         vec![
             "--vault".into(),
