@@ -84,7 +84,7 @@ struct Args {
     #[arg(long, value_name = "TARGET")]
     target: Vec<compare::Target>,
 
-    /// With --target: also start softkey (memory store) and measure it first,
+    /// With --target: also start softkey (the --store kind) and measure it first,
     /// interleaved with the targets in one run, and print each target's
     /// median as a ratio of softkey's.
     #[arg(long)]
@@ -94,6 +94,13 @@ struct Args {
     /// "1,000 accounts (1st)" while a profiler watches the server.
     #[arg(long, value_name = "TEXT")]
     only: Option<String>,
+
+    /// With --target: `LABEL=TEXT` says the key LABEL lacks the operations whose name
+    /// contains TEXT, e.g. `vfido=getNextAssertion`; they are not sent to it (a key that
+    /// stops answering after a command it does not know would hang the run) and show as
+    /// n/a. Repeatable.
+    #[arg(long, value_name = "LABEL=TEXT")]
+    unsupported: Vec<String>,
 
     /// Print a Markdown section for BENCHMARKS.md instead of plain text.
     #[arg(long)]
@@ -201,11 +208,25 @@ fn run_targets(args: &Args, plan: &Plan, softkey: &Path, dir: &Path) -> Result<S
             label: "softkey".into(),
             addr: started.addr,
             bus_id: DEFAULT_BUS_ID.into(),
+            peer: false,
         });
         server = Some(started);
     }
     targets.extend(args.target.iter().cloned());
-    let comparison = compare::run(&targets, plan, &run_tag()?)?;
+    let declared = args
+        .unsupported
+        .iter()
+        .map(|d| {
+            let (label, text) = d
+                .split_once('=')
+                .with_context(|| format!("--unsupported {d}: not LABEL=TEXT"))?;
+            if !targets.iter().any(|t| t.label == label) {
+                anyhow::bail!("--unsupported {d}: no target is labelled {label}");
+            }
+            Ok((label.to_owned(), text.to_owned()))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let comparison = compare::run(&targets, plan, &declared, &run_tag()?)?;
     if let Some(server) = &mut server {
         server.check_alive()?;
     }

@@ -60,46 +60,127 @@ impl Plan {
     }
 }
 
+/// A response that arrived but failed verification: how long it took, and why it is wrong.
+/// A comparison counts these for each key instead of stopping (a peer's defect should not
+/// hide its timings); a run of softkey alone stops at the first.
+#[derive(Debug)]
+pub struct WrongAnswer {
+    pub took: Duration,
+    pub why: anyhow::Error,
+}
+
+impl std::fmt::Display for WrongAnswer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:#}", self.why)
+    }
+}
+
+impl std::error::Error for WrongAnswer {}
+
+/// Turns a verification error of a response that took `took` into a [`WrongAnswer`].
+fn wrong(took: Duration) -> impl FnOnce(anyhow::Error) -> anyhow::Error {
+    move |why| WrongAnswer { took, why }.into()
+}
+
+/// Attempts at an RP's accounts when the newest account's attestation is wrong.
+const FIXTURE_ATTEMPTS: usize = 3;
+
+/// Times a request answered with CTAPHID_ERROR is sent again before giving up.
+pub const HID_ERROR_RETRIES: usize = 10;
+
+/// Whether `e` is a CTAPHID_ERROR answer (CTAP 2.1 §11.2.9.1.6): the key refused the
+/// framing of a request (a peer that reorders the reports of one message does this
+/// now and then), not its content, so sending it again is fair.
+pub fn is_hid_error(e: &anyhow::Error) -> bool {
+    e.chain().any(|cause| {
+        cause
+            .downcast_ref::<softkey_conformance::Error>()
+            .is_some_and(|e| e.hid_error().is_some())
+    })
+}
+
+/// `f()`, sent again while the key answers CTAPHID_ERROR (at most [`HID_ERROR_RETRIES`]).
+fn retry_hid_errors<T>(mut f: impl FnMut() -> Result<T>) -> Result<T> {
+    let mut tries = 0;
+    loop {
+        match f() {
+            Err(e) if is_hid_error(&e) && tries < HID_ERROR_RETRIES => tries += 1,
+            done => return done,
+        }
+    }
+}
+
 /// What the operations need on the key before they are timed: a
 /// non-discoverable credential, and RPs with 1, 10, 200 and 1,000 accounts.
 #[derive(Debug)]
 pub struct Fixtures {
     tag: String,
     non_rk: Attestation,
+    /// The RP id of each count of [`ACCOUNTS`].
+    rps: Vec<String>,
     /// The newest account of each RP of [`ACCOUNTS`], whose key signs the
     /// first username-less response.
     newest: Vec<Attestation>,
     ping16: Vec<u8>,
     ping1000: Vec<u8>,
+    /// Operations whose first warm-up round failed (not with a wrong answer), and why: a
+    /// peer without getNextAssertion, say. A comparison leaves them out for this key.
+    pub unsupported: Vec<(&'static str, String)>,
+}
+
+impl Fixtures {
+    pub fn supports(&self, op: &Op) -> bool {
+        !self.unsupported.iter().any(|(name, _)| *name == op.name)
+    }
 }
 
 impl Fixtures {
     /// Registers the credentials on `key`; `tag` keeps their RP ids apart
-    /// from any earlier run's.
-    pub fn prepare(key: &mut Key, tag: &str) -> Result<Self> {
-        let (_, non_rk) =
-            make_credential(key, &mc_request(&rp(tag, RP_NON_RK), b"bench-nd", false)?)?;
-        let mut newest = Vec::new();
+    /// from any earlier run's. Operations whose name contains a text of `lacks` are
+    /// declared unsupported and never sent.
+    pub fn prepare(key: &mut Key, tag: &str, lacks: &[&str]) -> Result<Self> {
+        let non_rk = (0..FIXTURE_ATTEMPTS)
+            .map(|attempt| {
+                let user = format!("bench-nd-{attempt}");
+                let req = mc_request(&rp(tag, RP_NON_RK), user.as_bytes(), false)?;
+                retry_hid_errors(|| make_credential(key, &req))
+            })
+            .find(|made| !is_wrong_answer(made))
+            .context("every non-resident fixture attestation was wrong")??
+            .1;
+        let (mut rps, mut newest) = (Vec::new(), Vec::new());
         for accounts in ACCOUNTS {
-            let rp = accounts_rp(tag, accounts);
-            let mut last = None;
-            for i in 0..accounts {
-                let user = format!("account-{i}");
-                last = Some(make_credential(key, &mc_request(&rp, user.as_bytes(), true)?)?.1);
-            }
-            newest.push(last.context("an RP without accounts")?);
+            let (rp, last) = accounts_fixture(key, tag, accounts)?;
+            rps.push(rp);
+            newest.push(last);
         }
-        let fixtures = Fixtures {
+        let mut fixtures = Fixtures {
             tag: tag.to_owned(),
             non_rk,
+            rps,
             newest,
             ping16: pattern(16),
             ping1000: pattern(1000),
+            unsupported: OPS
+                .iter()
+                .filter(|op| lacks.iter().any(|text| op.name.contains(text)))
+                .map(|op| (op.name, "declared with --unsupported".to_owned()))
+                .collect(),
         };
-        for _ in 0..WARMUP {
+        for round in 0..WARMUP {
             for op in &OPS {
-                if !op.stores {
-                    (op.run)(key, &fixtures, 0)?;
+                if op.stores || !fixtures.supports(op) {
+                    continue;
+                }
+                let warm = retry_hid_errors(|| (op.run)(key, &fixtures, 0));
+                match warm {
+                    Err(e) if e.downcast_ref::<WrongAnswer>().is_some() => {}
+                    Err(e) => {
+                        let why = format!("{e:#} (warm-up round {})", round + 1);
+                        fixtures.unsupported.push((op.name, why));
+                        drain_late_reports(key)?;
+                    }
+                    Ok(_) => {}
                 }
             }
         }
@@ -107,12 +188,58 @@ impl Fixtures {
     }
 }
 
-fn rp(tag: &str, base: &str) -> String {
-    format!("{tag}.{base}")
+/// Registers `accounts` discoverable credentials on a fresh RP and returns the RP id and the
+/// newest one's attestation. Only the newest must verify (its key checks the username-less
+/// signature); if it does not, the whole RP is registered again under another id, so that
+/// the count stays exact.
+fn accounts_fixture(key: &mut Key, tag: &str, accounts: u64) -> Result<(String, Attestation)> {
+    let mut last_wrong = None;
+    for attempt in 0..FIXTURE_ATTEMPTS {
+        let rp = rp(tag, &format!("accounts-{accounts}-{attempt}.bench.example"));
+        let mut last = None;
+        for i in 0..accounts {
+            let user = format!("account-{i}");
+            let req = mc_request(&rp, user.as_bytes(), true)?;
+            last = Some(retry_hid_errors(|| make_credential(key, &req)));
+        }
+        match last.context("an RP without accounts")? {
+            Ok((_, newest)) => return Ok((rp, newest)),
+            Err(e) if e.downcast_ref::<WrongAnswer>().is_some() => last_wrong = Some(e),
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last_wrong.unwrap_or_else(|| anyhow::anyhow!("no attempt made")))
+        .context("the newest account's attestation was wrong on every attempt")
 }
 
-fn accounts_rp(tag: &str, accounts: u64) -> String {
-    rp(tag, &format!("accounts-{accounts}.bench.example"))
+/// How long a key may stay silent before the reports of a failed request are taken to be
+/// over.
+const LATE_REPORT_WAIT: Duration = Duration::from_millis(1500);
+
+/// Reads and drops what a key still sends after a request failed, so that a late report
+/// is not taken for part of the next answer. It stops at silence, or at an all-zero
+/// report: virtual-fido completes every IN URB left pending for 1 s with one (channel 0
+/// is not a CTAPHID channel, CTAP 2.1 §11.2.3), and would do so forever.
+fn drain_late_reports(key: &mut Key) -> Result<()> {
+    while let Some(report) = key
+        .hid()
+        .recv_raw(LATE_REPORT_WAIT)
+        .context("reading late reports")?
+    {
+        if report == [0; 64] {
+            break;
+        }
+    }
+    Ok(())
+}
+
+fn is_wrong_answer<T>(made: &Result<T>) -> bool {
+    made.as_ref()
+        .is_err_and(|e| e.downcast_ref::<WrongAnswer>().is_some())
+}
+
+fn rp(tag: &str, base: &str) -> String {
+    format!("{tag}.{base}")
 }
 
 /// One timed operation: `run(key, fixtures, i)` performs sample `i` and
@@ -207,7 +334,10 @@ pub const OPS: [Op; 13] = [
 /// Runs every timed operation on one key and returns one summary per
 /// operation, in order.
 pub fn run_all(key: &mut Key, plan: &Plan, tag: &str) -> Result<Vec<Summary>> {
-    let fixtures = Fixtures::prepare(key, tag)?;
+    let fixtures = Fixtures::prepare(key, tag, &[])?;
+    if let Some((op, why)) = fixtures.unsupported.first() {
+        anyhow::bail!("{op} failed while warming up: {why}");
+    }
     let mut rows = Vec::new();
     for (op, n) in plan.ops() {
         let samples =
@@ -251,7 +381,12 @@ fn ping(key: &mut Key, data: &[u8]) -> Result<Duration> {
     let t = Instant::now();
     let echo = key.hid().ping(data).context("CTAPHID PING")?;
     let d = t.elapsed();
-    ensure!(echo == data, "PING echoed {} other bytes", echo.len());
+    if echo != data {
+        return Err(wrong(d)(anyhow::anyhow!(
+            "PING echoed {} other bytes",
+            echo.len()
+        )));
+    }
     Ok(d)
 }
 
@@ -259,7 +394,9 @@ fn get_info(key: &mut Key) -> Result<Duration> {
     let t = Instant::now();
     let body = key.command(command::GET_INFO, &[]).context("getInfo")?;
     let d = t.elapsed();
-    Info::parse(&body).context("getInfo response")?;
+    Info::parse(&body)
+        .context("getInfo response")
+        .map_err(wrong(d))?;
     Ok(d)
 }
 
@@ -274,7 +411,9 @@ pub fn make_credential(
         .command(command::MAKE_CREDENTIAL, &payload)
         .with_context(|| format!("makeCredential for {}", req.rp.id))?;
     let d = t.elapsed();
-    let att = Attestation::parse(&body, req).context("makeCredential response")?;
+    let att = Attestation::parse(&body, req)
+        .context("makeCredential response")
+        .map_err(wrong(d))?;
     Ok((d, att))
 }
 
@@ -286,7 +425,8 @@ pub fn get_assertion(key: &mut Key, req: &GetAssertionRequest) -> Result<(Durati
         .with_context(|| format!("getAssertion for {}", req.rp_id))?;
     let d = t.elapsed();
     let a = Assertion::parse(&body, &req.rp_id, &req.allow_list, req.up)
-        .context("getAssertion response")?;
+        .context("getAssertion response")
+        .map_err(wrong(d))?;
     Ok((d, a))
 }
 
@@ -297,7 +437,8 @@ fn assertion_allow_list(key: &mut Key, rp: &str, cred: &Attestation) -> Result<D
     req.allow_list = vec![cred.credential_id().to_vec()];
     let (d, a) = get_assertion(key, &req)?;
     a.verify(cred.public_key(), &cdh)
-        .context("allowList assertion signature")?;
+        .context("allowList assertion signature")
+        .map_err(wrong(d))?;
     Ok(d)
 }
 
@@ -305,7 +446,8 @@ fn assertion_allow_list(key: &mut Key, rp: &str, cred: &Attestation) -> Result<D
 fn username_less(key: &mut Key, f: &Fixtures, which: usize) -> Result<Duration> {
     let accounts = accounts(which)?;
     let newest = f.newest.get(which).context("no such fixture")?;
-    assertion_username_less(key, &accounts_rp(&f.tag, accounts), accounts, Some(newest))
+    let rp = f.rps.get(which).context("no such fixture")?;
+    assertion_username_less(key, rp, accounts, Some(newest))
 }
 
 fn accounts(which: usize) -> Result<u64> {
@@ -324,19 +466,26 @@ fn next_assertion(key: &mut Key, f: &Fixtures, which: usize) -> Result<Duration>
 /// As [`next_assertion`], timing the getNextAssertion that returns account
 /// `step + 1` (the earlier steps untimed).
 fn next_assertion_deep(key: &mut Key, f: &Fixtures, which: usize, step: u64) -> Result<Duration> {
-    let accounts = accounts(which)?;
-    let rp = accounts_rp(&f.tag, accounts);
-    key.get_assertion(&GetAssertionRequest::new(&rp, client_data_hash()?))
+    let rp = f.rps.get(which).context("no such fixture")?;
+    // The untimed steps are only checked for success: their contents are verified by the
+    // username-less operations, and a peer's wrong answer there must not stop this one.
+    let request = GetAssertionRequest::new(rp, client_data_hash()?).encode();
+    key.command(command::GET_ASSERTION, &request)
         .context("getAssertion before getNextAssertion")?;
     for _ in 1..step {
-        key.get_next_assertion().context("getNextAssertion")?;
+        key.command(command::GET_NEXT_ASSERTION, &[])
+            .context("getNextAssertion")?;
     }
     let t = Instant::now();
     let body = key
         .command(command::GET_NEXT_ASSERTION, &[])
         .context("getNextAssertion")?;
     let d = t.elapsed();
-    ensure!(!body.is_empty(), "getNextAssertion returned nothing");
+    if body.is_empty() {
+        return Err(wrong(d)(anyhow::anyhow!(
+            "getNextAssertion returned nothing"
+        )));
+    }
     Ok(d)
 }
 
@@ -350,16 +499,20 @@ fn assertion_username_less(
 ) -> Result<Duration> {
     let cdh = client_data_hash()?;
     let (d, a) = get_assertion(key, &GetAssertionRequest::new(rp, cdh))?;
-    ensure!(a.user.is_some(), "username-less assertion without a user");
-    let count = a.number_of_credentials.unwrap_or(1);
-    ensure!(
-        count == accounts,
-        "{rp}: numberOfCredentials {count}, expected {accounts}"
-    );
-    if let Some(cred) = cred {
-        a.verify(cred.public_key(), &cdh)
-            .context("username-less assertion signature")?;
-    }
+    let check = || -> Result<()> {
+        ensure!(a.user.is_some(), "username-less assertion without a user");
+        let count = a.number_of_credentials.unwrap_or(1);
+        ensure!(
+            count == accounts,
+            "{rp}: numberOfCredentials {count}, expected {accounts}"
+        );
+        if let Some(cred) = cred {
+            a.verify(cred.public_key(), &cdh)
+                .context("username-less assertion signature")?;
+        }
+        Ok(())
+    };
+    check().map_err(wrong(d))?;
     Ok(d)
 }
 

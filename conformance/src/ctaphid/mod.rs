@@ -75,6 +75,12 @@ pub struct CtapHid<D> {
     keepalives: Vec<Keepalive>,
     packet_timeout: Duration,
     overall_timeout: Duration,
+    /// Drop packets of other channels while waiting for a reply, as libfido2 does, instead
+    /// of calling them a protocol violation (one client on the device must never see
+    /// them; a benchmark of a peer that sends empty reports should go on).
+    skip_other_channels: bool,
+    /// Packets dropped by `skip_other_channels`.
+    skipped: u64,
 }
 
 impl<D: HidDevice> CtapHid<D> {
@@ -95,6 +101,8 @@ impl<D: HidDevice> CtapHid<D> {
             keepalives: Vec::new(),
             packet_timeout: Duration::from_secs(3),
             overall_timeout: Duration::from_secs(60),
+            skip_other_channels: false,
+            skipped: 0,
         };
         let r = hid.init_exchange()?;
         hid.cid = r.cid;
@@ -160,6 +168,17 @@ impl<D: HidDevice> CtapHid<D> {
         self.overall_timeout = overall;
     }
 
+    /// Drop packets of other channels while a reply is awaited (off by default: every
+    /// check treats them as a protocol violation).
+    pub fn set_skip_other_channels(&mut self, skip: bool) {
+        self.skip_other_channels = skip;
+    }
+
+    /// How many packets of other channels were dropped so far.
+    pub fn skipped_packets(&self) -> u64 {
+        self.skipped
+    }
+
     /// Every KEEPALIVE received so far, in order.
     pub fn keepalives(&self) -> &[Keepalive] {
         &self.keepalives
@@ -202,6 +221,10 @@ impl<D: HidDevice> CtapHid<D> {
                     "next packet of the reply to CTAPHID command 0x{command:02x}"
                 )));
             };
+            if self.skip_other_channels && Packet::parse(&p).cid() != cid {
+                self.skipped += 1;
+                continue;
+            }
             match r.feed(&p)? {
                 Fed::Keepalive(status) => {
                     self.keepalives.push(Keepalive {

@@ -171,3 +171,28 @@ fn init_response_parse_is_strict() {
     d.push(0);
     assert!(InitResponse::parse(&d).is_err());
 }
+
+/// A device that answers every PING with an all-zero report first (channel 0), then the
+/// echo, as virtual-fido does when an IN URB waited a second.
+fn zero_report_first_device() -> FakeHid {
+    FakeHid::new(Box::new(|cid, c, data| match c {
+        cmd::INIT => init_reply(cid, &data),
+        _ => {
+            let mut out = vec![[0u8; 64]];
+            out.extend(encode_message(cid, c, &data).unwrap());
+            out
+        }
+    }))
+}
+
+#[test]
+fn other_channel_packets_are_refused_unless_skipping_is_asked_for() {
+    let mut strict = CtapHid::init(zero_report_first_device()).unwrap();
+    assert!(matches!(strict.ping(b"hi"), Err(Error::Protocol(_))));
+
+    let mut lenient = CtapHid::init(zero_report_first_device()).unwrap();
+    lenient.set_skip_other_channels(true);
+    assert_eq!(lenient.ping(b"hi").unwrap(), b"hi");
+    assert_eq!(lenient.ping(b"again").unwrap(), b"again");
+    assert_eq!(lenient.skipped_packets(), 2);
+}

@@ -62,7 +62,16 @@ fn get_string(urbs: &mut Urbs, index: u8, langid: u16) -> Result<Option<String>,
         return Ok(None);
     }
     let setup = get_descriptor_setup(0x80, kind::STRING, index, langid, 255);
-    parse_string(&get_descriptor(urbs, "GET_DESCRIPTOR string", setup)?).map(Some)
+    let reply = get_descriptor(urbs, "GET_DESCRIPTOR string", setup)?;
+    parse_string(declared_part(&reply)).map(Some)
+}
+
+/// The first bLength bytes of a string descriptor reply. A device should send no more
+/// (USB 2.0 §9.3.5), but some virtual keys pad every control reply to wLength; Linux's
+/// `usb_string` trusts bLength the same way, so such keys still enumerate.
+fn declared_part(reply: &[u8]) -> &[u8] {
+    let declared = reply.first().map_or(0, |&len| usize::from(len));
+    reply.get(..declared).unwrap_or(reply)
 }
 
 /// Runs the enumeration sequence and configures the interrupt endpoints of `urbs`.
@@ -80,8 +89,10 @@ pub(crate) fn enumerate(urbs: &mut Urbs) -> Result<Enumeration, Error> {
         get_descriptor_setup(0x80, kind::DEVICE, 0, 0, 18),
     )?;
     let device = DeviceDescriptor::parse(&device_bytes)?;
-    // A device answers the 64-byte request with its 18-byte descriptor, the same bytes.
-    if first != device_bytes {
+    // A device should answer the 64-byte request with its 18-byte descriptor (USB 2.0 §9.3.5:
+    // never more than bLength). Some virtual keys pad the reply to 64 bytes; Linux reads only
+    // bMaxPacketSize0 from this probe and accepts them, so a matching prefix is enough here.
+    if !first.starts_with(&device_bytes) {
         return Err(Error::Descriptor(format!(
             "GET_DESCRIPTOR device (64) returned {first:02x?}, the 18-byte read {device_bytes:02x?}"
         )));
@@ -106,7 +117,7 @@ pub(crate) fn enumerate(urbs: &mut Urbs) -> Result<Enumeration, Error> {
             "GET_DESCRIPTOR string 0",
             get_descriptor_setup(0x80, kind::STRING, 0, 0, 255),
         )?;
-        strings.langids = parse_langids(&langs)?;
+        strings.langids = parse_langids(declared_part(&langs))?;
         let lang = strings.langids.first().copied().unwrap_or(0x0409);
         strings.product = get_string(urbs, device.i_product, lang)?;
         strings.manufacturer = get_string(urbs, device.i_manufacturer, lang)?;
@@ -193,5 +204,16 @@ mod tests {
             get_descriptor_setup(0x81, kind::HID_REPORT, 0, 0, 34),
             [0x81, 0x06, 0x00, 0x22, 0x00, 0x00, 0x22, 0x00]
         );
+    }
+
+    #[test]
+    fn a_string_reply_padded_to_wlength_is_read_up_to_blength() {
+        let mut padded = vec![6, kind::STRING, b'o', 0, b'k', 0];
+        padded.resize(255, 0);
+        assert_eq!(parse_string(declared_part(&padded)).unwrap(), "ok");
+        // A reply shorter than its bLength stays whole, for the parser to refuse.
+        let short = [8, kind::STRING, b'o', 0];
+        assert_eq!(declared_part(&short), &short);
+        assert!(parse_string(declared_part(&short)).is_err());
     }
 }
