@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use softkey_authenticator::{Algorithm, DEFAULT_ALGORITHMS, SUPPORTED_ALGORITHMS};
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:3240";
 
@@ -219,6 +220,7 @@ pub struct PendingArgs {
     "  presence = \"tty\"                  # tty, notify, socket, auto or deny\n",
     "  prompt_timeout = 30               # seconds, 1 to 600\n",
     "  attestation = \"self\"              # self or batch\n",
+    "  algorithms = [\"ES256\", \"EdDSA\"]   # or \"all\"; ES384, ES512, ES256K too\n",
     "  control_socket = \"/run/user/1000/softkey/control.sock\"\n",
     "  # Read from --config FILE, $SOFTKEY_CONFIG, $XDG_CONFIG_HOME/softkey/config.toml\n",
     "  # or ~/.config/softkey/config.toml, whichever comes first.\n\n",
@@ -395,6 +397,64 @@ pub struct ServeArgs {
     /// vault). Enables the `ep` option once authenticatorConfig turns it on.
     #[arg(long = "enterprise-rp", value_name = "RP_ID")]
     pub enterprise_rps: Vec<String>,
+
+    /// The algorithms new credentials may use and getInfo lists, by COSE name,
+    /// comma-separated (ES256, EdDSA, ES384, ES512, ES256K), or `all`
+    /// [default: ES256,EdDSA]. Whatever the order given, the key prefers them
+    /// in that order; credentials of others still sign.
+    #[arg(long, value_name = "LIST", value_parser = AlgorithmList::parse)]
+    pub algorithms: Option<AlgorithmList>,
+}
+
+/// A set of credential algorithms (`--algorithms`, `algorithms =`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlgorithmList(pub Vec<Algorithm>);
+
+impl AlgorithmList {
+    /// `all`, or COSE names separated by commas (any letter case, spaces
+    /// allowed); an unknown or repeated name is an error that lists the known.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        if text.trim().eq_ignore_ascii_case("all") {
+            return Ok(AlgorithmList(SUPPORTED_ALGORITHMS.to_vec()));
+        }
+        Self::from_names(text.split(',').map(str::trim))
+    }
+
+    pub fn from_names<'a>(names: impl Iterator<Item = &'a str>) -> Result<Self, String> {
+        let mut list = Vec::new();
+        for name in names {
+            let alg = Algorithm::from_name(name).ok_or_else(|| {
+                let known: Vec<&str> = SUPPORTED_ALGORITHMS.iter().map(|a| a.name()).collect();
+                format!(
+                    "unknown algorithm `{name}`: known are {} (or all)",
+                    known.join(", ")
+                )
+            })?;
+            if list.contains(&alg) {
+                return Err(format!("`{name}` is listed twice"));
+            }
+            list.push(alg);
+        }
+        if list.is_empty() {
+            return Err("no algorithm listed".into());
+        }
+        Ok(AlgorithmList(list))
+    }
+
+    /// The names in the key's order of preference, as `softkey config` shows them.
+    pub fn display(&self) -> String {
+        SUPPORTED_ALGORITHMS
+            .iter()
+            .filter(|a| self.0.contains(a))
+            .map(|a| a.name())
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+}
+
+/// What getInfo lists when neither `--algorithms` nor the file chooses.
+pub fn default_algorithms() -> AlgorithmList {
+    AlgorithmList(DEFAULT_ALGORITHMS.to_vec())
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -433,6 +493,11 @@ impl ServeArgs {
 
     pub fn presence(&self) -> PresenceMode {
         self.presence.unwrap_or(DEFAULT_PRESENCE)
+    }
+
+    /// `--algorithms`, else the file's `algorithms`, else ES256 and EdDSA.
+    pub fn algorithms(&self) -> AlgorithmList {
+        self.algorithms.clone().unwrap_or_else(default_algorithms)
     }
 
     pub fn prompt_timeout(&self) -> std::time::Duration {

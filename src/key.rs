@@ -32,9 +32,13 @@ impl std::fmt::Debug for Key {
 }
 
 impl Key {
-    pub fn new(store: Backing, presence: Box<dyn PresenceProvider>) -> Self {
+    pub fn new(
+        store: Backing,
+        presence: Box<dyn PresenceProvider>,
+        config: softkey_authenticator::Config,
+    ) -> Self {
         let mut key = Self {
-            authenticator: Authenticator::new(Default::default()),
+            authenticator: Authenticator::new(config),
             store,
             presence,
             origin: Instant::now(),

@@ -280,7 +280,6 @@ mod tests {
     use super::*;
     use crate::testing::{SeededRng, TestEnv};
     use der::Decode;
-    use ed25519_dalek::Verifier as _;
     use p256::ecdsa::{DerSignature, VerifyingKey};
     use x509_cert::Certificate;
 
@@ -426,25 +425,8 @@ mod tests {
                 panic!("no sig")
             };
             let cose = key.cose_public_key().unwrap();
-            let Some(Value::Bytes(x)) = cose.get(&Value::int(-2)) else {
-                panic!("no x")
-            };
-            match alg {
-                Algorithm::Es256 => {
-                    let Some(Value::Bytes(y)) = cose.get(&Value::int(-3)) else {
-                        panic!("no y")
-                    };
-                    let sec1 = [&[4u8][..], x, y].concat();
-                    verify_es256(&VerifyingKey::from_sec1_bytes(&sec1).unwrap(), sig);
-                }
-                Algorithm::EdDsa => {
-                    let public =
-                        ed25519_dalek::VerifyingKey::from_bytes(x.as_slice().try_into().unwrap())
-                            .unwrap();
-                    let sig = ed25519_dalek::Signature::from_slice(sig).unwrap();
-                    public.verify(&[AD, &CDH].concat(), &sig).unwrap();
-                }
-            }
+            crate::keys::verify(&cose, &[AD, &CDH].concat(), sig)
+                .unwrap_or_else(|e| panic!("{alg:?}: {e}"));
         }
     }
 

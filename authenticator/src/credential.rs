@@ -3,7 +3,7 @@
 //!
 //! A credential ID carries its own private key, wrapped with AES-256-GCM
 //! under the device wrap key ([`crate::secrets`]), so non-discoverable
-//! credentials need no storage at all. Two versions exist; both unwrap:
+//! credentials need no storage at all. Three versions exist; all unwrap:
 //!
 //! ```text
 //! v1 (62 bytes, ES256 only; issued before CTAP 2.1 support):
@@ -12,8 +12,17 @@
 //! v2 (63 bytes, issued now):
 //!   0x02 || nonce (12) || AES-256-GCM(aad = 0x02 || rpIdHash,
 //!       alg (1: 1 = ES256, 2 = EdDSA) || flags (1) || private key (32)) (34 + 16 tag)
+//! v3 (65, 81 or 99 bytes, issued for the algorithms whose private key is
+//!   not 32 bytes, and for ES256K):
+//!   0x03 || nonce (12) || AES-256-GCM(aad = 0x03 || rpIdHash,
+//!       alg (1: 3 = ES384, 4 = ES512, 5 = ES256K) || flags (1) ||
+//!       private key (48, 66 or 32)) (+ 16 tag)
 //!   flags: bit 0 discoverable, bits 1–2 credProtect level 1..=3, others 0
 //! ```
+//!
+//! ES256 and EdDSA keep v2, so their IDs stay 63 bytes; v3 differs only in
+//! carrying the private key at its algorithm's length, which the algorithm
+//! byte fixes (an ID whose length does not match is refused).
 //!
 //! New IDs are always sealed under the device's own wrap key; lookups also
 //! try wrap keys imported from backups ([`Keyring`]), so IDs another
@@ -48,20 +57,51 @@ use crate::status::CtapError;
 
 const V1: u8 = 0x01;
 const V2: u8 = 0x02;
+const V3: u8 = 0x03;
 const NONCE_LEN: usize = 12;
 const TAG_LEN: usize = 16;
 const V1_PLAINTEXT_LEN: usize = 32 + 1;
 const V2_PLAINTEXT_LEN: usize = 1 + 1 + 32;
 const V1_LEN: usize = 1 + NONCE_LEN + V1_PLAINTEXT_LEN + TAG_LEN;
 const V2_LEN: usize = 1 + NONCE_LEN + V2_PLAINTEXT_LEN + TAG_LEN;
-/// The length of every credential ID we issue now.
+/// v3 before the private key: version, nonce, algorithm and flags, tag.
+const V3_OVERHEAD: usize = 1 + NONCE_LEN + 2 + TAG_LEN;
+/// The longest private key a v3 ID carries (P-521's 66-byte scalar).
+const V3_MAX_PRIVATE_LEN: usize = 66;
+/// The length of the credential IDs we issue for ES256 and EdDSA.
 pub const CREDENTIAL_ID_LEN: usize = V2_LEN;
 /// The longest credential ID of ours that still unwraps (getInfo
 /// maxCredentialIdLength, 0x08).
-pub const MAX_CREDENTIAL_ID_LEN: usize = if V1_LEN > V2_LEN { V1_LEN } else { V2_LEN };
+pub const MAX_CREDENTIAL_ID_LEN: usize = V3_OVERHEAD + V3_MAX_PRIVATE_LEN;
 
 const ALG_ES256: u8 = 1;
 const ALG_EDDSA: u8 = 2;
+const ALG_ES384: u8 = 3;
+const ALG_ES512: u8 = 4;
+const ALG_ES256K: u8 = 5;
+
+/// The algorithm byte inside an ID, and the version that carries it.
+fn alg_byte(alg: Algorithm) -> (u8, u8) {
+    match alg {
+        Algorithm::Es256 => (V2, ALG_ES256),
+        Algorithm::EdDsa => (V2, ALG_EDDSA),
+        Algorithm::Es384 => (V3, ALG_ES384),
+        Algorithm::Es512 => (V3, ALG_ES512),
+        Algorithm::Es256K => (V3, ALG_ES256K),
+    }
+}
+
+fn alg_of(version: u8, byte: u8) -> Option<Algorithm> {
+    let alg = match byte {
+        ALG_ES256 => Algorithm::Es256,
+        ALG_EDDSA => Algorithm::EdDsa,
+        ALG_ES384 => Algorithm::Es384,
+        ALG_ES512 => Algorithm::Es512,
+        ALG_ES256K => Algorithm::Es256K,
+        _ => return None,
+    };
+    (alg_byte(alg).0 == version).then_some(alg)
+}
 const FLAG_DISCOVERABLE: u8 = 0x01;
 const CRED_PROTECT_SHIFT: u8 = 1;
 const CRED_PROTECT_MASK: u8 = 0b0000_0110;
@@ -153,8 +193,9 @@ pub(crate) fn cred_random(
     Ok(out)
 }
 
-/// Wraps `key` into a new v2 credential ID bound to `rp_id_hash`, under
-/// the device's wrap key ([`crate::secrets::DeviceSecrets::wrap_key`]).
+/// Wraps `key` into a new credential ID (v2 for ES256 and EdDSA, v3 for the
+/// others) bound to `rp_id_hash`, under the device's wrap key
+/// ([`crate::secrets::DeviceSecrets::wrap_key`]).
 pub(crate) fn wrap<E: Env>(
     env: &mut E,
     wrap_key: &[u8; 32],
@@ -163,16 +204,10 @@ pub(crate) fn wrap<E: Env>(
     flags: CredentialFlags,
 ) -> Result<Vec<u8>, CtapError> {
     let key_bytes = key.to_bytes();
-    let mut plaintext = Zeroizing::new([0u8; V2_PLAINTEXT_LEN]);
-    let (header, private) = plaintext.split_at_mut(2);
-    header.copy_from_slice(&[
-        match key.algorithm() {
-            Algorithm::Es256 => ALG_ES256,
-            Algorithm::EdDsa => ALG_EDDSA,
-        },
-        flags.encode().ok_or(CtapError::Other)?,
-    ]);
-    private.copy_from_slice(key_bytes.as_slice());
+    let (version, alg) = alg_byte(key.algorithm());
+    let mut plaintext = Zeroizing::new(Vec::with_capacity(2 + key_bytes.len()));
+    plaintext.extend_from_slice(&[alg, flags.encode().ok_or(CtapError::Other)?]);
+    plaintext.extend_from_slice(key_bytes.as_slice());
     let mut nonce = [0u8; NONCE_LEN];
     env.fill_random(&mut nonce);
     let sealed = cipher(wrap_key)?
@@ -180,12 +215,12 @@ pub(crate) fn wrap<E: Env>(
             &Nonce::from(nonce),
             Payload {
                 msg: plaintext.as_slice(),
-                aad: &associated_data(V2, rp_id_hash),
+                aad: &associated_data(version, rp_id_hash),
             },
         )
         .map_err(|_| CtapError::Other)?;
-    let mut id = Vec::with_capacity(V2_LEN);
-    id.push(V2);
+    let mut id = Vec::with_capacity(1 + NONCE_LEN + sealed.len());
+    id.push(version);
     id.extend_from_slice(&nonce);
     id.extend_from_slice(&sealed);
     Ok(id)
@@ -224,12 +259,14 @@ impl Keyring<'_> {
 /// [`unwrap`] under one wrap key.
 fn unwrap_under(wrap_key: &[u8; 32], rp_id_hash: &[u8; 32], id: &[u8]) -> Option<Unwrapped> {
     let (&version, rest) = id.split_first()?;
-    let expected_len = match version {
-        V1 => V1_LEN,
-        V2 => V2_LEN,
-        _ => return None,
+    let length_fits = match version {
+        V1 => id.len() == V1_LEN,
+        V2 => id.len() == V2_LEN,
+        // The algorithm byte inside fixes the exact length (checked below).
+        V3 => (V3_OVERHEAD + 32..=MAX_CREDENTIAL_ID_LEN).contains(&id.len()),
+        _ => false,
     };
-    if id.len() != expected_len {
+    if !length_fits {
         return None;
     }
     let (nonce, sealed) = rest.split_at_checked(NONCE_LEN)?;
@@ -260,14 +297,15 @@ fn unwrap_under(wrap_key: &[u8; 32], rp_id_hash: &[u8; 32], id: &[u8]) -> Option
         )
     } else {
         let (header, private) = plaintext.split_at_checked(2)?;
-        let (alg, flags) = match header {
-            [ALG_ES256, flags] => (Algorithm::Es256, flags),
-            [ALG_EDDSA, flags] => (Algorithm::EdDsa, flags),
-            _ => return None,
-        };
-        (alg, CredentialFlags::decode(*flags)?, private)
+        let [alg, flags] = header else { return None };
+        (
+            alg_of(version, *alg)?,
+            CredentialFlags::decode(*flags)?,
+            private,
+        )
     };
-    let key = CredentialKey::from_bytes(alg, private.try_into().ok()?)?;
+    // `from_bytes` refuses a private key of the wrong length for `alg`.
+    let key = CredentialKey::from_bytes(alg, private)?;
     Some(Unwrapped { key, flags })
 }
 
@@ -339,21 +377,51 @@ mod tests {
     }
 
     #[test]
-    fn v2_round_trip_keeps_algorithm_key_and_flags() {
+    fn round_trip_keeps_algorithm_key_and_flags() {
         let (mut env, secrets) = setup();
         for alg in crate::keys::SUPPORTED {
             let key = CredentialKey::generate(&mut env, alg).unwrap();
+            let (version, _) = alg_byte(alg);
             for flags in all_flags() {
                 let id = wrap(&mut env, secrets.wrap_key(), &[1; 32], &key, flags).unwrap();
-                assert_eq!(id.len(), CREDENTIAL_ID_LEN);
+                if version == V2 {
+                    assert_eq!(id.len(), CREDENTIAL_ID_LEN);
+                } else {
+                    assert_eq!(id.len(), V3_OVERHEAD + alg.private_len());
+                }
                 assert!(id.len() <= MAX_CREDENTIAL_ID_LEN && id.len() <= 255);
-                assert_eq!(id[0], V2);
+                assert_eq!(id[0], version);
                 let opened = unwrap(&secrets, &[1; 32], &id).unwrap();
                 assert_eq!(opened.key.algorithm(), alg);
                 assert_eq!(*opened.key.to_bytes(), *key.to_bytes());
                 assert_eq!(opened.flags, flags);
             }
         }
+    }
+
+    #[test]
+    fn a_v3_id_whose_key_length_does_not_match_its_algorithm_is_refused() {
+        // Sealed properly, but an ES384 byte over a 32-byte key: length and
+        // algorithm disagree, so it is not ours.
+        let (mut env, secrets) = setup();
+        let plaintext = [&[ALG_ES384, 0x02][..], &[7u8; 32]].concat();
+        let mut nonce = [0u8; NONCE_LEN];
+        env.fill_random(&mut nonce);
+        let sealed = cipher(secrets.wrap_key())
+            .unwrap()
+            .encrypt(
+                &Nonce::from(nonce),
+                Payload {
+                    msg: &plaintext,
+                    aad: &associated_data(V3, &[1; 32]),
+                },
+            )
+            .unwrap();
+        let id = [&[V3][..], &nonce, &sealed].concat();
+        assert!(unwrap(&secrets, &[1; 32], &id).is_none());
+        // And a v2 ID cannot claim an algorithm that v3 carries.
+        assert_eq!(alg_of(V2, ALG_ES384), None);
+        assert_eq!(alg_of(V3, ALG_ES256), None);
     }
 
     #[test]

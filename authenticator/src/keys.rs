@@ -1,11 +1,12 @@
-//! Credential key pairs: ES256 (ECDSA on P-256 with SHA-256, COSE -7) and
-//! EdDSA (pure Ed25519, COSE -8), their COSE_Key public keys (RFC 9053 §2.1,
-//! §7.1–7.2; CTAP 2.1 §6.1.2 step 3 "first supported algorithm") and their
-//! signatures (WebAuthn §6.3.3 step 11).
+//! Credential key pairs: ES256 (ECDSA on P-256 with SHA-256, COSE -7), EdDSA
+//! (pure Ed25519, COSE -8), ES384 (P-384 with SHA-384, -35), ES512 (P-521 with
+//! SHA-512, -36) and ES256K (secp256k1 with SHA-256, -47, RFC 8812 §3.2); their
+//! COSE_Key public keys (RFC 9053 §2.1, §7.1–7.2; CTAP 2.1 §6.1.2 step 3 "first
+//! supported algorithm") and their signatures (WebAuthn §6.3.3 step 11).
 //!
-//! A key holds only its 32 private bytes: for ES256 the scalar as a
-//! [`p256::SecretKey`] (no public point), for Ed25519 the seed. Unwrapping a
-//! credential ID therefore never pays a scalar multiplication; the public
+//! A key holds only its private bytes: for the ECDSA curves the scalar as the
+//! curve crate's `SecretKey` (no public point), for Ed25519 the seed. Unwrapping
+//! a credential ID therefore never pays a scalar multiplication; the public
 //! key is computed only when a signature or a COSE key is asked for
 //! (BENCHMARKS.md: deriving it per account made username-less getAssertion
 //! 10× slower).
@@ -28,42 +29,91 @@ use crate::status::CtapError;
 /// stuck RNG is not, and must fail rather than loop forever.
 const MAX_KEYGEN_ATTEMPTS: usize = 64;
 
-/// The credential algorithms we support, by COSE identifier.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The credential algorithms we support, by COSE identifier (IANA "COSE
+/// Algorithms").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[repr(i64)]
-pub(crate) enum Algorithm {
+pub enum Algorithm {
     /// ECDSA P-256 SHA-256.
     Es256 = -7,
     /// Ed25519 (RFC 8032 pure EdDSA).
     EdDsa = -8,
+    /// ECDSA P-384 SHA-384.
+    Es384 = -35,
+    /// ECDSA P-521 SHA-512.
+    Es512 = -36,
+    /// ECDSA secp256k1 SHA-256 (RFC 8812).
+    Es256K = -47,
 }
 
-/// Every supported algorithm, in our order of preference (getInfo 0x0A).
-pub(crate) const SUPPORTED: [Algorithm; 2] = [Algorithm::Es256, Algorithm::EdDsa];
+/// Every algorithm this build can sign with, in our order of preference
+/// (getInfo 0x0A lists the enabled ones in this order).
+pub const SUPPORTED: [Algorithm; 5] = [
+    Algorithm::Es256,
+    Algorithm::EdDsa,
+    Algorithm::Es384,
+    Algorithm::Es512,
+    Algorithm::Es256K,
+];
+
+/// What getInfo lists unless the user chooses: what browsers ask for and
+/// hardware keys offer.
+pub const DEFAULT_ENABLED: [Algorithm; 2] = [Algorithm::Es256, Algorithm::EdDsa];
 
 impl Algorithm {
     /// The COSE algorithm identifier.
-    pub(crate) const fn cose(self) -> i64 {
+    pub const fn cose(self) -> i64 {
         self as i64
     }
 
-    pub(crate) fn from_cose(alg: i64) -> Option<Self> {
+    pub fn from_cose(alg: i64) -> Option<Self> {
         SUPPORTED.into_iter().find(|a| a.cose() == alg)
+    }
+
+    /// The IANA COSE name ("ES256", "EdDSA", …), as `--algorithms` takes it.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Algorithm::Es256 => "ES256",
+            Algorithm::EdDsa => "EdDSA",
+            Algorithm::Es384 => "ES384",
+            Algorithm::Es512 => "ES512",
+            Algorithm::Es256K => "ES256K",
+        }
+    }
+
+    /// The algorithm of an IANA COSE name, in any letter case.
+    pub fn from_name(name: &str) -> Option<Self> {
+        SUPPORTED
+            .into_iter()
+            .find(|a| a.name().eq_ignore_ascii_case(name))
+    }
+
+    /// The length of the private bytes a credential ID or record carries.
+    pub(crate) const fn private_len(self) -> usize {
+        match self {
+            Algorithm::Es256 | Algorithm::EdDsa | Algorithm::Es256K => 32,
+            Algorithm::Es384 => 48,
+            Algorithm::Es512 => 66,
+        }
     }
 }
 
 /// CTAP 2.1 §6.1.2 step 3: the first algorithm of pubKeyCredParams (in the
-/// request's order) that we support; `None` means UNSUPPORTED_ALGORITHM.
+/// request's order) that is enabled; `None` means UNSUPPORTED_ALGORITHM.
 /// The caller passes only the `alg` of entries whose type is "public-key".
-pub(crate) fn choose(offered: &[i64]) -> Option<Algorithm> {
-    offered.iter().find_map(|&alg| Algorithm::from_cose(alg))
+pub(crate) fn choose(offered: &[i64], enabled: &[Algorithm]) -> Option<Algorithm> {
+    offered
+        .iter()
+        .find_map(|&alg| Algorithm::from_cose(alg).filter(|a| enabled.contains(a)))
 }
 
-/// getInfo `algorithms` (0x0A): `[{alg, type: "public-key"}, …]`.
-pub(crate) fn algorithms_info() -> Value {
+/// getInfo `algorithms` (0x0A): `[{alg, type: "public-key"}, …]` of the
+/// enabled algorithms, in our order of preference.
+pub(crate) fn algorithms_info(enabled: &[Algorithm]) -> Value {
     Value::Array(
         SUPPORTED
             .iter()
+            .filter(|a| enabled.contains(a))
             .map(|a| {
                 Value::text_map(vec![
                     ("alg", Value::int(a.cose())),
@@ -81,9 +131,15 @@ pub(crate) enum CredentialKey {
     Es256(SecretKey),
     /// The Ed25519 seed (RFC 8032 §5.1.5 private key).
     EdDsa(Zeroizing<[u8; 32]>),
+    /// The P-384 scalar.
+    Es384(p384::SecretKey),
+    /// The P-521 scalar.
+    Es512(p521::SecretKey),
+    /// The secp256k1 scalar.
+    Es256K(k256::SecretKey),
 }
 
-// Both variants wipe themselves on drop (SecretKey and Zeroizing do).
+// Every variant wipes itself on drop (the curves' SecretKey and Zeroizing do).
 impl ZeroizeOnDrop for CredentialKey {}
 
 impl fmt::Debug for CredentialKey {
@@ -93,12 +149,19 @@ impl fmt::Debug for CredentialKey {
 }
 
 impl CredentialKey {
-    /// A new key from the environment's RNG. For ES256, 32 random bytes that
-    /// are zero or not below the group order are redrawn.
+    /// A new key from the environment's RNG. For the ECDSA curves, random
+    /// bytes that are zero or not below the group order are redrawn (for
+    /// P-521 the top seven bits of the 66 bytes are cleared first: the order
+    /// has 521 bits).
     pub(crate) fn generate<E: Env>(env: &mut E, alg: Algorithm) -> Result<Self, CtapError> {
-        let mut bytes = Zeroizing::new([0u8; 32]);
+        let mut bytes = Zeroizing::new(vec![0u8; alg.private_len()]);
         for _ in 0..MAX_KEYGEN_ATTEMPTS {
             env.fill_random(bytes.as_mut_slice());
+            if alg == Algorithm::Es512
+                && let Some(top) = bytes.first_mut()
+            {
+                *top &= 0x01;
+            }
             if let Some(key) = Self::from_bytes(alg, &bytes) {
                 return Ok(key);
             }
@@ -106,51 +169,76 @@ impl CredentialKey {
         Err(CtapError::Other)
     }
 
-    /// A key from its 32 private bytes; `None` for an invalid P-256 scalar.
-    pub(crate) fn from_bytes(alg: Algorithm, bytes: &[u8; 32]) -> Option<Self> {
+    /// A key from its private bytes ([`Algorithm::private_len`] of them);
+    /// `None` for another length or an invalid scalar.
+    pub(crate) fn from_bytes(alg: Algorithm, bytes: &[u8]) -> Option<Self> {
+        if bytes.len() != alg.private_len() {
+            return None;
+        }
         match alg {
             Algorithm::Es256 => SecretKey::from_slice(bytes).ok().map(CredentialKey::Es256),
-            Algorithm::EdDsa => Some(CredentialKey::EdDsa(Zeroizing::new(*bytes))),
+            Algorithm::EdDsa => Some(CredentialKey::EdDsa(Zeroizing::new(bytes.try_into().ok()?))),
+            Algorithm::Es384 => p384::SecretKey::from_slice(bytes)
+                .ok()
+                .map(CredentialKey::Es384),
+            Algorithm::Es512 => p521::SecretKey::from_slice(bytes)
+                .ok()
+                .map(CredentialKey::Es512),
+            Algorithm::Es256K => k256::SecretKey::from_slice(bytes)
+                .ok()
+                .map(CredentialKey::Es256K),
         }
     }
 
-    /// The 32 private bytes (scalar or seed), for wrapping into an ID.
-    pub(crate) fn to_bytes(&self) -> Zeroizing<[u8; 32]> {
-        let mut out = Zeroizing::new([0u8; 32]);
-        match self {
-            CredentialKey::Es256(key) => {
-                let mut bytes = key.to_bytes();
-                out.copy_from_slice(&bytes);
-                zeroize::Zeroize::zeroize(bytes.as_mut_slice());
-            }
-            CredentialKey::EdDsa(seed) => out.copy_from_slice(seed.as_slice()),
+    /// The private bytes (scalar or seed), for wrapping into an ID.
+    pub(crate) fn to_bytes(&self) -> Zeroizing<Vec<u8>> {
+        fn scalar<const N: usize>(mut bytes: impl AsMut<[u8]>) -> Zeroizing<Vec<u8>> {
+            let out = Zeroizing::new(bytes.as_mut().to_vec());
+            zeroize::Zeroize::zeroize(bytes.as_mut());
+            debug_assert_eq!(out.len(), N);
+            out
         }
-        out
+        match self {
+            CredentialKey::Es256(key) => scalar::<32>(key.to_bytes()),
+            CredentialKey::EdDsa(seed) => Zeroizing::new(seed.to_vec()),
+            CredentialKey::Es384(key) => scalar::<48>(key.to_bytes()),
+            CredentialKey::Es512(key) => scalar::<66>(key.to_bytes()),
+            CredentialKey::Es256K(key) => scalar::<32>(key.to_bytes()),
+        }
     }
 
     pub(crate) fn algorithm(&self) -> Algorithm {
         match self {
             CredentialKey::Es256(_) => Algorithm::Es256,
             CredentialKey::EdDsa(_) => Algorithm::EdDsa,
+            CredentialKey::Es384(_) => Algorithm::Es384,
+            CredentialKey::Es512(_) => Algorithm::Es512,
+            CredentialKey::Es256K(_) => Algorithm::Es256K,
         }
     }
 
     /// The canonical COSE_Key of the public key (keys in CTAP2 canonical
-    /// order once encoded): EC2 `{1: 2, 3: -7, -1: 1 (P-256), -2: x, -3: y}`
-    /// or OKP `{1: 1, 3: -8, -1: 6 (Ed25519), -2: x}`.
+    /// order once encoded): EC2 `{1: 2, 3: alg, -1: crv, -2: x, -3: y}` with
+    /// the coordinates at the field's full length (RFC 9053 §7.1.1; crv 1
+    /// P-256, 2 P-384, 3 P-521, 8 secp256k1 by RFC 8812 §3.1), or OKP
+    /// `{1: 1, 3: -8, -1: 6 (Ed25519), -2: x}`.
     pub(crate) fn cose_public_key(&self) -> Result<Value, CtapError> {
         match self {
             CredentialKey::Es256(key) => {
                 let point = key.public_key().to_sec1_point(false);
-                let x = point.x().ok_or(CtapError::Other)?;
-                let y = point.y().ok_or(CtapError::Other)?;
-                Ok(Value::Map(vec![
-                    (Value::int(1), Value::int(2)),
-                    (Value::int(3), Value::int(Algorithm::Es256.cose())),
-                    (Value::int(-1), Value::int(1)),
-                    (Value::int(-2), Value::bytes(x)),
-                    (Value::int(-3), Value::bytes(y)),
-                ]))
+                ec2_key(Algorithm::Es256, 1, point.x(), point.y())
+            }
+            CredentialKey::Es384(key) => {
+                let point = key.public_key().to_sec1_point(false);
+                ec2_key(Algorithm::Es384, 2, point.x(), point.y())
+            }
+            CredentialKey::Es512(key) => {
+                let point = key.public_key().to_sec1_point(false);
+                ec2_key(Algorithm::Es512, 3, point.x(), point.y())
+            }
+            CredentialKey::Es256K(key) => {
+                let point = key.public_key().to_sec1_point(false);
+                ec2_key(Algorithm::Es256K, 8, point.x(), point.y())
             }
             CredentialKey::EdDsa(seed) => {
                 let public = ed25519_dalek::SigningKey::from_bytes(seed).verifying_key();
@@ -164,9 +252,10 @@ impl CredentialKey {
         }
     }
 
-    /// Signs `message`: ES256 gives a DER ECDSA signature over
-    /// SHA-256(message) with an RFC 6979 deterministic nonce; EdDSA gives the
-    /// raw 64-byte Ed25519 signature of the message itself.
+    /// Signs `message`: the ECDSA algorithms give a DER signature over the
+    /// message's digest (SHA-256, SHA-384, SHA-512) with an RFC 6979
+    /// deterministic nonce; EdDSA gives the raw 64-byte Ed25519 signature of
+    /// the message itself.
     pub(crate) fn sign(&self, message: &[u8]) -> Vec<u8> {
         match self {
             CredentialKey::Es256(key) => {
@@ -187,7 +276,91 @@ impl CredentialKey {
                 .sign(message)
                 .to_bytes()
                 .to_vec(),
+            // The other curves are not on the hot path: their crates' own
+            // signing keys (which derive the public point) are fast enough.
+            CredentialKey::Es384(key) => {
+                let signature: p384::ecdsa::DerSignature =
+                    p384::ecdsa::SigningKey::from(key).sign(message);
+                signature.as_bytes().to_vec()
+            }
+            CredentialKey::Es512(key) => {
+                let signature: p521::ecdsa::Signature =
+                    p521::ecdsa::SigningKey::from(key).sign(message);
+                signature.to_der().as_bytes().to_vec()
+            }
+            CredentialKey::Es256K(key) => {
+                let signature: k256::ecdsa::DerSignature =
+                    k256::ecdsa::SigningKey::from(key).sign(message);
+                signature.as_bytes().to_vec()
+            }
         }
+    }
+}
+
+/// An EC2 COSE_Key from the coordinates of an uncompressed point.
+fn ec2_key<N>(alg: Algorithm, crv: i64, x: Option<&N>, y: Option<&N>) -> Result<Value, CtapError>
+where
+    N: AsRef<[u8]> + ?Sized,
+{
+    let (x, y) = (x.ok_or(CtapError::Other)?, y.ok_or(CtapError::Other)?);
+    Ok(Value::Map(vec![
+        (Value::int(1), Value::int(2)),
+        (Value::int(3), Value::int(alg.cose())),
+        (Value::int(-1), Value::int(crv)),
+        (Value::int(-2), Value::bytes(x.as_ref())),
+        (Value::int(-3), Value::bytes(y.as_ref())),
+    ]))
+}
+
+/// Verifies `sig` over `message` with a COSE_Key of any supported algorithm,
+/// using the curve crates' verifiers (tests only).
+#[cfg(test)]
+pub(crate) fn verify(cose: &Value, message: &[u8], sig: &[u8]) -> Result<(), String> {
+    use ecdsa::signature::Verifier as _;
+    let bytes = |label: i64| match cose.get(&Value::int(label)) {
+        Some(Value::Bytes(b)) => Ok(b.clone()),
+        _ => Err(format!("no COSE label {label}")),
+    };
+    let alg = cose
+        .get(&Value::int(3))
+        .and_then(Value::as_i64)
+        .and_then(Algorithm::from_cose)
+        .ok_or("no alg")?;
+    let e = |e: ecdsa::signature::Error| e.to_string();
+    if alg == Algorithm::EdDsa {
+        let x: [u8; 32] = bytes(-2)?.try_into().map_err(|_| "x length")?;
+        let key = ed25519_dalek::VerifyingKey::from_bytes(&x).map_err(e)?;
+        let sig = ed25519_dalek::Signature::from_slice(sig).map_err(e)?;
+        return key.verify(message, &sig).map_err(e);
+    }
+    let sec1 = [vec![4u8], bytes(-2)?, bytes(-3)?].concat();
+    match alg {
+        Algorithm::Es256 => p256::ecdsa::VerifyingKey::from_sec1_bytes(&sec1)
+            .map_err(e)?
+            .verify(
+                message,
+                &p256::ecdsa::DerSignature::from_bytes(sig).map_err(e)?,
+            )
+            .map_err(e),
+        Algorithm::Es384 => p384::ecdsa::VerifyingKey::from_sec1_bytes(&sec1)
+            .map_err(e)?
+            .verify(
+                message,
+                &p384::ecdsa::DerSignature::from_bytes(sig).map_err(e)?,
+            )
+            .map_err(e),
+        Algorithm::Es512 => p521::ecdsa::VerifyingKey::from_sec1_bytes(&sec1)
+            .map_err(e)?
+            .verify(message, &p521::ecdsa::Signature::from_der(sig).map_err(e)?)
+            .map_err(e),
+        Algorithm::Es256K => k256::ecdsa::VerifyingKey::from_sec1_bytes(&sec1)
+            .map_err(e)?
+            .verify(
+                message,
+                &k256::ecdsa::DerSignature::from_bytes(sig).map_err(e)?,
+            )
+            .map_err(e),
+        Algorithm::EdDsa => Err("unreachable".into()),
     }
 }
 
@@ -199,18 +372,43 @@ mod tests {
     use ed25519_dalek::Verifier as _;
 
     #[test]
-    fn choose_honours_request_order_and_skips_unknown() {
-        // §6.1.2 step 3: the first supported entry in the request's order.
-        assert_eq!(choose(&[-7, -8]), Some(Algorithm::Es256));
-        assert_eq!(choose(&[-8, -7]), Some(Algorithm::EdDsa));
-        assert_eq!(choose(&[-257, -8, -7]), Some(Algorithm::EdDsa));
-        assert_eq!(choose(&[-257, -37]), None);
-        assert_eq!(choose(&[]), None);
+    fn choose_honours_request_order_and_skips_unknown_or_disabled() {
+        // §6.1.2 step 3: the first enabled entry in the request's order.
+        let d = &DEFAULT_ENABLED;
+        assert_eq!(choose(&[-7, -8], d), Some(Algorithm::Es256));
+        assert_eq!(choose(&[-8, -7], d), Some(Algorithm::EdDsa));
+        assert_eq!(choose(&[-257, -8, -7], d), Some(Algorithm::EdDsa));
+        assert_eq!(choose(&[-257, -37], d), None);
+        assert_eq!(choose(&[], d), None);
+        // Supported but not enabled is as good as unknown.
+        assert_eq!(choose(&[-35, -7], d), Some(Algorithm::Es256));
+        assert_eq!(choose(&[-35, -7], &SUPPORTED), Some(Algorithm::Es384));
+        assert_eq!(
+            choose(&[-47], &[Algorithm::Es256K]),
+            Some(Algorithm::Es256K)
+        );
     }
 
     #[test]
-    fn algorithms_info_lists_both() {
-        let info = algorithms_info();
+    fn names_round_trip_in_any_case() {
+        for alg in SUPPORTED {
+            assert_eq!(Algorithm::from_name(alg.name()), Some(alg));
+            assert_eq!(Algorithm::from_cose(alg.cose()), Some(alg));
+        }
+        assert_eq!(Algorithm::from_name("es256k"), Some(Algorithm::Es256K));
+        assert_eq!(Algorithm::from_name("RS256"), None);
+    }
+
+    #[test]
+    fn algorithms_info_lists_the_enabled_in_our_order() {
+        let all = algorithms_info(&[Algorithm::Es256K, Algorithm::Es256]);
+        let Value::Array(entries) = all else {
+            panic!("not an array")
+        };
+        assert_eq!(entries.len(), 2);
+        assert_eq!(entries[0].get(&Value::text("alg")), Some(&Value::int(-7)));
+        assert_eq!(entries[1].get(&Value::text("alg")), Some(&Value::int(-47)));
+        let info = algorithms_info(&DEFAULT_ENABLED);
         let Value::Array(entries) = info else {
             panic!("not an array")
         };
@@ -283,12 +481,70 @@ mod tests {
         let mut env = TestEnv::new(5);
         for alg in SUPPORTED {
             let key = CredentialKey::generate(&mut env, alg).unwrap();
+            assert_eq!(key.to_bytes().len(), alg.private_len());
             let again = CredentialKey::from_bytes(alg, &key.to_bytes()).unwrap();
             assert_eq!(again.sign(b"m"), key.sign(b"m"));
             assert_eq!(format!("{key:?}"), format!("CredentialKey::{alg:?}(..)"));
+            // The wrong length for the algorithm is refused.
+            let mut longer = key.to_bytes().to_vec();
+            longer.push(1);
+            assert!(CredentialKey::from_bytes(alg, &longer).is_none());
         }
         assert!(CredentialKey::from_bytes(Algorithm::Es256, &[0; 32]).is_none());
         assert!(CredentialKey::from_bytes(Algorithm::Es256, &[0xFF; 32]).is_none());
+        assert!(CredentialKey::from_bytes(Algorithm::Es512, &[0xFF; 66]).is_none());
+    }
+
+    #[test]
+    fn every_algorithm_signs_what_its_cose_key_verifies() {
+        let mut env = TestEnv::new(6);
+        for alg in SUPPORTED {
+            let key = CredentialKey::generate(&mut env, alg).unwrap();
+            let cose = key.cose_public_key().unwrap();
+            assert_eq!(cose.get(&Value::int(3)), Some(&Value::int(alg.cose())));
+            let sig = key.sign(b"message");
+            verify(&cose, b"message", &sig).unwrap_or_else(|e| panic!("{alg:?}: {e}"));
+            assert!(verify(&cose, b"massage", &sig).is_err(), "{alg:?}");
+        }
+    }
+
+    #[test]
+    fn ec2_coordinates_have_the_field_length() {
+        // RFC 9053 §7.1.1: x and y are the field's length, leading zeros kept.
+        let mut env = TestEnv::new(7);
+        for (alg, crv, len) in [
+            (Algorithm::Es256, 1, 32),
+            (Algorithm::Es384, 2, 48),
+            (Algorithm::Es512, 3, 66),
+            (Algorithm::Es256K, 8, 32),
+        ] {
+            for _ in 0..20 {
+                let cose = CredentialKey::generate(&mut env, alg)
+                    .unwrap()
+                    .cose_public_key()
+                    .unwrap();
+                assert_eq!(cose.get(&Value::int(-1)), Some(&Value::int(crv)));
+                for coordinate in [-2, -3] {
+                    let Some(Value::Bytes(b)) = cose.get(&Value::int(coordinate)) else {
+                        panic!("{alg:?}: no coordinate {coordinate}")
+                    };
+                    assert_eq!(b.len(), len, "{alg:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn stuck_rng_fails_every_ecdsa_curve_instead_of_looping() {
+        for alg in [Algorithm::Es384, Algorithm::Es512, Algorithm::Es256K] {
+            let mut env = TestEnv::new(0);
+            env.set_stuck_rng(Some(0xFF));
+            assert_eq!(
+                CredentialKey::generate(&mut env, alg).unwrap_err(),
+                CtapError::Other,
+                "{alg:?}"
+            );
+        }
     }
 
     #[test]

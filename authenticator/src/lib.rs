@@ -74,5 +74,8 @@ pub use env::{
     StoreErrorKind, StoredRecord, UserPresence,
 };
 pub use error::Error;
+pub use keys::{
+    Algorithm, DEFAULT_ENABLED as DEFAULT_ALGORITHMS, SUPPORTED as SUPPORTED_ALGORITHMS,
+};
 pub use memory_store::MemoryStore;
 pub use status::CtapError;

@@ -7,7 +7,7 @@
 //! `{1: rp id, 2: rp name?, 3: user id, 4: user name?, 5: display name?,
 //! 6: credential ID, 7: created (unix s), 8: creation order,
 //! 9: credProtect level?, 10: credBlob?, 11: largeBlobKey?,
-//! 12: key algorithm (COSE)?, 13: private key (32)?,
+//! 12: key algorithm (COSE)?, 13: private key (as long as the algorithm's: 32, 48 or 66)?,
 //! 14: CredRandom with UV (32)?, 15: CredRandom without UV (32)?}`
 //! (keys 9–11 since CTAP 2.1 support; absent means level 1, no blob, no
 //! key; keys 12–15 since backup import, see below).
@@ -45,7 +45,8 @@ pub(crate) const MAX_RECORD_CREDENTIAL_ID_LEN: usize = 1023;
 #[derive(Clone, PartialEq, Eq)]
 pub(crate) struct StoredKey {
     alg: Algorithm,
-    bytes: Zeroizing<[u8; 32]>,
+    /// [`Algorithm::private_len`] bytes.
+    bytes: Zeroizing<Vec<u8>>,
 }
 
 impl fmt::Debug for StoredKey {
@@ -304,10 +305,14 @@ impl CredentialRecord {
                 None => None,
                 Some(k) => Some(k.try_into().ok()?),
             },
-            private_key: match (optional(f.int(12), fields::integer).ok()?, secret(13)?) {
+            private_key: match (
+                optional(f.int(12), fields::integer).ok()?,
+                optional(f.int(13), fields::bytes).ok()?,
+            ) {
                 (None, None) => None,
                 (Some(alg), Some(bytes)) => {
                     let alg = Algorithm::from_cose(alg?)?;
+                    let bytes = Zeroizing::new(bytes.to_vec());
                     // Refuse bytes that are not a key now, not at sign time.
                     CredentialKey::from_bytes(alg, &bytes)?;
                     Some(StoredKey { alg, bytes })

@@ -69,7 +69,11 @@ pub fn run(args: &ServeArgs) -> Result<()> {
     {
         tracing::warn!("standard input is not a terminal: presence prompts read answers from it");
     }
-    let key = Key::new(store, presence).with_control(std::sync::Arc::clone(&control.state));
+    let config = softkey_authenticator::Config {
+        algorithms: args.algorithms().0,
+        ..Default::default()
+    };
+    let key = Key::new(store, presence, config).with_control(std::sync::Arc::clone(&control.state));
 
     println!(
         "softkey: serving on {addr} (bus id {DEFAULT_BUS_ID}, presence {})",

@@ -15,8 +15,8 @@ use toml::de::DeValue;
 
 use super::Value;
 use crate::cli::{
-    AttestationArg, Command, DEFAULT_LISTEN, DEFAULT_PRESENCE, DEFAULT_PROMPT_TIMEOUT_SECS,
-    PresenceMode, VaultArgs,
+    AlgorithmList, AttestationArg, Command, DEFAULT_LISTEN, DEFAULT_PRESENCE,
+    DEFAULT_PROMPT_TIMEOUT_SECS, PresenceMode, VaultArgs, default_algorithms,
 };
 
 pub const CONTROL_SOCKET_ENV: &str = "SOFTKEY_CONTROL_SOCKET";
@@ -38,7 +38,7 @@ pub(super) struct Def {
 }
 
 /// Every setting, in the order `softkey config` lists them.
-pub(super) const SETTINGS: [Def; 8] = [
+pub(super) const SETTINGS: [Def; 9] = [
     Def {
         key: "vault",
         accepts: "a path to the vault file",
@@ -119,6 +119,17 @@ pub(super) const SETTINGS: [Def; 8] = [
         unset: || Value::Unset("as the vault remembers it; self for a new vault"),
     },
     Def {
+        key: "algorithms",
+        accepts: "\"all\" or a list of COSE names, e.g. [\"ES256\", \"EdDSA\", \"ES384\"]",
+        kind: Kind::Algorithms,
+        env: None,
+        slot: |command| match command {
+            Command::Serve(a) => Some(Slot::Algorithms(&mut a.algorithms)),
+            _ => None,
+        },
+        unset: || Value::Text(default_algorithms().display()),
+    },
+    Def {
         key: "control_socket",
         accepts: "a path to the control socket",
         kind: Kind::Path,
@@ -176,6 +187,7 @@ pub(super) enum Kind {
     Presence,
     Seconds(RangeInclusive<u64>),
     Attestation,
+    Algorithms,
 }
 
 /// A value from the file, parsed for its setting's kind.
@@ -187,6 +199,7 @@ pub(super) enum Parsed {
     Presence(PresenceMode),
     Seconds(u64),
     Attestation(AttestationArg),
+    Algorithms(AlgorithmList),
 }
 
 impl Kind {
@@ -205,6 +218,7 @@ impl Kind {
                     .filter(|s| range.contains(s))?,
             ),
             Kind::Attestation => Parsed::Attestation(enum_value(value)?),
+            Kind::Algorithms => Parsed::Algorithms(algorithms_value(value)?),
         })
     }
 
@@ -218,6 +232,7 @@ impl Kind {
             Kind::Presence => Held::Presence(None),
             Kind::Seconds(_) => Held::Seconds(None),
             Kind::Attestation => Held::Attestation(None),
+            Kind::Algorithms => Held::Algorithms(None),
         }
     }
 }
@@ -230,6 +245,7 @@ pub(super) enum Held {
     Presence(Option<PresenceMode>),
     Seconds(Option<u64>),
     Attestation(Option<AttestationArg>),
+    Algorithms(Option<AlgorithmList>),
 }
 
 impl Held {
@@ -241,6 +257,7 @@ impl Held {
             Held::Presence(v) => Slot::Presence(v),
             Held::Seconds(v) => Slot::Seconds(v),
             Held::Attestation(v) => Slot::Attestation(v),
+            Held::Algorithms(v) => Slot::Algorithms(v),
         }
     }
 }
@@ -253,6 +270,7 @@ pub(super) enum Slot<'a> {
     Presence(&'a mut Option<PresenceMode>),
     Seconds(&'a mut Option<u64>),
     Attestation(&'a mut Option<AttestationArg>),
+    Algorithms(&'a mut Option<AlgorithmList>),
 }
 
 impl Slot<'_> {
@@ -265,6 +283,7 @@ impl Slot<'_> {
             Slot::Presence(v) => v.is_some(),
             Slot::Seconds(v) => v.is_some(),
             Slot::Attestation(v) => v.is_some(),
+            Slot::Algorithms(v) => v.is_some(),
         }
     }
 
@@ -286,6 +305,7 @@ impl Slot<'_> {
             (Slot::Presence(v), Parsed::Presence(p)) => **v = Some(*p),
             (Slot::Seconds(v), Parsed::Seconds(s)) => **v = Some(*s),
             (Slot::Attestation(v), Parsed::Attestation(a)) => **v = Some(*a),
+            (Slot::Algorithms(v), Parsed::Algorithms(a)) => **v = Some(a.clone()),
             // The parser gave this setting a value of its own kind.
             _ => {}
         }
@@ -300,6 +320,7 @@ impl Slot<'_> {
             Slot::Presence(v) => v.as_ref().map(|p| Value::Text(value_name(p))),
             Slot::Seconds(v) => v.map(Value::Number),
             Slot::Attestation(v) => v.as_ref().map(|a| Value::Text(value_name(a))),
+            Slot::Algorithms(v) => v.as_ref().map(|a| Value::Text(a.display())),
         }
     }
 }
@@ -324,6 +345,19 @@ fn path_value(value: &DeValue<'_>, dir: &Path) -> Option<PathBuf> {
     } else {
         dir.join(path)
     })
+}
+
+/// `"all"`, a comma-separated string, or an array of COSE names.
+fn algorithms_value(value: &DeValue<'_>) -> Option<AlgorithmList> {
+    if let Some(text) = value.as_str() {
+        return AlgorithmList::parse(text).ok();
+    }
+    let names: Option<Vec<&str>> = value
+        .as_array()?
+        .iter()
+        .map(|v| v.get_ref().as_str())
+        .collect();
+    AlgorithmList::from_names(names?.into_iter()).ok()
 }
 
 /// A string naming one of a clap value enum's values (the flag's spelling).

@@ -48,6 +48,31 @@ fn every_key_parses_with_its_line() {
 }
 
 #[test]
+fn algorithms_take_a_list_a_comma_string_or_all() {
+    use softkey_authenticator::Algorithm::{EdDsa, Es256, Es256K, Es384};
+    let list = |text: &str| match parsed(text).unwrap().get("algorithms").unwrap().value {
+        Parsed::Algorithms(ref a) => a.0.clone(),
+        ref other => panic!("{other:?}"),
+    };
+    assert_eq!(
+        list("algorithms = [\"ES384\", \"es256\"]\n"),
+        [Es384, Es256]
+    );
+    assert_eq!(list("algorithms = \"EdDSA, ES256K\"\n"), [EdDsa, Es256K]);
+    assert_eq!(
+        list("algorithms = \"all\"\n"),
+        softkey_authenticator::SUPPORTED_ALGORITHMS
+    );
+    for bad in ["[]", "[\"ES256\", \"ES256\"]", "\"RS1\"", "[1]", "true"] {
+        let e = error(&format!("algorithms = {bad}\n"));
+        assert!(
+            e.contains("`algorithms` must be \"all\" or a list"),
+            "{bad}: {e}"
+        );
+    }
+}
+
+#[test]
 fn unknown_keys_and_wrong_values_name_file_line_key_and_what_is_allowed() {
     let e = error("vault = \"/v\"\n\nvaults = \"/w\"\n");
     assert!(e.contains("/etc/sk/config.toml:3"), "{e}");

@@ -16,6 +16,7 @@ use crate::command::Command;
 use crate::counter::SignCounter;
 use crate::env::Env;
 use crate::error::Error;
+use crate::keys::{Algorithm, DEFAULT_ENABLED};
 use crate::pin::PinState;
 use crate::secrets::SecretsCache;
 use crate::state::{AssertionState, ManagementState};
@@ -38,6 +39,10 @@ pub struct Config {
     /// How many discoverable credentials the key accepts (getInfo
     /// remainingDiscoverableCredentials, KEY_STORE_FULL past it).
     pub max_discoverable_credentials: u64,
+    /// The algorithms makeCredential may choose and getInfo lists (0x0A),
+    /// listed in [`crate::keys::SUPPORTED`]'s order whatever their order here.
+    /// Existing credentials of other algorithms still sign.
+    pub algorithms: Vec<Algorithm>,
 }
 
 /// Hardware keys stop at 25–256 passkeys; softkey has no such limit. The
@@ -49,6 +54,7 @@ impl Default for Config {
         Config {
             aaguid: DEFAULT_AAGUID,
             max_discoverable_credentials: DEFAULT_MAX_DISCOVERABLE_CREDENTIALS,
+            algorithms: DEFAULT_ENABLED.to_vec(),
         }
     }
 }

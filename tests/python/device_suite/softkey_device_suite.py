@@ -123,6 +123,8 @@ class SoftkeyUnderTest:
         self.proc = subprocess.Popen(
             [self.binary, "serve", "--vault", str(self.vault), "--passphrase-file",
              str(self.passfile), "--presence", "auto", "--listen", f"127.0.0.1:{self.port}",
+             # Every algorithm the key has, so the suite's per-algorithm tests all run.
+             "--algorithms", "all",
              *os.environ.get("SOFTKEY_DEVICE_SUITE_SERVE_ARGS", "").split()],
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log, text=True,
             env=self._env(),

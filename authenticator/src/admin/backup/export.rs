@@ -82,7 +82,7 @@ fn export_credential(
         user_name: record.user_name.clone(),
         user_display_name: record.user_display_name.clone(),
         created: record.created,
-        algorithm: opened.key.algorithm().into(),
+        algorithm: opened.key.algorithm(),
         private_key_pkcs8,
         // As lookups see it: sealed in the ID, or the record's own.
         cred_protect: opened.flags.cred_protect,

@@ -33,14 +33,8 @@ use crate::env::StoreError;
 pub use export::export_backup;
 pub use import::import_backup;
 
-/// A credential's signature algorithm.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BackupAlgorithm {
-    /// ECDSA P-256 with SHA-256 (COSE -7).
-    Es256,
-    /// Ed25519 (COSE -8).
-    EdDsa,
-}
+/// A credential's signature algorithm: every one the key signs with.
+pub type BackupAlgorithm = crate::keys::Algorithm;
 
 /// A credential's hmac-secret CredRandoms (CTAP 2.1 §12.5), the two values
 /// a WebAuthn PRF output is computed from.

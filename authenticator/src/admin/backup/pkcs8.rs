@@ -1,14 +1,15 @@
 //! Credential private keys as PKCS#8 DER (RFC 5958 `OneAsymmetricKey`),
-//! the form CXF 1.0 carries passkey keys in: P-256 as an RFC 5915
-//! `ECPrivateKey` with the namedCurve OID (RFC 5480), Ed25519 as the RFC
-//! 8410 `CurvePrivateKey` seed. Decoding is strict DER and checks an
+//! the form CXF 1.0 carries passkey keys in: P-256, P-384, P-521 and
+//! secp256k1 as an RFC 5915 `ECPrivateKey` with the namedCurve OID (RFC 5480;
+//! secp256k1's from SEC 2), Ed25519 as the RFC 8410
+//! `CurvePrivateKey` seed. Decoding is strict DER and checks an
 //! embedded public key against the private one when present.
 
 use ed25519_dalek::pkcs8::{DecodePrivateKey, EncodePrivateKey};
 use zeroize::Zeroizing;
 
 use super::BackupAlgorithm;
-use crate::keys::{Algorithm, CredentialKey};
+use crate::keys::{Algorithm, CredentialKey, SUPPORTED};
 
 /// The PKCS#8 DER of `key` (P-256 with its public key, Ed25519 v2 with its
 /// public key), or `None` if encoding failed (it does not for valid keys).
@@ -18,6 +19,9 @@ pub(crate) fn encode(key: &CredentialKey) -> Option<Zeroizing<Vec<u8>>> {
         CredentialKey::EdDsa(seed) => ed25519_dalek::SigningKey::from_bytes(seed)
             .to_pkcs8_der()
             .ok()?,
+        CredentialKey::Es384(secret) => secret.to_pkcs8_der().ok()?,
+        CredentialKey::Es512(secret) => secret.to_pkcs8_der().ok()?,
+        CredentialKey::Es256K(secret) => secret.to_pkcs8_der().ok()?,
     };
     Some(Zeroizing::new(document.as_bytes().to_vec()))
 }
@@ -34,26 +38,26 @@ pub(crate) fn decode(algorithm: BackupAlgorithm, der: &[u8]) -> Option<Credentia
             let signing = ed25519_dalek::SigningKey::from_pkcs8_der(der).ok()?;
             Some(CredentialKey::EdDsa(Zeroizing::new(signing.to_bytes())))
         }
+        BackupAlgorithm::Es384 => p384::SecretKey::from_pkcs8_der(der)
+            .ok()
+            .map(CredentialKey::Es384),
+        BackupAlgorithm::Es512 => p521::SecretKey::from_pkcs8_der(der)
+            .ok()
+            .map(CredentialKey::Es512),
+        BackupAlgorithm::Es256K => k256::SecretKey::from_pkcs8_der(der)
+            .ok()
+            .map(CredentialKey::Es256K),
     }
 }
 
-impl BackupAlgorithm {
+impl Algorithm {
     /// The algorithm of a PKCS#8 private key (RFC 5958), found by parsing it
     /// with the same strict decoder import uses; `None` for anything that is
-    /// neither a valid P-256 nor a valid Ed25519 key.
-    pub fn of_pkcs8(der: &[u8]) -> Option<BackupAlgorithm> {
-        [BackupAlgorithm::Es256, BackupAlgorithm::EdDsa]
+    /// not a valid key of an algorithm we sign with.
+    pub fn of_pkcs8(der: &[u8]) -> Option<Algorithm> {
+        SUPPORTED
             .into_iter()
             .find(|&alg| decode(alg, der).is_some())
-    }
-}
-
-impl From<Algorithm> for BackupAlgorithm {
-    fn from(alg: Algorithm) -> Self {
-        match alg {
-            Algorithm::Es256 => BackupAlgorithm::Es256,
-            Algorithm::EdDsa => BackupAlgorithm::EdDsa,
-        }
     }
 }
 
@@ -69,7 +73,7 @@ mod tests {
         for alg in SUPPORTED {
             let key = CredentialKey::generate(&mut env, alg).unwrap();
             let der = encode(&key).unwrap();
-            let back = decode(alg.into(), &der).unwrap();
+            let back = decode(alg, &der).unwrap();
             assert_eq!(back.algorithm(), alg);
             assert_eq!(*back.to_bytes(), *key.to_bytes());
         }
@@ -97,7 +101,7 @@ mod tests {
         for alg in SUPPORTED {
             let key = CredentialKey::generate(&mut env, alg).unwrap();
             let der = encode(&key).unwrap();
-            assert_eq!(BackupAlgorithm::of_pkcs8(&der), Some(alg.into()));
+            assert_eq!(BackupAlgorithm::of_pkcs8(&der), Some(alg));
         }
         assert_eq!(BackupAlgorithm::of_pkcs8(b"not a key"), None);
     }

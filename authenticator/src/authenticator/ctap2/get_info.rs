@@ -80,7 +80,7 @@ impl Authenticator {
             (0x07, Value::Unsigned(MAX_CREDENTIAL_COUNT_IN_LIST)),
             (0x08, usize_value(MAX_CREDENTIAL_ID_LEN)),
             (0x09, Value::Array(vec![Value::text("usb")])),
-            (0x0A, keys::algorithms_info()),
+            (0x0A, keys::algorithms_info(&self.config.algorithms)),
             (0x0B, usize_value(MAX_SERIALIZED_LARGE_BLOB_ARRAY)),
             (0x0C, Value::Bool(config.force_pin_change)),
             (0x0D, Value::Unsigned(u64::from(config.min_pin_length))),
@@ -161,7 +161,8 @@ mod tests {
             Some(Value::Array(vec![Value::Unsigned(2), Value::Unsigned(1)]))
         );
         assert_eq!(get(7), Some(Value::Unsigned(64)));
-        assert_eq!(get(8), Some(Value::Unsigned(63)));
+        // The longest ID that unwraps: a v3 ID with a P-521 key.
+        assert_eq!(get(8), Some(Value::Unsigned(97)));
         assert_eq!(get(9), Some(texts(&["usb"])));
         let algs = get(10).unwrap();
         let Value::Array(algs) = algs else { panic!() };

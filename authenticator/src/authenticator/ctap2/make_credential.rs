@@ -124,8 +124,9 @@ impl Authenticator {
         let pin_set = self.pin_is_set(env)?;
         // Steps 1–2: zero-length pinUvAuthParam probe; protocol checks.
         req.pin_uv.check_steps_1_2(env, req.rp_id, pin_set)?;
-        // Step 3: the first algorithm of the request that we support.
-        let alg = keys::choose(&req.algorithms).ok_or(CtapError::UnsupportedAlgorithm)?;
+        // Step 3: the first algorithm of the request that the key has enabled.
+        let alg = keys::choose(&req.algorithms, &self.config.algorithms)
+            .ok_or(CtapError::UnsupportedAlgorithm)?;
         // Step 4: options. up=false is invalid for makeCredential. With a
         // pinUvAuthParam the "uv" option is ignored; without one, uv=true
         // would need built-in UV, which we do not have.
