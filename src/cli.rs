@@ -220,7 +220,7 @@ pub struct PendingArgs {
     "  presence = \"tty\"                  # tty, notify, socket, auto or deny\n",
     "  prompt_timeout = 30               # seconds, 1 to 600\n",
     "  attestation = \"self\"              # self or batch\n",
-    "  algorithms = [\"ES256\", \"EdDSA\"]   # or \"all\"; ES384, ES512, ES256K too\n",
+    "  algorithms = [\"ES256\", \"EdDSA\"]   # or \"all\"; ES384, ES512, ES256K, ML-DSA-44/65/87\n",
     "  control_socket = \"/run/user/1000/softkey/control.sock\"\n",
     "  # Read from --config FILE, $SOFTKEY_CONFIG, $XDG_CONFIG_HOME/softkey/config.toml\n",
     "  # or ~/.config/softkey/config.toml, whichever comes first.\n\n",
@@ -399,7 +399,8 @@ pub struct ServeArgs {
     pub enterprise_rps: Vec<String>,
 
     /// The algorithms new credentials may use and getInfo lists, by COSE name,
-    /// comma-separated (ES256, EdDSA, ES384, ES512, ES256K), or `all`
+    /// comma-separated (ES256, EdDSA, ES384, ES512, ES256K, ML-DSA-44, ML-DSA-65,
+    /// ML-DSA-87), or `all`
     /// [default: ES256,EdDSA]. Whatever the order given, the key prefers them
     /// in that order; credentials of others still sign.
     #[arg(long, value_name = "LIST", value_parser = AlgorithmList::parse)]

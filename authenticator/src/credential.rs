@@ -12,11 +12,12 @@
 //! v2 (63 bytes, issued now):
 //!   0x02 || nonce (12) || AES-256-GCM(aad = 0x02 || rpIdHash,
 //!       alg (1: 1 = ES256, 2 = EdDSA) || flags (1) || private key (32)) (34 + 16 tag)
-//! v3 (65, 81 or 99 bytes, issued for the algorithms whose private key is
-//!   not 32 bytes, and for ES256K):
+//! v3 (31 bytes plus the private key: 63, 79 or 97; issued for every
+//!   algorithm but ES256 and EdDSA):
 //!   0x03 || nonce (12) || AES-256-GCM(aad = 0x03 || rpIdHash,
-//!       alg (1: 3 = ES384, 4 = ES512, 5 = ES256K) || flags (1) ||
-//!       private key (48, 66 or 32)) (+ 16 tag)
+//!       alg (1: 3 = ES384, 4 = ES512, 5 = ES256K, 6–8 = ML-DSA-44/65/87) ||
+//!       flags (1) || private key (48, 66, or 32: a scalar or ML-DSA's seed ξ))
+//!       (+ 16 tag)
 //!   flags: bit 0 discoverable, bits 1–2 credProtect level 1..=3, others 0
 //! ```
 //!
@@ -79,6 +80,9 @@ const ALG_EDDSA: u8 = 2;
 const ALG_ES384: u8 = 3;
 const ALG_ES512: u8 = 4;
 const ALG_ES256K: u8 = 5;
+const ALG_ML_DSA_44: u8 = 6;
+const ALG_ML_DSA_65: u8 = 7;
+const ALG_ML_DSA_87: u8 = 8;
 
 /// The algorithm byte inside an ID, and the version that carries it.
 fn alg_byte(alg: Algorithm) -> (u8, u8) {
@@ -88,6 +92,9 @@ fn alg_byte(alg: Algorithm) -> (u8, u8) {
         Algorithm::Es384 => (V3, ALG_ES384),
         Algorithm::Es512 => (V3, ALG_ES512),
         Algorithm::Es256K => (V3, ALG_ES256K),
+        Algorithm::MlDsa44 => (V3, ALG_ML_DSA_44),
+        Algorithm::MlDsa65 => (V3, ALG_ML_DSA_65),
+        Algorithm::MlDsa87 => (V3, ALG_ML_DSA_87),
     }
 }
 
@@ -98,6 +105,9 @@ fn alg_of(version: u8, byte: u8) -> Option<Algorithm> {
         ALG_ES384 => Algorithm::Es384,
         ALG_ES512 => Algorithm::Es512,
         ALG_ES256K => Algorithm::Es256K,
+        ALG_ML_DSA_44 => Algorithm::MlDsa44,
+        ALG_ML_DSA_65 => Algorithm::MlDsa65,
+        ALG_ML_DSA_87 => Algorithm::MlDsa87,
         _ => return None,
     };
     (alg_byte(alg).0 == version).then_some(alg)

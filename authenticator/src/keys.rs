@@ -13,6 +13,11 @@
 
 use core::fmt;
 
+mod post_quantum;
+
+use ml_dsa::{MlDsa44, MlDsa65, MlDsa87};
+pub(crate) use post_quantum::signing_key as ml_dsa_signing_key;
+
 // ed25519-dalek and p256 share the `signature` crate: one import serves both.
 use ecdsa::hazmat::sign_prehashed_rfc6979;
 use ed25519_dalek::Signer as _;
@@ -44,16 +49,25 @@ pub enum Algorithm {
     Es512 = -36,
     /// ECDSA secp256k1 SHA-256 (RFC 8812).
     Es256K = -47,
+    /// ML-DSA-44 (FIPS 204), COSE -48 (draft-ietf-cose-dilithium).
+    MlDsa44 = -48,
+    /// ML-DSA-65, COSE -49.
+    MlDsa65 = -49,
+    /// ML-DSA-87, COSE -50.
+    MlDsa87 = -50,
 }
 
 /// Every algorithm this build can sign with, in our order of preference
 /// (getInfo 0x0A lists the enabled ones in this order).
-pub const SUPPORTED: [Algorithm; 5] = [
+pub const SUPPORTED: [Algorithm; 8] = [
     Algorithm::Es256,
     Algorithm::EdDsa,
     Algorithm::Es384,
     Algorithm::Es512,
     Algorithm::Es256K,
+    Algorithm::MlDsa44,
+    Algorithm::MlDsa65,
+    Algorithm::MlDsa87,
 ];
 
 /// What getInfo lists unless the user chooses: what browsers ask for and
@@ -78,6 +92,9 @@ impl Algorithm {
             Algorithm::Es384 => "ES384",
             Algorithm::Es512 => "ES512",
             Algorithm::Es256K => "ES256K",
+            Algorithm::MlDsa44 => "ML-DSA-44",
+            Algorithm::MlDsa65 => "ML-DSA-65",
+            Algorithm::MlDsa87 => "ML-DSA-87",
         }
     }
 
@@ -91,7 +108,13 @@ impl Algorithm {
     /// The length of the private bytes a credential ID or record carries.
     pub(crate) const fn private_len(self) -> usize {
         match self {
-            Algorithm::Es256 | Algorithm::EdDsa | Algorithm::Es256K => 32,
+            // ML-DSA keys are kept as the 32-byte seed ξ (FIPS 204 Algorithm 6).
+            Algorithm::Es256
+            | Algorithm::EdDsa
+            | Algorithm::Es256K
+            | Algorithm::MlDsa44
+            | Algorithm::MlDsa65
+            | Algorithm::MlDsa87 => 32,
             Algorithm::Es384 => 48,
             Algorithm::Es512 => 66,
         }
@@ -137,6 +160,13 @@ pub(crate) enum CredentialKey {
     Es512(p521::SecretKey),
     /// The secp256k1 scalar.
     Es256K(k256::SecretKey),
+    /// The ML-DSA-44 seed ξ; the expanded key is derived when a signature
+    /// or the public key is asked for.
+    MlDsa44(Zeroizing<[u8; 32]>),
+    /// The ML-DSA-65 seed ξ.
+    MlDsa65(Zeroizing<[u8; 32]>),
+    /// The ML-DSA-87 seed ξ.
+    MlDsa87(Zeroizing<[u8; 32]>),
 }
 
 // Every variant wipes itself on drop (the curves' SecretKey and Zeroizing do).
@@ -187,6 +217,15 @@ impl CredentialKey {
             Algorithm::Es256K => k256::SecretKey::from_slice(bytes)
                 .ok()
                 .map(CredentialKey::Es256K),
+            Algorithm::MlDsa44 => Some(CredentialKey::MlDsa44(Zeroizing::new(
+                bytes.try_into().ok()?,
+            ))),
+            Algorithm::MlDsa65 => Some(CredentialKey::MlDsa65(Zeroizing::new(
+                bytes.try_into().ok()?,
+            ))),
+            Algorithm::MlDsa87 => Some(CredentialKey::MlDsa87(Zeroizing::new(
+                bytes.try_into().ok()?,
+            ))),
         }
     }
 
@@ -204,6 +243,9 @@ impl CredentialKey {
             CredentialKey::Es384(key) => scalar::<48>(key.to_bytes()),
             CredentialKey::Es512(key) => scalar::<66>(key.to_bytes()),
             CredentialKey::Es256K(key) => scalar::<32>(key.to_bytes()),
+            CredentialKey::MlDsa44(seed)
+            | CredentialKey::MlDsa65(seed)
+            | CredentialKey::MlDsa87(seed) => Zeroizing::new(seed.to_vec()),
         }
     }
 
@@ -214,6 +256,9 @@ impl CredentialKey {
             CredentialKey::Es384(_) => Algorithm::Es384,
             CredentialKey::Es512(_) => Algorithm::Es512,
             CredentialKey::Es256K(_) => Algorithm::Es256K,
+            CredentialKey::MlDsa44(_) => Algorithm::MlDsa44,
+            CredentialKey::MlDsa65(_) => Algorithm::MlDsa65,
+            CredentialKey::MlDsa87(_) => Algorithm::MlDsa87,
         }
     }
 
@@ -240,6 +285,20 @@ impl CredentialKey {
                 let point = key.public_key().to_sec1_point(false);
                 ec2_key(Algorithm::Es256K, 8, point.x(), point.y())
             }
+            // AKP key type 7 with the public key under -1
+            // (draft-ietf-cose-dilithium), as python-fido2 reads it.
+            CredentialKey::MlDsa44(seed) => Ok(akp_key(
+                Algorithm::MlDsa44,
+                post_quantum::public_key::<MlDsa44>(seed),
+            )),
+            CredentialKey::MlDsa65(seed) => Ok(akp_key(
+                Algorithm::MlDsa65,
+                post_quantum::public_key::<MlDsa65>(seed),
+            )),
+            CredentialKey::MlDsa87(seed) => Ok(akp_key(
+                Algorithm::MlDsa87,
+                post_quantum::public_key::<MlDsa87>(seed),
+            )),
             CredentialKey::EdDsa(seed) => {
                 let public = ed25519_dalek::SigningKey::from_bytes(seed).verifying_key();
                 Ok(Value::Map(vec![
@@ -293,8 +352,21 @@ impl CredentialKey {
                     k256::ecdsa::SigningKey::from(key).sign(message);
                 signature.as_bytes().to_vec()
             }
+            CredentialKey::MlDsa44(seed) => post_quantum::sign::<MlDsa44>(seed, message),
+            CredentialKey::MlDsa65(seed) => post_quantum::sign::<MlDsa65>(seed, message),
+            CredentialKey::MlDsa87(seed) => post_quantum::sign::<MlDsa87>(seed, message),
         }
     }
+}
+
+/// An AKP COSE_Key (key type 7) with the public key under -1
+/// (draft-ietf-cose-dilithium), as python-fido2 reads it.
+fn akp_key(alg: Algorithm, public: Vec<u8>) -> Value {
+    Value::Map(vec![
+        (Value::int(1), Value::int(7)),
+        (Value::int(3), Value::int(alg.cose())),
+        (Value::int(-1), Value::Bytes(public)),
+    ])
 }
 
 /// An EC2 COSE_Key from the coordinates of an uncompressed point.
@@ -333,6 +405,20 @@ pub(crate) fn verify(cose: &Value, message: &[u8], sig: &[u8]) -> Result<(), Str
         let sig = ed25519_dalek::Signature::from_slice(sig).map_err(e)?;
         return key.verify(message, &sig).map_err(e);
     }
+    fn ml_dsa<P: ml_dsa::MlDsaParams>(pk: &[u8], message: &[u8], sig: &[u8]) -> Result<(), String> {
+        let pk = ml_dsa::EncodedVerifyingKey::<P>::try_from(pk).map_err(|_| "pk length")?;
+        let sig = ml_dsa::EncodedSignature::<P>::try_from(sig).map_err(|_| "sig length")?;
+        let sig = ml_dsa::Signature::<P>::decode(&sig).ok_or("sig encoding")?;
+        ml_dsa::VerifyingKey::<P>::decode(&pk)
+            .verify(message, &sig)
+            .map_err(|e| e.to_string())
+    }
+    match alg {
+        Algorithm::MlDsa44 => return ml_dsa::<MlDsa44>(&bytes(-1)?, message, sig),
+        Algorithm::MlDsa65 => return ml_dsa::<MlDsa65>(&bytes(-1)?, message, sig),
+        Algorithm::MlDsa87 => return ml_dsa::<MlDsa87>(&bytes(-1)?, message, sig),
+        _ => {}
+    }
     let sec1 = [vec![4u8], bytes(-2)?, bytes(-3)?].concat();
     match alg {
         Algorithm::Es256 => p256::ecdsa::VerifyingKey::from_sec1_bytes(&sec1)
@@ -360,7 +446,9 @@ pub(crate) fn verify(cose: &Value, message: &[u8], sig: &[u8]) -> Result<(), Str
                 &k256::ecdsa::DerSignature::from_bytes(sig).map_err(e)?,
             )
             .map_err(e),
-        Algorithm::EdDsa => Err("unreachable".into()),
+        Algorithm::EdDsa | Algorithm::MlDsa44 | Algorithm::MlDsa65 | Algorithm::MlDsa87 => {
+            Err("handled above".into())
+        }
     }
 }
 

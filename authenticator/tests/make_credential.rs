@@ -5,10 +5,11 @@
 mod common;
 
 use common::*;
-use softkey_authenticator::cbor::Value;
+use softkey_authenticator::cbor::{self, Value};
 use softkey_authenticator::testing::LoggedPresence;
 use softkey_authenticator::{
-    CREDENTIAL_ID_LEN, DEFAULT_AAGUID, Operation, PresenceError, Store, list_credentials,
+    CREDENTIAL_ID_LEN, DEFAULT_AAGUID, MAX_MSG_SIZE, Operation, PresenceError, Store,
+    list_credentials,
 };
 
 const RP: &str = "example.com";
@@ -380,4 +381,47 @@ fn unknown_extensions_and_keys_are_ignored() {
     // But extensions must be a map.
     mc.extensions = Some(Value::Array(vec![]));
     assert_eq!(h.make_credential(&mc).err(), Some(0x11));
+}
+
+/// The largest responses of every algorithm still fit the CTAPHID message
+/// (getInfo maxMsgSize, 7,609 bytes): a discoverable credential with the
+/// longest user fields and a credBlob, self attestation (the
+/// credential's own signature, so ML-DSA-87's 4,627 bytes beside its 2,592-byte
+/// public key), then getAssertion with the user. Prints the sizes.
+#[test]
+fn every_algorithm_fits_the_largest_message() {
+    let mut h = Harness::all_algorithms();
+    for alg in softkey_authenticator::SUPPORTED_ALGORITHMS {
+        let rp = format!("{}.example", alg.name().to_lowercase());
+        let long = "n".repeat(64);
+        let mut mc = Mc::new(&rp, &[7; 64], &long).rk();
+        mc.display_name = Some("d".repeat(64));
+        mc.algs = vec![Value::text_map(vec![
+            ("alg", Value::int(alg.cose())),
+            ("type", Value::text("public-key")),
+        ])];
+        mc.extensions = Some(Value::text_map(vec![("credBlob", Value::bytes(&[1; 32]))]));
+        let made = h.raw(&[&[MAKE_CREDENTIAL][..], &cbor::encode(&mc.to_value())].concat());
+        assert_eq!(made[0], 0, "{alg:?}");
+        assert!(made.len() <= MAX_MSG_SIZE, "{alg:?}: {} bytes", made.len());
+        let asserted = h.raw(
+            &[
+                &[GET_ASSERTION][..],
+                &cbor::encode(&Ga::new(&rp).to_value()),
+            ]
+            .concat(),
+        );
+        assert_eq!(asserted[0], 0, "{alg:?}");
+        assert!(
+            asserted.len() <= MAX_MSG_SIZE,
+            "{alg:?}: {} bytes",
+            asserted.len()
+        );
+        println!(
+            "{:<10} makeCredential {:>5} B, getAssertion {:>5} B",
+            alg.name(),
+            made.len(),
+            asserted.len()
+        );
+    }
 }

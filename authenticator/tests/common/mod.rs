@@ -51,6 +51,17 @@ impl Harness {
         Harness { env, auth }
     }
 
+    /// A key with every algorithm enabled (`serve --algorithms all`).
+    pub fn all_algorithms() -> Self {
+        let mut env = TestEnv::new(42);
+        let mut auth = Authenticator::new(Config {
+            algorithms: softkey_authenticator::SUPPORTED_ALGORITHMS.to_vec(),
+            ..Config::default()
+        });
+        auth.power_up(&mut env);
+        Harness { env, auth }
+    }
+
     /// A process restart: RAM state gone, the store kept.
     pub fn restart(&mut self) {
         self.auth = Authenticator::new(Config::default());

@@ -6,6 +6,7 @@
 //! embedded public key against the private one when present.
 
 use ed25519_dalek::pkcs8::{DecodePrivateKey, EncodePrivateKey};
+use ml_dsa::{MlDsa44, MlDsa65, MlDsa87, MlDsaParams};
 use zeroize::Zeroizing;
 
 use super::BackupAlgorithm;
@@ -22,6 +23,10 @@ pub(crate) fn encode(key: &CredentialKey) -> Option<Zeroizing<Vec<u8>>> {
         CredentialKey::Es384(secret) => secret.to_pkcs8_der().ok()?,
         CredentialKey::Es512(secret) => secret.to_pkcs8_der().ok()?,
         CredentialKey::Es256K(secret) => secret.to_pkcs8_der().ok()?,
+        // The seed-only form (the private key is ξ, FIPS 204 §6.1).
+        CredentialKey::MlDsa44(seed) => ml_dsa_key::<MlDsa44>(seed).to_pkcs8_der().ok()?,
+        CredentialKey::MlDsa65(seed) => ml_dsa_key::<MlDsa65>(seed).to_pkcs8_der().ok()?,
+        CredentialKey::MlDsa87(seed) => ml_dsa_key::<MlDsa87>(seed).to_pkcs8_der().ok()?,
     };
     Some(Zeroizing::new(document.as_bytes().to_vec()))
 }
@@ -47,7 +52,25 @@ pub(crate) fn decode(algorithm: BackupAlgorithm, der: &[u8]) -> Option<Credentia
         BackupAlgorithm::Es256K => k256::SecretKey::from_pkcs8_der(der)
             .ok()
             .map(CredentialKey::Es256K),
+        // Only the seed form decodes: a key given in expanded form alone
+        // cannot become the 32 bytes a credential ID carries.
+        BackupAlgorithm::MlDsa44 => ml_dsa_seed::<MlDsa44>(der).map(CredentialKey::MlDsa44),
+        BackupAlgorithm::MlDsa65 => ml_dsa_seed::<MlDsa65>(der).map(CredentialKey::MlDsa65),
+        BackupAlgorithm::MlDsa87 => ml_dsa_seed::<MlDsa87>(der).map(CredentialKey::MlDsa87),
     }
+}
+
+fn ml_dsa_key<P: MlDsaParams>(seed: &[u8; 32]) -> ml_dsa::SigningKey<P> {
+    crate::keys::ml_dsa_signing_key::<P>(seed)
+}
+
+fn ml_dsa_seed<P>(der: &[u8]) -> Option<Zeroizing<[u8; 32]>>
+where
+    P: MlDsaParams,
+    ml_dsa::SigningKey<P>: DecodePrivateKey,
+{
+    let key = ml_dsa::SigningKey::<P>::from_pkcs8_der(der).ok()?;
+    Some(Zeroizing::new(key.to_seed().into()))
 }
 
 impl Algorithm {
