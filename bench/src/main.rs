@@ -11,6 +11,7 @@
 //! (unlock minus KDF, file size, getAssertion and makeCredential at scale, memory):
 //! see `scale.rs`.
 
+mod algorithms;
 mod compare;
 mod measure;
 mod report;
@@ -102,6 +103,12 @@ struct Args {
     #[arg(long, value_name = "LABEL=TEXT")]
     unsupported: Vec<String>,
 
+    /// Instead of the latency run: makeCredential and getAssertion (allowList of 1) for
+    /// every credential algorithm, on a key served with `--algorithms all`, with the
+    /// size of each answer.
+    #[arg(long, conflicts_with_all = ["target", "scale"])]
+    per_algorithm: bool,
+
     /// Print a Markdown section for BENCHMARKS.md instead of plain text.
     #[arg(long)]
     markdown: bool,
@@ -151,6 +158,22 @@ fn run(args: &Args) -> Result<String> {
 
     if !args.target.is_empty() {
         return run_targets(args, &plan, &softkey, &dir);
+    }
+    if args.per_algorithm {
+        let server = ServerProcess::start_with(
+            &softkey,
+            args.store,
+            &dir,
+            &[
+                std::ffi::OsStr::new("--algorithms"),
+                std::ffi::OsStr::new("all"),
+            ],
+        )?;
+        let mut key = Ctap2::connect(server.addr, DEFAULT_BUS_ID)
+            .with_context(|| format!("attaching {DEFAULT_BUS_ID} at {}", server.addr))?;
+        let rows = algorithms::run(&mut key, plan.iterations, &run_tag()?)
+            .with_context(|| format!("server stderr so far:\n{}", server.stderr_text()))?;
+        return Ok(algorithms::render(&rows, args.markdown));
     }
     let mut server = ServerProcess::start(&softkey, args.store, &dir)?;
     eprintln!(

@@ -75,12 +75,37 @@ impl ServerProcess {
     /// Starts `softkey serve --presence auto --listen 127.0.0.1:0` on `store`. With
     /// [`StoreKind::Vault`] it first runs `softkey init` into a new directory under `dir`.
     pub fn start(softkey: &Path, store: StoreKind, dir: &Path) -> Result<Self> {
+        Self::start_with(softkey, store, dir, &[])
+    }
+
+    /// [`Self::start`] with more `serve` arguments (e.g. `--algorithms all`).
+    pub fn start_with(
+        softkey: &Path,
+        store: StoreKind,
+        dir: &Path,
+        extra: &[&OsStr],
+    ) -> Result<Self> {
         match store {
-            StoreKind::Memory => Self::spawn(softkey, &[OsStr::new("--ephemeral")], None),
+            StoreKind::Memory => {
+                let args: Vec<&OsStr> = [OsStr::new("--ephemeral")]
+                    .into_iter()
+                    .chain(extra.iter().copied())
+                    .collect();
+                Self::spawn(softkey, &args, None)
+            }
             StoreKind::Vault => {
                 let tmp = TempDir::new(dir)?;
                 let (vault, pass) = init_vault(softkey, tmp.path())?;
-                Self::serve_vault(softkey, &vault, &pass, Some(tmp))
+                let args: Vec<&OsStr> = [
+                    OsStr::new("--vault"),
+                    vault.as_os_str(),
+                    OsStr::new("--passphrase-file"),
+                    pass.as_os_str(),
+                ]
+                .into_iter()
+                .chain(extra.iter().copied())
+                .collect();
+                Self::spawn(softkey, &args, Some(tmp))
             }
         }
     }
