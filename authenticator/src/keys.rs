@@ -335,16 +335,24 @@ impl CredentialKey {
                 .sign(message)
                 .to_bytes()
                 .to_vec(),
-            // The other curves are not on the hot path: their crates' own
-            // signing keys (which derive the public point) are fast enough.
+            // From the scalar too, as for ES256: a signing key would first
+            // derive the public point, which doubled the cost.
             CredentialKey::Es384(key) => {
-                let signature: p384::ecdsa::DerSignature =
-                    p384::ecdsa::SigningKey::from(key).sign(message);
-                signature.as_bytes().to_vec()
+                let digest = sha2::Sha384::digest(message);
+                let (signature, _) = sign_prehashed_rfc6979::<p384::NistP384, sha2::Sha384>(
+                    &key.to_nonzero_scalar(),
+                    &digest,
+                    &[],
+                );
+                signature.to_der().as_bytes().to_vec()
             }
             CredentialKey::Es512(key) => {
-                let signature: p521::ecdsa::Signature =
-                    p521::ecdsa::SigningKey::from(key).sign(message);
+                let digest = sha2::Sha512::digest(message);
+                let (signature, _) = sign_prehashed_rfc6979::<p521::NistP521, sha2::Sha512>(
+                    &key.to_nonzero_scalar(),
+                    &digest,
+                    &[],
+                );
                 signature.to_der().as_bytes().to_vec()
             }
             CredentialKey::Es256K(key) => {
@@ -594,6 +602,29 @@ mod tests {
             verify(&cose, b"message", &sig).unwrap_or_else(|e| panic!("{alg:?}: {e}"));
             assert!(verify(&cose, b"massage", &sig).is_err(), "{alg:?}");
         }
+    }
+
+    #[test]
+    fn p384_and_p521_sign_from_the_scalar_the_bytes_their_signing_keys_give() {
+        let mut env = TestEnv::new(8);
+        let CredentialKey::Es384(secret) =
+            CredentialKey::generate(&mut env, Algorithm::Es384).unwrap()
+        else {
+            panic!("not ES384")
+        };
+        let reference: p384::ecdsa::DerSignature =
+            p384::ecdsa::SigningKey::from(&secret).sign(b"message");
+        let key = CredentialKey::Es384(secret);
+        assert_eq!(key.sign(b"message"), reference.as_bytes());
+        let CredentialKey::Es512(secret) =
+            CredentialKey::generate(&mut env, Algorithm::Es512).unwrap()
+        else {
+            panic!("not ES512")
+        };
+        let reference: p521::ecdsa::Signature =
+            p521::ecdsa::SigningKey::from(&secret).sign(b"message");
+        let key = CredentialKey::Es512(secret);
+        assert_eq!(key.sign(b"message"), reference.to_der().as_bytes());
     }
 
     #[test]
