@@ -385,12 +385,16 @@ fn unknown_extensions_and_keys_are_ignored() {
 
 /// The largest responses of every algorithm still fit the CTAPHID message
 /// (getInfo maxMsgSize, 7,609 bytes): a discoverable credential with the
-/// longest user fields and a credBlob, self attestation (the
-/// credential's own signature, so ML-DSA-87's 4,627 bytes beside its 2,592-byte
-/// public key), then getAssertion with the user. Prints the sizes.
+/// longest user fields and every extension output at once (credProtect,
+/// credBlob, largeBlobKey, hmac-secret and hmac-secret-mc with two salts), self
+/// attestation (the credential's own signature, so ML-DSA-87's 4,627 bytes
+/// beside its 2,592-byte public key), then getAssertion with the user. Prints
+/// the sizes.
 #[test]
 fn every_algorithm_fits_the_largest_message() {
+    use softkey_authenticator::testing::PinClient;
     let mut h = Harness::all_algorithms();
+    let pin = PinClient::new(2);
     for alg in softkey_authenticator::SUPPORTED_ALGORITHMS {
         let rp = format!("{}.example", alg.name().to_lowercase());
         let long = "n".repeat(64);
@@ -400,7 +404,21 @@ fn every_algorithm_fits_the_largest_message() {
             ("alg", Value::int(alg.cose())),
             ("type", Value::text("public-key")),
         ])];
-        mc.extensions = Some(Value::text_map(vec![("credBlob", Value::bytes(&[1; 32]))]));
+        let ka = pin.key_agreement(&mut h.auth, &mut h.env).unwrap();
+        let salts = ka.encrypt(&mut h.env, &[9; 64]);
+        let hmac_secret_mc = Value::int_map(vec![
+            (1, ka.cose_key.clone()),
+            (3, Value::bytes(&ka.authenticate(&salts))),
+            (2, Value::Bytes(salts)),
+            (4, Value::Unsigned(pin.protocol)),
+        ]);
+        mc.extensions = Some(Value::text_map(vec![
+            ("credProtect", Value::Unsigned(1)),
+            ("credBlob", Value::bytes(&[1; 32])),
+            ("largeBlobKey", Value::Bool(true)),
+            ("hmac-secret", Value::Bool(true)),
+            ("hmac-secret-mc", hmac_secret_mc),
+        ]));
         let made = h.raw(&[&[MAKE_CREDENTIAL][..], &cbor::encode(&mc.to_value())].concat());
         assert_eq!(made[0], 0, "{alg:?}");
         assert!(made.len() <= MAX_MSG_SIZE, "{alg:?}: {} bytes", made.len());
