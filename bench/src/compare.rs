@@ -15,7 +15,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use softkey_conformance::ctap2::Ctap2;
 use softkey_transport::DEFAULT_BUS_ID;
 
-use crate::measure::{Fixtures, HID_ERROR_RETRIES, Key, Plan, WrongAnswer, is_hid_error};
+use crate::measure::{Fixtures, Key, Plan, WrongAnswer, retry_hid_errors};
 use crate::report::{Summary, fmt_duration};
 
 /// Samples one target takes in a row before the next target's turn.
@@ -110,12 +110,12 @@ pub fn run(
             .filter(|(label, _)| *label == target.label)
             .map(|(_, text)| text.as_str())
             .collect();
-        let fixtures = Fixtures::prepare(&mut key, tag, &lacks)
+        let fixtures = Fixtures::prepare(&mut key, tag, &lacks, target.peer)
             .with_context(|| format!("preparing {}", target.label))?;
         keys.push((key, fixtures));
     }
     let (mut rows, mut wrong) = (Vec::new(), Vec::new());
-    let mut hid_errors = vec![0; keys.len()];
+    let mut hid_errors: Vec<usize> = keys.iter().map(|(_, f)| f.refused).collect();
     for (op, n) in plan.ops() {
         let mut samples: Vec<Vec<Duration>> = vec![Vec::with_capacity(n); keys.len()];
         let mut wrongs: Vec<Vec<WrongAnswer>> = (0..keys.len()).map(|_| Vec::new()).collect();
@@ -128,18 +128,11 @@ pub fn run(
                     continue;
                 }
                 for i in done..done + take {
-                    let mut tries = 0;
-                    let sample = loop {
-                        match (op.run)(key, fixtures, i) {
-                            Err(e) if is_hid_error(&e) && tries < HID_ERROR_RETRIES => {
-                                tries += 1;
-                                *refused += 1;
-                            }
-                            sample => break sample,
-                        }
-                    };
+                    let sample =
+                        retry_hid_errors(fixtures.lenient, refused, || (op.run)(key, fixtures, i));
                     match sample {
                         Ok(took) => out.push(took),
+                        Err(e) if !fixtures.lenient => return Err(e.context(op.name)),
                         Err(e) => match e.downcast::<WrongAnswer>() {
                             Ok(w) => {
                                 out.push(w.took);

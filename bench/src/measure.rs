@@ -61,8 +61,8 @@ impl Plan {
 }
 
 /// A response that arrived but failed verification: how long it took, and why it is wrong.
-/// A comparison counts these for each key instead of stopping (a peer's defect should not
-/// hide its timings); a run of softkey alone stops at the first.
+/// Against a peer (a lenient run) these are counted instead of stopping the run, so that a
+/// peer's defect does not hide its timings; softkey's first one stops the run.
 #[derive(Debug)]
 pub struct WrongAnswer {
     pub took: Duration,
@@ -99,12 +99,25 @@ pub fn is_hid_error(e: &anyhow::Error) -> bool {
     })
 }
 
-/// `f()`, sent again while the key answers CTAPHID_ERROR (at most [`HID_ERROR_RETRIES`]).
-fn retry_hid_errors<T>(mut f: impl FnMut() -> Result<T>) -> Result<T> {
+/// Whether `e` is a [`WrongAnswer`].
+pub fn is_wrong(e: &anyhow::Error) -> bool {
+    e.downcast_ref::<WrongAnswer>().is_some()
+}
+
+/// `f()`; when `lenient`, sent again while the key answers CTAPHID_ERROR (at most
+/// [`HID_ERROR_RETRIES`] times), each retry counted in `refused`.
+pub fn retry_hid_errors<T>(
+    lenient: bool,
+    refused: &mut usize,
+    mut f: impl FnMut() -> Result<T>,
+) -> Result<T> {
     let mut tries = 0;
     loop {
         match f() {
-            Err(e) if is_hid_error(&e) && tries < HID_ERROR_RETRIES => tries += 1,
+            Err(e) if lenient && is_hid_error(&e) && tries < HID_ERROR_RETRIES => {
+                tries += 1;
+                *refused += 1;
+            }
             done => return done,
         }
     }
@@ -123,8 +136,13 @@ pub struct Fixtures {
     newest: Vec<Attestation>,
     ping16: Vec<u8>,
     ping1000: Vec<u8>,
-    /// Operations whose first warm-up round failed (not with a wrong answer), and why: a
-    /// peer without getNextAssertion, say. A comparison leaves them out for this key.
+    /// A peer's run: CTAPHID errors are retried, wrong answers counted, and operations
+    /// that fail in warm-up left out. softkey's own runs are strict.
+    pub lenient: bool,
+    /// Requests answered with CTAPHID_ERROR and sent again while preparing.
+    pub refused: usize,
+    /// Operations whose warm-up failed (not with a wrong answer), and why: a peer
+    /// without getNextAssertion, say. A comparison leaves them out for this key.
     pub unsupported: Vec<(&'static str, String)>,
 }
 
@@ -132,25 +150,33 @@ impl Fixtures {
     pub fn supports(&self, op: &Op) -> bool {
         !self.unsupported.iter().any(|(name, _)| *name == op.name)
     }
-}
 
-impl Fixtures {
     /// Registers the credentials on `key`; `tag` keeps their RP ids apart
     /// from any earlier run's. Operations whose name contains a text of `lacks` are
-    /// declared unsupported and never sent.
-    pub fn prepare(key: &mut Key, tag: &str, lacks: &[&str]) -> Result<Self> {
-        let non_rk = (0..FIXTURE_ATTEMPTS)
-            .map(|attempt| {
-                let user = format!("bench-nd-{attempt}");
-                let req = mc_request(&rp(tag, RP_NON_RK), user.as_bytes(), false)?;
-                retry_hid_errors(|| make_credential(key, &req))
-            })
-            .find(|made| !is_wrong_answer(made))
-            .context("every non-resident fixture attestation was wrong")??
+    /// declared unsupported and never sent. Only a `lenient` (peer) run tolerates
+    /// CTAPHID errors, wrong answers and failing operations.
+    pub fn prepare(key: &mut Key, tag: &str, lacks: &[&str], lenient: bool) -> Result<Self> {
+        let mut refused = 0;
+        let attempts = if lenient { FIXTURE_ATTEMPTS } else { 1 };
+        let mut non_rk = None;
+        for attempt in 0..attempts {
+            let user = format!("bench-nd-{attempt}");
+            let req = mc_request(&rp(tag, RP_NON_RK), user.as_bytes(), false)?;
+            match retry_hid_errors(lenient, &mut refused, || make_credential(key, &req)) {
+                Err(e) if lenient && is_wrong(&e) => non_rk = Some(Err(e)),
+                made => {
+                    non_rk = Some(made);
+                    break;
+                }
+            }
+        }
+        let non_rk = non_rk
+            .context("no non-resident fixture attempted")?
+            .context("the non-resident fixture attestation was wrong on every attempt")?
             .1;
         let (mut rps, mut newest) = (Vec::new(), Vec::new());
         for accounts in ACCOUNTS {
-            let (rp, last) = accounts_fixture(key, tag, accounts)?;
+            let (rp, last) = accounts_fixture(key, tag, accounts, attempts, &mut refused)?;
             rps.push(rp);
             newest.push(last);
         }
@@ -161,6 +187,8 @@ impl Fixtures {
             newest,
             ping16: pattern(16),
             ping1000: pattern(1000),
+            lenient,
+            refused,
             unsupported: OPS
                 .iter()
                 .filter(|op| lacks.iter().any(|text| op.name.contains(text)))
@@ -172,15 +200,18 @@ impl Fixtures {
                 if op.stores || !fixtures.supports(op) {
                     continue;
                 }
-                let warm = retry_hid_errors(|| (op.run)(key, &fixtures, 0));
+                let mut refused = 0;
+                let warm = retry_hid_errors(lenient, &mut refused, || (op.run)(key, &fixtures, 0));
+                fixtures.refused += refused;
                 match warm {
-                    Err(e) if e.downcast_ref::<WrongAnswer>().is_some() => {}
+                    Ok(_) => {}
+                    Err(e) if !lenient => return Err(e.context(op.name)),
+                    Err(e) if is_wrong(&e) => {}
                     Err(e) => {
                         let why = format!("{e:#} (warm-up round {})", round + 1);
                         fixtures.unsupported.push((op.name, why));
                         drain_late_reports(key)?;
                     }
-                    Ok(_) => {}
                 }
             }
         }
@@ -190,21 +221,31 @@ impl Fixtures {
 
 /// Registers `accounts` discoverable credentials on a fresh RP and returns the RP id and the
 /// newest one's attestation. Only the newest must verify (its key checks the username-less
-/// signature); if it does not, the whole RP is registered again under another id, so that
-/// the count stays exact.
-fn accounts_fixture(key: &mut Key, tag: &str, accounts: u64) -> Result<(String, Attestation)> {
+/// signature); if it does not, the whole RP is registered again under another id, at most
+/// `attempts` times, so that the count stays exact. Another account's wrong answer is an
+/// error unless `attempts` > 1 (a peer's run).
+fn accounts_fixture(
+    key: &mut Key,
+    tag: &str,
+    accounts: u64,
+    attempts: usize,
+    refused: &mut usize,
+) -> Result<(String, Attestation)> {
+    let lenient = attempts > 1;
     let mut last_wrong = None;
-    for attempt in 0..FIXTURE_ATTEMPTS {
+    for attempt in 0..attempts {
         let rp = rp(tag, &format!("accounts-{accounts}-{attempt}.bench.example"));
         let mut last = None;
         for i in 0..accounts {
             let user = format!("account-{i}");
             let req = mc_request(&rp, user.as_bytes(), true)?;
-            last = Some(retry_hid_errors(|| make_credential(key, &req)));
+            let made = retry_hid_errors(lenient, refused, || make_credential(key, &req));
+            // A strict run stops at any account's failure, wrong answers included.
+            last = Some(if lenient { made } else { Ok(made?) });
         }
         match last.context("an RP without accounts")? {
             Ok((_, newest)) => return Ok((rp, newest)),
-            Err(e) if e.downcast_ref::<WrongAnswer>().is_some() => last_wrong = Some(e),
+            Err(e) if lenient && is_wrong(&e) => last_wrong = Some(e),
             Err(e) => return Err(e),
         }
     }
@@ -231,11 +272,6 @@ fn drain_late_reports(key: &mut Key) -> Result<()> {
         }
     }
     Ok(())
-}
-
-fn is_wrong_answer<T>(made: &Result<T>) -> bool {
-    made.as_ref()
-        .is_err_and(|e| e.downcast_ref::<WrongAnswer>().is_some())
 }
 
 fn rp(tag: &str, base: &str) -> String {
@@ -334,10 +370,7 @@ pub const OPS: [Op; 13] = [
 /// Runs every timed operation on one key and returns one summary per
 /// operation, in order.
 pub fn run_all(key: &mut Key, plan: &Plan, tag: &str) -> Result<Vec<Summary>> {
-    let fixtures = Fixtures::prepare(key, tag, &[])?;
-    if let Some((op, why)) = fixtures.unsupported.first() {
-        anyhow::bail!("{op} failed while warming up: {why}");
-    }
+    let fixtures = Fixtures::prepare(key, tag, &[], false)?;
     let mut rows = Vec::new();
     for (op, n) in plan.ops() {
         let samples =

@@ -60,16 +60,9 @@ impl CredentialPublicKey {
                 .map_err(|_| Error::verify(format!("COSE key {name} is not 32 bytes")))
         };
         match (kty, alg, crv) {
-            (2, -7, 1) => {
-                m.only_int_keys(&[1, 3, -1, -2, -3])?;
-                let mut sec1 = [0u8; 65];
-                sec1[0] = 0x04;
-                sec1[1..33].copy_from_slice(&coordinate(-2, "x")?);
-                sec1[33..].copy_from_slice(&coordinate(-3, "y")?);
-                p256::ecdsa::VerifyingKey::from_sec1_bytes(&sec1)
-                    .map(Self::Es256)
-                    .map_err(|_| Error::verify("COSE key is not a P-256 point"))
-            }
+            (2, -7, 1) => p256::ecdsa::VerifyingKey::from_sec1_bytes(&ec2_point(&m, 32)?)
+                .map(Self::Es256)
+                .map_err(|_| not_a_point("P-256")),
             (1, -8, 6) => {
                 m.only_int_keys(&[1, 3, -1, -2])?;
                 ed25519_dalek::VerifyingKey::from_bytes(&coordinate(-2, "x")?)
