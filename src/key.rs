@@ -6,7 +6,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use softkey_authenticator::{
-    Authenticator, CtapError, Env, PresenceError, PresenceRequest, U2fStatus, UserPresence,
+    Algorithm, Authenticator, CtapError, Env, PresenceError, PresenceRequest, U2fStatus,
+    UserPresence,
 };
 use softkey_transport::{
     KeepaliveStatus, MessageHandler, Refusal, Request, RequestKind, Signals, Winker,
@@ -14,6 +15,7 @@ use softkey_transport::{
 
 use crate::control::ControlState;
 use crate::presence::PresenceProvider;
+use crate::rsa_pool::RsaPool;
 use crate::store::Backing;
 
 pub struct Key {
@@ -23,6 +25,8 @@ pub struct Key {
     origin: Instant,
     /// What the control socket reports: attaches and the open prompt.
     control: Option<Arc<ControlState>>,
+    /// Ready RSA keys, when RS256 or PS256 is enabled.
+    rsa_pool: Option<RsaPool>,
 }
 
 impl std::fmt::Debug for Key {
@@ -37,8 +41,17 @@ impl Key {
         presence: Box<dyn PresenceProvider>,
         config: softkey_authenticator::Config,
     ) -> Self {
+        let wants_rsa = config
+            .algorithms
+            .iter()
+            .any(|alg| matches!(alg, Algorithm::Rs256 | Algorithm::Ps256));
+        // Without the thread, RSA keys are still made, on the request path.
+        let rsa_pool = wants_rsa
+            .then(|| RsaPool::start().inspect_err(|e| tracing::warn!("no RSA key pool: {e}")))
+            .and_then(Result::ok);
         let mut key = Self {
             authenticator: Authenticator::new(config),
+            rsa_pool,
             store,
             presence,
             origin: Instant::now(),
@@ -68,6 +81,7 @@ impl Key {
                 control: self.control.as_deref(),
             },
             origin: self.origin,
+            rsa_pool: self.rsa_pool.as_ref(),
         };
         run(&mut self.authenticator, &mut env)
     }
@@ -125,6 +139,7 @@ struct KeyEnv<'a> {
     store: &'a mut Backing,
     presence: Prompt<'a>,
     origin: Instant,
+    rsa_pool: Option<&'a RsaPool>,
 }
 
 impl<'a> Env for KeyEnv<'a> {
@@ -151,6 +166,10 @@ impl<'a> Env for KeyEnv<'a> {
 
     fn presence(&mut self) -> &mut Prompt<'a> {
         &mut self.presence
+    }
+
+    fn pregenerated_rsa_key(&mut self) -> Option<zeroize::Zeroizing<Vec<u8>>> {
+        self.rsa_pool.and_then(RsaPool::take)
     }
 }
 

@@ -14,6 +14,7 @@ mod passphrase;
 mod paths;
 mod presence;
 mod prompt_text;
+mod rsa_pool;
 mod shown;
 mod shutdown;
 /// The vault and the in-memory store behind the authenticator's `Store`

@@ -67,8 +67,8 @@ const V1_LEN: usize = 1 + NONCE_LEN + V1_PLAINTEXT_LEN + TAG_LEN;
 const V2_LEN: usize = 1 + NONCE_LEN + V2_PLAINTEXT_LEN + TAG_LEN;
 /// v3 before the private key: version, nonce, algorithm and flags, tag.
 const V3_OVERHEAD: usize = 1 + NONCE_LEN + 2 + TAG_LEN;
-/// The longest private key a v3 ID carries (P-521's 66-byte scalar).
-const V3_MAX_PRIVATE_LEN: usize = 66;
+/// The longest private key a v3 ID carries: an RSA-2048 key's primes.
+const V3_MAX_PRIVATE_LEN: usize = 256;
 /// The length of the credential IDs we issue for ES256 and EdDSA.
 pub const CREDENTIAL_ID_LEN: usize = V2_LEN;
 /// The longest credential ID of ours that still unwraps (getInfo
@@ -83,6 +83,8 @@ const ALG_ES256K: u8 = 5;
 const ALG_ML_DSA_44: u8 = 6;
 const ALG_ML_DSA_65: u8 = 7;
 const ALG_ML_DSA_87: u8 = 8;
+const ALG_RS256: u8 = 9;
+const ALG_PS256: u8 = 10;
 
 /// The algorithm byte inside an ID, and the version that carries it.
 fn alg_byte(alg: Algorithm) -> (u8, u8) {
@@ -95,6 +97,8 @@ fn alg_byte(alg: Algorithm) -> (u8, u8) {
         Algorithm::MlDsa44 => (V3, ALG_ML_DSA_44),
         Algorithm::MlDsa65 => (V3, ALG_ML_DSA_65),
         Algorithm::MlDsa87 => (V3, ALG_ML_DSA_87),
+        Algorithm::Rs256 => (V3, ALG_RS256),
+        Algorithm::Ps256 => (V3, ALG_PS256),
     }
 }
 
@@ -108,6 +112,8 @@ fn alg_of(version: u8, byte: u8) -> Option<Algorithm> {
         ALG_ML_DSA_44 => Algorithm::MlDsa44,
         ALG_ML_DSA_65 => Algorithm::MlDsa65,
         ALG_ML_DSA_87 => Algorithm::MlDsa87,
+        ALG_RS256 => Algorithm::Rs256,
+        ALG_PS256 => Algorithm::Ps256,
         _ => return None,
     };
     (alg_byte(alg).0 == version).then_some(alg)
@@ -399,7 +405,7 @@ mod tests {
                 } else {
                     assert_eq!(id.len(), V3_OVERHEAD + alg.private_len());
                 }
-                assert!(id.len() <= MAX_CREDENTIAL_ID_LEN && id.len() <= 255);
+                assert!(id.len() <= MAX_CREDENTIAL_ID_LEN);
                 assert_eq!(id[0], version);
                 let opened = unwrap(&secrets, &[1; 32], &id).unwrap();
                 assert_eq!(opened.key.algorithm(), alg);

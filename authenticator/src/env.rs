@@ -23,6 +23,14 @@ pub trait Env {
     fn unix_time(&self) -> u64;
     fn store(&mut self) -> &mut Self::Store;
     fn presence(&mut self) -> &mut Self::Presence;
+
+    /// A new RSA-2048 key as its primes p ‖ q (128 bytes each), made off the
+    /// request path (e.g. by a background pool), or `None` to have
+    /// makeCredential find the primes itself, which takes tens to hundreds
+    /// of milliseconds.
+    fn pregenerated_rsa_key(&mut self) -> Option<Zeroizing<Vec<u8>>> {
+        None
+    }
 }
 
 /// What the user is asked to approve.

@@ -1,6 +1,8 @@
 //! Credential key pairs: ES256 (ECDSA on P-256 with SHA-256, COSE -7), EdDSA
 //! (pure Ed25519, COSE -8), ES384 (P-384 with SHA-384, -35), ES512 (P-521 with
-//! SHA-512, -36) and ES256K (secp256k1 with SHA-256, -47, RFC 8812 §3.2); their
+//! SHA-512, -36), ES256K (secp256k1 with SHA-256, -47, RFC 8812 §3.2), RS256
+//! and PS256 (RSA-2048, -257 and -37, RFC 8812 §2 and RFC 8230 §2) and
+//! ML-DSA-44/65/87 (-48, -49, -50); their
 //! COSE_Key public keys (RFC 9053 §2.1, §7.1–7.2; CTAP 2.1 §6.1.2 step 3 "first
 //! supported algorithm") and their signatures (WebAuthn §6.3.3 step 11).
 //!
@@ -14,6 +16,10 @@
 use core::fmt;
 
 mod post_quantum;
+mod rsa;
+
+pub use rsa::generate_primes as generate_rsa_primes;
+pub(crate) use rsa::to_primes as rsa_primes;
 
 use ml_dsa::{MlDsa44, MlDsa65, MlDsa87};
 pub(crate) use post_quantum::signing_key as ml_dsa_signing_key;
@@ -49,6 +55,10 @@ pub enum Algorithm {
     Es512 = -36,
     /// ECDSA secp256k1 SHA-256 (RFC 8812).
     Es256K = -47,
+    /// RSASSA-PKCS1-v1_5 with SHA-256 (RFC 8812 §2), 2048-bit keys.
+    Rs256 = -257,
+    /// RSASSA-PSS with SHA-256 (RFC 8230 §2), 2048-bit keys.
+    Ps256 = -37,
     /// ML-DSA-44 (FIPS 204), COSE -48 (draft-ietf-cose-dilithium).
     MlDsa44 = -48,
     /// ML-DSA-65, COSE -49.
@@ -59,12 +69,14 @@ pub enum Algorithm {
 
 /// Every algorithm this build can sign with, in our order of preference
 /// (getInfo 0x0A lists the enabled ones in this order).
-pub const SUPPORTED: [Algorithm; 8] = [
+pub const SUPPORTED: [Algorithm; 10] = [
     Algorithm::Es256,
     Algorithm::EdDsa,
     Algorithm::Es384,
     Algorithm::Es512,
     Algorithm::Es256K,
+    Algorithm::Rs256,
+    Algorithm::Ps256,
     Algorithm::MlDsa44,
     Algorithm::MlDsa65,
     Algorithm::MlDsa87,
@@ -92,6 +104,8 @@ impl Algorithm {
             Algorithm::Es384 => "ES384",
             Algorithm::Es512 => "ES512",
             Algorithm::Es256K => "ES256K",
+            Algorithm::Rs256 => "RS256",
+            Algorithm::Ps256 => "PS256",
             Algorithm::MlDsa44 => "ML-DSA-44",
             Algorithm::MlDsa65 => "ML-DSA-65",
             Algorithm::MlDsa87 => "ML-DSA-87",
@@ -117,6 +131,8 @@ impl Algorithm {
             | Algorithm::MlDsa87 => 32,
             Algorithm::Es384 => 48,
             Algorithm::Es512 => 66,
+            // The primes p ‖ q (keys/rsa.rs).
+            Algorithm::Rs256 | Algorithm::Ps256 => rsa::PRIVATE_LEN,
         }
     }
 }
@@ -160,6 +176,11 @@ pub(crate) enum CredentialKey {
     Es512(p521::SecretKey),
     /// The secp256k1 scalar.
     Es256K(k256::SecretKey),
+    /// An RSA-2048 key for PKCS#1 v1.5 signatures (boxed: the crate's key
+    /// with its CRT values is far larger than the other variants).
+    Rs256(Box<::rsa::PrivateKey>),
+    /// An RSA-2048 key for PSS signatures.
+    Ps256(Box<::rsa::PrivateKey>),
     /// The ML-DSA-44 seed ξ; the expanded key is derived when a signature
     /// or the public key is asked for.
     MlDsa44(Zeroizing<[u8; 32]>),
@@ -183,7 +204,17 @@ impl CredentialKey {
     /// bytes that are zero or not below the group order are redrawn (for
     /// P-521 the top seven bits of the 66 bytes are cleared first: the order
     /// has 521 bits).
+    /// An RSA key comes from the environment's pool when it has one (finding
+    /// two primes takes far longer than a request should), else is found
+    /// here.
     pub(crate) fn generate<E: Env>(env: &mut E, alg: Algorithm) -> Result<Self, CtapError> {
+        if matches!(alg, Algorithm::Rs256 | Algorithm::Ps256) {
+            let primes = match env.pregenerated_rsa_key() {
+                Some(primes) => primes,
+                None => rsa::generate_primes(|buf| env.fill_random(buf)).ok_or(CtapError::Other)?,
+            };
+            return Self::from_bytes(alg, &primes).ok_or(CtapError::Other);
+        }
         let mut bytes = Zeroizing::new(vec![0u8; alg.private_len()]);
         for _ in 0..MAX_KEYGEN_ATTEMPTS {
             env.fill_random(bytes.as_mut_slice());
@@ -217,6 +248,8 @@ impl CredentialKey {
             Algorithm::Es256K => k256::SecretKey::from_slice(bytes)
                 .ok()
                 .map(CredentialKey::Es256K),
+            Algorithm::Rs256 => rsa::from_primes(bytes).map(|k| CredentialKey::Rs256(Box::new(k))),
+            Algorithm::Ps256 => rsa::from_primes(bytes).map(|k| CredentialKey::Ps256(Box::new(k))),
             Algorithm::MlDsa44 => Some(CredentialKey::MlDsa44(Zeroizing::new(
                 bytes.try_into().ok()?,
             ))),
@@ -243,6 +276,7 @@ impl CredentialKey {
             CredentialKey::Es384(key) => scalar::<48>(key.to_bytes()),
             CredentialKey::Es512(key) => scalar::<66>(key.to_bytes()),
             CredentialKey::Es256K(key) => scalar::<32>(key.to_bytes()),
+            CredentialKey::Rs256(key) | CredentialKey::Ps256(key) => rsa::to_primes(key),
             CredentialKey::MlDsa44(seed)
             | CredentialKey::MlDsa65(seed)
             | CredentialKey::MlDsa87(seed) => Zeroizing::new(seed.to_vec()),
@@ -256,6 +290,8 @@ impl CredentialKey {
             CredentialKey::Es384(_) => Algorithm::Es384,
             CredentialKey::Es512(_) => Algorithm::Es512,
             CredentialKey::Es256K(_) => Algorithm::Es256K,
+            CredentialKey::Rs256(_) => Algorithm::Rs256,
+            CredentialKey::Ps256(_) => Algorithm::Ps256,
             CredentialKey::MlDsa44(_) => Algorithm::MlDsa44,
             CredentialKey::MlDsa65(_) => Algorithm::MlDsa65,
             CredentialKey::MlDsa87(_) => Algorithm::MlDsa87,
@@ -285,6 +321,8 @@ impl CredentialKey {
                 let point = key.public_key().to_sec1_point(false);
                 ec2_key(Algorithm::Es256K, 8, point.x(), point.y())
             }
+            CredentialKey::Rs256(key) => Ok(rsa::cose_public_key(key, Algorithm::Rs256.cose())),
+            CredentialKey::Ps256(key) => Ok(rsa::cose_public_key(key, Algorithm::Ps256.cose())),
             // AKP key type 7 with the public key under -1
             // (draft-ietf-cose-dilithium), as python-fido2 reads it.
             CredentialKey::MlDsa44(seed) => Ok(akp_key(
@@ -360,6 +398,8 @@ impl CredentialKey {
                     k256::ecdsa::SigningKey::from(key).sign(message);
                 signature.as_bytes().to_vec()
             }
+            CredentialKey::Rs256(key) => rsa::sign(key, rsa::Padding::Pkcs1v15, message),
+            CredentialKey::Ps256(key) => rsa::sign(key, rsa::Padding::Pss, message),
             CredentialKey::MlDsa44(seed) => post_quantum::sign::<MlDsa44>(seed, message),
             CredentialKey::MlDsa65(seed) => post_quantum::sign::<MlDsa65>(seed, message),
             CredentialKey::MlDsa87(seed) => post_quantum::sign::<MlDsa87>(seed, message),
@@ -425,6 +465,18 @@ pub(crate) fn verify(cose: &Value, message: &[u8], sig: &[u8]) -> Result<(), Str
         Algorithm::MlDsa44 => return ml_dsa::<MlDsa44>(&bytes(-1)?, message, sig),
         Algorithm::MlDsa65 => return ml_dsa::<MlDsa65>(&bytes(-1)?, message, sig),
         Algorithm::MlDsa87 => return ml_dsa::<MlDsa87>(&bytes(-1)?, message, sig),
+        Algorithm::Rs256 | Algorithm::Ps256 => {
+            let n = ::rsa::BoxedUint::from_be_slice_vartime(&bytes(-1)?);
+            let e = ::rsa::BoxedUint::from_be_slice_vartime(&bytes(-2)?);
+            let public = ::rsa::PublicKey::new(n, e).map_err(|e| e.to_string())?;
+            let digest = Sha256::digest(message);
+            return if alg == Algorithm::Rs256 {
+                public.verify(::rsa::Pkcs1v15Sign::new::<Sha256>(), &digest, sig)
+            } else {
+                public.verify(::rsa::Pss::<Sha256>::new(), &digest, sig)
+            }
+            .map_err(|e| e.to_string());
+        }
         _ => {}
     }
     let sec1 = [vec![4u8], bytes(-2)?, bytes(-3)?].concat();
@@ -454,9 +506,12 @@ pub(crate) fn verify(cose: &Value, message: &[u8], sig: &[u8]) -> Result<(), Str
                 &k256::ecdsa::DerSignature::from_bytes(sig).map_err(e)?,
             )
             .map_err(e),
-        Algorithm::EdDsa | Algorithm::MlDsa44 | Algorithm::MlDsa65 | Algorithm::MlDsa87 => {
-            Err("handled above".into())
-        }
+        Algorithm::EdDsa
+        | Algorithm::Rs256
+        | Algorithm::Ps256
+        | Algorithm::MlDsa44
+        | Algorithm::MlDsa65
+        | Algorithm::MlDsa87 => Err("handled above".into()),
     }
 }
 
@@ -492,7 +547,8 @@ mod tests {
             assert_eq!(Algorithm::from_cose(alg.cose()), Some(alg));
         }
         assert_eq!(Algorithm::from_name("es256k"), Some(Algorithm::Es256K));
-        assert_eq!(Algorithm::from_name("RS256"), None);
+        assert_eq!(Algorithm::from_name("rs256"), Some(Algorithm::Rs256));
+        assert_eq!(Algorithm::from_name("RS512"), None);
     }
 
     #[test]

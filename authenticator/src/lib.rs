@@ -76,6 +76,7 @@ pub use env::{
 pub use error::Error;
 pub use keys::{
     Algorithm, DEFAULT_ENABLED as DEFAULT_ALGORITHMS, SUPPORTED as SUPPORTED_ALGORITHMS,
+    generate_rsa_primes,
 };
 pub use memory_store::MemoryStore;
 pub use status::CtapError;

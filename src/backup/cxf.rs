@@ -139,4 +139,9 @@ pub struct PasskeyExtension {
     pub rp_name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub large_blob_key: Option<String>,
+    /// The COSE algorithm the key signs with. The PKCS#8 key names only the
+    /// key type, and one RSA key could serve RS256 or PS256; absent in
+    /// backups made before RSA, where the key type decides.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub algorithm: Option<i64>,
 }

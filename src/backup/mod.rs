@@ -114,6 +114,7 @@ fn to_item(credential: &BackupCredential) -> Result<Item> {
             .large_blob_key
             .as_ref()
             .map(|k| b64(k.as_slice())),
+        algorithm: Some(credential.algorithm.cose()),
     };
     let item = Item {
         id: item_id(&credential.credential_id),
@@ -213,8 +214,13 @@ fn from_passkey(value: &serde_json::Value, item: &Item) -> Result<BackupCredenti
     let private_key_pkcs8 = unb64_secret(&passkey.key, "the private key");
     passkey.key.zeroize();
     let private_key_pkcs8 = private_key_pkcs8?;
-    let algorithm = BackupAlgorithm::of_pkcs8(&private_key_pkcs8)
-        .ok_or_else(|| anyhow!("the private key is neither a P-256 nor an Ed25519 PKCS#8 key"))?;
+    let algorithm = match extension.as_ref().and_then(|e| e.algorithm) {
+        Some(cose) => BackupAlgorithm::from_cose(cose)
+            .ok_or_else(|| anyhow!("COSE algorithm {cose} is not one softkey signs with"))?,
+        None => BackupAlgorithm::of_pkcs8(&private_key_pkcs8).ok_or_else(|| {
+            anyhow!("the private key is not a PKCS#8 key of an algorithm softkey signs with")
+        })?,
+    };
     let fido2 = passkey.fido2_extensions.take().unwrap_or_default();
     let hmac = match fido2.hmac_credentials {
         Some(h) if h.algorithm == cxf::HMAC_SHA256 => Some(HmacCredentials {

@@ -21,7 +21,7 @@ from test_interop import _client, _register, _user, _usernameless_login, RP
 # COSE identifiers of the algorithms `--algorithms all` enables.
 ALGORITHMS = {
     "ES256": -7, "EdDSA": -8, "ES384": -35, "ES512": -36, "ES256K": -47,
-    "ML-DSA-44": -48, "ML-DSA-65": -49, "ML-DSA-87": -50,
+    "RS256": -257, "PS256": -37, "ML-DSA-44": -48, "ML-DSA-65": -49, "ML-DSA-87": -50,
 }
 KDF = ["--kdf-memory-mib", "8", "--kdf-iterations", "1"]
 

@@ -1,7 +1,8 @@
 //! Credential public keys as COSE_Key (RFC 9053 §7.1, CTAP 2.1 §6.1.2 step 17): EC2
 //! P-256 for ES256 (alg −7), P-384 for ES384 (−35), P-521 for ES512 (−36), secp256k1
 //! for ES256K (−47, RFC 8812), OKP Ed25519 for EdDSA (−8), AKP for ML-DSA-44/65/87
-//! (−48/−49/−50, draft-ietf-cose-dilithium), and verification of the signatures made with
+//! (−48/−49/−50, draft-ietf-cose-dilithium), RSA for RS256 (−257, RFC 8812 §2) and PS256
+//! (−37, RFC 8230 §2), and verification of the signatures made with
 //! them (WebAuthn L2 §8.2: over authData || clientDataHash).
 
 use ed25519_dalek::Verifier as _;
@@ -21,6 +22,11 @@ pub enum CredentialPublicKey {
     Es384(p384::ecdsa::VerifyingKey),
     Es512(p521::ecdsa::VerifyingKey),
     Es256K(k256::ecdsa::VerifyingKey),
+    /// An RSA key with its COSE algorithm (RS256 or PS256).
+    Rsa {
+        alg: i64,
+        key: rsa::PublicKey,
+    },
     /// ML-DSA's encoded public key, with its COSE algorithm.
     MlDsa {
         alg: i64,
@@ -51,6 +57,9 @@ impl CredentialPublicKey {
         let alg = as_int(m.require_int(3)?, "alg")?;
         if kty == 7 {
             return Self::ml_dsa(&m, alg);
+        }
+        if kty == 3 {
+            return Self::rsa(&m, alg);
         }
         let crv = as_int(m.require_int(-1)?, "crv")?;
         let not_a_point = |curve: &str| Error::verify(format!("COSE key is not a {curve} point"));
@@ -104,6 +113,35 @@ impl CredentialPublicKey {
         Ok(Self::MlDsa { alg, public })
     }
 
+    /// An RSA key (type 3): `{1: 3, 3: alg, -1: n, -2: e}` (RFC 8230 §4), the
+    /// integers big-endian without leading zeros, a modulus of at least 2048
+    /// bits (RFC 8230 §6).
+    fn rsa(m: &MapView<'_>, alg: i128) -> Result<Self, Error> {
+        m.only_int_keys(&[1, 3, -1, -2])?;
+        let alg = match alg {
+            -257 => -257,
+            -37 => -37,
+            _ => return Err(Error::Usage(format!("unsupported RSA key: alg {alg}"))),
+        };
+        let n = as_bytes(m.require_int(-1)?, "n")?;
+        let e = as_bytes(m.require_int(-2)?, "e")?;
+        if n.first() == Some(&0) || e.first() == Some(&0) {
+            return Err(Error::verify("RSA n or e has a leading zero byte"));
+        }
+        if n.len() < 256 {
+            return Err(Error::verify(format!(
+                "RSA modulus is {} bits, under 2048",
+                n.len() * 8
+            )));
+        }
+        let key = rsa::PublicKey::new(
+            rsa::BoxedUint::from_be_slice_vartime(n),
+            rsa::BoxedUint::from_be_slice_vartime(e),
+        )
+        .map_err(|e| Error::verify(format!("not an RSA public key: {e}")))?;
+        Ok(Self::Rsa { alg, key })
+    }
+
     /// The COSE algorithm of the key.
     pub fn alg(&self) -> i64 {
         match self {
@@ -112,7 +150,7 @@ impl CredentialPublicKey {
             Self::Es384(_) => -35,
             Self::Es512(_) => -36,
             Self::Es256K(_) => -47,
-            Self::MlDsa { alg, .. } => *alg,
+            Self::Rsa { alg, .. } | Self::MlDsa { alg, .. } => *alg,
         }
     }
 
@@ -149,6 +187,17 @@ impl CredentialPublicKey {
                     .map_err(|_| Error::verify("signature is not a DER ECDSA signature"))?;
                 key.verify(message, &sig)
                     .map_err(|_| Error::verify("ECDSA signature does not verify"))
+            }
+            Self::Rsa { alg, key } => {
+                use sha2::Digest as _;
+                let digest = sha2::Sha256::digest(message);
+                let verified = if *alg == -257 {
+                    key.verify(rsa::Pkcs1v15Sign::new::<sha2::Sha256>(), &digest, signature)
+                } else {
+                    // RFC 8230 §2: PS256's salt is 32 bytes.
+                    key.verify(rsa::Pss::<sha2::Sha256>::new(), &digest, signature)
+                };
+                verified.map_err(|_| Error::verify("RSA signature does not verify"))
             }
             Self::MlDsa { alg: -48, public } => {
                 verify_ml_dsa::<MlDsa44>(public, message, signature)

@@ -217,8 +217,8 @@ case_02() {
         "^aaguid: $AAGUID\$"
         "^options: rk, up, noplat, noalwaysUv, credMgmt, authnrCfg, noclientPin, largeBlobs, pinUvAuthToken, setMinPINLength, makeCredUvNotRqd\$"
         "^maxmsgsiz: 7609\$"
-        # The longest credential ID that opens: a version 3 ID with a P-521 key.
-        "^maxcredlen: 97\$"
+        # The longest credential ID that opens: a version 3 ID with an RSA key's primes.
+        "^maxcredlen: 287\$"
         "^maxlargeblob: 16384\$"
         "^pin protocols: 2, 1\$"
         # No PIN yet: getPINRetries answers PIN_NOT_SET, which libfido2 prints as undefined.

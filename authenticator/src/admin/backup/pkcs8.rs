@@ -2,7 +2,9 @@
 //! the form CXF 1.0 carries passkey keys in: P-256, P-384, P-521 and
 //! secp256k1 as an RFC 5915 `ECPrivateKey` with the namedCurve OID (RFC 5480;
 //! secp256k1's from SEC 2), Ed25519 as the RFC 8410
-//! `CurvePrivateKey` seed. Decoding is strict DER and checks an
+//! `CurvePrivateKey` seed, RSA as the RFC 8017 `RSAPrivateKey` under
+//! rsaEncryption (one form for RS256 and PS256: the backup names which).
+//! Decoding is strict DER and checks an
 //! embedded public key against the private one when present.
 
 use ed25519_dalek::pkcs8::{DecodePrivateKey, EncodePrivateKey};
@@ -23,6 +25,7 @@ pub(crate) fn encode(key: &CredentialKey) -> Option<Zeroizing<Vec<u8>>> {
         CredentialKey::Es384(secret) => secret.to_pkcs8_der().ok()?,
         CredentialKey::Es512(secret) => secret.to_pkcs8_der().ok()?,
         CredentialKey::Es256K(secret) => secret.to_pkcs8_der().ok()?,
+        CredentialKey::Rs256(key) | CredentialKey::Ps256(key) => key.to_pkcs8_der().ok()?,
         // The seed-only form (the private key is ξ, FIPS 204 §6.1).
         CredentialKey::MlDsa44(seed) => ml_dsa_key::<MlDsa44>(seed).to_pkcs8_der().ok()?,
         CredentialKey::MlDsa65(seed) => ml_dsa_key::<MlDsa65>(seed).to_pkcs8_der().ok()?,
@@ -52,12 +55,31 @@ pub(crate) fn decode(algorithm: BackupAlgorithm, der: &[u8]) -> Option<Credentia
         BackupAlgorithm::Es256K => k256::SecretKey::from_pkcs8_der(der)
             .ok()
             .map(CredentialKey::Es256K),
+        BackupAlgorithm::Rs256 | BackupAlgorithm::Ps256 => rsa_key(algorithm, der),
         // Only the seed form decodes: a key given in expanded form alone
         // cannot become the 32 bytes a credential ID carries.
         BackupAlgorithm::MlDsa44 => ml_dsa_seed::<MlDsa44>(der).map(CredentialKey::MlDsa44),
         BackupAlgorithm::MlDsa65 => ml_dsa_seed::<MlDsa65>(der).map(CredentialKey::MlDsa65),
         BackupAlgorithm::MlDsa87 => ml_dsa_seed::<MlDsa87>(der).map(CredentialKey::MlDsa87),
     }
+}
+
+/// An RSA key the way a credential ID keeps it: two primes, a 2048-bit
+/// modulus, e = 65537 (anything else is refused by `from_bytes`).
+fn rsa_key(algorithm: BackupAlgorithm, der: &[u8]) -> Option<CredentialKey> {
+    use rsa::traits::PrivateKeyParts as _;
+    let key = rsa::PrivateKey::from_pkcs8_der(der).ok()?;
+    if key.primes().len() != 2 {
+        return None;
+    }
+    let canonical = CredentialKey::from_bytes(algorithm, &crate::keys::rsa_primes(&key))?;
+    // The rebuilt key must be the imported one (same modulus and exponent).
+    use rsa::traits::PublicKeyParts as _;
+    let same = match &canonical {
+        CredentialKey::Rs256(k) | CredentialKey::Ps256(k) => k.n() == key.n() && k.e() == key.e(),
+        _ => false,
+    };
+    same.then_some(canonical)
 }
 
 fn ml_dsa_key<P: MlDsaParams>(seed: &[u8; 32]) -> ml_dsa::SigningKey<P> {
@@ -124,7 +146,14 @@ mod tests {
         for alg in SUPPORTED {
             let key = CredentialKey::generate(&mut env, alg).unwrap();
             let der = encode(&key).unwrap();
-            assert_eq!(BackupAlgorithm::of_pkcs8(&der), Some(alg));
+            // An RSA key says only "RSA": RS256, the first RSA algorithm,
+            // unless the backup names PS256.
+            let named = if alg == Algorithm::Ps256 {
+                Algorithm::Rs256
+            } else {
+                alg
+            };
+            assert_eq!(BackupAlgorithm::of_pkcs8(&der), Some(named));
         }
         assert_eq!(BackupAlgorithm::of_pkcs8(b"not a key"), None);
     }
