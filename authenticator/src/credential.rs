@@ -18,7 +18,8 @@
 //!       alg (1: 3 = ES384, 4 = ES512, 5 = ES256K, 6–8 = ML-DSA-44/65/87) ||
 //!       flags (1) || private key (48, 66, or 32: a scalar or ML-DSA's seed ξ))
 //!       (+ 16 tag)
-//!   flags: bit 0 discoverable, bits 1–2 credProtect level 1..=3, others 0
+//!   flags: bit 0 discoverable, bits 1–2 credProtect level 1..=3, bit 3
+//!   thirdPartyPayment (CTAP 2.2 §12.9), others 0
 //! ```
 //!
 //! ES256 and EdDSA keep v2, so their IDs stay 63 bytes; v3 differs only in
@@ -121,6 +122,7 @@ fn alg_of(version: u8, byte: u8) -> Option<Algorithm> {
 const FLAG_DISCOVERABLE: u8 = 0x01;
 const CRED_PROTECT_SHIFT: u8 = 1;
 const CRED_PROTECT_MASK: u8 = 0b0000_0110;
+const FLAG_THIRD_PARTY_PAYMENT: u8 = 0x08;
 
 const CRED_RANDOM_SALT: &[u8] = b"softkey/credRandom/v1";
 
@@ -131,6 +133,9 @@ pub(crate) struct CredentialFlags {
     /// credProtect level (CTAP 2.1 §12.1): 1 userVerificationOptional,
     /// 2 userVerificationOptionalWithCredentialIDList, 3 userVerificationRequired.
     pub(crate) cred_protect: u8,
+    /// Made with the thirdPartyPayment extension (CTAP 2.2 §12.9): the RP
+    /// allows other sites to use it for payment authentication.
+    pub(crate) third_party_payment: bool,
 }
 
 impl Default for CredentialFlags {
@@ -138,6 +143,7 @@ impl Default for CredentialFlags {
         CredentialFlags {
             discoverable: false,
             cred_protect: 1,
+            third_party_payment: false,
         }
     }
 }
@@ -162,17 +168,23 @@ impl CredentialFlags {
         } else {
             0
         };
-        Some(discoverable | (self.cred_protect << CRED_PROTECT_SHIFT))
+        let payment = if self.third_party_payment {
+            FLAG_THIRD_PARTY_PAYMENT
+        } else {
+            0
+        };
+        Some(discoverable | (self.cred_protect << CRED_PROTECT_SHIFT) | payment)
     }
 
     fn decode(byte: u8) -> Option<Self> {
-        if byte & !(FLAG_DISCOVERABLE | CRED_PROTECT_MASK) != 0 {
+        if byte & !(FLAG_DISCOVERABLE | CRED_PROTECT_MASK | FLAG_THIRD_PARTY_PAYMENT) != 0 {
             return None;
         }
         let cred_protect = (byte & CRED_PROTECT_MASK) >> CRED_PROTECT_SHIFT;
         (cred_protect != 0).then_some(CredentialFlags {
             discoverable: byte & FLAG_DISCOVERABLE != 0,
             cred_protect,
+            third_party_payment: byte & FLAG_THIRD_PARTY_PAYMENT != 0,
         })
     }
 }
@@ -386,6 +398,7 @@ mod tests {
                 out.push(CredentialFlags {
                     discoverable,
                     cred_protect,
+                    third_party_payment: false,
                 });
             }
         }
@@ -448,6 +461,7 @@ mod tests {
             let flags = CredentialFlags {
                 discoverable: false,
                 cred_protect,
+                third_party_payment: false,
             };
             assert_eq!(
                 wrap(&mut env, secrets.wrap_key(), &[1; 32], &key, flags).unwrap_err(),
@@ -497,7 +511,7 @@ mod tests {
             [0, 0x02],         // unknown algorithm
             [3, 0x02],         // unknown algorithm
             [ALG_ES256, 0x00], // credProtect 0
-            [ALG_ES256, 0x08], // reserved bit
+            [ALG_ES256, 0x10], // reserved bit
             [ALG_EDDSA, 0x80], // reserved bit
         ] {
             let plaintext = [&header[..], &[7; 32]].concat();

@@ -59,6 +59,7 @@ fn stored_key(record: &CredentialRecord) -> Option<Unwrapped> {
         flags: CredentialFlags {
             discoverable: true,
             cred_protect: record.cred_protect,
+            third_party_payment: record.third_party_payment,
         },
     })
 }

@@ -8,9 +8,11 @@
 //! 6: credential ID, 7: created (unix s), 8: creation order,
 //! 9: credProtect level?, 10: credBlob?, 11: largeBlobKey?,
 //! 12: key algorithm (COSE)?, 13: private key (as long as the algorithm's: 32, 48 or 66)?,
-//! 14: CredRandom with UV (32)?, 15: CredRandom without UV (32)?}`
+//! 14: CredRandom with UV (32)?, 15: CredRandom without UV (32)?,
+//! 16: thirdPartyPayment (true)?}`
 //! (keys 9–11 since CTAP 2.1 support; absent means level 1, no blob, no
-//! key; keys 12–15 since backup import, see below).
+//! key; keys 12–15 since backup import, see below; key 16 since CTAP 2.2,
+//! present only when true).
 //! The creation order is the signature counter value of the makeCredential
 //! that made the credential (or one reserved by the import that added it):
 //! unique and increasing, so "newest first" is a sort by it. Unknown keys
@@ -105,6 +107,8 @@ pub(crate) struct CredentialRecord {
     pub(crate) private_key: Option<StoredKey>,
     /// CredRandoms that replace the derived ones.
     pub(crate) cred_randoms: Option<StoredCredRandoms>,
+    /// thirdPartyPayment (CTAP 2.2 §12.9), also sealed in our own IDs.
+    pub(crate) third_party_payment: bool,
 }
 
 /// The store prefix of one RP's records.
@@ -260,6 +264,9 @@ impl CredentialRecord {
             pairs.push((14, Value::bytes(randoms.with_uv.as_slice())));
             pairs.push((15, Value::bytes(randoms.without_uv.as_slice())));
         }
+        if self.third_party_payment {
+            pairs.push((16, Value::Bool(true)));
+        }
         let mut value = Value::int_map(pairs);
         let encoded = Zeroizing::new(cbor::encode(&value));
         wipe(&mut value);
@@ -327,6 +334,7 @@ impl CredentialRecord {
                 }),
                 _ => return None,
             },
+            third_party_payment: optional(f.int(16), fields::boolean).ok()?.unwrap_or(false),
         })
     }
 }

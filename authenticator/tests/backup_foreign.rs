@@ -45,6 +45,7 @@ fn credential(rp: &str, id: &[u8], algorithm: BackupAlgorithm, der: &[u8]) -> Ba
         cred_blob: None,
         large_blob_key: None,
         hmac: None,
+        third_party_payment: false,
     }
 }
 

@@ -286,3 +286,39 @@ fn min_pin_length_is_only_for_listed_rps() {
     mc.rp_id = "other.example".into();
     assert_eq!(h.make_credential(&mc).unwrap().extensions, None);
 }
+
+#[test]
+fn third_party_payment_is_kept_with_the_credential_and_reported_when_asked() {
+    // CTAP 2.2 §12.9: no makeCredential output; getAssertion answers the
+    // credential's flag, true or false, only when the input asks.
+    let mut h = Harness::new();
+    let payment = || ext(vec![("thirdPartyPayment", Value::Bool(true))]);
+    let mut mc = Mc::new(RP, b"p", "payer").rk();
+    mc.extensions = payment();
+    let discoverable = h.make_credential(&mc).unwrap();
+    assert_eq!(discoverable.extensions, None);
+    let mut nr = Mc::new(RP, b"q", "quiet");
+    nr.extensions = payment();
+    let sealed = h.make_credential(&nr).unwrap();
+    let plain = h.make_credential(&Mc::new(RP, b"r", "plain")).unwrap();
+    for (id, expected) in [
+        (&discoverable.credential_id, true),
+        (&sealed.credential_id, true),
+        (&plain.credential_id, false),
+    ] {
+        let mut ga = Ga::new(RP).allow(&[id]);
+        ga.extensions = payment();
+        let a = h.get_assertion(&ga).unwrap();
+        assert_eq!(
+            a.extensions,
+            ext(vec![("thirdPartyPayment", Value::Bool(expected))])
+        );
+        // Not asked for: no output at all.
+        let a = h.get_assertion(&Ga::new(RP).allow(&[id])).unwrap();
+        assert_eq!(a.extensions, None);
+    }
+    // A non-boolean input is the wrong type.
+    let mut ga = Ga::new(RP);
+    ga.extensions = ext(vec![("thirdPartyPayment", Value::int(1))]);
+    assert_eq!(h.get_assertion(&ga).err(), Some(0x11));
+}

@@ -150,6 +150,7 @@ fn credential(
         cred_blob: None,
         large_blob_key: None,
         hmac: None,
+        third_party_payment: false,
     })
 }
 

@@ -107,6 +107,10 @@ pub struct Fido2Extensions {
     pub hmac_credentials: Option<HmacCredentials>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cred_blob: Option<String>,
+    /// CXF: the credential may be used for secure payment confirmation,
+    /// which is the thirdPartyPayment flag (CTAP 2.2 §12.9).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payments: Option<bool>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]

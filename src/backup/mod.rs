@@ -95,6 +95,7 @@ fn to_item(credential: &BackupCredential) -> Result<Item> {
     let fido2_extensions = Fido2Extensions {
         hmac_credentials,
         cred_blob: credential.cred_blob.as_deref().map(b64),
+        payments: credential.third_party_payment.then_some(true),
     };
     let mut passkey = Passkey {
         kind: "passkey".into(),
@@ -259,6 +260,7 @@ fn from_passkey(value: &serde_json::Value, item: &Item) -> Result<BackupCredenti
             .transpose()?,
         large_blob_key,
         hmac,
+        third_party_payment: fido2.payments.unwrap_or(false),
     })
 }
 

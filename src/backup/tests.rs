@@ -35,6 +35,7 @@ fn credential(id: &[u8], algorithm: BackupAlgorithm, key: Vec<u8>) -> BackupCred
             with_uv: Zeroizing::new([1; 32]),
             without_uv: Zeroizing::new([2; 32]),
         }),
+        third_party_payment: true,
     }
 }
 
@@ -85,6 +86,7 @@ fn round_trip_keeps_every_field() {
         assert_eq!(got.algorithm, want.algorithm);
         assert_eq!(*got.private_key_pkcs8, *want.private_key_pkcs8);
         assert_eq!(got.cred_protect, 2);
+        assert!(got.third_party_payment, "CXF payments round trips");
         assert_eq!(got.cred_blob, want.cred_blob);
         assert_eq!(got.large_blob_key.as_deref(), Some(&[7; 32]));
         assert_eq!(got.hmac, want.hmac);

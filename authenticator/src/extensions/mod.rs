@@ -24,15 +24,18 @@ pub(crate) const HMAC_SECRET_MC: &str = "hmac-secret-mc";
 pub(crate) const CRED_BLOB: &str = "credBlob";
 pub(crate) const LARGE_BLOB_KEY: &str = "largeBlobKey";
 pub(crate) const MIN_PIN_LENGTH: &str = "minPinLength";
+/// CTAP 2.2 §12.9.
+pub(crate) const THIRD_PARTY_PAYMENT: &str = "thirdPartyPayment";
 
 /// The identifiers getInfo advertises (0x02), in the order listed there.
-pub(crate) const SUPPORTED: [&str; 6] = [
+pub(crate) const SUPPORTED: [&str; 7] = [
     CRED_PROTECT,
     HMAC_SECRET,
     HMAC_SECRET_MC,
     CRED_BLOB,
     LARGE_BLOB_KEY,
     MIN_PIN_LENGTH,
+    THIRD_PARTY_PAYMENT,
 ];
 
 /// makeCredential extension inputs (§6.1.1 parameter 0x06).
@@ -44,6 +47,7 @@ pub(crate) struct McExtensions<'a> {
     pub(crate) cred_blob: Option<&'a [u8]>,
     pub(crate) large_blob_key: bool,
     pub(crate) min_pin_length: bool,
+    pub(crate) third_party_payment: bool,
 }
 
 impl<'a> McExtensions<'a> {
@@ -59,6 +63,7 @@ impl<'a> McExtensions<'a> {
             cred_blob: optional(f.text(CRED_BLOB), fields::bytes)?,
             large_blob_key: large_blob_key::parse(f.text(LARGE_BLOB_KEY))?,
             min_pin_length: flag(f.text(MIN_PIN_LENGTH))?,
+            third_party_payment: flag(f.text(THIRD_PARTY_PAYMENT))?,
         })
     }
 }
@@ -69,6 +74,7 @@ pub(crate) struct GaExtensions<'a> {
     pub(crate) hmac_secret: Option<HmacSecretInput<'a>>,
     pub(crate) cred_blob: bool,
     pub(crate) large_blob_key: bool,
+    pub(crate) third_party_payment: bool,
 }
 
 impl<'a> GaExtensions<'a> {
@@ -81,6 +87,7 @@ impl<'a> GaExtensions<'a> {
             hmac_secret: optional(f.text(HMAC_SECRET), HmacSecretInput::parse)?,
             cred_blob: flag(f.text(CRED_BLOB))?,
             large_blob_key: large_blob_key::parse(f.text(LARGE_BLOB_KEY))?,
+            third_party_payment: flag(f.text(THIRD_PARTY_PAYMENT))?,
         })
     }
 }
@@ -92,6 +99,8 @@ pub(crate) struct AssertionExtensions {
     pub(crate) hmac_secret: Option<OpenedHmacSecret>,
     pub(crate) cred_blob: bool,
     pub(crate) large_blob_key: bool,
+    /// CTAP 2.2 §12.9: report each credential's thirdPartyPayment flag.
+    pub(crate) third_party_payment: bool,
 }
 
 /// A boolean extension input; absent is false.

@@ -41,5 +41,6 @@ pub(crate) fn credential_record(
         large_blob_key: None,
         private_key: None,
         cred_randoms: None,
+        third_party_payment: false,
     }
 }

@@ -213,7 +213,7 @@ case_02() {
     # The CTAP 2.1 getInfo, exactly as libfido2 prints it.
     local expect=(
         "^version strings: U2F_V2, FIDO_2_0, FIDO_2_1\$"
-        "^extension strings: credProtect, hmac-secret, hmac-secret-mc, credBlob, largeBlobKey, minPinLength\$"
+        "^extension strings: credProtect, hmac-secret, hmac-secret-mc, credBlob, largeBlobKey, minPinLength, thirdPartyPayment\$"
         "^aaguid: $AAGUID\$"
         "^options: rk, up, noplat, noalwaysUv, credMgmt, authnrCfg, noclientPin, largeBlobs, pinUvAuthToken, setMinPINLength, makeCredUvNotRqd\$"
         "^maxmsgsiz: 7609\$"

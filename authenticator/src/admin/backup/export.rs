@@ -89,5 +89,6 @@ fn export_credential(
         cred_blob: record.cred_blob.clone(),
         large_blob_key: record.large_blob_key.map(Zeroizing::new),
         hmac: Some(hmac),
+        third_party_payment: opened.flags.third_party_payment,
     })
 }

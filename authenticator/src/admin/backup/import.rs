@@ -186,6 +186,7 @@ fn new_record(
         .is_some_and(|opened| {
             opened.flags.discoverable
                 && opened.flags.cred_protect == c.cred_protect
+                && opened.flags.third_party_payment == c.third_party_payment
                 && opened.key.algorithm() == key.algorithm()
                 && *opened.key.to_bytes() == *key.to_bytes()
         });
@@ -216,5 +217,6 @@ fn new_record(
         large_blob_key: c.large_blob_key.as_deref().copied(),
         private_key: (!id_carries_key).then(|| StoredKey::new(key)),
         cred_randoms,
+        third_party_payment: c.third_party_payment,
     })
 }

@@ -76,6 +76,8 @@ pub struct BackupCredential {
     /// hmac-secret CredRandoms; `None` lets the importing device derive
     /// its own (PRF outputs then change).
     pub hmac: Option<HmacCredentials>,
+    /// Made with thirdPartyPayment (CTAP 2.2 §12.9).
+    pub third_party_payment: bool,
 }
 
 impl fmt::Debug for BackupCredential {
@@ -93,6 +95,7 @@ impl fmt::Debug for BackupCredential {
             .field("cred_blob", &self.cred_blob.as_ref().map(Vec::len))
             .field("large_blob_key", &self.large_blob_key.is_some())
             .field("hmac", &self.hmac.is_some())
+            .field("third_party_payment", &self.third_party_payment)
             .finish_non_exhaustive()
     }
 }
@@ -230,6 +233,7 @@ mod type_tests {
                 with_uv: Zeroizing::new(secret),
                 without_uv: Zeroizing::new(secret),
             }),
+            third_party_payment: false,
         };
         let contents = BackupContents {
             credentials: vec![credential],

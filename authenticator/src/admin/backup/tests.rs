@@ -25,6 +25,7 @@ fn device_with_credential(seed: u64, cred_protect: u8) -> (TestEnv, Vec<u8>) {
     let flags = CredentialFlags {
         discoverable: true,
         cred_protect,
+        third_party_payment: false,
     };
     let id = credential::wrap(&mut env, secrets.wrap_key(), &hash, &key, flags).unwrap();
     let record = CredentialRecord {

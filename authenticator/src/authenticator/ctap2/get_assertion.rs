@@ -128,6 +128,7 @@ impl Authenticator {
             // hmac-secret is refused outright below for the same reason.
             cred_blob: req.extensions.cred_blob && up,
             large_blob_key: req.extensions.large_blob_key && up,
+            third_party_payment: req.extensions.third_party_payment,
         };
         // Step 9: user presence, naming the account when there is just
         // one; then the token's mc/ga use is consumed.
@@ -218,6 +219,14 @@ impl Authenticator {
         if extensions.cred_blob {
             let stored = found.record.as_ref().and_then(|r| r.cred_blob.as_deref());
             outputs.push((extensions::CRED_BLOB, cred_blob::get_assertion(stored)));
+        }
+        // CTAP 2.2 §12.9: asked for, the output is the credential's flag,
+        // true or false.
+        if extensions.third_party_payment {
+            outputs.push((
+                extensions::THIRD_PARTY_PAYMENT,
+                Value::Bool(found.key.flags.third_party_payment),
+            ));
         }
         let sign_count = self.counter.next(env.store())?;
         let flags =

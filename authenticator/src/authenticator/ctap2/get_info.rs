@@ -136,7 +136,8 @@ mod tests {
                 "hmac-secret-mc",
                 "credBlob",
                 "largeBlobKey",
-                "minPinLength"
+                "minPinLength",
+                "thirdPartyPayment",
             ]))
         );
         assert_eq!(get(3), Some(Value::bytes(&[7; 16])));

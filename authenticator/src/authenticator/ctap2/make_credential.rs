@@ -209,9 +209,12 @@ impl Authenticator {
         let key = CredentialKey::generate(env, alg)?;
         let credential_id = {
             let secrets = self.secrets.get_or_create(env)?;
+            // CTAP 2.2 §12.9: the thirdPartyPayment input is kept with the
+            // credential (and has no makeCredential output).
             let flags = CredentialFlags {
                 discoverable: rk,
                 cred_protect: level,
+                third_party_payment: req.extensions.third_party_payment,
             };
             credential::wrap(env, secrets.wrap_key(), &rp_id_hash, &key, flags)?
         };
@@ -257,6 +260,7 @@ impl Authenticator {
                 large_blob_key,
                 private_key: None,
                 cred_randoms: None,
+                third_party_payment: req.extensions.third_party_payment,
             };
             // Nothing is acknowledged unless this write is durable.
             record::save(env.store(), &rp_id_hash, &record)?;

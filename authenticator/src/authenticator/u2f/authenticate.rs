@@ -204,6 +204,7 @@ mod tests {
             CredentialFlags {
                 discoverable: false,
                 cred_protect: 3,
+                third_party_payment: false,
             },
         );
         let optional_with_list = key_handle(
@@ -213,6 +214,7 @@ mod tests {
             CredentialFlags {
                 discoverable: false,
                 cred_protect: 2,
+                third_party_payment: false,
             },
         );
         for p1 in [0x07, 0x03, 0x08] {
@@ -240,6 +242,7 @@ mod tests {
         let flags = CredentialFlags {
             discoverable: true,
             cred_protect: 1,
+            third_party_payment: false,
         };
         let kh = key_handle(&mut a, &mut env, Algorithm::Es256, flags);
         assert_eq!(authenticate(&mut a, &mut env, 0x07, &kh), [0x6A, 0x80]);

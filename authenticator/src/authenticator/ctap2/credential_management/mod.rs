@@ -360,6 +360,9 @@ impl Authenticator {
         if let Some(key) = &record.large_blob_key {
             pairs.push((0x0B, Value::bytes(key)));
         }
+        // CTAP 2.2 §6.8.4 (thirdPartyPayment, 0x0C): always, since the
+        // extension is supported; false for credentials made without it.
+        pairs.push((0x0C, Value::Bool(opened.flags.third_party_payment)));
         Ok(Some(Value::int_map(pairs)))
     }
 }
