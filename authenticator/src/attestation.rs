@@ -10,8 +10,11 @@
 //!   batch key that `softkey init` provisions ([`crate::attestation_ca`]);
 //!   chosen when the vault's attestation mode says so;
 //! - `none` (`{}`), when attestationFormatsPreference asks for it first;
-//! - enterprise attestation: packed batch, with `epAtt: true` in the
-//!   response, for the RP ids configured in `device/ep-rp-ids`.
+//! - enterprise attestation (CTAP 2.1 §7.1): packed with the device's own
+//!   enterprise leaf (not the shared batch one), with `epAtt: true` in the
+//!   response — vendor-facilitated for the RP ids configured in
+//!   `device/ep-rp-ids`, platform-managed for any RP id the platform asks
+//!   for (the platform holds the enterprise's list).
 //!
 //! Device settings (written by the binary, read per request):
 //! `device/attestation-mode` = `self` | `batch`; `device/ep-rp-ids` = a
@@ -138,18 +141,20 @@ pub fn enterprise_rp_ids<S: Store + ?Sized>(store: &S) -> Result<Vec<String>, St
     }
 }
 
-/// Whether a batch attestation is provisioned (getInfo may advertise "ep"
-/// only then: an enterprise attestation needs a certificate).
-pub(crate) fn batch_provisioned<E: Env>(env: &mut E) -> Result<bool, Error> {
-    Ok(env.store().get(crate::store_keys::ATTESTATION)?.is_some())
+/// Whether an enterprise attestation certificate is provisioned (getInfo
+/// may advertise "ep" only then). Vaults provisioned before enterprise
+/// attestation had its own leaf have a batch certificate only.
+pub(crate) fn enterprise_provisioned<S: Store + ?Sized>(store: &S) -> Result<bool, Error> {
+    Ok(attestation_ca::load_batch(store)?.is_some_and(|b| b.enterprise.is_some()))
 }
 
-/// Whether an enterprise attestation can be produced: a batch attestation
-/// is provisioned and RP ids are configured for it. It decides both
-/// getInfo's "ep" option (§6.4) and whether authenticatorConfig supports
+/// Whether an enterprise attestation can be produced: its certificate is
+/// provisioned and the user configured enterprise attestation (RP ids for
+/// the vendor-facilitated mode). It decides both getInfo's "ep" option
+/// (§6.4) and whether authenticatorConfig supports
 /// enableEnterpriseAttestation (§6.11.1).
 pub(crate) fn enterprise_attestation_capable<E: Env>(env: &mut E) -> Result<bool, Error> {
-    Ok(batch_provisioned(env)? && !enterprise_rp_ids(env.store())?.is_empty())
+    Ok(enterprise_provisioned(env.store())? && !enterprise_rp_ids(env.store())?.is_empty())
 }
 
 /// The attestation for one makeCredential request. Call it at step 9 —
@@ -158,10 +163,11 @@ pub(crate) fn enterprise_attestation_capable<E: Env>(env: &mut E) -> Result<bool
 /// - step 9.1: enterpriseAttestation present but ep not enabled (or not
 ///   capable): CTAP1_ERR_INVALID_PARAMETER;
 /// - step 9.2: a value other than 1 or 2: CTAP2_ERR_INVALID_OPTION;
-/// - steps 9.3–9.4: enterprise attestation only for an RP id in the
-///   configured list. We support vendor-facilitated enterprise attestation
-///   only and, as §7.1 allows, treat platform-managed (2) like 1: the
-///   platform cannot widen the list. Any other RP gets the ordinary choice;
+/// - steps 9.3–9.4: vendor-facilitated (1) for an RP id in the configured
+///   list; platform-managed (2) for any RP id, since the platform enforces
+///   the enterprise's list (§7.1.2; python-fido2 sends 2 only for RP ids on
+///   its own list). Otherwise the parameter is treated as absent and the
+///   ordinary choice follows;
 /// - attestationFormatsPreference (CTAP 2.2): the first format we support
 ///   wins ("none" → none, "packed" → the default); none supported, an empty
 ///   or absent list → the default;
@@ -178,14 +184,16 @@ pub(crate) fn choose_attestation(
     mode: AttestationMode,
 ) -> Result<AttestationChoice, CtapError> {
     if let Some(ep) = enterprise {
+        // ep is only ever enabled on a key with an enterprise certificate.
         if !ep_enabled {
             return Err(CtapError::InvalidParameter);
         }
-        if !matches!(ep, 1 | 2) {
-            return Err(CtapError::InvalidOption);
-        }
-        if batch_provisioned && ep_rp_ids.iter().any(|id| id == rp_id) {
-            return Ok(AttestationChoice::Enterprise);
+        let listed = ep_rp_ids.iter().any(|id| id == rp_id);
+        match ep {
+            1 if listed => return Ok(AttestationChoice::Enterprise),
+            2 => return Ok(AttestationChoice::Enterprise),
+            1 => {}
+            _ => return Err(CtapError::InvalidOption),
         }
     }
     let default = match (mode, batch_provisioned) {
@@ -217,6 +225,12 @@ pub(crate) fn choose_for_request<E: Env>(
         Some(_) => enterprise_rp_ids(store)?,
         None => Vec::new(),
     };
+    // ep counts as enabled only while the key can still attest: the RP
+    // list may have been emptied since authenticatorConfig enabled it.
+    let ep_enabled = ep_enabled
+        && enterprise.is_some()
+        && !ep_rp_ids.is_empty()
+        && enterprise_provisioned(store)?;
     Ok(choose_attestation(
         preference, enterprise, ep_enabled, rp_id, &ep_rp_ids, batch, mode,
     )?)
@@ -246,13 +260,18 @@ pub(crate) fn statement<E: Env>(
         }
         AttestationChoice::BatchPacked | AttestationChoice::Enterprise => {
             let batch = attestation_ca::load_batch(env.store())?.ok_or(CtapError::Other)?;
-            let sig = auth_data::sign(&batch.key, auth_data, client_data_hash);
+            let (key, leaf) = if choice == AttestationChoice::Enterprise {
+                batch.enterprise.ok_or(CtapError::Other)?
+            } else {
+                (batch.key, batch.leaf_der)
+            };
+            let sig = auth_data::sign(&key, auth_data, client_data_hash);
             Ok((
                 "packed".into(),
                 Value::text_map(vec![
                     ("alg", Value::int(Algorithm::Es256.cose())),
                     ("sig", Value::Bytes(sig)),
-                    ("x5c", Value::Array(vec![Value::Bytes(batch.leaf_der)])),
+                    ("x5c", Value::Array(vec![Value::Bytes(leaf)])),
                 ]),
             ))
         }
@@ -381,8 +400,8 @@ mod tests {
                 Err(CtapError::InvalidOption)
             );
         }
-        // 9.3/9.4: a listed RP gets it for 1 and (treated like 1) 2, even
-        // when the preference says none.
+        // 9.3/9.4: a listed RP gets it for 1 and 2, even when the
+        // preference says none.
         for ep in [1, 2] {
             assert_eq!(
                 choose(None, Some(ep), true, true, SelfAttestation),
@@ -393,19 +412,22 @@ mod tests {
                 Ok(Enterprise)
             );
         }
-        // An unlisted RP gets the ordinary choice.
-        let unlisted = choose_attestation(
-            None,
-            Some(2),
-            true,
-            "example.com",
-            &strings(&["corp.example"]),
-            true,
-            SelfAttestation,
-        );
-        assert_eq!(unlisted, Ok(SelfPacked));
-        // Without a batch certificate there is nothing to attest with.
-        assert_eq!(choose(None, Some(1), true, false, Batch), Ok(SelfPacked));
+        // An unlisted RP: vendor-facilitated (1) is treated as absent and
+        // gets the ordinary choice; platform-managed (2) is the platform's
+        // decision.
+        let unlisted = |ep| {
+            choose_attestation(
+                None,
+                Some(ep),
+                true,
+                "example.com",
+                &strings(&["corp.example"]),
+                true,
+                SelfAttestation,
+            )
+        };
+        assert_eq!(unlisted(1), Ok(SelfPacked));
+        assert_eq!(unlisted(2), Ok(Enterprise));
         assert!(Enterprise.ep_att());
         for other in [SelfPacked, BatchPacked, NoneFmt] {
             assert!(!other.ep_att());
@@ -449,6 +471,7 @@ mod tests {
             "no batch provisioned"
         );
         provision(&mut env);
+        let mut leaves = Vec::new();
         for choice in [BatchPacked, Enterprise] {
             let (fmt, stmt) = statement(&mut env, choice, &key, AD, &CDH).unwrap();
             assert_eq!(fmt, "packed");
@@ -460,6 +483,7 @@ mod tests {
             let [Value::Bytes(leaf)] = x5c.as_slice() else {
                 panic!("x5c is not one certificate")
             };
+            leaves.push(leaf.clone());
             let leaf = Certificate::from_der(leaf).unwrap();
             let spki = leaf.tbs_certificate().subject_public_key_info();
             let public =
@@ -469,6 +493,9 @@ mod tests {
             };
             verify_es256(&public, sig);
         }
+        // CTAP 2.1 §7.1: the enterprise leaf is the device's own, not the
+        // batch one.
+        assert_ne!(leaves[0], leaves[1]);
     }
 
     #[test]
@@ -479,13 +506,13 @@ mod tests {
             enterprise_rp_ids(env.store()).unwrap(),
             Vec::<String>::new()
         );
-        assert!(!batch_provisioned(&mut env).unwrap());
+        assert!(!enterprise_provisioned(env.store()).unwrap());
         assert_eq!(
             choose_for_request(&mut env, None, None, false, "corp.example"),
             Ok(SelfPacked)
         );
         provision(&mut env);
-        assert!(batch_provisioned(&mut env).unwrap());
+        assert!(enterprise_provisioned(env.store()).unwrap());
         set_attestation_mode(env.store(), Batch).unwrap();
         assert_eq!(attestation_mode(env.store()).unwrap(), Batch);
         assert_eq!(
@@ -505,9 +532,11 @@ mod tests {
         );
         set_enterprise_rp_ids(env.store(), &[]).unwrap();
         assert!(env.store().get(ENTERPRISE_RP_IDS).unwrap().is_none());
+        // No longer capable (getInfo drops "ep"): step 9.1, even though
+        // the enabled flag is still stored.
         assert_eq!(
             choose_for_request(&mut env, None, Some(1), true, "corp.example"),
-            Ok(BatchPacked)
+            Err(CtapError::InvalidParameter.into())
         );
         assert_eq!("self".parse::<AttestationMode>(), Ok(SelfAttestation));
         assert!("none".parse::<AttestationMode>().is_err());

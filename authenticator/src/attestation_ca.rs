@@ -5,15 +5,23 @@
 //! attestation is provisioned (FIDO U2F Raw Message Formats §4.3).
 //!
 //! `softkey init` calls [`provision_attestation`]: a fresh P-256 CA key
-//! signs a self-signed CA certificate and a leaf for a fresh batch key, then
-//! the CA private key is dropped — nothing needs it afterwards, so a leaked
-//! vault cannot mint more certificates under a CA an RP trusts. Stored
-//! under `device/attestation`:
+//! signs a self-signed CA certificate, a leaf for a fresh batch key and a
+//! leaf for a fresh enterprise attestation key, then the CA private key is
+//! dropped — nothing needs it afterwards, so a leaked vault cannot mint more
+//! certificates under a CA an RP trusts. The enterprise leaf (CTAP 2.1
+//! §7.1) names this one device ("Enterprise Attestation" and its own
+//! serial), where the batch leaf is shared by design. Stored under
+//! `device/attestation`:
 //!
 //! ```text
-//! version (1) = 1 || batch private key (32) || leaf length (2, big-endian)
-//!     || leaf certificate DER || CA certificate DER
+//! version (1) = 2 || batch private key (32) || leaf length (2, big-endian)
+//!     || leaf certificate DER || enterprise private key (32)
+//!     || enterprise leaf length (2) || enterprise leaf DER || CA certificate DER
 //! ```
+//!
+//! Version 1 records (made before enterprise attestation had its own leaf)
+//! are the same without the enterprise fields, and still load: such a
+//! vault offers no enterprise attestation.
 //!
 //! The U2F fallback lives under `device/attestation-u2f` as
 //! `version (1) = 1 || private key (32) || certificate DER`. authenticatorReset
@@ -47,6 +55,8 @@ use crate::env::{Store, StoreError};
 use crate::store_keys::{ATTESTATION, U2F_ATTESTATION};
 
 const FORMAT_VERSION: u8 = 1;
+/// The attestation record with an enterprise leaf.
+const FORMAT_VERSION_ENTERPRISE: u8 = 2;
 
 /// id-fido-gen-ce-aaguid: the AAGUID as an OCTET STRING, non-critical.
 pub(crate) const ID_FIDO_GEN_CE_AAGUID: ObjectIdentifier =
@@ -64,6 +74,8 @@ pub(crate) struct BatchAttestation {
     pub(crate) key: SigningKey,
     pub(crate) leaf_der: Vec<u8>,
     pub(crate) ca_der: Vec<u8>,
+    /// The enterprise attestation key and leaf; `None` in version 1 records.
+    pub(crate) enterprise: Option<(SigningKey, Vec<u8>)>,
 }
 
 impl fmt::Debug for BatchAttestation {
@@ -90,12 +102,17 @@ pub fn provision_attestation<S: Store>(
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
     let batch = create_batch(fill_random, aaguid, now).map_err(store_error)?;
-    let leaf_len = u16::try_from(batch.leaf_der.len())
-        .map_err(|_| StoreError::corrupt("attestation certificate too long"))?;
-    let mut record = Zeroizing::new(vec![FORMAT_VERSION]);
+    let too_long = || StoreError::corrupt("attestation certificate too long");
+    let leaf_len = u16::try_from(batch.leaf_der.len()).map_err(|_| too_long())?;
+    let (ep_key, ep_leaf) = batch.enterprise.as_ref().ok_or_else(too_long)?;
+    let ep_len = u16::try_from(ep_leaf.len()).map_err(|_| too_long())?;
+    let mut record = Zeroizing::new(vec![FORMAT_VERSION_ENTERPRISE]);
     record.extend_from_slice(&batch.key.to_bytes());
     record.extend_from_slice(&leaf_len.to_be_bytes());
     record.extend_from_slice(&batch.leaf_der);
+    record.extend_from_slice(&ep_key.to_bytes());
+    record.extend_from_slice(&ep_len.to_be_bytes());
+    record.extend_from_slice(ep_leaf);
     record.extend_from_slice(&batch.ca_der);
     store.put(ATTESTATION, &record)?;
     ca_pem(&batch.ca_der).map_err(store_error)
@@ -122,19 +139,31 @@ pub(crate) fn load_batch<S: Store + ?Sized>(
 }
 
 fn parse_batch(raw: &[u8]) -> Option<BatchAttestation> {
-    let (&FORMAT_VERSION, rest) = raw.split_first()? else {
-        return None;
+    /// A private key and the certificate after it: `key (32) || length (2) || DER`.
+    fn key_and_leaf(rest: &[u8]) -> Option<(SigningKey, Vec<u8>, &[u8])> {
+        let (key, rest) = rest.split_at_checked(32)?;
+        let (len, rest) = rest.split_at_checked(2)?;
+        let len = usize::from(u16::from_be_bytes(len.try_into().ok()?));
+        let (leaf, rest) = rest.split_at_checked(len)?;
+        Certificate::from_der(leaf).ok()?;
+        Some((SigningKey::from_slice(key).ok()?, leaf.to_vec(), rest))
+    }
+    let (&version, rest) = raw.split_first()?;
+    let (key, leaf_der, rest) = key_and_leaf(rest)?;
+    let (enterprise, ca) = match version {
+        FORMAT_VERSION => (None, rest),
+        FORMAT_VERSION_ENTERPRISE => {
+            let (ep_key, ep_leaf, rest) = key_and_leaf(rest)?;
+            (Some((ep_key, ep_leaf)), rest)
+        }
+        _ => return None,
     };
-    let (key, rest) = rest.split_at_checked(32)?;
-    let (len, rest) = rest.split_at_checked(2)?;
-    let len = usize::from(u16::from_be_bytes(len.try_into().ok()?));
-    let (leaf, ca) = rest.split_at_checked(len)?;
-    Certificate::from_der(leaf).ok()?;
     Certificate::from_der(ca).ok()?;
     Some(BatchAttestation {
-        key: SigningKey::from_slice(key).ok()?,
-        leaf_der: leaf.to_vec(),
+        key,
+        leaf_der,
         ca_der: ca.to_vec(),
+        enterprise,
     })
 }
 
@@ -231,7 +260,7 @@ fn create_batch(
     let leaf_der = build(
         Profile {
             subject: leaf_name,
-            issuer: ca_name,
+            issuer: ca_name.clone(),
             ca: false,
             aaguid: Some(aaguid),
         },
@@ -240,10 +269,30 @@ fn create_batch(
         fill_random,
         now,
     )?;
+    // CTAP 2.1 §7.1: an enterprise attestation may identify the device;
+    // this leaf is this installation's alone.
+    let ep_key = random_key(fill_random)?;
+    let ep_name = Name::from_str(&format!(
+        "CN=softkey Enterprise Attestation {},OU={ATTESTATION_OU},O=softkey,C=US",
+        hex(&tag)
+    ))?;
+    let ep_leaf = build(
+        Profile {
+            subject: ep_name,
+            issuer: ca_name,
+            ca: false,
+            aaguid: Some(aaguid),
+        },
+        &ep_key,
+        &ca_key,
+        fill_random,
+        now,
+    )?;
     Ok(BatchAttestation {
         key: batch_key,
         leaf_der,
         ca_der,
+        enterprise: Some((ep_key, ep_leaf)),
     })
 }
 

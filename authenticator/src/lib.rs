@@ -38,6 +38,7 @@ mod auth_data;
 mod authenticator;
 mod command;
 mod counter;
+mod cred_store_state;
 mod credential;
 mod credential_index;
 mod error;

@@ -32,7 +32,7 @@ use zeroize::{Zeroize, Zeroizing};
 use crate::cbor::fields::{self, Fields, optional, required};
 use crate::cbor::{self, Value};
 use crate::credential_index;
-use crate::env::{Store, StoreError};
+use crate::env::{Store, StoreChange, StoreError};
 use crate::error::Error;
 use crate::keys::{Algorithm, CredentialKey};
 use crate::store_keys::CREDENTIALS;
@@ -173,11 +173,16 @@ pub(crate) fn delete<S: Store>(
     rp_id_hash: &[u8; 32],
     credential_id: &[u8],
 ) -> Result<bool, Error> {
-    let Some(record) = find(store, rp_id_hash, credential_id)? else {
+    let mut batch = match find(store, rp_id_hash, credential_id)? {
+        Some(record) => credential_index::removal(rp_id_hash, &record),
         // An undecodable record still goes.
-        return Ok(store.delete(&key(rp_id_hash, credential_id))?);
+        None if store.get(&key(rp_id_hash, credential_id))?.is_some() => {
+            vec![StoreChange::Delete(key(rp_id_hash, credential_id))]
+        }
+        None => return Ok(false),
     };
-    store.apply(&credential_index::removal(rp_id_hash, &record))?;
+    crate::cred_store_state::stamp(store, &mut batch)?;
+    store.apply(&batch)?;
     Ok(true)
 }
 
@@ -211,6 +216,7 @@ pub(crate) fn save<S: Store>(
         }
     }
     batch.extend(credential_index::insertion(rp_id_hash, record));
+    crate::cred_store_state::stamp(store, &mut batch)?;
     Ok(store.apply(&batch)?)
 }
 

@@ -60,6 +60,12 @@ pub const PIN_RETRIES: &[u8] = b"device/pin-retries";
 /// alwaysUv, enterprise attestation, minPINLength and its RP ids,
 /// forcePINChange (CTAP 2.1 §6.11).
 pub const DEVICE_SETTINGS: &[u8] = b"device/config";
+/// The persistent read-only credential management token and the device
+/// identifier getInfo encrypts under it (CTAP 2.2, `crate::pin::persistent`).
+pub const PERSISTENT_TOKEN: &[u8] = b"device/persistent-token";
+/// The credential store state, a hash chain over every change to the
+/// credentials (`crate::cred_store_state`).
+pub const CRED_STORE_STATE: &[u8] = b"device/cred-store-state";
 /// The reserved ceiling of the global signature counter.
 pub const SIGN_COUNTER: &[u8] = b"device/counter";
 /// The batch attestation key and certificates from `softkey init`.
@@ -75,7 +81,7 @@ pub const ENTERPRISE_RP_IDS: &[u8] = b"device/ep-rp-ids";
 pub const USB_SERIAL: &[u8] = b"softkey/usb-serial";
 
 /// Every key above, with its shape and lifetime.
-pub const REGISTRY: [KeyEntry; 15] = [
+pub const REGISTRY: [KeyEntry; 17] = [
     wiped(CREDENTIALS, Shape::Prefix, "discoverable credentials"),
     wiped(
         CREDENTIALS_NEWEST_FIRST,
@@ -93,6 +99,8 @@ pub const REGISTRY: [KeyEntry; 15] = [
     wiped(PIN, Shape::Exact, "PIN hash"),
     wiped(PIN_RETRIES, Shape::Exact, "PIN retries"),
     wiped(DEVICE_SETTINGS, Shape::Exact, "device settings"),
+    wiped(PERSISTENT_TOKEN, Shape::Exact, "persistent read-only token"),
+    wiped(CRED_STORE_STATE, Shape::Exact, "credential store state"),
     kept(SIGN_COUNTER, "signature counter ceiling"),
     kept(ATTESTATION, "batch attestation"),
     kept(U2F_ATTESTATION, "U2F attestation"),

@@ -688,3 +688,171 @@ fn cred_protect_and_large_blob_key_are_reported() {
     .unwrap();
     assert_eq!(field(&c, 0x0B), None);
 }
+
+/// CTAP 2.2 pcmr: the persistent read-only token lists credentials across
+/// restarts, never changes them, leaves the ordinary token working, and
+/// stops at a PIN change.
+#[test]
+fn persistent_read_only_token_lists_but_never_changes() {
+    const PCMR: u64 = 0x40;
+    for protocol in [1, 2] {
+        let mut s = setup(protocol);
+        let c = PinClient::new(protocol);
+        let ro = c
+            .token(&mut s.h.auth, &mut s.h.env, PIN, PCMR, None)
+            .unwrap();
+        let again = c
+            .token(&mut s.h.auth, &mut s.h.env, PIN, PCMR, None)
+            .unwrap();
+        assert_eq!(ro.key, again.key, "one persistent token");
+        assert!(cm(&mut s.h, Some(&s.token), GET_CREDS_METADATA, None).is_ok());
+        let (_, id, _) = s.creds[0].clone();
+        for round in 0..2 {
+            let meta = cm(&mut s.h, Some(&ro), GET_CREDS_METADATA, None)
+                .unwrap()
+                .unwrap();
+            assert_eq!(field(&meta, 1), Some(&Value::Unsigned(3)), "round {round}");
+            assert!(cm(&mut s.h, Some(&ro), ENUMERATE_RPS_BEGIN, None).is_ok());
+            let creds = rp_hash_params("a.example");
+            assert!(
+                cm(
+                    &mut s.h,
+                    Some(&ro),
+                    ENUMERATE_CREDENTIALS_BEGIN,
+                    Some(&creds)
+                )
+                .is_ok()
+            );
+            let before = s.h.store_snapshot();
+            assert_eq!(
+                cm(
+                    &mut s.h,
+                    Some(&ro),
+                    DELETE_CREDENTIAL,
+                    Some(&cred_params(&id))
+                ),
+                Err(0x33)
+            );
+            let mut update = cred_params(&id);
+            if let Value::Map(pairs) = &mut update {
+                pairs.push((
+                    Value::Unsigned(3),
+                    Value::text_map(vec![
+                        ("id", Value::bytes(b"ua1")),
+                        ("name", Value::text("x")),
+                    ]),
+                ));
+            }
+            assert_eq!(
+                cm(&mut s.h, Some(&ro), UPDATE_USER_INFORMATION, Some(&update)),
+                Err(0x33)
+            );
+            assert_eq!(
+                s.h.store_snapshot(),
+                before,
+                "refused writes change nothing"
+            );
+            s.h.restart();
+        }
+        c.change_pin(&mut s.h.auth, &mut s.h.env, PIN, "98765")
+            .unwrap();
+        assert_eq!(cm(&mut s.h, Some(&ro), GET_CREDS_METADATA, None), Err(0x33));
+    }
+}
+
+/// getInfo's encIdentifier (0x19) and encCredStoreState (0x1E): present
+/// once a persistent token exists, fresh IVs each time, the identifier
+/// constant, the state moving with every credential change.
+#[test]
+fn enc_identifier_and_cred_store_state() {
+    use aes::cipher::{BlockModeDecrypt, KeyIvInit};
+    let decrypt = |token: &[u8], info: &[u8], value: &Value| -> Vec<u8> {
+        let Value::Bytes(bytes) = value else {
+            panic!("not bytes")
+        };
+        assert_eq!(bytes.len(), 32);
+        let mut key = [0u8; 16];
+        hkdf::Hkdf::<sha2::Sha256>::new(Some(&[0u8; 32]), token)
+            .expand(info, &mut key)
+            .unwrap();
+        let mut block: [u8; 16] = bytes[16..].try_into().unwrap();
+        let iv: [u8; 16] = bytes[..16].try_into().unwrap();
+        cbc::Decryptor::<aes::Aes128>::new(&key.into(), &iv.into())
+            .decrypt_block((&mut block).into());
+        block.to_vec()
+    };
+    let mut s = setup(2);
+    let info = s.h.call0(GET_INFO).unwrap();
+    assert_eq!(field(&info, 0x19), None, "no persistent token yet");
+    let ro = PinClient::new(2)
+        .token(&mut s.h.auth, &mut s.h.env, PIN, 0x40, None)
+        .unwrap();
+    let read = |h: &mut Harness| {
+        let info = h.call0(GET_INFO).unwrap();
+        let id = field(&info, 0x19).unwrap().clone();
+        let state = field(&info, 0x1E).unwrap().clone();
+        (id, state)
+    };
+    let (id1, state1) = read(&mut s.h);
+    let (id2, state2) = read(&mut s.h);
+    assert_ne!(id1, id2, "a fresh IV each time");
+    let identifier = decrypt(&ro.key, b"encIdentifier", &id1);
+    assert_eq!(decrypt(&ro.key, b"encIdentifier", &id2), identifier);
+    let state = decrypt(&ro.key, b"encCredStoreState", &state1);
+    assert_eq!(decrypt(&ro.key, b"encCredStoreState", &state2), state);
+    // A changed credential changes the state; a restart does not change
+    // the identifier.
+    let (_, first, _) = s.creds[0].clone();
+    let mut update = cred_params(&first);
+    if let Value::Map(pairs) = &mut update {
+        pairs.push((
+            Value::Unsigned(3),
+            Value::text_map(vec![
+                ("id", Value::bytes(b"ua1")),
+                ("name", Value::text("al")),
+            ]),
+        ));
+    }
+    let token = pin_and_token_again(&mut s.h, 2);
+    cm(
+        &mut s.h,
+        Some(&token),
+        UPDATE_USER_INFORMATION,
+        Some(&update),
+    )
+    .unwrap();
+    s.h.restart();
+    let (id3, state3) = read(&mut s.h);
+    assert_eq!(decrypt(&ro.key, b"encIdentifier", &id3), identifier);
+    let after = decrypt(&ro.key, b"encCredStoreState", &state3);
+    assert_ne!(after, state);
+    // A refused change leaves it; a real deletion moves it.
+    let (_, id, _) = s.creds[0].clone();
+    assert_eq!(
+        cm(
+            &mut s.h,
+            Some(&ro),
+            DELETE_CREDENTIAL,
+            Some(&cred_params(&id))
+        ),
+        Err(0x33)
+    );
+    let (_, state4) = read(&mut s.h);
+    assert_eq!(decrypt(&ro.key, b"encCredStoreState", &state4), after);
+    let token = pin_and_token_again(&mut s.h, 2);
+    cm(
+        &mut s.h,
+        Some(&token),
+        DELETE_CREDENTIAL,
+        Some(&cred_params(&id)),
+    )
+    .unwrap();
+    let (_, state5) = read(&mut s.h);
+    assert_ne!(decrypt(&ro.key, b"encCredStoreState", &state5), after);
+}
+
+fn pin_and_token_again(h: &mut Harness, protocol: u64) -> Token {
+    PinClient::new(protocol)
+        .token(&mut h.auth, &mut h.env, PIN, PERM_CM, None)
+        .unwrap()
+}

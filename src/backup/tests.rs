@@ -129,7 +129,7 @@ fn malformed_documents_are_refused_with_a_reason() {
         ),
         (
             r#"{"version":{"major":1,"minor":0},"exporterRpId":"x","exporterDisplayName":"x","timestamp":0,"accounts":[{"id":"","username":"","email":"","items":[{"id":"","title":"t","credentials":[{"type":"passkey","credentialId":"!!","rpId":"a","username":"","userDisplayName":"","userHandle":"","key":"AAAA"}]}]}]}"#,
-            "neither a P-256 nor an Ed25519",
+            "not a PKCS#8 key of an algorithm softkey signs with",
         ),
         (
             r#"{"version":{"major":1,"minor":0},"exporterRpId":"x","exporterDisplayName":"x","timestamp":0,"accounts":[{"id":"","username":"","email":"","items":[{"id":"","title":"t","credentials":[{"type":"passkey","rpId":"a"}]}]}]}"#,

@@ -62,10 +62,11 @@ pub fn delete_credentials<S: Store>(
     if records.is_empty() {
         return Ok(Vec::new());
     }
-    let batch: Vec<StoreChange> = records
+    let mut batch: Vec<StoreChange> = records
         .iter()
         .flat_map(|r| credential_index::removal(&rp_id_hash(&r.rp_id), r))
         .collect();
+    crate::cred_store_state::stamp(store, &mut batch)?;
     store.apply(&batch)?;
     Ok(records
         .into_iter()

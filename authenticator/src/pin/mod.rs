@@ -17,6 +17,7 @@ use crate::cbor::Value;
 use crate::env::Env;
 use crate::status::CtapError;
 
+pub(crate) mod persistent;
 pub(crate) mod primitives;
 pub(crate) mod protocol;
 mod protocol1;

@@ -280,13 +280,9 @@ fn permissions_rules() {
         "be"
     );
     assert_eq!(
-        c.get_token(&mut auth, &mut env, PIN, Some(0x40), None),
-        Err(0x40)
-    );
-    assert_eq!(
         c.get_token(&mut auth, &mut env, PIN, Some(0x40 | 0x04), None),
         Err(0x40),
-        "pcmr (CTAP 2.2) without perCredMgmtRO"
+        "pcmr (CTAP 2.2) is granted alone, as the persistent token"
     );
     assert_eq!(
         c.get_token(&mut auth, &mut env, PIN, Some(0x01), None),

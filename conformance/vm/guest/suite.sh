@@ -215,7 +215,7 @@ case_02() {
         "^version strings: U2F_V2, FIDO_2_0, FIDO_2_1\$"
         "^extension strings: credProtect, hmac-secret, hmac-secret-mc, credBlob, largeBlobKey, minPinLength, thirdPartyPayment\$"
         "^aaguid: $AAGUID\$"
-        "^options: rk, up, noplat, noalwaysUv, credMgmt, authnrCfg, noclientPin, largeBlobs, pinUvAuthToken, setMinPINLength, makeCredUvNotRqd\$"
+        "^options: rk, up, noplat, noalwaysUv, credMgmt, authnrCfg, noclientPin, largeBlobs, perCredMgmtRO, pinUvAuthToken, setMinPINLength, makeCredUvNotRqd\$"
         "^maxmsgsiz: 7609\$"
         # The longest credential ID that opens: a version 3 ID with an RSA key's primes.
         "^maxcredlen: 287\$"

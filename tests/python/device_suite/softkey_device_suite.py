@@ -12,6 +12,9 @@ python-fido2's suite is written for a physical key on a USB port. Three hooks ma
   it again on the same vault and port, which is softkey's power cycle (PIN soft-lock cleared,
   reset window opened). Touch requests are accepted and ignored: the key runs with
   ``--presence auto``.
+* **Configuration.** The key serves every algorithm (``--algorithms all``), batch attestation,
+  and enterprise attestation for ``EP_RP_ID``, which is also set as the suite's ``--ep-rp-id``,
+  so the per-algorithm, enterprise attestation and CTAP 2.2 tests all run.
 * **Expectations.** ``expectations.json`` lists every test expected to skip, each with its
   reason, in the manner of rustls's BoGo config. The run fails on any failure or error, on a
   skip the file does not list, and on a listed skip that passed. It ends with one line:
@@ -58,6 +61,9 @@ VAULT_PASSPHRASE = "device suite passphrase"
 BUSID = "1-1"
 # The suite's PicoController addresses one port; any number works, this is its default.
 CONTROLLER_PORT_NUMBER = 6
+# The RP id configured for vendor-facilitated enterprise attestation (`serve --enterprise-rp`)
+# and passed to the suite as its --ep-rp-id, so test_ep_vendor runs.
+EP_RP_ID = "enterprise.example"
 
 
 class SoftkeyUnderTest:
@@ -125,6 +131,9 @@ class SoftkeyUnderTest:
              str(self.passfile), "--presence", "auto", "--listen", f"127.0.0.1:{self.port}",
              # Every algorithm the key has, so the suite's per-algorithm tests all run.
              "--algorithms", "all",
+             # Batch attestation (the suite compares enterprise certificates with the batch
+             # one) and enterprise attestation for EP_RP_ID (CTAP 2.1 §7.1).
+             "--attestation", "batch", "--enterprise-rp", EP_RP_ID,
              *os.environ.get("SOFTKEY_DEVICE_SUITE_SERVE_ARGS", "").split()],
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log, text=True,
             env=self._env(),
@@ -335,6 +344,7 @@ def pytest_configure(config):
     threading.Thread(target=_HTTP.serve_forever, daemon=True).start()
     config.option.controller = f"http://127.0.0.1:{_HTTP.server_address[1]}"
     config.option.pico_port = CONTROLLER_PORT_NUMBER
+    config.option.ep_rp_id = EP_RP_ID
 
 
 def pytest_runtest_logreport(report):

@@ -106,6 +106,9 @@ pub fn import_backup<S: Store>(
     for (_, hash, record) in &added {
         changes.extend(credential_index::insertion(hash, record));
     }
+    if !added.is_empty() {
+        crate::cred_store_state::stamp(store, &mut changes)?;
+    }
 
     let large_blobs_restored = match &contents.large_blob_array {
         Some(array) if device.large_blob_array.is_none() && *array != initial_array() => {

@@ -18,7 +18,7 @@ use crate::error::Error;
 use crate::pin::primitives::ct_eq;
 use crate::pin::protocol::{PinProtocol, SharedSecret};
 use crate::pin::retries::{self, MAX_PIN_RETRIES};
-use crate::pin::{DeviceSettings, MAX_PIN_BYTES, Permission};
+use crate::pin::{DeviceSettings, MAX_PIN_BYTES, Permission, persistent};
 use crate::presence;
 use crate::status::CtapError;
 
@@ -229,8 +229,11 @@ impl Authenticator {
             config.force_pin_change = false;
             config.save(env.store())?;
         }
-        // Step 11: every existing pinUvAuthToken is invalidated.
+        // Step 11: every existing pinUvAuthToken is invalidated, the
+        // persistent one too (CTAP 2.2: persistent permissions are cleared
+        // on PIN change).
         self.pin.reset_tokens(env);
+        persistent::revoke(env.store())?;
         Ok(())
     }
 
@@ -271,9 +274,14 @@ impl Authenticator {
             return Err(CtapError::InvalidParameter.into());
         }
         // Step 4: a defined permission we cannot grant (be: no bio
-        // enrollment; pcmr: no perCredMgmtRO) is
-        // CTAP2_ERR_UNAUTHORIZED_PERMISSION; undefined bits are ignored.
+        // enrollment) is CTAP2_ERR_UNAUTHORIZED_PERMISSION; undefined bits
+        // are ignored. pcmr (CTAP 2.2) is granted alone, as the persistent
+        // token (pin/persistent.rs): asked together with others, it is
+        // refused the same way.
         let permissions = permissions & DEFINED_PERMISSIONS;
+        if permissions == u64::from(persistent::PCMR) {
+            return self.issue_persistent_token(env, req);
+        }
         if permissions & !SUPPORTED_PERMISSIONS != 0 {
             return Err(CtapError::UnauthorizedPermission.into());
         }
@@ -292,6 +300,32 @@ impl Authenticator {
             if_pin_change_forced: CtapError::PinPolicyViolation,
         };
         self.issue_token(env, protocol, peer, pin_hash_enc, grant)
+    }
+
+    /// getPinUvAuthTokenUsingPinWithPermissions with pcmr alone (CTAP 2.2):
+    /// the same PIN checks (steps 5–10), then the persistent token, made on
+    /// first grant and the same afterwards. The ordinary token is left as
+    /// it was: a platform may hold both.
+    fn issue_persistent_token<E: Env>(
+        &mut self,
+        env: &mut E,
+        req: &Request<'_>,
+    ) -> Result<Value, Error> {
+        let peer = required_value(req.key_agreement)?;
+        let pin_hash_enc = required_value(req.pin_hash_enc)?;
+        let protocol = req.protocol()?;
+        self.check_not_blocked(env)?;
+        let shared = self.pin.decapsulate(env, protocol, peer)?;
+        self.check_pin_hash_enc(env, &shared, pin_hash_enc)?;
+        if DeviceSettings::load(env.store())?.force_pin_change {
+            return Err(CtapError::PinPolicyViolation.into());
+        }
+        let token = persistent::grant(env)?;
+        let encrypted = shared.encrypt(env, token.as_slice())?;
+        Ok(Value::int_map(vec![(
+            key::PIN_UV_AUTH_TOKEN,
+            Value::Bytes(encrypted),
+        )]))
     }
 
     /// The common tail of getPinToken and

@@ -13,7 +13,7 @@ use crate::error::Error;
 use crate::extensions::{self, cred_blob::MAX_CRED_BLOB_LENGTH};
 use crate::keys;
 use crate::large_blob_array::MAX_SERIALIZED_LARGE_BLOB_ARRAY;
-use crate::pin::DeviceSettings;
+use crate::pin::{DeviceSettings, persistent};
 use crate::record;
 
 /// Advertised maxCredentialCountInList (0x07). Platforms batch longer
@@ -43,13 +43,16 @@ impl Authenticator {
             // §7.2.3: with alwaysUv on, makeCredUvNotRqd must be false.
             ("makeCredUvNotRqd", Value::Bool(!config.always_uv)),
             ("setMinPINLength", Value::Bool(true)),
+            // CTAP 2.2: the persistent read-only credential management
+            // token (pin/persistent.rs).
+            ("perCredMgmtRO", Value::Bool(true)),
         ];
         // "ep" only when an enterprise attestation can be produced: a batch
         // attestation is provisioned and RP ids are configured for it.
         if attestation::enterprise_attestation_capable(env)? {
             options.push(("ep", Value::Bool(config.enterprise_attestation)));
         }
-        Ok(Value::int_map(vec![
+        let mut info = vec![
             (
                 0x01,
                 Value::Array(vec![
@@ -94,7 +97,14 @@ impl Authenticator {
                     self.config.max_discoverable_credentials,
                 )?),
             ),
-        ]))
+        ];
+        // CTAP 2.2 encIdentifier and encCredStoreState, once a persistent
+        // token exists to encrypt them under (fresh IVs on every call).
+        if let Some(encrypted) = persistent::info_values(env)? {
+            info.push((0x19, Value::Bytes(encrypted.identifier)));
+            info.push((0x1E, Value::Bytes(encrypted.cred_store_state)));
+        }
+        Ok(Value::int_map(info))
     }
 }
 

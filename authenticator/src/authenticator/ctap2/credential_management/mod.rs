@@ -29,7 +29,7 @@ use crate::cbor::{self, Value};
 use crate::env::Env;
 use crate::error::Error;
 use crate::lookup;
-use crate::pin::Permission;
+use crate::pin::{Permission, PinProtocol, persistent};
 use crate::record::CredentialRecord;
 use crate::state::Enumeration;
 use crate::status::CtapError;
@@ -139,16 +139,16 @@ impl Authenticator {
         let sub_params = req.params()?;
         match req.sub_command {
             sub::GET_CREDS_METADATA => {
-                self.authorize_unbound(env, &req)?;
+                self.authorize_read_unbound(env, &req)?;
                 self.creds_metadata(env).map(Some)
             }
             sub::ENUMERATE_RPS_BEGIN => {
-                self.authorize_unbound(env, &req)?;
+                self.authorize_read_unbound(env, &req)?;
                 self.enumerate_rps_begin(env).map(Some)
             }
             sub::ENUMERATE_RPS_GET_NEXT_RP => Ok(Some(self.enumerate_rps_next(env, enumeration)?)),
             sub::ENUMERATE_CREDENTIALS_BEGIN => {
-                let bound = self.authorize(env, &req)?;
+                let bound = self.authorize_read(env, &req)?;
                 let hash = sub_params.rp_id_hash.ok_or(CtapError::MissingParameter)?;
                 // §6.8.4 step 4: a token bound to another RP may not list
                 // this one (PIN_AUTH_INVALID).
@@ -192,25 +192,51 @@ impl Authenticator {
     ) -> Result<Option<String>, Error> {
         let param = req.param.ok_or(CtapError::PuatRequired)?;
         let protocol = req.protocol.ok_or(CtapError::MissingParameter)?;
-        let sub_command =
-            u8::try_from(req.sub_command).map_err(|_| CtapError::InvalidSubcommand)?;
-        let mut message = vec![sub_command];
-        message.extend_from_slice(&raw_sub_command_params(req.params));
         self.verify_pin_uv_auth_param(
             env,
             protocol,
             param,
-            &message,
+            &auth_message(req)?,
             Permission::CredentialManagement,
             None,
         )?;
         Ok(self.pin_token_rp_id().map(str::to_owned))
     }
 
+    /// [`Self::authorize`] for the read-only subcommands (getCredsMetadata,
+    /// enumerateRPsBegin, enumerateCredentialsBegin), which the persistent
+    /// token (CTAP 2.2 `pcmr`, pin/persistent.rs) may also authorise; it is
+    /// bound to no RP. Only a param that fails under the ordinary token is
+    /// tried against it, so every other refusal keeps its status.
+    fn authorize_read<E: Env>(
+        &mut self,
+        env: &mut E,
+        req: &Request<'_>,
+    ) -> Result<Option<String>, Error> {
+        match self.authorize(env, req) {
+            Err(refused) if refused.status() == CtapError::PinAuthInvalid => {
+                let (Some(param), Some(protocol)) = (req.param, req.protocol) else {
+                    return Err(refused);
+                };
+                let protocol = PinProtocol::from_number(protocol)?;
+                if persistent::verifies(env.store(), protocol, &auth_message(req)?, param)? {
+                    Ok(None)
+                } else {
+                    Err(refused)
+                }
+            }
+            other => other,
+        }
+    }
+
     /// §6.8.2 step 4 / §6.8.3 step 4: device-wide subcommands need a token
     /// with no permissions RP ID, else CTAP2_ERR_PIN_AUTH_INVALID.
-    fn authorize_unbound<E: Env>(&mut self, env: &mut E, req: &Request<'_>) -> Result<(), Error> {
-        match self.authorize(env, req)? {
+    fn authorize_read_unbound<E: Env>(
+        &mut self,
+        env: &mut E,
+        req: &Request<'_>,
+    ) -> Result<(), Error> {
+        match self.authorize_read(env, req)? {
             None => Ok(()),
             Some(_) => Err(CtapError::PinAuthInvalid.into()),
         }
@@ -365,6 +391,15 @@ impl Authenticator {
         pairs.push((0x0C, Value::Bool(opened.flags.third_party_payment)));
         Ok(Some(Value::int_map(pairs)))
     }
+}
+
+/// What a pinUvAuthParam covers: `subCommand || subCommandParams` (§6.8
+/// steps 1–4).
+fn auth_message(req: &Request<'_>) -> Result<Vec<u8>, CtapError> {
+    let sub_command = u8::try_from(req.sub_command).map_err(|_| CtapError::InvalidSubcommand)?;
+    let mut message = vec![sub_command];
+    message.extend_from_slice(&raw_sub_command_params(req.params));
+    Ok(message)
 }
 
 /// The credential a delete/update names (§6.8.5, §6.8.6): a missing
