@@ -3,6 +3,10 @@
 //! §6.1.2 step 3), its self attestation verified, then getAssertion with that credential
 //! in the allowList (§6.2.2), its signature verified. Timed around the USB/IP round trip
 //! only, as in [`crate::measure`]; the answer sizes are the CTAP2 response bodies.
+//!
+//! RS256 and PS256 registrations come back to back, faster than the server's pool of ready
+//! RSA keys refills, so their makeCredential figure is the steady state of finding primes on
+//! the request path; `--rsa-burst` ([`crate::rsa_burst`]) shows the pool.
 
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
@@ -14,12 +18,14 @@ use crate::measure::{Key, WARMUP, client_data_hash, get_assertion, mc_request};
 use crate::report::{Summary, fmt_duration};
 
 /// Every algorithm `serve --algorithms all` enables, by IANA name and COSE id.
-const ALGORITHMS: [(&str, i64); 8] = [
+const ALGORITHMS: [(&str, i64); 10] = [
     ("ES256", -7),
     ("EdDSA", -8),
     ("ES384", -35),
     ("ES512", -36),
     ("ES256K", -47),
+    ("RS256", -257),
+    ("PS256", -37),
     ("ML-DSA-44", -48),
     ("ML-DSA-65", -49),
     ("ML-DSA-87", -50),

@@ -15,6 +15,7 @@ mod algorithms;
 mod compare;
 mod measure;
 mod report;
+mod rsa_burst;
 mod scale;
 mod scale_data;
 mod scale_report;
@@ -22,7 +23,7 @@ mod server;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, ensure};
 use clap::Parser;
@@ -109,6 +110,17 @@ struct Args {
     #[arg(long, conflicts_with_all = ["target", "scale"])]
     per_algorithm: bool,
 
+    /// Instead of the latency run: bursts of this many back-to-back RS256 makeCredentials,
+    /// each burst after --rsa-refill-seconds idle, on a key served with `--algorithms all`:
+    /// the pool of ready RSA keys, then primes found on the request path.
+    #[arg(long, value_name = "N", conflicts_with_all = ["target", "scale", "per_algorithm"],
+          value_parser = clap::value_parser!(u64).range(1..=1000))]
+    rsa_burst: Option<u64>,
+
+    /// With --rsa-burst: idle seconds before each burst, for the pool to refill.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10)]
+    rsa_refill_seconds: u64,
+
     /// Print a Markdown section for BENCHMARKS.md instead of plain text.
     #[arg(long)]
     markdown: bool,
@@ -158,6 +170,25 @@ fn run(args: &Args) -> Result<String> {
 
     if !args.target.is_empty() {
         return run_targets(args, &plan, &softkey, &dir);
+    }
+    if let Some(length) = args.rsa_burst {
+        let server = ServerProcess::start_with(
+            &softkey,
+            args.store,
+            &dir,
+            &[
+                std::ffi::OsStr::new("--algorithms"),
+                std::ffi::OsStr::new("all"),
+            ],
+        )?;
+        let mut key = Ctap2::connect(server.addr, DEFAULT_BUS_ID)
+            .with_context(|| format!("attaching {DEFAULT_BUS_ID} at {}", server.addr))?;
+        let bursts = usize::try_from(args.iterations.unwrap_or(5)).context("--iterations")?;
+        let refill = Duration::from_secs(args.rsa_refill_seconds);
+        let length = usize::try_from(length).context("--rsa-burst")?;
+        let rows = rsa_burst::run(&mut key, bursts, length, refill, &run_tag()?)
+            .with_context(|| format!("server stderr so far:\n{}", server.stderr_text()))?;
+        return Ok(rsa_burst::render(&rows, bursts, refill, args.markdown));
     }
     if args.per_algorithm {
         let server = ServerProcess::start_with(
