@@ -393,14 +393,16 @@ pub struct ServeArgs {
     #[arg(long, value_enum, value_name = "MODE")]
     pub attestation: Option<AttestationArg>,
 
-    /// An RP id allowed enterprise attestation (repeatable; remembered in the
-    /// vault). Enables the `ep` option once authenticatorConfig turns it on.
+    /// An RP id allowed vendor-facilitated enterprise attestation (repeatable;
+    /// remembered in the vault). Configuring one offers the `ep` option, which
+    /// authenticatorConfig turns on; platform-managed requests then get
+    /// enterprise attestation for any RP id.
     #[arg(long = "enterprise-rp", value_name = "RP_ID")]
     pub enterprise_rps: Vec<String>,
 
     /// The algorithms new credentials may use and getInfo lists, by COSE name,
-    /// comma-separated (ES256, EdDSA, ES384, ES512, ES256K, ML-DSA-44, ML-DSA-65,
-    /// ML-DSA-87), or `all`
+    /// comma-separated (ES256, EdDSA, ES384, ES512, ES256K, RS256, PS256,
+    /// ML-DSA-44, ML-DSA-65, ML-DSA-87), or `all`
     /// [default: ES256,EdDSA]. Whatever the order given, the key prefers them
     /// in that order; credentials of others still sign.
     #[arg(long, value_name = "LIST", value_parser = AlgorithmList::parse)]

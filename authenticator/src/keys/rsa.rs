@@ -59,17 +59,19 @@ pub(crate) fn from_primes(bytes: &[u8]) -> Option<PrivateKey> {
     (key.n().bit_width() as usize == MODULUS_BITS).then_some(key)
 }
 
-/// p ‖ q, each left-padded to 128 bytes.
+/// p ‖ q, each left-padded to 128 bytes. The primes are read at their
+/// storage width (never trimmed of leading zeros, which would take time
+/// that depends on the secret).
 pub(crate) fn to_primes(key: &PrivateKey) -> Zeroizing<Vec<u8>> {
     let mut out = Zeroizing::new(vec![0u8; PRIVATE_LEN]);
     for (prime, slot) in key.primes().iter().zip(out.chunks_exact_mut(PRIME_LEN)) {
-        let mut bytes = prime.to_be_bytes_trimmed_vartime();
-        // A prime longer than half the modulus cannot be in a key we built.
-        if let Some(tail) = PRIME_LEN
-            .checked_sub(bytes.len())
-            .and_then(|start| slot.get_mut(start..))
-        {
-            tail.copy_from_slice(&bytes);
+        let mut bytes = prime.to_be_bytes();
+        // Right-aligned: a wider storage width only adds leading zeros, and
+        // a prime longer than half the modulus is not in a key we accept.
+        let skip = bytes.len().saturating_sub(PRIME_LEN);
+        let start = PRIME_LEN.saturating_sub(bytes.len());
+        if let (Some(dst), Some(src)) = (slot.get_mut(start..), bytes.get(skip..)) {
+            dst.copy_from_slice(src);
         }
         bytes.zeroize();
     }
@@ -119,7 +121,10 @@ pub(crate) fn sign(key: &PrivateKey, padding: Padding, message: &[u8]) -> Vec<u8
             &digest,
         ),
     };
-    signed.unwrap_or_default()
+    signed.unwrap_or_else(|e| {
+        tracing::error!("RSA signing failed: {e}");
+        Vec::new()
+    })
 }
 
 /// Any `FnMut(&mut [u8])` source of secure random bytes (the environment's
