@@ -16,4 +16,7 @@ pub mod usbip;
 pub use handler::{
     KeepaliveStatus, MessageHandler, Refusal, Request, RequestKind, Signals, Winker,
 };
-pub use usbip::{DEFAULT_BUS_ID, DeviceConfig, PeerPolicy, Server, ServerConfig, ShutdownHandle};
+pub use usbip::{
+    DEFAULT_BUS_ID, DeviceConfig, ExportError, Exports, PeerPolicy, Server, ServerConfig,
+    ShutdownHandle,
+};

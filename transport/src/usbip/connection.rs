@@ -31,13 +31,12 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use super::codec::{
-    self, BUSID_LEN, CodecError, DeviceRecord, MAX_TRANSFER_LEN, OP_HEADER_LEN, OpRequest,
-    URB_HEADER_LEN,
+    self, BUSID_LEN, CodecError, MAX_TRANSFER_LEN, OP_HEADER_LEN, OpRequest, URB_HEADER_LEN,
 };
-use super::descriptors::DeviceConfig;
 use super::device::{Device, DeviceError};
+use super::exports::{AttachGuard, Export};
 use super::lock::lock;
-use super::registry::{AttachGuard, Registry, StopLink};
+use super::registry::{Registry, StopLink};
 use super::wink::WinkSignal;
 use crate::ctaphid::{Ctaphid, CtaphidConfig, Dispatch, Event};
 use crate::handler::{MessageHandler, Refusal};
@@ -55,14 +54,6 @@ const KEEPALIVE_PROBES: u32 = 4;
 const JOB_QUEUE: usize = 4;
 /// A client that stops reading is dropped after this long.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// What every connection of one server shares.
-pub(crate) struct Context<H> {
-    pub device: DeviceConfig,
-    pub record: DeviceRecord,
-    pub registry: Arc<Registry>,
-    pub handler: Arc<Mutex<H>>,
-}
 
 /// Why a connection ended early.
 #[derive(Debug)]
@@ -170,24 +161,20 @@ enum Job {
 }
 
 /// Serves one accepted connection to its end.
-pub(crate) fn serve<H: MessageHandler>(id: u64, stream: Arc<TcpStream>, ctx: &Context<H>) {
+pub(crate) fn serve(id: u64, stream: Arc<TcpStream>, registry: &Arc<Registry>) {
     if let Err(e) = stream.set_nodelay(true) {
         tracing::debug!(id, error = %e, "TCP_NODELAY failed");
     }
-    match serve_ops(id, stream, ctx) {
+    match serve_ops(id, stream, registry) {
         Ok(()) => tracing::debug!(id, "connection closed"),
         Err(e) => tracing::debug!(id, error = %e, "connection closed"),
     }
-    ctx.registry.forget(id);
+    registry.forget(id);
 }
 
 /// CTAP-free first phase: OP_REQ_DEVLIST or OP_REQ_IMPORT, all within
 /// [`OP_DEADLINE`] of the accept.
-fn serve_ops<H: MessageHandler>(
-    id: u64,
-    stream: Arc<TcpStream>,
-    ctx: &Context<H>,
-) -> Result<(), ConnError> {
+fn serve_ops(id: u64, stream: Arc<TcpStream>, registry: &Arc<Registry>) -> Result<(), ConnError> {
     let deadline = Instant::now() + OP_DEADLINE;
     stream.set_write_timeout(Some(WRITE_TIMEOUT))?;
     let mut header = [0u8; OP_HEADER_LEN];
@@ -196,29 +183,33 @@ fn serve_ops<H: MessageHandler>(
     match codec::parse_op_header(&header)? {
         OpRequest::DevList => {
             tracing::debug!(id, "devlist");
-            codec::encode_devlist_reply(&mut reply, std::slice::from_ref(&ctx.record));
+            codec::encode_devlist_reply(&mut reply, &registry.exports.records());
             (&*stream).write_all(&reply)?;
             Ok(())
         }
         OpRequest::Import => {
             let mut busid = [0u8; BUSID_LEN];
             read_exact_by(&stream, &mut busid, deadline)?;
-            let guard = if codec::parse_busid(&busid) == ctx.device.bus_id.as_bytes() {
-                ctx.registry.try_attach(id)
-            } else {
-                tracing::debug!(id, "import of an unknown bus id");
-                None
+            let export = registry.exports.get(codec::parse_busid(&busid));
+            let attached = match &export {
+                Some(export) => export
+                    .try_attach(id)
+                    .map(|guard| (Arc::clone(export), guard)),
+                None => {
+                    tracing::debug!(id, "import of an unknown bus id");
+                    None
+                }
             };
-            let Some(guard) = guard else {
+            let Some((export, guard)) = attached else {
                 codec::encode_import_reply(&mut reply, None);
                 (&*stream).write_all(&reply)?;
                 return Ok(());
             };
-            codec::encode_import_reply(&mut reply, Some(&ctx.record));
+            codec::encode_import_reply(&mut reply, Some(&export.record));
             (&*stream).write_all(&reply)?;
-            tracing::debug!(id, "device imported");
-            ctx.registry.opened(id);
-            serve_urbs(id, stream, ctx, guard)
+            tracing::debug!(id, bus_id = %export.device.bus_id, "device imported");
+            registry.opened(id);
+            serve_urbs(id, stream, registry, &export, guard)
         }
     }
 }
@@ -255,10 +246,11 @@ fn keep_alive(stream: &TcpStream) -> io::Result<()> {
 }
 
 /// Second phase: URBs until the client goes away.
-fn serve_urbs<H: MessageHandler>(
+fn serve_urbs(
     id: u64,
     stream: Arc<TcpStream>,
-    ctx: &Context<H>,
+    registry: &Arc<Registry>,
+    export: &Export,
     attachment: AttachGuard,
 ) -> Result<(), ConnError> {
     stream.set_read_timeout(None)?;
@@ -266,29 +258,28 @@ fn serve_urbs<H: MessageHandler>(
         tracing::debug!(id, error = %e, "TCP keepalive could not be set");
     }
     let ctaphid = Ctaphid::new(CtaphidConfig {
-        version: ctx.device.version,
+        version: export.device.version,
         // Fresh channel ids per attach, so stale host handles do not collide.
         first_cid: RandomState::new().hash_one(id) as u32,
         ..CtaphidConfig::default()
     });
     let link = Arc::new(Mutex::new(Link {
-        device: Device::new(&ctx.device, ctaphid),
+        device: Device::new(&export.device, ctaphid),
         writer: Arc::clone(&stream),
         out: Vec::with_capacity(4096),
         dead: false,
     }));
     let (jobs, job_rx) = mpsc::sync_channel(JOB_QUEUE);
     let worker_link = Arc::clone(&link);
-    let handler = Arc::clone(&ctx.handler);
-    let registry = Arc::clone(&ctx.registry);
+    let handler = Arc::clone(&export.handler);
+    let worker_registry = Arc::clone(registry);
     let worker = thread::Builder::new()
         .name(format!("usbip-worker-{id}"))
-        .spawn(move || work(&job_rx, &worker_link, &handler, &registry))?;
+        .spawn(move || work(&job_rx, &worker_link, &handler, &worker_registry))?;
     let _ = jobs.send(Job::Attached);
-    ctx.registry
-        .track_link(id, Arc::new(LinkHandle(Arc::clone(&link))));
+    registry.track_link(id, Arc::new(LinkHandle(Arc::clone(&link))));
 
-    let result = read_urbs(&stream, &link, &jobs, &ctx.registry.wink);
+    let result = read_urbs(&stream, &link, &jobs, &export.wink);
 
     // The client is gone (or broke the protocol): cancel its request and
     // forget its URBs. The worker ends after its current job; it is not
@@ -306,7 +297,7 @@ fn serve_urbs<H: MessageHandler>(
     // IMPORT it sends right after the EOF finds the device free.
     drop(attachment);
     let _ = stream.shutdown(Shutdown::Both);
-    if ctx.registry.stopping() {
+    if registry.stopping() {
         // A stopping server waits for its handler, so that whatever the
         // handler owns (the key's store) is dropped before `run` returns.
         let _ = worker.join();
@@ -403,10 +394,10 @@ fn drive(now: Instant, bytes: &[u8], l: &mut Link) -> (usize, Result<(), ConnErr
 }
 
 /// The worker thread: runs the handler and writes its answers.
-fn work<H: MessageHandler>(
+fn work(
     jobs: &Receiver<Job>,
     link: &Mutex<Link>,
-    handler: &Mutex<H>,
+    handler: &Mutex<dyn MessageHandler>,
     registry: &Registry,
 ) {
     for job in jobs {

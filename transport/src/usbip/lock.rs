@@ -3,7 +3,7 @@
 
 use std::sync::{Mutex, MutexGuard};
 
-pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(crate) fn lock<T: ?Sized>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic elsewhere must not take the server down with it.
     m.lock().unwrap_or_else(|e| e.into_inner())
 }

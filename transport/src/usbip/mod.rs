@@ -1,12 +1,14 @@
-//! USB/IP server side (Linux `Documentation/usb/usbip_protocol.rst`) for one
-//! FIDO HID device: the wire codec, the descriptors, the device model and
-//! the threaded TCP server that drives them.
+//! USB/IP server side (Linux `Documentation/usb/usbip_protocol.rst`) for
+//! FIDO HID devices, one or several per server: the wire codec, the
+//! descriptors, the device model, the exported-device table and the
+//! threaded TCP server that drives them.
 
 pub mod codec;
 mod connection;
 pub mod control;
 pub mod descriptors;
 pub mod device;
+mod exports;
 mod lock;
 pub mod peer;
 mod registry;
@@ -15,5 +17,6 @@ mod wink;
 
 pub use descriptors::{DEFAULT_BUS_ID, DeviceConfig};
 pub use device::{Device, DeviceError};
+pub use exports::ExportError;
 pub use peer::PeerPolicy;
-pub use server::{Server, ServerConfig, ShutdownHandle};
+pub use server::{Exports, Server, ServerConfig, ShutdownHandle};

@@ -1,20 +1,19 @@
 //! What the accept loop, the connections and the shutdown handles share:
 //! which connections are open and which are still opening (evicting the
-//! oldest past [`MAX_OPENING`]), which one holds the device
-//! ([`AttachGuard`]), the WINK signal, and what a graceful stop must wait
-//! for. A leaf below `server` and `connection`: a connection reaches the
+//! oldest past [`MAX_OPENING`]), the exported devices
+//! ([`super::exports`]), and what a graceful stop must wait for. A leaf below `server` and `connection`: a connection reaches the
 //! registry, the registry reaches a connection only through [`StopLink`].
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use super::exports::ExportTable;
 use super::lock::lock;
-use super::wink::WinkSignal;
 
 /// Connections allowed in the DEVLIST/IMPORT phase at once. A host needs
 /// one (`usbip list` and `usbip attach` are one connection each, briefly).
@@ -38,26 +37,10 @@ pub(crate) struct Registry {
     conns: Mutex<HashMap<u64, Arc<TcpStream>>>,
     /// Connections still in the DEVLIST/IMPORT phase, oldest first.
     opening: Mutex<VecDeque<u64>>,
-    /// CTAPHID_WINK requests not yet shown (merged: at most one waits).
-    pub(crate) wink: WinkSignal,
-    /// Connections that imported the device, for a graceful stop.
+    /// The devices hosts may import.
+    pub(crate) exports: ExportTable,
+    /// Connections that imported a device, for a graceful stop.
     links: Mutex<HashMap<u64, Arc<dyn StopLink>>>,
-    attached: Mutex<Option<u64>>,
-    /// Signalled when the device is detached.
-    detached: Condvar,
-}
-
-/// How long an IMPORT waits for a detaching client's connection to end
-/// before it is refused. `usbip detach` closes the socket and an immediate
-/// `usbip attach` can arrive before our reader has seen the EOF; the host
-/// must not be refused for that race (attach works the first time).
-const DETACH_GRACE: Duration = Duration::from_millis(500);
-
-/// Marks the device attached by one connection until dropped.
-#[derive(Debug)]
-pub(crate) struct AttachGuard {
-    registry: Arc<Registry>,
-    id: u64,
 }
 
 impl Registry {
@@ -70,10 +53,8 @@ impl Registry {
             wake_addr,
             conns: Mutex::new(HashMap::new()),
             opening: Mutex::new(VecDeque::new()),
-            wink: WinkSignal::default(),
+            exports: ExportTable::default(),
             links: Mutex::new(HashMap::new()),
-            attached: Mutex::new(None),
-            detached: Condvar::new(),
         }
     }
 
@@ -151,45 +132,20 @@ impl Registry {
         }
     }
 
-    /// Attaches the device to connection `id` unless another one holds it
-    /// for longer than [`DETACH_GRACE`].
-    pub(crate) fn try_attach(self: &Arc<Self>, id: u64) -> Option<AttachGuard> {
-        let attached = lock(&self.attached);
-        let (mut attached, _) = self
-            .detached
-            .wait_timeout_while(attached, DETACH_GRACE, |a| a.is_some())
-            .unwrap_or_else(|e| e.into_inner());
-        match *attached {
-            Some(other) => {
-                tracing::debug!(id, other, "import refused: device attached elsewhere");
-                None
-            }
-            None => {
-                *attached = Some(id);
-                Some(AttachGuard {
-                    registry: Arc::clone(self),
-                    id,
-                })
-            }
+    /// Closes one connection (its device was removed: an unplug).
+    pub(crate) fn close(&self, id: u64) {
+        if let Some(stream) = lock(&self.conns).get(&id) {
+            let _ = stream.shutdown(Shutdown::Both);
         }
     }
 
     pub(crate) fn close_all(&self) {
         self.stop.store(true, Ordering::SeqCst);
-        self.wink.stop();
+        for export in self.exports.drain_all() {
+            export.end();
+        }
         for stream in lock(&self.conns).values() {
             let _ = stream.shutdown(Shutdown::Both);
-        }
-    }
-}
-
-impl Drop for AttachGuard {
-    fn drop(&mut self) {
-        let mut attached = lock(&self.registry.attached);
-        if *attached == Some(self.id) {
-            *attached = None;
-            self.registry.detached.notify_all();
-            tracing::debug!(id = self.id, "device detached");
         }
     }
 }

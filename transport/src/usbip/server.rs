@@ -1,6 +1,9 @@
 //! The USB/IP TCP server: accepts connections, hands each to its own thread
-//! ([`super::connection`]), lets at most one of them import the device, and
-//! stops on [`ShutdownHandle::shutdown`].
+//! ([`super::connection`]), lets at most one of them import each exported
+//! device, and stops on [`ShutdownHandle::shutdown`]. [`Server::run`]
+//! exports the one device of its configuration; [`Server::serve`] serves the
+//! devices added through [`Exports`], which may change while it runs
+//! ([`super::exports`]).
 //!
 //! Blocking std I/O, no async runtime: a thread per connection costs nothing
 //! for the one or two clients a security key has, and blocking reads keep an
@@ -20,12 +23,13 @@
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use super::connection;
 use super::descriptors::DeviceConfig;
+use super::exports::{Export, ExportError};
 use super::peer::{self, PeerPolicy};
 use super::registry::Registry;
 use crate::handler::MessageHandler;
@@ -125,34 +129,34 @@ impl Server {
         self.device.serial = serial.into();
     }
 
+    /// Adds and removes exported devices, before or while the server runs.
+    pub fn exports(&self) -> Exports {
+        Exports {
+            registry: Arc::clone(&self.registry),
+        }
+    }
+
     pub fn shutdown_handle(&self) -> ShutdownHandle {
         ShutdownHandle {
             registry: Arc::clone(&self.registry),
         }
     }
 
-    /// Accepts connections until shut down; blocks the calling thread.
-    /// The handler is shared by all connections behind one mutex.
+    /// Exports the configured device with `handler` and accepts connections
+    /// until shut down; blocks the calling thread. The handler is shared by
+    /// all connections behind one mutex.
     pub fn run<H: MessageHandler>(self, handler: H) -> io::Result<()> {
+        self.exports()
+            .add(self.device.clone(), handler)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        self.serve()
+    }
+
+    /// Accepts connections until shut down, for the devices added through
+    /// [`Server::exports`] (none at first is allowed: a host then lists an
+    /// empty bus); blocks the calling thread.
+    pub fn serve(self) -> io::Result<()> {
         let mut threads: Vec<JoinHandle<()>> = Vec::new();
-        if let Some(show) = handler.winker() {
-            let registry = Arc::clone(&self.registry);
-            threads.push(
-                thread::Builder::new()
-                    .name("usbip-wink".into())
-                    .spawn(move || {
-                        while registry.wink.next() {
-                            show();
-                        }
-                    })?,
-            );
-        }
-        let ctx = Arc::new(connection::Context {
-            record: self.device.record(),
-            device: self.device,
-            registry: Arc::clone(&self.registry),
-            handler: Arc::new(Mutex::new(handler)),
-        });
         tracing::info!(addr = %self.local_addr, "USB/IP server listening");
         let mut refusals = RefusalLog::default();
         let mut next_id = 0u64;
@@ -178,10 +182,10 @@ impl Server {
                         continue;
                     }
                     threads.retain(|t| !t.is_finished());
-                    let ctx = Arc::clone(&ctx);
+                    let registry = Arc::clone(&self.registry);
                     let spawned = thread::Builder::new()
                         .name(format!("usbip-conn-{id}"))
-                        .spawn(move || connection::serve(id, stream, &ctx));
+                        .spawn(move || connection::serve(id, stream, &registry));
                     match spawned {
                         Ok(t) => threads.push(t),
                         Err(e) => {
@@ -210,6 +214,51 @@ impl Server {
         }
         tracing::info!("USB/IP server stopped");
         Ok(())
+    }
+}
+
+/// Adds and removes a running server's devices (see [`super::exports`]).
+#[derive(Debug, Clone)]
+pub struct Exports {
+    registry: Arc<Registry>,
+}
+
+impl Exports {
+    /// Exports `device`, answered by `handler`; hosts see it in their next
+    /// device list. Its bus id must be new to this server.
+    pub fn add<H: MessageHandler>(
+        &self,
+        device: DeviceConfig,
+        handler: H,
+    ) -> Result<(), ExportError> {
+        device.validate().map_err(ExportError::InvalidDevice)?;
+        if self.registry.stopping() {
+            return Err(ExportError::Stopping);
+        }
+        let export = Arc::new(Export::new(device, handler));
+        self.registry.exports.insert(Arc::clone(&export))?;
+        if let Err(e) = export.start_winker() {
+            // The device works without; a WINK then shows nothing.
+            tracing::warn!(error = %e, "cannot start the wink thread");
+        }
+        Ok(())
+    }
+
+    /// Stops exporting the device with this bus id; a host that imported it
+    /// sees it unplugged. False if no such device is exported.
+    pub fn remove(&self, bus_id: &str) -> bool {
+        let Some(export) = self.registry.exports.remove(bus_id) else {
+            return false;
+        };
+        if let Some(connection) = export.end() {
+            self.registry.close(connection);
+        }
+        true
+    }
+
+    /// The bus ids exported now, in DEVLIST order.
+    pub fn bus_ids(&self) -> Vec<String> {
+        self.registry.exports.bus_ids()
     }
 }
 

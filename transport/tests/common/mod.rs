@@ -148,6 +148,8 @@ pub struct Usbip {
     pub s: TcpStream,
     pub seq: u32,
     pub is_in: HashMap<u32, bool>,
+    /// `busnum << 16 | devnum` of the imported device, for URB headers.
+    pub devid: u32,
 }
 
 pub fn be32(b: &[u8], at: usize) -> u32 {
@@ -204,13 +206,19 @@ impl Usbip {
         s.read_exact(&mut h).unwrap();
         assert_eq!(&h[..4], &[0x01, 0x11, 0x00, 0x03]);
         let status = be32(&h, 4);
+        let mut devid = DEVID;
         if status == 0 {
             let mut rec = [0u8; 0x138];
             s.read_exact(&mut rec).unwrap();
-            assert_eq!(&rec[256..260], b"1-1\0");
+            let mut name = busid.as_bytes().to_vec();
+            name.push(0);
+            assert_eq!(&rec[256..256 + name.len()], name.as_slice());
             // Offsets within the 0x138-byte record (message offset − 8).
-            assert_eq!(be32(&rec, 0x120), 1, "busnum");
-            assert_eq!(be32(&rec, 0x124), 2, "devnum");
+            let (busnum, devnum) = (be32(&rec, 0x120), be32(&rec, 0x124));
+            if busid == "1-1" {
+                assert_eq!((busnum, devnum), (1, 2), "busnum, devnum");
+            }
+            devid = (busnum << 16) | devnum;
             assert_eq!(be32(&rec, 0x128), 2, "full speed");
             assert_eq!(&rec[0x12C..0x130], &[0x12, 0x09, 0x00, 0x0A]);
             assert_eq!(rec[0x137], 1, "bNumInterfaces");
@@ -220,6 +228,7 @@ impl Usbip {
                 s,
                 seq: 0,
                 is_in: HashMap::new(),
+                devid,
             },
             status,
         )
@@ -234,7 +243,7 @@ impl Usbip {
     pub fn submit(&mut self, ep: u32, is_in: bool, len: u32, setup: [u8; 8], data: &[u8]) -> u32 {
         self.seq += 1;
         let mut m = Vec::new();
-        for v in [1, self.seq, DEVID, is_in as u32, ep, 0, len, 0, 0, 0] {
+        for v in [1, self.seq, self.devid, is_in as u32, ep, 0, len, 0, 0, 0] {
             m.extend_from_slice(&u32::to_be_bytes(v));
         }
         m.extend_from_slice(&setup);
@@ -247,7 +256,7 @@ impl Usbip {
     pub fn unlink(&mut self, target: u32) -> u32 {
         self.seq += 1;
         let mut m = Vec::new();
-        for v in [2, self.seq, DEVID, 0, 0, target] {
+        for v in [2, self.seq, self.devid, 0, 0, target] {
             m.extend_from_slice(&u32::to_be_bytes(v));
         }
         m.extend_from_slice(&[0; 24]);
