@@ -96,6 +96,12 @@ softkey status\n  softkey status --json"
     /// Show the request waiting for approval at a `serve --presence socket` key.
     #[command(after_help = "Examples:\n  softkey pending\n  softkey pending --wait --json")]
     Pending(PendingArgs),
+    /// Serve ephemeral virtual authenticators for relying-party tests, driven
+    /// by an HTTP API shaped like the W3C WebDriver virtual authenticators.
+    #[command(
+        after_help = "Example:\n  softkey lab &\n  TOKEN=$(cat \"$XDG_RUNTIME_DIR/softkey/lab-token\")\n  curl -H \"Authorization: Bearer $TOKEN\" -d '{\"protocol\":\"ctap2\"}' http://127.0.0.1:3340/webauthn/authenticator"
+    )]
+    Lab(LabArgs),
     /// Print the effective configuration and where each value came from.
     #[command(after_help = "Example:\n  softkey config")]
     Config(ConfigArgs),
@@ -109,6 +115,21 @@ softkey status\n  softkey status --json"
         after_help = "Examples:\n  softkey man --dir ~/.local/share/man/man1   # then: man softkey-serve\n  softkey man | man -l -                      # read them without installing"
     )]
     Man(ManArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct LabArgs {
+    /// Where the USB/IP server listens (loopback only; port 0 picks a free one).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:3340")]
+    pub listen: SocketAddr,
+
+    /// Where the HTTP API listens (loopback only; port 0 picks a free one).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:3341")]
+    pub api: SocketAddr,
+
+    /// Where to write the API token [default: $XDG_RUNTIME_DIR/softkey/lab-token].
+    #[arg(long, value_name = "PATH")]
+    pub token_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

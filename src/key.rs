@@ -62,6 +62,11 @@ impl Key {
         key
     }
 
+    /// The key's store, between requests (the lab's credential controls).
+    pub fn store_mut(&mut self) -> &mut Backing {
+        &mut self.store
+    }
+
     /// Reports attaches and open prompts to `control` (`softkey status`, `pending`).
     pub fn with_control(mut self, control: Arc<ControlState>) -> Self {
         self.control = Some(control);

@@ -10,6 +10,7 @@ pub mod config;
 mod control;
 pub mod hardening;
 mod key;
+pub mod lab;
 mod passphrase;
 mod paths;
 mod presence;

@@ -35,6 +35,7 @@ fn main() -> ExitCode {
         Command::Deny(args) => commands::approve::run(args, false),
         Command::Pending(args) => commands::pending::run(args),
         Command::Config(args) => commands::config::run(args, &effective),
+        Command::Lab(args) => softkey::lab::run(args),
         Command::Completions(args) => commands::completions::run(args),
         Command::Man(args) => commands::man::run(args),
     };

@@ -198,6 +198,8 @@ class UsbipHidConnection(CtapHidConnection):
                     HEADER.pack(CMD_UNLINK, seq, self._devid, 0, 0) + struct.pack(">I", target) + bytes(24)
                 )
                 self._wait(seq)
+        except (BrokenPipeError, ConnectionResetError, UsbipError):
+            pass  # The device went away first (unplugged): nothing is left to detach.
         finally:
             self._sock.close()
 

@@ -1,0 +1,140 @@
+//! The lab's HTTP+JSON API, shaped like the W3C WebDriver "Virtual
+//! Authenticators" extension (WebAuthn Level 3 §11 "User Agent Automation")
+//! without the `/session/{id}` prefix, so that an RP tester's code changes
+//! only its base URL. Answers are `{"value": …}`; errors
+//! `{"value": {"error", "message"}}` with 400 ("invalid argument") or 404
+//! ("no such …"), as WebDriver answers.
+//!
+//! | method and path | W3C command |
+//! |---|---|
+//! | `POST /webauthn/authenticator` | Add Virtual Authenticator |
+//! | `DELETE /webauthn/authenticator/{id}` | Remove Virtual Authenticator |
+//! | `POST /webauthn/authenticator/{id}/credential` | Add Credential |
+//! | `GET /webauthn/authenticator/{id}/credentials` | Get Credentials |
+//! | `DELETE /webauthn/authenticator/{id}/credentials/{credentialId}` | Remove Credential |
+//! | `DELETE /webauthn/authenticator/{id}/credentials` | Remove All Credentials |
+//! | `GET /webauthn/authenticators` | (softkey) every authenticator and its options |
+//! | `POST /webauthn/authenticator/{id}/presence` | (CDP `setAutomaticPresenceSimulation`) `{"isUserConsenting": bool}` |
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde_json::{Value, json};
+
+use super::authenticators::{Lab, LabError};
+use super::http::{Request, Response, error};
+use super::options;
+
+/// Answers one request.
+pub fn handle(lab: &Lab, request: Request) -> Response {
+    let segments: Vec<&str> = request.path.trim_matches('/').split('/').collect();
+    let body = || -> Result<Value, Response> {
+        if request.body.is_empty() {
+            return Ok(json!({}));
+        }
+        serde_json::from_slice(&request.body).map_err(|e| {
+            error(
+                400,
+                "invalid argument",
+                format!("the body is not JSON: {e}"),
+            )
+        })
+    };
+    let result = match (request.method.as_str(), segments.as_slice()) {
+        ("POST", ["webauthn", "authenticator"]) => body().and_then(|b| add_authenticator(lab, &b)),
+        ("GET", ["webauthn", "authenticators"]) => Ok(list_authenticators(lab)),
+        ("DELETE", ["webauthn", "authenticator", id]) => {
+            lab.remove(id).map(|()| Value::Null).map_err(lab_error)
+        }
+        ("POST", ["webauthn", "authenticator", id, "presence"]) => {
+            body().and_then(|b| set_presence(lab, id, &b))
+        }
+        ("POST", ["webauthn", "authenticator", id, "credential"]) => {
+            body().and_then(|b| add_credential(lab, id, &b))
+        }
+        ("GET", ["webauthn", "authenticator", id, "credentials"]) => get_credentials(lab, id),
+        ("DELETE", ["webauthn", "authenticator", id, "credentials"]) => lab
+            .remove_credentials(id, None)
+            .map(|()| Value::Null)
+            .map_err(lab_error),
+        ("DELETE", ["webauthn", "authenticator", id, "credentials", credential]) => {
+            match URL_SAFE_NO_PAD.decode(credential) {
+                Ok(credential) => lab
+                    .remove_credentials(id, Some(&credential))
+                    .map(|()| Value::Null)
+                    .map_err(lab_error),
+                Err(_) => Err(error(
+                    400,
+                    "invalid argument",
+                    "credentialId is not base64url",
+                )),
+            }
+        }
+        (_, ["webauthn", ..]) => Err(error(405, "unknown method", "no such command")),
+        _ => Err(error(404, "unknown command", "no such path")),
+    };
+    match result {
+        Ok(value) => Response {
+            status: 200,
+            body: json!({ "value": value }),
+        },
+        Err(response) => response,
+    }
+}
+
+fn lab_error(e: LabError) -> Response {
+    if e.not_found {
+        error(404, "invalid argument", e.message)
+    } else {
+        error(400, "invalid argument", e.message)
+    }
+}
+
+fn add_authenticator(lab: &Lab, body: &Value) -> Result<Value, Response> {
+    let options = options::authenticator(body).map_err(|m| error(400, "invalid argument", m))?;
+    lab.add(options).map(Value::String).map_err(lab_error)
+}
+
+fn list_authenticators(lab: &Lab) -> Value {
+    Value::Array(
+        lab.list()
+            .into_iter()
+            .map(|(id, o)| {
+                json!({
+                    "authenticatorId": id,
+                    "busId": id,
+                    "options": options::describe(&o),
+                })
+            })
+            .collect(),
+    )
+}
+
+fn set_presence(lab: &Lab, id: &str, body: &Value) -> Result<Value, Response> {
+    let Some(consenting) = body.get("isUserConsenting").and_then(Value::as_bool) else {
+        return Err(error(
+            400,
+            "invalid argument",
+            "isUserConsenting must be a boolean",
+        ));
+    };
+    lab.set_user_consenting(id, consenting)
+        .map(|()| Value::Null)
+        .map_err(lab_error)
+}
+
+fn add_credential(lab: &Lab, id: &str, body: &Value) -> Result<Value, Response> {
+    let credential = options::credential(body).map_err(|m| error(400, "invalid argument", m))?;
+    lab.add_credentials(id, vec![credential])
+        .map(|()| Value::Null)
+        .map_err(lab_error)
+}
+
+fn get_credentials(lab: &Lab, id: &str) -> Result<Value, Response> {
+    let credentials = lab.credentials(id).map_err(lab_error)?;
+    Ok(Value::Array(
+        credentials
+            .iter()
+            .map(options::describe_credential)
+            .collect(),
+    ))
+}

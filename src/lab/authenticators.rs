@@ -1,0 +1,285 @@
+//! The lab's virtual authenticators: each a complete softkey key (the same
+//! authenticator, CTAPHID and USB/IP device as `softkey serve`) on an
+//! ephemeral memory store, exported as its own USB device with its own bus
+//! id, so a host attaches each separately (`usbip attach -b 1-N`). The
+//! authenticator id of the W3C API is that bus id.
+//!
+//! Lab authenticators never touch a vault: they exist for tests and vanish
+//! with the process.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use softkey_authenticator::{
+    Algorithm, BackupContents, BackupCredential, CredentialSelector, MemoryStore, PresenceError,
+    PresenceRequest, delete_credentials, export_backup, import_backup,
+};
+use softkey_transport::{
+    DeviceConfig, Exports, MessageHandler, Refusal, Request, RequestKind, Signals, Winker,
+};
+
+use crate::key::Key;
+use crate::presence::PresenceProvider;
+use crate::store::Backing;
+
+/// Bus 1, as `softkey serve`; device numbers from 2 up, as Linux gives them.
+const BUSNUM: u32 = 1;
+/// At most this many lab authenticators at once (a bus has 127 addresses).
+pub const MAX_AUTHENTICATORS: u32 = 126;
+
+/// What a lab authenticator was created with (the W3C / CDP option names
+/// that this lab honours; see `options.rs`).
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub algorithms: Vec<Algorithm>,
+    /// `isUserConsenting` / `automaticPresenceSimulation`: whether every
+    /// test of user presence is approved (else denied).
+    pub user_consenting: bool,
+}
+
+/// One lab authenticator.
+struct LabAuthenticator {
+    key: Arc<Mutex<Key>>,
+    consenting: Arc<AtomicBool>,
+    options: Options,
+}
+
+/// Every lab authenticator, by id.
+pub struct Lab {
+    exports: Exports,
+    authenticators: Mutex<BTreeMap<String, LabAuthenticator>>,
+}
+
+/// Why a lab operation failed: the W3C error code and a message.
+#[derive(Debug, PartialEq, Eq)]
+pub struct LabError {
+    pub not_found: bool,
+    pub message: String,
+}
+
+impl LabError {
+    fn invalid(message: impl Into<String>) -> Self {
+        LabError {
+            not_found: false,
+            message: message.into(),
+        }
+    }
+
+    fn no_authenticator(id: &str) -> Self {
+        LabError {
+            not_found: true,
+            message: format!("no lab authenticator {id:?}"),
+        }
+    }
+}
+
+impl std::fmt::Debug for Lab {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Lab")
+            .field("authenticators", &self.table().keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Lab {
+    pub fn new(exports: Exports) -> Self {
+        Lab {
+            exports,
+            authenticators: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    fn table(&self) -> MutexGuard<'_, BTreeMap<String, LabAuthenticator>> {
+        self.authenticators
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Creates an authenticator and exports it; returns its id (bus id).
+    pub fn add(&self, options: Options) -> Result<String, LabError> {
+        let mut table = self.table();
+        let devnum = (2..2 + MAX_AUTHENTICATORS)
+            .find(|n| !table.contains_key(&bus_id(*n)))
+            .ok_or_else(|| LabError::invalid("the lab serves 126 authenticators at most"))?;
+        let id = bus_id(devnum);
+        let mut store = Backing::Memory(MemoryStore::default());
+        crate::commands::attestation::provision(&mut store)
+            .map_err(|e| LabError::invalid(format!("{e:#}")))?;
+        let consenting = Arc::new(AtomicBool::new(options.user_consenting));
+        let presence = Box::new(Consent(Arc::clone(&consenting)));
+        let config = softkey_authenticator::Config {
+            algorithms: options.algorithms.clone(),
+            ..Default::default()
+        };
+        let key = Arc::new(Mutex::new(Key::new(store, presence, config)));
+        let device = DeviceConfig {
+            bus_id: id.clone(),
+            busnum: BUSNUM,
+            devnum,
+            ..DeviceConfig::new(format!("LAB{devnum:04}"))
+        };
+        self.exports
+            .add(device, SharedKey(Arc::clone(&key)))
+            .map_err(|e| LabError::invalid(e.to_string()))?;
+        table.insert(
+            id.clone(),
+            LabAuthenticator {
+                key,
+                consenting,
+                options,
+            },
+        );
+        Ok(id)
+    }
+
+    /// Removes an authenticator: a host that attached it sees it unplugged.
+    pub fn remove(&self, id: &str) -> Result<(), LabError> {
+        let mut table = self.table();
+        table
+            .remove(id)
+            .ok_or_else(|| LabError::no_authenticator(id))?;
+        self.exports.remove(id);
+        Ok(())
+    }
+
+    /// The authenticators, with their options.
+    pub fn list(&self) -> Vec<(String, Options)> {
+        self.table()
+            .iter()
+            .map(|(id, a)| (id.clone(), a.options.clone()))
+            .collect()
+    }
+
+    /// Sets `isUserConsenting` (CDP `setAutomaticPresenceSimulation`).
+    pub fn set_user_consenting(&self, id: &str, consenting: bool) -> Result<(), LabError> {
+        let mut table = self.table();
+        let a = table
+            .get_mut(id)
+            .ok_or_else(|| LabError::no_authenticator(id))?;
+        a.consenting.store(consenting, Ordering::SeqCst);
+        a.options.user_consenting = consenting;
+        Ok(())
+    }
+
+    /// Runs `f` on an authenticator's key (its store), between requests.
+    fn with_key<T>(&self, id: &str, f: impl FnOnce(&mut Key) -> T) -> Result<T, LabError> {
+        let key = {
+            let table = self.table();
+            Arc::clone(
+                &table
+                    .get(id)
+                    .ok_or_else(|| LabError::no_authenticator(id))?
+                    .key,
+            )
+        };
+        let mut key = key.lock().unwrap_or_else(PoisonError::into_inner);
+        Ok(f(&mut key))
+    }
+
+    /// Adds discoverable credentials, validated as a backup import is.
+    pub fn add_credentials(
+        &self,
+        id: &str,
+        credentials: Vec<BackupCredential>,
+    ) -> Result<(), LabError> {
+        let contents = BackupContents {
+            credentials,
+            sign_count: 0,
+            wrap_keys: Vec::new(),
+            large_blob_array: None,
+        };
+        let report = self
+            .with_key(id, |key| import_backup(key.store_mut(), &contents))?
+            .map_err(|e| LabError::invalid(e.to_string()))?;
+        if !report.kept_existing.is_empty() {
+            return Err(LabError::invalid(
+                "a credential with this id already exists on this authenticator",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Every discoverable credential, with its private key.
+    pub fn credentials(&self, id: &str) -> Result<Vec<BackupCredential>, LabError> {
+        self.with_key(id, |key| export_backup(key.store_mut()))?
+            .map(|contents| contents.credentials)
+            .map_err(|e| LabError::invalid(e.to_string()))
+    }
+
+    /// Removes one credential, or every one (`None`); removing an absent
+    /// credential is an error.
+    pub fn remove_credentials(&self, id: &str, credential: Option<&[u8]>) -> Result<(), LabError> {
+        let removed = self.with_key(id, |key| match credential {
+            Some(credential_id) => {
+                let ids = [credential_id.to_vec()];
+                delete_credentials(key.store_mut(), &CredentialSelector::Ids(&ids))
+                    .map(|removed| !removed.is_empty())
+            }
+            None => {
+                let all = softkey_authenticator::list_credentials(key.store_mut())?;
+                let ids: Vec<Vec<u8>> = all.into_iter().map(|c| c.credential_id).collect();
+                delete_credentials(key.store_mut(), &CredentialSelector::Ids(&ids)).map(|_| true)
+            }
+        })?;
+        match removed {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(LabError {
+                not_found: true,
+                message: "no such credential on this authenticator".into(),
+            }),
+            Err(e) => Err(LabError::invalid(e.to_string())),
+        }
+    }
+}
+
+fn bus_id(devnum: u32) -> String {
+    // Device numbers 2, 3, … are bus ids 1-1, 1-2, … (port = devnum − 1).
+    format!("{BUSNUM}-{}", devnum - 1)
+}
+
+/// Presence answered by the authenticator's `isUserConsenting`.
+struct Consent(Arc<AtomicBool>);
+
+impl PresenceProvider for Consent {
+    fn ask(&mut self, request: &PresenceRequest<'_>, _: &Signals) -> Result<(), PresenceError> {
+        let consenting = self.0.load(Ordering::SeqCst);
+        tracing::debug!(op = %request.operation, consenting, "lab presence");
+        if consenting {
+            Ok(())
+        } else {
+            Err(PresenceError::Denied)
+        }
+    }
+}
+
+/// The transport's handler for a key the API also reaches.
+struct SharedKey(Arc<Mutex<Key>>);
+
+impl SharedKey {
+    fn lock(&self) -> MutexGuard<'_, Key> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl MessageHandler for SharedKey {
+    fn handle(&mut self, request: Request, signals: &Signals) -> Vec<u8> {
+        self.lock().handle(request, signals)
+    }
+
+    fn refusal(&self, kind: RequestKind, why: Refusal) -> Vec<u8> {
+        self.lock().refusal(kind, why)
+    }
+
+    fn attached(&mut self) {
+        self.lock().attached();
+    }
+
+    fn detached(&mut self) {
+        self.lock().detached();
+    }
+
+    fn winker(&self) -> Option<Winker> {
+        None
+    }
+}

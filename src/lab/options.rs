@@ -1,0 +1,248 @@
+//! The W3C / CDP names the lab reads and writes: authenticator options and
+//! credential parameters (WebAuthn Level 3 §11.2 "Authenticator Extension
+//! Capabilities" and §11.4 "Add Credential"; CDP `WebAuthn.VirtualAuthenticatorOptions`).
+//! An option the lab cannot honour yet is refused by name, never ignored:
+//! a test that asked for it must not pass against a key without it.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde_json::{Map, Value, json};
+use softkey_authenticator::{Algorithm, BackupAlgorithm, BackupCredential, DEFAULT_ALGORITHMS};
+use zeroize::Zeroizing;
+
+use super::authenticators::Options;
+
+/// Add Virtual Authenticator's parameters.
+pub fn authenticator(body: &Value) -> Result<Options, String> {
+    let fields = object(body)?;
+    let mut options = Options {
+        algorithms: DEFAULT_ALGORITHMS.to_vec(),
+        user_consenting: true,
+    };
+    for (name, value) in fields {
+        match name.as_str() {
+            // W3C `protocol`, CDP `protocol` + `ctap2Version`.
+            "protocol" => match text(name, value)? {
+                "ctap2" | "ctap2_1" => {}
+                other => return Err(not_yet(name, other)),
+            },
+            "ctap2Version" => match text(name, value)? {
+                "ctap2_1" => {}
+                other => return Err(not_yet(name, other)),
+            },
+            "transport" => match text(name, value)? {
+                "usb" => {}
+                other => {
+                    return Err(format!(
+                        "transport {other:?}: lab authenticators are USB devices"
+                    ));
+                }
+            },
+            // softkey stores discoverable credentials and verifies users by PIN.
+            "hasResidentKey" if flag(name, value)? => {}
+            "hasUserVerification" | "isUserVerified" if !flag(name, value)? => {}
+            "isUserConsenting" | "automaticPresenceSimulation" => {
+                options.user_consenting = flag(name, value)?;
+            }
+            "algorithms" => options.algorithms = algorithms(value)?,
+            other => return Err(not_yet(other, &value.to_string())),
+        }
+    }
+    Ok(options)
+}
+
+/// How `GET /webauthn/authenticators` shows an authenticator's options.
+pub fn describe(options: &Options) -> Value {
+    json!({
+        "protocol": "ctap2",
+        "ctap2Version": "ctap2_1",
+        "transport": "usb",
+        "hasResidentKey": true,
+        "hasUserVerification": false,
+        "isUserConsenting": options.user_consenting,
+        "algorithms": options.algorithms.iter().map(|a| a.name()).collect::<Vec<_>>(),
+    })
+}
+
+/// Add Credential's parameters, as the backup import validates them.
+pub fn credential(body: &Value) -> Result<BackupCredential, String> {
+    let fields = object(body)?;
+    let mut credential_id = None;
+    let mut rp_id = None;
+    let mut private_key = None;
+    let mut user_id = None;
+    let mut user_name = None;
+    let mut user_display_name = None;
+    let mut algorithm = None;
+    for (name, value) in fields {
+        match name.as_str() {
+            "credentialId" => credential_id = Some(base64url(name, value)?),
+            "rpId" => rp_id = Some(text(name, value)?.to_owned()),
+            "privateKey" => private_key = Some(Zeroizing::new(base64url(name, value)?)),
+            "userHandle" => user_id = Some(base64url(name, value)?),
+            "userName" => user_name = Some(text(name, value)?.to_owned()),
+            "userDisplayName" => user_display_name = Some(text(name, value)?.to_owned()),
+            "isResidentCredential" if flag(name, value)? => {}
+            // The key's counter is the key's, as on a real key.
+            "signCount" if value.is_null() || value.as_u64() == Some(0) => {}
+            "backupEligibility" | "backupState" if !flag(name, value)? => {}
+            // softkey: the COSE algorithm, for an RSA key that signs PS256.
+            "algorithm" => {
+                let cose = value.as_i64().ok_or("algorithm must be a COSE number")?;
+                algorithm = Some(Algorithm::from_cose(cose).ok_or_else(|| {
+                    format!("COSE algorithm {cose} is not one softkey signs with")
+                })?);
+            }
+            other => return Err(not_yet(other, &value.to_string())),
+        }
+    }
+    let private_key = private_key.ok_or("privateKey is required")?;
+    let algorithm = match algorithm {
+        Some(algorithm) => algorithm,
+        None => BackupAlgorithm::of_pkcs8(&private_key)
+            .ok_or("privateKey is not a PKCS#8 key of an algorithm softkey signs with")?,
+    };
+    let created = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    Ok(BackupCredential {
+        credential_id: credential_id.ok_or("credentialId is required")?,
+        rp_id: rp_id.ok_or("rpId is required")?,
+        rp_name: None,
+        user_id: user_id.ok_or("userHandle is required")?,
+        user_name,
+        user_display_name,
+        created,
+        algorithm,
+        private_key_pkcs8: private_key,
+        cred_protect: 1,
+        cred_blob: None,
+        large_blob_key: None,
+        hmac: None,
+        third_party_payment: false,
+    })
+}
+
+/// How Get Credentials shows a credential (W3C names, plus the algorithm).
+pub fn describe_credential(c: &BackupCredential) -> Value {
+    let mut out = json!({
+        "credentialId": URL_SAFE_NO_PAD.encode(&c.credential_id),
+        "isResidentCredential": true,
+        "rpId": c.rp_id,
+        "privateKey": URL_SAFE_NO_PAD.encode(c.private_key_pkcs8.as_slice()),
+        "userHandle": URL_SAFE_NO_PAD.encode(&c.user_id),
+        "algorithm": c.algorithm.cose(),
+    });
+    if let Value::Object(map) = &mut out {
+        for (name, value) in [
+            ("userName", &c.user_name),
+            ("userDisplayName", &c.user_display_name),
+        ] {
+            if let Some(value) = value {
+                map.insert(name.into(), Value::String(value.clone()));
+            }
+        }
+    }
+    out
+}
+
+fn object(body: &Value) -> Result<&Map<String, Value>, String> {
+    body.as_object()
+        .ok_or_else(|| "the body must be a JSON object".into())
+}
+
+fn text<'a>(name: &str, value: &'a Value) -> Result<&'a str, String> {
+    value
+        .as_str()
+        .ok_or_else(|| format!("{name} must be a string"))
+}
+
+fn flag(name: &str, value: &Value) -> Result<bool, String> {
+    value
+        .as_bool()
+        .ok_or_else(|| format!("{name} must be a boolean"))
+}
+
+fn base64url(name: &str, value: &Value) -> Result<Vec<u8>, String> {
+    URL_SAFE_NO_PAD
+        .decode(text(name, value)?.trim_end_matches('='))
+        .map_err(|_| format!("{name} is not base64url"))
+}
+
+fn algorithms(value: &Value) -> Result<Vec<Algorithm>, String> {
+    let names = value
+        .as_array()
+        .ok_or("algorithms must be a list of COSE names")?;
+    let algorithms = names
+        .iter()
+        .map(|n| {
+            let name = n
+                .as_str()
+                .ok_or("algorithms must be a list of COSE names")?;
+            Algorithm::from_name(name).ok_or_else(|| format!("unknown algorithm {name:?}"))
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    if algorithms.is_empty() {
+        return Err("algorithms must name at least one".into());
+    }
+    Ok(algorithms)
+}
+
+fn not_yet(name: &str, value: &str) -> String {
+    format!("{name} = {value} is not available in the lab yet")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options_the_lab_cannot_honour_are_refused_by_name() {
+        let ok = authenticator(&json!({"protocol": "ctap2", "transport": "usb",
+            "hasResidentKey": true, "isUserConsenting": false, "algorithms": ["ES256", "RS256"]}))
+        .unwrap();
+        assert!(!ok.user_consenting);
+        assert_eq!(ok.algorithms, [Algorithm::Es256, Algorithm::Rs256]);
+        for body in [
+            json!({"protocol": "u2f"}),
+            json!({"transport": "nfc"}),
+            json!({"hasResidentKey": false}),
+            json!({"hasUserVerification": true}),
+            json!({"isUserConsenting": "yes"}),
+            json!({"algorithms": ["ES999"]}),
+            json!({"algorithms": []}),
+            json!({"hasLargeBlob": true}),
+            json!([]),
+        ] {
+            assert!(authenticator(&body).is_err(), "{body}");
+        }
+    }
+
+    #[test]
+    fn a_credential_needs_its_id_rp_user_and_a_key() {
+        let key = "MC4CAQAwBQYDK2VwBCIEINTuctv5E1hK1bbY8fdp-K06_nwoy_HU--CXqI9EdVhC";
+        let c = credential(&json!({"credentialId": "Y3JlZA", "rpId": "rp.example",
+            "userHandle": "dQ", "privateKey": key, "isResidentCredential": true,
+            "signCount": 0, "userName": "ann"}))
+        .unwrap();
+        assert_eq!(c.algorithm, Algorithm::EdDsa);
+        assert_eq!(c.user_name.as_deref(), Some("ann"));
+        let back = describe_credential(&c);
+        assert_eq!(back["privateKey"], key);
+        assert_eq!(back["credentialId"], "Y3JlZA");
+        for bad in [
+            json!({"rpId": "rp.example", "userHandle": "dQ", "privateKey": key}),
+            json!({"credentialId": "Y3JlZA", "userHandle": "dQ", "privateKey": key}),
+            json!({"credentialId": "Y3JlZA", "rpId": "rp.example", "privateKey": key}),
+            json!({"credentialId": "Y3JlZA", "rpId": "rp.example", "userHandle": "dQ"}),
+            json!({"credentialId": "!", "rpId": "a", "userHandle": "dQ", "privateKey": key}),
+            json!({"credentialId": "Y3JlZA", "rpId": "a", "userHandle": "dQ", "privateKey": "AAAA"}),
+            json!({"credentialId": "Y3JlZA", "rpId": "a", "userHandle": "dQ", "privateKey": key,
+                   "signCount": 5}),
+            json!({"credentialId": "Y3JlZA", "rpId": "a", "userHandle": "dQ", "privateKey": key,
+                   "isResidentCredential": false}),
+        ] {
+            assert!(credential(&bad).is_err(), "{bad}");
+        }
+    }
+}

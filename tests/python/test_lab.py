@@ -1,0 +1,160 @@
+"""`softkey lab` end to end: the real binary, its HTTP API driven as an RP tester would (the W3C
+WebDriver virtual-authenticator paths), and the authenticators it adds used over USB/IP by
+python-fido2 as separate security keys.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import subprocess
+import tempfile
+import urllib.error
+import urllib.request
+from base64 import urlsafe_b64decode, urlsafe_b64encode
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from fido2.ctap import CtapError
+from fido2.ctap2 import Ctap2
+from fido2.server import Fido2Server
+
+from test_interop import RP, _client, _register, _user, _usernameless_login
+from usbip_hid import open_device
+
+
+def b64(data: bytes) -> str:
+    return urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def unb64(text: str) -> bytes:
+    return urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+class LabProcess:
+    def __init__(self, workdir: Path):
+        self.token_file = workdir / "lab-token"
+        self.proc = subprocess.Popen(
+            [os.environ["SOFTKEY_BIN"], "lab", "--listen", "127.0.0.1:0", "--api", "127.0.0.1:0",
+             "--token-file", str(self.token_file)],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        line = self.proc.stdout.readline()
+        match = re.match(r"softkey lab: USB/IP on 127\.0\.0\.1:(\d+), API on (http://\S+)", line)
+        assert match, f"unexpected first line {line!r}: {self.proc.stderr.read()}"
+        self.usbip_port = int(match.group(1))
+        self.api = match.group(2)
+        self.token = self.token_file.read_text()
+
+    def call(self, method: str, path: str, body=None, token: str | None = None):
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(self.api + path, data=data, method=method)
+        request.add_header("Authorization", f"Bearer {self.token if token is None else token}")
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return response.status, json.load(response)
+        except urllib.error.HTTPError as error:
+            return error.code, json.load(error)
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+
+
+@pytest.fixture
+def lab():
+    if "SOFTKEY_BIN" not in os.environ:
+        pytest.skip("SOFTKEY_BIN is not set (tests/interop.rs sets it)")
+    with tempfile.TemporaryDirectory() as tmp:
+        process = LabProcess(Path(tmp))
+        yield process
+        process.stop()
+        assert not process.token_file.exists(), "the token file is removed at exit"
+
+
+def test_the_api_needs_the_token_kept_private(lab):
+    assert oct(lab.token_file.stat().st_mode & 0o777) == "0o600"
+    status, body = lab.call("GET", "/webauthn/authenticators", token="not the token")
+    assert status == 401 and body["value"]["error"] == "unauthorized"
+
+
+def test_authenticators_are_separate_keys_with_w3c_credential_controls(lab):
+    status, first = lab.call("POST", "/webauthn/authenticator", {"protocol": "ctap2", "transport": "usb"})
+    assert status == 200, first
+    status, second = lab.call("POST", "/webauthn/authenticator", {"hasResidentKey": True})
+    assert status == 200, second
+    one, two = first["value"], second["value"]
+    assert (one, two) == ("1-1", "1-2")
+    status, listed = lab.call("GET", "/webauthn/authenticators")
+    assert [a["authenticatorId"] for a in listed["value"]] == [one, two]
+    # An option the lab cannot honour is refused by name.
+    status, refused = lab.call("POST", "/webauthn/authenticator", {"hasResidentKey": False})
+    assert status == 400 and "hasResidentKey" in refused["value"]["message"]
+
+    # Register on the first key over USB/IP; the API sees the credential, the second key does not.
+    device = open_device("127.0.0.1", lab.usbip_port, one)
+    rp = Fido2Server(RP)
+    credential = _register(_client(device), rp, _user("alice"))
+    status, creds = lab.call("GET", f"/webauthn/authenticator/{one}/credentials")
+    assert status == 200 and len(creds["value"]) == 1
+    got = creds["value"][0]
+    assert got["rpId"] == RP.id and unb64(got["credentialId"]) == credential.credential_id
+    assert got["isResidentCredential"] is True
+    assert lab.call("GET", f"/webauthn/authenticator/{two}/credentials")[1]["value"] == []
+
+    # Add Credential: a P-256 key of our own on the second key; it signs what its public key verifies.
+    private = ec.generate_private_key(ec.SECP256R1())
+    pkcs8 = private.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
+                                  serialization.NoEncryption())
+    credential_id, user_handle = secrets.token_bytes(32), secrets.token_bytes(16)
+    status, added = lab.call("POST", f"/webauthn/authenticator/{two}/credential", {
+        "credentialId": b64(credential_id), "isResidentCredential": True, "rpId": RP.id,
+        "privateKey": b64(pkcs8), "userHandle": b64(user_handle), "signCount": 0,
+        "userName": "bob"})
+    assert status == 200, added
+    status, again = lab.call("POST", f"/webauthn/authenticator/{two}/credential", {
+        "credentialId": b64(credential_id), "isResidentCredential": True, "rpId": RP.id,
+        "privateKey": b64(pkcs8), "userHandle": b64(user_handle)})
+    assert status == 400, "the same credential id twice"
+    device_two = open_device("127.0.0.1", lab.usbip_port, two)
+    cdh = secrets.token_bytes(32)
+    assertion = Ctap2(device_two).get_assertion(RP.id, cdh)
+    assert assertion.credential["id"] == credential_id
+    assert assertion.user["id"] == user_handle
+    private.public_key().verify(assertion.signature, bytes(assertion.auth_data) + cdh,
+                                ec.ECDSA(hashes.SHA256()))
+    status, creds = lab.call("GET", f"/webauthn/authenticator/{two}/credentials")
+    assert unb64(creds["value"][0]["privateKey"]) == pkcs8
+
+    # isUserConsenting false: every test of presence is denied.
+    assert lab.call("POST", f"/webauthn/authenticator/{one}/presence", {"isUserConsenting": False})[0] == 200
+    with pytest.raises(CtapError) as denied:
+        Ctap2(device).get_assertion(RP.id, secrets.token_bytes(32))
+    assert denied.value.code == CtapError.ERR.OPERATION_DENIED
+    assert lab.call("POST", f"/webauthn/authenticator/{one}/presence", {"isUserConsenting": True})[0] == 200
+    state, selection = _usernameless_login(_client(device), rp)
+    rp.authenticate_complete(state, [credential], selection.get_response(0))
+
+    # Remove Credential, Remove All Credentials, and what is not there.
+    path = f"/webauthn/authenticator/{one}/credentials/{b64(credential.credential_id)}"
+    assert lab.call("DELETE", path)[0] == 200
+    assert lab.call("DELETE", path)[0] == 404
+    assert lab.call("GET", f"/webauthn/authenticator/{one}/credentials")[1]["value"] == []
+    assert lab.call("DELETE", f"/webauthn/authenticator/{two}/credentials")[0] == 200
+    assert lab.call("GET", f"/webauthn/authenticator/{two}/credentials")[1]["value"] == []
+    assert lab.call("GET", "/webauthn/authenticator/9-9/credentials")[0] == 404
+
+    # Remove Virtual Authenticator: the host sees it unplugged, the other stays.
+    assert lab.call("DELETE", f"/webauthn/authenticator/{one}")[0] == 200
+    assert lab.call("DELETE", f"/webauthn/authenticator/{one}")[0] == 404
+    with pytest.raises(OSError):
+        Ctap2(device).get_info()
+    assert Ctap2(device_two).get_info().versions
+    status, listed = lab.call("GET", "/webauthn/authenticators")
+    assert [a["authenticatorId"] for a in listed["value"]] == [two]
+    device.close()
+    device_two.close()
