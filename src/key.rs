@@ -62,9 +62,22 @@ impl Key {
         key
     }
 
-    /// The key's store, between requests (the lab's credential controls).
-    pub fn store_mut(&mut self) -> &mut Backing {
-        &mut self.store
+    /// Changes the key's store between requests (the lab's credential
+    /// controls); the authenticator then forgets what it had read from it.
+    pub fn change_store<T>(&mut self, change: impl FnOnce(&mut Backing) -> T) -> T {
+        let result = change(&mut self.store);
+        self.authenticator.store_changed();
+        result
+    }
+
+    /// Deliberate faults in the next answers (the test lab only).
+    pub fn set_response_overrides(&mut self, overrides: softkey_authenticator::ResponseOverrides) {
+        self.authenticator.set_response_overrides(overrides);
+    }
+
+    /// The key's store, to read between requests.
+    pub fn store(&self) -> &Backing {
+        &self.store
     }
 
     /// Reports attaches and open prompts to `control` (`softkey status`, `pending`).

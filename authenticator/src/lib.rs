@@ -50,6 +50,7 @@ mod memory_store;
 mod pin;
 mod presence;
 mod record;
+mod response_overrides;
 mod secrets;
 mod settings;
 mod state;
@@ -80,4 +81,5 @@ pub use keys::{
     generate_rsa_primes,
 };
 pub use memory_store::MemoryStore;
+pub use response_overrides::ResponseOverrides;
 pub use status::CtapError;

@@ -310,3 +310,27 @@ fn invalid_backups_are_refused_with_nothing_written() {
     assert_eq!(import(&mut h, &good).unwrap().added.len(), 2);
     assert_eq!(h.env.store.writes(), writes + 1);
 }
+
+/// An import into the store of a running authenticator (the test lab adds
+/// credentials so): after `store_changed`, the imported credentials sign and
+/// the counter continues above the ceiling the import wrote, never below a
+/// value the authenticator already handed out.
+#[test]
+fn an_import_under_a_running_authenticator_after_store_changed() {
+    let (contents, es_public, _) = foreign();
+    let mut h = Harness::with_seed(6);
+    // The authenticator has read the store and reserved counter values.
+    let before = h
+        .make_credential(&Mc::new("own.example", b"u", "own"))
+        .unwrap();
+    let report = import_backup(&mut h.env.store, &contents).unwrap();
+    h.auth.store_changed();
+    let got = h.get_assertion(&Ga::new(ES_RP).allow(&[&ES_ID])).unwrap();
+    got.verify(&es_public, &CDH);
+    assert!(got.sign_count > report.sign_count.max(before.sign_count));
+    // The authenticator's own credential still works.
+    let own = h
+        .get_assertion(&Ga::new("own.example").allow(&[&before.credential_id]))
+        .unwrap();
+    assert!(own.sign_count > got.sign_count);
+}

@@ -15,6 +15,7 @@
 //! | `DELETE /webauthn/authenticator/{id}/credentials` | Remove All Credentials |
 //! | `GET /webauthn/authenticators` | (softkey) every authenticator and its options |
 //! | `POST /webauthn/authenticator/{id}/presence` | (CDP `setAutomaticPresenceSimulation`) `{"isUserConsenting": bool}` |
+//! | `POST /webauthn/authenticator/{id}/response-override-bits` | (CDP `setResponseOverrideBits`) `isBogusSignature`, `isBadUV`, `isBadUP` |
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -47,6 +48,9 @@ pub fn handle(lab: &Lab, request: Request) -> Response {
         }
         ("POST", ["webauthn", "authenticator", id, "presence"]) => {
             body().and_then(|b| set_presence(lab, id, &b))
+        }
+        ("POST", ["webauthn", "authenticator", id, "response-override-bits"]) => {
+            body().and_then(|b| set_overrides(lab, id, &b))
         }
         ("POST", ["webauthn", "authenticator", id, "credential"]) => {
             body().and_then(|b| add_credential(lab, id, &b))
@@ -118,6 +122,14 @@ fn set_presence(lab: &Lab, id: &str, body: &Value) -> Result<Value, Response> {
         ));
     };
     lab.set_user_consenting(id, consenting)
+        .map(|()| Value::Null)
+        .map_err(lab_error)
+}
+
+fn set_overrides(lab: &Lab, id: &str, body: &Value) -> Result<Value, Response> {
+    let overrides =
+        options::response_overrides(body).map_err(|m| error(400, "invalid argument", m))?;
+    lab.set_response_overrides(id, overrides)
         .map(|()| Value::Null)
         .map_err(lab_error)
 }

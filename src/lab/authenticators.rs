@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use softkey_authenticator::{
     Algorithm, BackupContents, BackupCredential, CredentialSelector, MemoryStore, PresenceError,
-    PresenceRequest, delete_credentials, export_backup, import_backup,
+    PresenceRequest, ResponseOverrides, delete_credentials, export_backup, import_backup,
 };
 use softkey_transport::{
     DeviceConfig, Exports, MessageHandler, Refusal, Request, RequestKind, Signals, Winker,
@@ -162,6 +162,15 @@ impl Lab {
         Ok(())
     }
 
+    /// CDP `setResponseOverrideBits`: faults in the next answers.
+    pub fn set_response_overrides(
+        &self,
+        id: &str,
+        overrides: ResponseOverrides,
+    ) -> Result<(), LabError> {
+        self.with_key(id, |key| key.set_response_overrides(overrides))
+    }
+
     /// Runs `f` on an authenticator's key (its store), between requests.
     fn with_key<T>(&self, id: &str, f: impl FnOnce(&mut Key) -> T) -> Result<T, LabError> {
         let key = {
@@ -190,7 +199,9 @@ impl Lab {
             large_blob_array: None,
         };
         let report = self
-            .with_key(id, |key| import_backup(key.store_mut(), &contents))?
+            .with_key(id, |key| {
+                key.change_store(|store| import_backup(store, &contents))
+            })?
             .map_err(|e| LabError::invalid(e.to_string()))?;
         if !report.kept_existing.is_empty() {
             return Err(LabError::invalid(
@@ -202,7 +213,7 @@ impl Lab {
 
     /// Every discoverable credential, with its private key.
     pub fn credentials(&self, id: &str) -> Result<Vec<BackupCredential>, LabError> {
-        self.with_key(id, |key| export_backup(key.store_mut()))?
+        self.with_key(id, |key| export_backup(key.store()))?
             .map(|contents| contents.credentials)
             .map_err(|e| LabError::invalid(e.to_string()))
     }
@@ -210,17 +221,19 @@ impl Lab {
     /// Removes one credential, or every one (`None`); removing an absent
     /// credential is an error.
     pub fn remove_credentials(&self, id: &str, credential: Option<&[u8]>) -> Result<(), LabError> {
-        let removed = self.with_key(id, |key| match credential {
-            Some(credential_id) => {
-                let ids = [credential_id.to_vec()];
-                delete_credentials(key.store_mut(), &CredentialSelector::Ids(&ids))
-                    .map(|removed| !removed.is_empty())
-            }
-            None => {
-                let all = softkey_authenticator::list_credentials(key.store_mut())?;
-                let ids: Vec<Vec<u8>> = all.into_iter().map(|c| c.credential_id).collect();
-                delete_credentials(key.store_mut(), &CredentialSelector::Ids(&ids)).map(|_| true)
-            }
+        let removed = self.with_key(id, |key| {
+            key.change_store(|store| match credential {
+                Some(credential_id) => {
+                    let ids = [credential_id.to_vec()];
+                    delete_credentials(store, &CredentialSelector::Ids(&ids))
+                        .map(|removed| !removed.is_empty())
+                }
+                None => {
+                    let all = softkey_authenticator::list_credentials(store)?;
+                    let ids: Vec<Vec<u8>> = all.into_iter().map(|c| c.credential_id).collect();
+                    delete_credentials(store, &CredentialSelector::Ids(&ids)).map(|_| true)
+                }
+            })
         })?;
         match removed {
             Ok(true) => Ok(()),

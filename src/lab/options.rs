@@ -7,7 +7,9 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Map, Value, json};
-use softkey_authenticator::{Algorithm, BackupAlgorithm, BackupCredential, DEFAULT_ALGORITHMS};
+use softkey_authenticator::{
+    Algorithm, BackupAlgorithm, BackupCredential, DEFAULT_ALGORITHMS, ResponseOverrides,
+};
 use zeroize::Zeroizing;
 
 use super::authenticators::Options;
@@ -49,6 +51,21 @@ pub fn authenticator(body: &Value) -> Result<Options, String> {
         }
     }
     Ok(options)
+}
+
+/// CDP `setResponseOverrideBits`'s parameters; an absent one is false.
+pub fn response_overrides(body: &Value) -> Result<ResponseOverrides, String> {
+    let mut overrides = ResponseOverrides::default();
+    for (name, value) in object(body)? {
+        let on = flag(name, value)?;
+        match name.as_str() {
+            "isBogusSignature" => overrides.bogus_signature = on,
+            "isBadUV" => overrides.bad_uv = on,
+            "isBadUP" => overrides.bad_up = on,
+            other => return Err(format!("unknown response override {other:?}")),
+        }
+    }
+    Ok(overrides)
 }
 
 /// How `GET /webauthn/authenticators` shows an authenticator's options.

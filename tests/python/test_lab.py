@@ -158,3 +158,30 @@ def test_authenticators_are_separate_keys_with_w3c_credential_controls(lab):
     assert [a["authenticatorId"] for a in listed["value"]] == [two]
     device.close()
     device_two.close()
+
+
+def test_response_override_bits_make_a_relying_party_refuse(lab):
+    """CDP setResponseOverrideBits: python-fido2's Fido2Server rejects each fault, and accepts the
+    key again once they are off."""
+    status, created = lab.call("POST", "/webauthn/authenticator", {})
+    assert status == 200
+    aid = created["value"]
+    device = open_device("127.0.0.1", lab.usbip_port, aid)
+    rp = Fido2Server(RP)
+    credential = _register(_client(device), rp, _user("carol"))
+
+    def login():
+        state, selection = _usernameless_login(_client(device), rp)
+        return rp.authenticate_complete(state, [credential], selection.get_response(0))
+
+    login()
+    path = f"/webauthn/authenticator/{aid}/response-override-bits"
+    for bits, refusal in (({"isBogusSignature": True}, "Invalid signature"),
+                          ({"isBadUP": True}, "User Present flag not set")):
+        assert lab.call("POST", path, bits)[0] == 200
+        with pytest.raises(ValueError, match=refusal):
+            login()
+    assert lab.call("POST", path, {"isBadUP": False})[0] == 200
+    login()
+    assert lab.call("POST", path, {"isBogus": True})[0] == 400
+    device.close()

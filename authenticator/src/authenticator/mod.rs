@@ -18,6 +18,7 @@ use crate::env::Env;
 use crate::error::Error;
 use crate::keys::{Algorithm, DEFAULT_ENABLED};
 use crate::pin::PinState;
+use crate::response_overrides::ResponseOverrides;
 use crate::secrets::SecretsCache;
 use crate::state::{AssertionState, ManagementState};
 use crate::status::CtapError;
@@ -65,7 +66,8 @@ impl Default for Config {
 ///
 /// Because of those caches, the store must not be changed behind a running
 /// authenticator's back: [`crate::import_backup`] is meant for a store no
-/// authenticator is serving (make a new `Authenticator` afterwards).
+/// authenticator is serving (make a new `Authenticator` afterwards), or
+/// call [`Authenticator::store_changed`] after it, between requests.
 #[derive(Debug)]
 pub struct Authenticator {
     config: Config,
@@ -81,6 +83,8 @@ pub struct Authenticator {
     /// The CTAPHID channel whose getAssertion or credential-management
     /// enumeration left the "next" state above; only it may continue it.
     state_channel: Option<u32>,
+    /// Deliberate faults for relying-party tests (the test lab only).
+    overrides: ResponseOverrides,
 }
 
 impl Authenticator {
@@ -94,7 +98,14 @@ impl Authenticator {
             pin: PinState::default(),
             management: ManagementState::default(),
             state_channel: None,
+            overrides: ResponseOverrides::default(),
         }
+    }
+
+    /// Sets the deliberate faults of the next answers (CDP
+    /// `setResponseOverrideBits`; see [`ResponseOverrides`]).
+    pub fn set_response_overrides(&mut self, overrides: ResponseOverrides) {
+        self.overrides = overrides;
     }
 
     /// A power-up: process start or USB/IP attach. Forgets any
@@ -107,6 +118,20 @@ impl Authenticator {
         self.powered_up_at = Some(env.now());
         self.management = ManagementState::default();
         self.pin.power_up(env);
+    }
+
+    /// The store was changed by someone else between requests (the test
+    /// lab's credential controls): forget what was read from it — the
+    /// device secrets, the counter reservation (the next value continues
+    /// above whatever ceiling the store now holds), getNextAssertion and
+    /// enumeration state — so the next request reads it afresh. PIN/UV
+    /// state and the reset window stay, as on a key that was not unplugged.
+    pub fn store_changed(&mut self) {
+        self.secrets = SecretsCache::default();
+        self.counter = SignCounter::default();
+        self.assertion_state = None;
+        self.management = ManagementState::default();
+        self.state_channel = None;
     }
 
     /// When [`Self::power_up`] last ran, on the `Env::now` clock.

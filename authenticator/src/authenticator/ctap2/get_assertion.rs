@@ -229,11 +229,14 @@ impl Authenticator {
             ));
         }
         let sign_count = self.counter.next(env.store())?;
-        let flags =
-            if user.present { FLAG_UP } else { 0 } | if user.verified { FLAG_UV } else { 0 };
+        let flags = self.overrides.flags(
+            if user.present { FLAG_UP } else { 0 } | if user.verified { FLAG_UV } else { 0 },
+        );
         let mut data = auth_data::auth_data(rp_id_hash, flags, sign_count);
         extensions::append_outputs(&mut data, outputs);
-        let signature = auth_data::sign(&found.key.key, &data, client_data_hash);
+        let signature =
+            self.overrides
+                .signature(auth_data::sign(&found.key.key, &data, client_data_hash));
         let mut pairs = vec![
             (
                 0x01,

@@ -266,11 +266,21 @@ impl Authenticator {
             record::save(env.store(), &rp_id_hash, &record)?;
         }
         // Step 19: authData and the attestation statement.
-        let flags = FLAG_UP | FLAG_AT | if uv { FLAG_UV } else { 0 };
+        let flags = self
+            .overrides
+            .flags(FLAG_UP | FLAG_AT | if uv { FLAG_UV } else { 0 });
         let mut data = auth_data::auth_data(&rp_id_hash, flags, sign_count);
         auth_data::push_attested_credential(&mut data, &self.config.aaguid, &credential_id, &key)?;
         extensions::append_outputs(&mut data, outputs);
+        let overrides = self.overrides;
         let mut response = attestation_object(env, choice, &key, data, &req.client_data_hash)?;
+        if let Value::Map(pairs) = &mut response {
+            for (k, v) in pairs.iter_mut() {
+                if *k == Value::Unsigned(0x03) {
+                    *v = overrides.attestation_statement(std::mem::replace(v, Value::Null));
+                }
+            }
+        }
         if let (Value::Map(pairs), Some(k)) = (&mut response, large_blob_key) {
             pairs.push((
                 Value::Unsigned(large_blob_key::MC_RESPONSE_KEY),
