@@ -17,6 +17,10 @@ use crate::status::CtapError;
 pub(crate) const FLAG_UP: u8 = 0x01;
 /// User verified.
 pub(crate) const FLAG_UV: u8 = 0x04;
+/// Backup eligible (WebAuthn §6.1, BE).
+pub(crate) const FLAG_BE: u8 = 0x08;
+/// Backed up (BS).
+pub(crate) const FLAG_BS: u8 = 0x10;
 /// Attested credential data included.
 pub(crate) const FLAG_AT: u8 = 0x40;
 /// Extension data included.

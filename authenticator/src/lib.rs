@@ -41,6 +41,7 @@ mod counter;
 mod cred_store_state;
 mod credential;
 mod credential_index;
+mod credential_properties;
 mod error;
 mod extensions;
 mod keys;
@@ -71,6 +72,10 @@ pub use authenticator::{
 };
 pub use command::Command;
 pub use credential::{CREDENTIAL_ID_LEN, MAX_CREDENTIAL_ID_LEN};
+pub use credential_properties::{
+    CounterMode, CredentialProperties, SignCounterKind, credential_properties,
+    set_credential_properties,
+};
 pub use env::{
     Env, Operation, PresenceError, PresenceRequest, Requester, Store, StoreChange, StoreError,
     StoreErrorKind, StoredRecord, UserPresence,

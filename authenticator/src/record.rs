@@ -9,7 +9,8 @@
 //! 9: credProtect level?, 10: credBlob?, 11: largeBlobKey?,
 //! 12: key algorithm (COSE)?, 13: private key (as long as the algorithm's: 32, 48 or 66)?,
 //! 14: CredRandom with UV (32)?, 15: CredRandom without UV (32)?,
-//! 16: thirdPartyPayment (true)?}`
+//! 16: thirdPartyPayment (true)?, 17: own signature counter (uint) or no
+//! counter (null)?, 18: backup eligible (true)?, 19: backed up (true)?}`
 //! (keys 9–11 since CTAP 2.1 support; absent means level 1, no blob, no
 //! key; keys 12–15 since backup import, see below; key 16 since CTAP 2.2,
 //! present only when true).
@@ -32,6 +33,7 @@ use zeroize::{Zeroize, Zeroizing};
 use crate::cbor::fields::{self, Fields, optional, required};
 use crate::cbor::{self, Value};
 use crate::credential_index;
+use crate::credential_properties::{CredentialProperties, SignCounterKind};
 use crate::env::{Store, StoreChange, StoreError};
 use crate::error::Error;
 use crate::keys::{Algorithm, CredentialKey};
@@ -109,6 +111,8 @@ pub(crate) struct CredentialRecord {
     pub(crate) cred_randoms: Option<StoredCredRandoms>,
     /// thirdPartyPayment (CTAP 2.2 §12.9), also sealed in our own IDs.
     pub(crate) third_party_payment: bool,
+    /// Its counter and backup flags (`crate::credential_properties`).
+    pub(crate) properties: CredentialProperties,
 }
 
 /// The store prefix of one RP's records.
@@ -184,6 +188,18 @@ pub(crate) fn delete<S: Store>(
     crate::cred_store_state::stamp(store, &mut batch)?;
     store.apply(&batch)?;
     Ok(true)
+}
+
+/// Rewrites one record whose key fields (RP, credential ID, creation order,
+/// credProtect) are unchanged, so its index entries stand: a credential's
+/// own signature counter. Not a change of the credential set, so the
+/// credential store state stays.
+pub(crate) fn put_in_place<S: Store>(
+    store: &mut S,
+    rp_id_hash: &[u8; 32],
+    record: &CredentialRecord,
+) -> Result<(), Error> {
+    Ok(store.put(&key(rp_id_hash, &record.credential_id), &record.encode())?)
 }
 
 /// The stored record of one credential, if it still exists.
@@ -273,6 +289,17 @@ impl CredentialRecord {
         if self.third_party_payment {
             pairs.push((16, Value::Bool(true)));
         }
+        match self.properties.counter {
+            SignCounterKind::Global => {}
+            SignCounterKind::Own(n) => pairs.push((17, Value::Unsigned(u64::from(n)))),
+            SignCounterKind::Never => pairs.push((17, Value::Null)),
+        }
+        if self.properties.backup_eligible {
+            pairs.push((18, Value::Bool(true)));
+        }
+        if self.properties.backup_state {
+            pairs.push((19, Value::Bool(true)));
+        }
         let mut value = Value::int_map(pairs);
         let encoded = Zeroizing::new(cbor::encode(&value));
         wipe(&mut value);
@@ -341,6 +368,15 @@ impl CredentialRecord {
                 _ => return None,
             },
             third_party_payment: optional(f.int(16), fields::boolean).ok()?.unwrap_or(false),
+            properties: CredentialProperties {
+                counter: match f.int(17) {
+                    None => SignCounterKind::Global,
+                    Some(Value::Null) => SignCounterKind::Never,
+                    Some(v) => SignCounterKind::Own(u32::try_from(fields::unsigned(v).ok()?).ok()?),
+                },
+                backup_eligible: optional(f.int(18), fields::boolean).ok()?.unwrap_or(false),
+                backup_state: optional(f.int(19), fields::boolean).ok()?.unwrap_or(false),
+            },
         })
     }
 }

@@ -15,6 +15,7 @@
 //! | `DELETE /webauthn/authenticator/{id}/credentials` | Remove All Credentials |
 //! | `GET /webauthn/authenticators` | (softkey) every authenticator and its options |
 //! | `POST /webauthn/authenticator/{id}/presence` | (CDP `setAutomaticPresenceSimulation`) `{"isUserConsenting": bool}` |
+//! | `POST /webauthn/authenticator/{id}/credentials/{credentialId}/props` | Set Credential Properties |
 //! | `POST /webauthn/authenticator/{id}/response-override-bits` | (CDP `setResponseOverrideBits`) `isBogusSignature`, `isBadUV`, `isBadUP` |
 
 use base64::Engine as _;
@@ -60,6 +61,17 @@ pub fn handle(lab: &Lab, request: Request) -> Response {
             .remove_credentials(id, None)
             .map(|()| Value::Null)
             .map_err(lab_error),
+        (
+            "POST",
+            [
+                "webauthn",
+                "authenticator",
+                id,
+                "credentials",
+                credential,
+                "props",
+            ],
+        ) => body().and_then(|b| set_props(lab, id, credential, &b)),
         ("DELETE", ["webauthn", "authenticator", id, "credentials", credential]) => {
             match URL_SAFE_NO_PAD.decode(credential) {
                 Ok(credential) => lab
@@ -135,8 +147,20 @@ fn set_overrides(lab: &Lab, id: &str, body: &Value) -> Result<Value, Response> {
 }
 
 fn add_credential(lab: &Lab, id: &str, body: &Value) -> Result<Value, Response> {
-    let credential = options::credential(body).map_err(|m| error(400, "invalid argument", m))?;
-    lab.add_credentials(id, vec![credential])
+    let (credential, properties) =
+        options::credential(body).map_err(|m| error(400, "invalid argument", m))?;
+    lab.add_credential(id, credential, properties)
+        .map(|()| Value::Null)
+        .map_err(lab_error)
+}
+
+fn set_props(lab: &Lab, id: &str, credential: &str, body: &Value) -> Result<Value, Response> {
+    let credential = URL_SAFE_NO_PAD
+        .decode(credential)
+        .map_err(|_| error(400, "invalid argument", "credentialId is not base64url"))?;
+    let change =
+        options::credential_changes(body).map_err(|m| error(400, "invalid argument", m))?;
+    lab.set_credential_properties(id, &credential, change)
         .map(|()| Value::Null)
         .map_err(lab_error)
 }
@@ -146,7 +170,7 @@ fn get_credentials(lab: &Lab, id: &str) -> Result<Value, Response> {
     Ok(Value::Array(
         credentials
             .iter()
-            .map(options::describe_credential)
+            .map(|(c, p)| options::describe_credential(c, p))
             .collect(),
     ))
 }

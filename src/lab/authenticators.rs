@@ -12,8 +12,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use softkey_authenticator::{
-    Algorithm, BackupContents, BackupCredential, CredentialSelector, MemoryStore, PresenceError,
-    PresenceRequest, ResponseOverrides, delete_credentials, export_backup, import_backup,
+    Algorithm, BackupContents, BackupCredential, CounterMode, CredentialProperties,
+    CredentialSelector, MemoryStore, PresenceError, PresenceRequest, ResponseOverrides,
+    credential_properties, delete_credentials, export_backup, import_backup,
+    set_credential_properties,
 };
 use softkey_transport::{
     DeviceConfig, Exports, MessageHandler, Refusal, Request, RequestKind, Signals, Winker,
@@ -36,6 +38,12 @@ pub struct Options {
     /// `isUserConsenting` / `automaticPresenceSimulation`: whether every
     /// test of user presence is approved (else denied).
     pub user_consenting: bool,
+    /// How new credentials count (softkey `counter`; per credential by
+    /// default, as the W3C virtual authenticator counts).
+    pub counter_mode: CounterMode,
+    /// `defaultBackupEligibility`, `defaultBackupState`.
+    pub backup_eligible: bool,
+    pub backup_state: bool,
 }
 
 /// One lab authenticator.
@@ -110,6 +118,9 @@ impl Lab {
         let presence = Box::new(Consent(Arc::clone(&consenting)));
         let config = softkey_authenticator::Config {
             algorithms: options.algorithms.clone(),
+            counter_mode: options.counter_mode,
+            backup_eligible: options.backup_eligible,
+            backup_state: options.backup_state,
             ..Default::default()
         };
         let key = Arc::new(Mutex::new(Key::new(store, presence, config)));
@@ -186,36 +197,86 @@ impl Lab {
         Ok(f(&mut key))
     }
 
-    /// Adds discoverable credentials, validated as a backup import is.
-    pub fn add_credentials(
+    /// Adds a discoverable credential, validated as a backup import is,
+    /// with its counter and backup flags.
+    pub fn add_credential(
         &self,
         id: &str,
-        credentials: Vec<BackupCredential>,
+        credential: BackupCredential,
+        properties: CredentialProperties,
     ) -> Result<(), LabError> {
+        let credential_id = credential.credential_id.clone();
         let contents = BackupContents {
-            credentials,
+            credentials: vec![credential],
             sign_count: 0,
             wrap_keys: Vec::new(),
             large_blob_array: None,
         };
-        let report = self
-            .with_key(id, |key| {
-                key.change_store(|store| import_backup(store, &contents))
-            })?
-            .map_err(|e| LabError::invalid(e.to_string()))?;
-        if !report.kept_existing.is_empty() {
-            return Err(LabError::invalid(
-                "a credential with this id already exists on this authenticator",
-            ));
-        }
-        Ok(())
+        self.with_key(id, |key| {
+            key.change_store(|store| {
+                let report = import_backup(store, &contents)
+                    .map_err(|e| LabError::invalid(e.to_string()))?;
+                if !report.kept_existing.is_empty() {
+                    return Err(LabError::invalid(
+                        "a credential with this id already exists on this authenticator",
+                    ));
+                }
+                set_credential_properties(store, &credential_id, properties)
+                    .map(|_| ())
+                    .map_err(|e| LabError::invalid(e.to_string()))
+            })
+        })?
     }
 
-    /// Every discoverable credential, with its private key.
-    pub fn credentials(&self, id: &str) -> Result<Vec<BackupCredential>, LabError> {
-        self.with_key(id, |key| export_backup(key.store()))?
-            .map(|contents| contents.credentials)
-            .map_err(|e| LabError::invalid(e.to_string()))
+    /// Every discoverable credential, with its private key and properties.
+    pub fn credentials(
+        &self,
+        id: &str,
+    ) -> Result<Vec<(BackupCredential, CredentialProperties)>, LabError> {
+        self.with_key(id, |key| {
+            let contents =
+                export_backup(key.store()).map_err(|e| LabError::invalid(e.to_string()))?;
+            let properties =
+                credential_properties(key.store()).map_err(|e| LabError::invalid(e.to_string()))?;
+            Ok(contents
+                .credentials
+                .into_iter()
+                .map(|c| {
+                    let p = properties
+                        .iter()
+                        .find(|(cid, _)| *cid == c.credential_id)
+                        .map(|(_, p)| *p)
+                        .unwrap_or_default();
+                    (c, p)
+                })
+                .collect())
+        })?
+    }
+
+    /// W3C Set Credential Properties: `change` edits the current ones.
+    pub fn set_credential_properties(
+        &self,
+        id: &str,
+        credential_id: &[u8],
+        change: impl FnOnce(&mut CredentialProperties),
+    ) -> Result<(), LabError> {
+        self.with_key(id, |key| {
+            key.change_store(|store| {
+                let mut properties = credential_properties(store)
+                    .map_err(|e| LabError::invalid(e.to_string()))?
+                    .into_iter()
+                    .find(|(cid, _)| cid == credential_id)
+                    .map(|(_, p)| p)
+                    .ok_or(LabError {
+                        not_found: true,
+                        message: "no such credential on this authenticator".into(),
+                    })?;
+                change(&mut properties);
+                set_credential_properties(store, credential_id, properties)
+                    .map(|_| ())
+                    .map_err(|e| LabError::invalid(e.to_string()))
+            })
+        })?
     }
 
     /// Removes one credential, or every one (`None`); removing an absent

@@ -8,7 +8,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Map, Value, json};
 use softkey_authenticator::{
-    Algorithm, BackupAlgorithm, BackupCredential, DEFAULT_ALGORITHMS, ResponseOverrides,
+    Algorithm, BackupAlgorithm, BackupCredential, CounterMode, CredentialProperties,
+    DEFAULT_ALGORITHMS, ResponseOverrides, SignCounterKind,
 };
 use zeroize::Zeroizing;
 
@@ -20,6 +21,9 @@ pub fn authenticator(body: &Value) -> Result<Options, String> {
     let mut options = Options {
         algorithms: DEFAULT_ALGORITHMS.to_vec(),
         user_consenting: true,
+        counter_mode: CounterMode::PerCredential,
+        backup_eligible: false,
+        backup_state: false,
     };
     for (name, value) in fields {
         match name.as_str() {
@@ -47,6 +51,19 @@ pub fn authenticator(body: &Value) -> Result<Options, String> {
                 options.user_consenting = flag(name, value)?;
             }
             "algorithms" => options.algorithms = algorithms(value)?,
+            "defaultBackupEligibility" => options.backup_eligible = flag(name, value)?,
+            "defaultBackupState" => options.backup_state = flag(name, value)?,
+            // softkey: how new credentials count their signatures.
+            "counter" => {
+                options.counter_mode = match text(name, value)? {
+                    "per-credential" => CounterMode::PerCredential,
+                    "global" => CounterMode::Global,
+                    "zero" => CounterMode::Zero,
+                    other => {
+                        return Err(format!("counter {other:?}: per-credential, global or zero"));
+                    }
+                }
+            }
             other => return Err(not_yet(other, &value.to_string())),
         }
     }
@@ -77,12 +94,20 @@ pub fn describe(options: &Options) -> Value {
         "hasResidentKey": true,
         "hasUserVerification": false,
         "isUserConsenting": options.user_consenting,
+        "defaultBackupEligibility": options.backup_eligible,
+        "defaultBackupState": options.backup_state,
+        "counter": match options.counter_mode {
+            CounterMode::PerCredential => "per-credential",
+            CounterMode::Global => "global",
+            CounterMode::Zero => "zero",
+        },
         "algorithms": options.algorithms.iter().map(|a| a.name()).collect::<Vec<_>>(),
     })
 }
 
-/// Add Credential's parameters, as the backup import validates them.
-pub fn credential(body: &Value) -> Result<BackupCredential, String> {
+/// Add Credential's parameters, as the backup import validates them, and
+/// the credential's counter and backup flags.
+pub fn credential(body: &Value) -> Result<(BackupCredential, CredentialProperties), String> {
     let fields = object(body)?;
     let mut credential_id = None;
     let mut rp_id = None;
@@ -91,6 +116,10 @@ pub fn credential(body: &Value) -> Result<BackupCredential, String> {
     let mut user_name = None;
     let mut user_display_name = None;
     let mut algorithm = None;
+    let mut properties = CredentialProperties {
+        counter: SignCounterKind::Own(0),
+        ..CredentialProperties::default()
+    };
     for (name, value) in fields {
         match name.as_str() {
             "credentialId" => credential_id = Some(base64url(name, value)?),
@@ -100,9 +129,9 @@ pub fn credential(body: &Value) -> Result<BackupCredential, String> {
             "userName" => user_name = Some(text(name, value)?.to_owned()),
             "userDisplayName" => user_display_name = Some(text(name, value)?.to_owned()),
             "isResidentCredential" if flag(name, value)? => {}
-            // The key's counter is the key's, as on a real key.
-            "signCount" if value.is_null() || value.as_u64() == Some(0) => {}
-            "backupEligibility" | "backupState" if !flag(name, value)? => {}
+            "signCount" => properties.counter = sign_count(value)?,
+            "backupEligibility" => properties.backup_eligible = flag(name, value)?,
+            "backupState" => properties.backup_state = flag(name, value)?,
             // softkey: the COSE algorithm, for an RSA key that signs PS256.
             "algorithm" => {
                 let cose = value.as_i64().ok_or("algorithm must be a COSE number")?;
@@ -122,7 +151,7 @@ pub fn credential(body: &Value) -> Result<BackupCredential, String> {
     let created = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
-    Ok(BackupCredential {
+    let credential = BackupCredential {
         credential_id: credential_id.ok_or("credentialId is required")?,
         rp_id: rp_id.ok_or("rpId is required")?,
         rp_name: None,
@@ -137,11 +166,52 @@ pub fn credential(body: &Value) -> Result<BackupCredential, String> {
         large_blob_key: None,
         hmac: None,
         third_party_payment: false,
+    };
+    Ok((credential, properties))
+}
+
+/// W3C `signCount`: a number is the credential's own counter, null means
+/// no counter (every signature reports 0, as synced passkeys do).
+fn sign_count(value: &Value) -> Result<SignCounterKind, String> {
+    if value.is_null() {
+        return Ok(SignCounterKind::Never);
+    }
+    let n = value.as_u64().ok_or("signCount must be a number or null")?;
+    u32::try_from(n)
+        .map(SignCounterKind::Own)
+        .map_err(|_| "signCount must fit 32 bits".into())
+}
+
+/// Set Credential Properties' parameters (`backupEligibility`,
+/// `backupState`, `signCount`), applied to the current properties.
+pub fn credential_changes(body: &Value) -> Result<impl FnOnce(&mut CredentialProperties), String> {
+    let mut counter = None;
+    let mut backup_eligible = None;
+    let mut backup_state = None;
+    for (name, value) in object(body)? {
+        match name.as_str() {
+            "signCount" => counter = Some(sign_count(value)?),
+            "backupEligibility" => backup_eligible = Some(flag(name, value)?),
+            "backupState" => backup_state = Some(flag(name, value)?),
+            other => return Err(format!("unknown credential property {other:?}")),
+        }
+    }
+    Ok(move |p: &mut CredentialProperties| {
+        if let Some(counter) = counter {
+            p.counter = counter;
+        }
+        if let Some(be) = backup_eligible {
+            p.backup_eligible = be;
+        }
+        if let Some(bs) = backup_state {
+            p.backup_state = bs;
+        }
     })
 }
 
-/// How Get Credentials shows a credential (W3C names, plus the algorithm).
-pub fn describe_credential(c: &BackupCredential) -> Value {
+/// How Get Credentials shows a credential (W3C names, plus the algorithm;
+/// `signCount` null when it has no counter of its own).
+pub fn describe_credential(c: &BackupCredential, p: &CredentialProperties) -> Value {
     let mut out = json!({
         "credentialId": URL_SAFE_NO_PAD.encode(&c.credential_id),
         "isResidentCredential": true,
@@ -149,6 +219,12 @@ pub fn describe_credential(c: &BackupCredential) -> Value {
         "privateKey": URL_SAFE_NO_PAD.encode(c.private_key_pkcs8.as_slice()),
         "userHandle": URL_SAFE_NO_PAD.encode(&c.user_id),
         "algorithm": c.algorithm.cose(),
+        "signCount": match p.counter {
+            SignCounterKind::Own(n) => json!(n),
+            SignCounterKind::Never | SignCounterKind::Global => Value::Null,
+        },
+        "backupEligibility": p.backup_eligible,
+        "backupState": p.backup_state,
     });
     if let Value::Object(map) = &mut out {
         for (name, value) in [
@@ -238,13 +314,18 @@ mod tests {
     #[test]
     fn a_credential_needs_its_id_rp_user_and_a_key() {
         let key = "MC4CAQAwBQYDK2VwBCIEINTuctv5E1hK1bbY8fdp-K06_nwoy_HU--CXqI9EdVhC";
-        let c = credential(&json!({"credentialId": "Y3JlZA", "rpId": "rp.example",
+        let (c, p) = credential(&json!({"credentialId": "Y3JlZA", "rpId": "rp.example",
             "userHandle": "dQ", "privateKey": key, "isResidentCredential": true,
-            "signCount": 0, "userName": "ann"}))
+            "signCount": 7, "userName": "ann", "backupEligibility": true}))
         .unwrap();
         assert_eq!(c.algorithm, Algorithm::EdDsa);
         assert_eq!(c.user_name.as_deref(), Some("ann"));
-        let back = describe_credential(&c);
+        assert_eq!(
+            (p.counter, p.backup_eligible, p.backup_state),
+            (SignCounterKind::Own(7), true, false)
+        );
+        let back = describe_credential(&c, &p);
+        assert_eq!(back["signCount"], 7);
         assert_eq!(back["privateKey"], key);
         assert_eq!(back["credentialId"], "Y3JlZA");
         for bad in [
@@ -255,7 +336,7 @@ mod tests {
             json!({"credentialId": "!", "rpId": "a", "userHandle": "dQ", "privateKey": key}),
             json!({"credentialId": "Y3JlZA", "rpId": "a", "userHandle": "dQ", "privateKey": "AAAA"}),
             json!({"credentialId": "Y3JlZA", "rpId": "a", "userHandle": "dQ", "privateKey": key,
-                   "signCount": 5}),
+                   "signCount": -5}),
             json!({"credentialId": "Y3JlZA", "rpId": "a", "userHandle": "dQ", "privateKey": key,
                    "isResidentCredential": false}),
         ] {

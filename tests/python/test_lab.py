@@ -185,3 +185,47 @@ def test_response_override_bits_make_a_relying_party_refuse(lab):
     login()
     assert lab.call("POST", path, {"isBogus": True})[0] == 400
     device.close()
+
+
+def test_counters_and_backup_flags_set_through_the_api(lab):
+    """W3C signCount and backupEligibility/backupState: per-credential counters from 0, set
+    forward, set back (a cloned key, for clone detection), or none at all (synced passkeys)."""
+    status, created = lab.call("POST", "/webauthn/authenticator", {
+        "defaultBackupEligibility": True, "defaultBackupState": True})
+    assert status == 200, created
+    aid = created["value"]
+    device = open_device("127.0.0.1", lab.usbip_port, aid)
+    rp = Fido2Server(RP)
+    options, state = rp.register_begin(_user("dana"), resident_key_requirement="required",
+                                       user_verification="discouraged")
+    registration = _client(device).make_credential(options.public_key)
+    auth_data = rp.register_complete(state, registration)
+    credential = auth_data.credential_data
+    assert auth_data.flags & 0x18 == 0x18, "BE and BS"
+    assert auth_data.counter == 0
+
+    def login():
+        state, selection = _usernameless_login(_client(device), rp)
+        response = selection.get_response(0)
+        rp.authenticate_complete(state, [credential], response)
+        return response.response.authenticator_data
+
+    assert login().counter == 1
+    assert login().counter == 2
+    status, creds = lab.call("GET", f"/webauthn/authenticator/{aid}/credentials")
+    got = creds["value"][0]
+    assert (got["signCount"], got["backupEligibility"], got["backupState"]) == (2, True, True)
+
+    props = f"/webauthn/authenticator/{aid}/credentials/{b64(credential.credential_id)}/props"
+    assert lab.call("POST", props, {"signCount": 100, "backupState": False})[0] == 200
+    data = login()
+    assert data.counter == 101 and data.flags & 0x18 == 0x08
+    assert lab.call("POST", props, {"signCount": 5})[0] == 200
+    assert login().counter == 6, "a counter set back, as a cloned key's would be"
+    assert lab.call("POST", props, {"signCount": None})[0] == 200
+    assert login().counter == 0 and login().counter == 0
+    assert lab.call("GET", f"/webauthn/authenticator/{aid}/credentials")[1]["value"][0]["signCount"] is None
+    assert lab.call("POST", props, {"signCount": "many"})[0] == 400
+    assert lab.call("POST", f"/webauthn/authenticator/{aid}/credentials/{b64(b'nope')}/props",
+                    {"signCount": 1})[0] == 404
+    device.close()

@@ -14,6 +14,7 @@ use core::time::Duration;
 use crate::cbor::{self, Value};
 use crate::command::Command;
 use crate::counter::SignCounter;
+use crate::credential_properties::{CounterMode, CredentialProperties};
 use crate::env::Env;
 use crate::error::Error;
 use crate::keys::{Algorithm, DEFAULT_ENABLED};
@@ -44,6 +45,13 @@ pub struct Config {
     /// listed in [`crate::keys::SUPPORTED`]'s order whatever their order here.
     /// Existing credentials of other algorithms still sign.
     pub algorithms: Vec<Algorithm>,
+    /// How new credentials count signatures (the test lab's option; a
+    /// served key keeps one global counter).
+    pub counter_mode: CounterMode,
+    /// BE and BS of new credentials (WebAuthn §6.1; the W3C virtual
+    /// authenticator's defaultBackupEligibility / defaultBackupState).
+    pub backup_eligible: bool,
+    pub backup_state: bool,
 }
 
 /// Hardware keys stop at 25–256 passkeys; softkey has no such limit. The
@@ -56,6 +64,9 @@ impl Default for Config {
             aaguid: DEFAULT_AAGUID,
             max_discoverable_credentials: DEFAULT_MAX_DISCOVERABLE_CREDENTIALS,
             algorithms: DEFAULT_ENABLED.to_vec(),
+            counter_mode: CounterMode::Global,
+            backup_eligible: false,
+            backup_state: false,
         }
     }
 }
@@ -132,6 +143,22 @@ impl Authenticator {
         self.assertion_state = None;
         self.management = ManagementState::default();
         self.state_channel = None;
+    }
+
+    /// The properties a new credential gets, and those of a credential
+    /// without a record (non-discoverable: nothing to keep them in, so
+    /// they follow the configuration).
+    pub(crate) fn new_credential_properties(&self, discoverable: bool) -> CredentialProperties {
+        let counter = match (self.config.counter_mode, discoverable) {
+            // A per-credential counter needs a record to live in.
+            (CounterMode::PerCredential, false) => CounterMode::Global.new_credential(),
+            (mode, _) => mode.new_credential(),
+        };
+        CredentialProperties {
+            counter,
+            backup_eligible: self.config.backup_eligible,
+            backup_state: self.config.backup_state,
+        }
     }
 
     /// When [`Self::power_up`] last ran, on the `Env::now` clock.

@@ -42,5 +42,6 @@ pub(crate) fn credential_record(
         private_key: None,
         cred_randoms: None,
         third_party_payment: false,
+        properties: Default::default(),
     }
 }

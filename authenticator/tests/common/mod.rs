@@ -51,6 +51,14 @@ impl Harness {
         Harness { env, auth }
     }
 
+    /// A key with this configuration.
+    pub fn with_config(config: Config) -> Self {
+        let mut env = TestEnv::new(42);
+        let mut auth = Authenticator::new(config);
+        auth.power_up(&mut env);
+        Harness { env, auth }
+    }
+
     /// A key with every algorithm enabled (`serve --algorithms all`).
     pub fn all_algorithms() -> Self {
         let mut env = TestEnv::new(42);

@@ -221,5 +221,6 @@ fn new_record(
         private_key: (!id_carries_key).then(|| StoredKey::new(key)),
         cred_randoms,
         third_party_payment: c.third_party_payment,
+        properties: Default::default(),
     })
 }

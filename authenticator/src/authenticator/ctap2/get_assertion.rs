@@ -22,6 +22,7 @@ use crate::auth_data::{self, FLAG_UP, FLAG_UV};
 use crate::cbor::fields::{self, Fields, optional, required};
 use crate::cbor::{self, Value};
 use crate::credential_index::{Family, NewestFirst};
+use crate::credential_properties::SignCounterKind;
 use crate::env::{Env, Operation, Requester};
 use crate::error::Error;
 use crate::extensions::{self, AssertionExtensions, GaExtensions, cred_blob, large_blob_key};
@@ -228,9 +229,28 @@ impl Authenticator {
                 Value::Bool(found.key.flags.third_party_payment),
             ));
         }
-        let sign_count = self.counter.next(env.store())?;
+        let properties = match &found.record {
+            Some(record) => record.properties,
+            None => self.new_credential_properties(false),
+        };
+        let sign_count = match properties.counter {
+            SignCounterKind::Global => self.counter.next(env.store())?,
+            SignCounterKind::Own(last) => {
+                // Its own counter, kept in its record before the answer.
+                let next = last.checked_add(1).ok_or(CtapError::Other)?;
+                if let Some(record) = &found.record {
+                    let mut counted = record.clone();
+                    counted.properties.counter = SignCounterKind::Own(next);
+                    crate::record::put_in_place(env.store(), rp_id_hash, &counted)?;
+                }
+                next
+            }
+            SignCounterKind::Never => 0,
+        };
         let flags = self.overrides.flags(
-            if user.present { FLAG_UP } else { 0 } | if user.verified { FLAG_UV } else { 0 },
+            if user.present { FLAG_UP } else { 0 }
+                | if user.verified { FLAG_UV } else { 0 }
+                | properties.flags(),
         );
         let mut data = auth_data::auth_data(rp_id_hash, flags, sign_count);
         extensions::append_outputs(&mut data, outputs);

@@ -18,6 +18,7 @@ use crate::auth_data::{self, FLAG_AT, FLAG_UP, FLAG_UV};
 use crate::cbor::Value;
 use crate::cbor::fields::{self, Fields, optional, required};
 use crate::credential::{self, CREDENTIAL_ID_LEN, CredentialFlags};
+use crate::credential_properties::SignCounterKind;
 use crate::env::{Env, Operation, Requester};
 use crate::error::Error;
 use crate::extensions::{
@@ -244,7 +245,15 @@ impl Authenticator {
         }
         let large_blob_key =
             (rk && req.extensions.large_blob_key).then(|| large_blob_key::generate(env));
-        let sign_count = self.counter.next(env.store())?;
+        // The global counter orders the credentials (the record's creation
+        // order) whatever this credential counts with.
+        let order = self.counter.next(env.store())?;
+        let properties = self.new_credential_properties(rk);
+        let sign_count = match properties.counter {
+            SignCounterKind::Global => order,
+            SignCounterKind::Own(n) => n,
+            SignCounterKind::Never => 0,
+        };
         if rk {
             let record = CredentialRecord {
                 rp_id: req.rp_id.to_owned(),
@@ -254,13 +263,14 @@ impl Authenticator {
                 user_display_name: req.user_display_name.map(str::to_owned),
                 credential_id: credential_id.clone(),
                 created: env.unix_time(),
-                order: u64::from(sign_count),
+                order: u64::from(order),
                 cred_protect: level,
                 cred_blob: stored_blob,
                 large_blob_key,
                 private_key: None,
                 cred_randoms: None,
                 third_party_payment: req.extensions.third_party_payment,
+                properties,
             };
             // Nothing is acknowledged unless this write is durable.
             record::save(env.store(), &rp_id_hash, &record)?;
@@ -268,7 +278,7 @@ impl Authenticator {
         // Step 19: authData and the attestation statement.
         let flags = self
             .overrides
-            .flags(FLAG_UP | FLAG_AT | if uv { FLAG_UV } else { 0 });
+            .flags(FLAG_UP | FLAG_AT | if uv { FLAG_UV } else { 0 } | properties.flags());
         let mut data = auth_data::auth_data(&rp_id_hash, flags, sign_count);
         auth_data::push_attested_credential(&mut data, &self.config.aaguid, &credential_id, &key)?;
         extensions::append_outputs(&mut data, outputs);
