@@ -14,7 +14,8 @@
 //! | `DELETE /webauthn/authenticator/{id}/credentials/{credentialId}` | Remove Credential |
 //! | `DELETE /webauthn/authenticator/{id}/credentials` | Remove All Credentials |
 //! | `GET /webauthn/authenticators` | (softkey) every authenticator and its options |
-//! | `POST /webauthn/authenticator/{id}/presence` | (CDP `setAutomaticPresenceSimulation`) `{"isUserConsenting": bool}` |
+//! | `POST /webauthn/authenticator/{id}/presence` | (W3C `isUserConsenting`, CDP `setAutomaticPresenceSimulation`) either or both |
+//! | `POST /webauthn/authenticator/{id}/touch` | (softkey) approve the test of presence waiting (automaticPresenceSimulation false) |
 //! | `POST /webauthn/authenticator/{id}/credentials/{credentialId}/props` | Set Credential Properties |
 //! | `POST /webauthn/authenticator/{id}/response-override-bits` | (CDP `setResponseOverrideBits`) `isBogusSignature`, `isBadUV`, `isBadUP` |
 
@@ -49,6 +50,9 @@ pub fn handle(lab: &Lab, request: Request) -> Response {
         }
         ("POST", ["webauthn", "authenticator", id, "presence"]) => {
             body().and_then(|b| set_presence(lab, id, &b))
+        }
+        ("POST", ["webauthn", "authenticator", id, "touch"]) => {
+            lab.touch(id).map(|()| Value::Null).map_err(lab_error)
         }
         ("POST", ["webauthn", "authenticator", id, "response-override-bits"]) => {
             body().and_then(|b| set_overrides(lab, id, &b))
@@ -126,14 +130,8 @@ fn list_authenticators(lab: &Lab) -> Value {
 }
 
 fn set_presence(lab: &Lab, id: &str, body: &Value) -> Result<Value, Response> {
-    let Some(consenting) = body.get("isUserConsenting").and_then(Value::as_bool) else {
-        return Err(error(
-            400,
-            "invalid argument",
-            "isUserConsenting must be a boolean",
-        ));
-    };
-    lab.set_user_consenting(id, consenting)
+    let change = options::presence_changes(body).map_err(|m| error(400, "invalid argument", m))?;
+    lab.set_presence(id, change)
         .map(|()| Value::Null)
         .map_err(lab_error)
 }

@@ -8,21 +8,19 @@
 //! with the process.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use softkey_authenticator::{
     Algorithm, BackupContents, BackupCredential, CounterMode, CredentialProperties,
-    CredentialSelector, MemoryStore, PresenceError, PresenceRequest, ResponseOverrides,
-    credential_properties, delete_credentials, export_backup, import_backup,
-    set_credential_properties,
+    CredentialSelector, MemoryStore, ResponseOverrides, credential_properties, delete_credentials,
+    export_backup, import_backup, set_credential_properties,
 };
 use softkey_transport::{
     DeviceConfig, Exports, MessageHandler, Refusal, Request, RequestKind, Signals, Winker,
 };
 
+use super::presence::{LabPresence, PresencePolicy};
 use crate::key::Key;
-use crate::presence::PresenceProvider;
 use crate::store::Backing;
 
 /// Bus 1, as `softkey serve`; device numbers from 2 up, as Linux gives them.
@@ -35,9 +33,8 @@ pub const MAX_AUTHENTICATORS: u32 = 126;
 #[derive(Debug, Clone)]
 pub struct Options {
     pub algorithms: Vec<Algorithm>,
-    /// `isUserConsenting` / `automaticPresenceSimulation`: whether every
-    /// test of user presence is approved (else denied).
-    pub user_consenting: bool,
+    /// `isUserConsenting` and `automaticPresenceSimulation`.
+    pub presence: PresencePolicy,
     /// How new credentials count (softkey `counter`; per credential by
     /// default, as the W3C virtual authenticator counts).
     pub counter_mode: CounterMode,
@@ -49,7 +46,7 @@ pub struct Options {
 /// One lab authenticator.
 struct LabAuthenticator {
     key: Arc<Mutex<Key>>,
-    consenting: Arc<AtomicBool>,
+    presence: LabPresence,
     options: Options,
 }
 
@@ -114,8 +111,7 @@ impl Lab {
         let mut store = Backing::Memory(MemoryStore::default());
         crate::commands::attestation::provision(&mut store)
             .map_err(|e| LabError::invalid(format!("{e:#}")))?;
-        let consenting = Arc::new(AtomicBool::new(options.user_consenting));
-        let presence = Box::new(Consent(Arc::clone(&consenting)));
+        let presence = LabPresence::new(options.presence);
         let config = softkey_authenticator::Config {
             algorithms: options.algorithms.clone(),
             counter_mode: options.counter_mode,
@@ -123,7 +119,11 @@ impl Lab {
             backup_state: options.backup_state,
             ..Default::default()
         };
-        let key = Arc::new(Mutex::new(Key::new(store, presence, config)));
+        let key = Arc::new(Mutex::new(Key::new(
+            store,
+            Box::new(presence.clone()),
+            config,
+        )));
         let device = DeviceConfig {
             bus_id: id.clone(),
             busnum: BUSNUM,
@@ -137,7 +137,7 @@ impl Lab {
             id.clone(),
             LabAuthenticator {
                 key,
-                consenting,
+                presence,
                 options,
             },
         );
@@ -162,15 +162,42 @@ impl Lab {
             .collect()
     }
 
-    /// Sets `isUserConsenting` (CDP `setAutomaticPresenceSimulation`).
-    pub fn set_user_consenting(&self, id: &str, consenting: bool) -> Result<(), LabError> {
+    /// Changes `isUserConsenting` and `automaticPresenceSimulation`:
+    /// `change` edits the current policy.
+    pub fn set_presence(
+        &self,
+        id: &str,
+        change: impl FnOnce(&mut PresencePolicy),
+    ) -> Result<(), LabError> {
         let mut table = self.table();
         let a = table
             .get_mut(id)
             .ok_or_else(|| LabError::no_authenticator(id))?;
-        a.consenting.store(consenting, Ordering::SeqCst);
-        a.options.user_consenting = consenting;
+        let mut policy = a.presence.policy();
+        change(&mut policy);
+        a.presence.set_policy(policy);
+        a.options.presence = policy;
         Ok(())
+    }
+
+    /// A touch: approves the prompt this authenticator shows (waiting up
+    /// to 10 s for one).
+    pub fn touch(&self, id: &str) -> Result<(), LabError> {
+        let presence = {
+            let table = self.table();
+            table
+                .get(id)
+                .ok_or_else(|| LabError::no_authenticator(id))?
+                .presence
+                .clone()
+        };
+        if presence.touch() {
+            Ok(())
+        } else {
+            Err(LabError::invalid(
+                "no test of user presence was waiting for a touch",
+            ))
+        }
     }
 
     /// CDP `setResponseOverrideBits`: faults in the next answers.
@@ -310,21 +337,6 @@ impl Lab {
 fn bus_id(devnum: u32) -> String {
     // Device numbers 2, 3, … are bus ids 1-1, 1-2, … (port = devnum − 1).
     format!("{BUSNUM}-{}", devnum - 1)
-}
-
-/// Presence answered by the authenticator's `isUserConsenting`.
-struct Consent(Arc<AtomicBool>);
-
-impl PresenceProvider for Consent {
-    fn ask(&mut self, request: &PresenceRequest<'_>, _: &Signals) -> Result<(), PresenceError> {
-        let consenting = self.0.load(Ordering::SeqCst);
-        tracing::debug!(op = %request.operation, consenting, "lab presence");
-        if consenting {
-            Ok(())
-        } else {
-            Err(PresenceError::Denied)
-        }
-    }
 }
 
 /// The transport's handler for a key the API also reaches.

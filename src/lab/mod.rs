@@ -12,6 +12,7 @@ mod api;
 mod authenticators;
 mod http;
 mod options;
+mod presence;
 
 use std::fs;
 use std::io::Write as _;

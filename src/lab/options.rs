@@ -14,13 +14,17 @@ use softkey_authenticator::{
 use zeroize::Zeroizing;
 
 use super::authenticators::Options;
+use super::presence::PresencePolicy;
 
 /// Add Virtual Authenticator's parameters.
 pub fn authenticator(body: &Value) -> Result<Options, String> {
     let fields = object(body)?;
     let mut options = Options {
         algorithms: DEFAULT_ALGORITHMS.to_vec(),
-        user_consenting: true,
+        presence: PresencePolicy {
+            consenting: true,
+            automatic: true,
+        },
         counter_mode: CounterMode::PerCredential,
         backup_eligible: false,
         backup_state: false,
@@ -47,9 +51,8 @@ pub fn authenticator(body: &Value) -> Result<Options, String> {
             // softkey stores discoverable credentials and verifies users by PIN.
             "hasResidentKey" if flag(name, value)? => {}
             "hasUserVerification" | "isUserVerified" if !flag(name, value)? => {}
-            "isUserConsenting" | "automaticPresenceSimulation" => {
-                options.user_consenting = flag(name, value)?;
-            }
+            "isUserConsenting" => options.presence.consenting = flag(name, value)?,
+            "automaticPresenceSimulation" => options.presence.automatic = flag(name, value)?,
             "algorithms" => options.algorithms = algorithms(value)?,
             "defaultBackupEligibility" => options.backup_eligible = flag(name, value)?,
             "defaultBackupState" => options.backup_state = flag(name, value)?,
@@ -68,6 +71,28 @@ pub fn authenticator(body: &Value) -> Result<Options, String> {
         }
     }
     Ok(options)
+}
+
+/// The presence controls (`isUserConsenting`, `automaticPresenceSimulation`),
+/// applied to the current policy; absent ones stay.
+pub fn presence_changes(body: &Value) -> Result<impl FnOnce(&mut PresencePolicy), String> {
+    let mut consenting = None;
+    let mut automatic = None;
+    for (name, value) in object(body)? {
+        match name.as_str() {
+            "isUserConsenting" => consenting = Some(flag(name, value)?),
+            "automaticPresenceSimulation" => automatic = Some(flag(name, value)?),
+            other => return Err(format!("unknown presence control {other:?}")),
+        }
+    }
+    Ok(move |p: &mut PresencePolicy| {
+        if let Some(c) = consenting {
+            p.consenting = c;
+        }
+        if let Some(a) = automatic {
+            p.automatic = a;
+        }
+    })
 }
 
 /// CDP `setResponseOverrideBits`'s parameters; an absent one is false.
@@ -93,7 +118,8 @@ pub fn describe(options: &Options) -> Value {
         "transport": "usb",
         "hasResidentKey": true,
         "hasUserVerification": false,
-        "isUserConsenting": options.user_consenting,
+        "isUserConsenting": options.presence.consenting,
+        "automaticPresenceSimulation": options.presence.automatic,
         "defaultBackupEligibility": options.backup_eligible,
         "defaultBackupState": options.backup_state,
         "counter": match options.counter_mode {
@@ -294,7 +320,7 @@ mod tests {
         let ok = authenticator(&json!({"protocol": "ctap2", "transport": "usb",
             "hasResidentKey": true, "isUserConsenting": false, "algorithms": ["ES256", "RS256"]}))
         .unwrap();
-        assert!(!ok.user_consenting);
+        assert!(!ok.presence.consenting && ok.presence.automatic);
         assert_eq!(ok.algorithms, [Algorithm::Es256, Algorithm::Rs256]);
         for body in [
             json!({"protocol": "u2f"}),

@@ -229,3 +229,28 @@ def test_counters_and_backup_flags_set_through_the_api(lab):
     assert lab.call("POST", f"/webauthn/authenticator/{aid}/credentials/{b64(b'nope')}/props",
                     {"signCount": 1})[0] == 404
     device.close()
+
+
+def test_without_automatic_presence_a_prompt_waits_for_a_touch(lab):
+    """CDP automaticPresenceSimulation false: the key's prompt waits (the platform sees keepalives)
+    until a touch through the API approves it, as a person would."""
+    import threading
+
+    status, created = lab.call("POST", "/webauthn/authenticator", {"automaticPresenceSimulation": False})
+    assert status == 200
+    aid = created["value"]
+    device = open_device("127.0.0.1", lab.usbip_port, aid)
+    result = {}
+
+    def register():
+        result["credential"] = _register(_client(device), Fido2Server(RP), _user("erin"))
+
+    waiting = threading.Thread(target=register)
+    waiting.start()
+    status, touched = lab.call("POST", f"/webauthn/authenticator/{aid}/touch")
+    assert status == 200, touched
+    waiting.join(timeout=20)
+    assert "credential" in result
+    assert lab.call("POST", f"/webauthn/authenticator/{aid}/presence",
+                    {"automaticPresenceSimulation": True})[0] == 200
+    device.close()
