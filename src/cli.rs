@@ -99,7 +99,7 @@ softkey status\n  softkey status --json"
     /// Serve ephemeral virtual authenticators for relying-party tests, driven
     /// by an HTTP API shaped like the W3C WebDriver virtual authenticators.
     #[command(
-        after_help = "Example:\n  softkey lab &\n  TOKEN=$(cat \"$XDG_RUNTIME_DIR/softkey/lab-token\")\n  curl -H \"Authorization: Bearer $TOKEN\" -d '{\"protocol\":\"ctap2\"}' http://127.0.0.1:3340/webauthn/authenticator"
+        after_help = "Examples:\n  softkey lab serve &\n  ID=$(softkey lab add)\n  sudo usbip --tcp-port 3340 attach -r 127.0.0.1 -b $ID\n  echo 123456 | softkey lab pin $ID\n  softkey lab touch $ID"
     )]
     Lab(LabArgs),
     /// Print the effective configuration and where each value came from.
@@ -119,6 +119,66 @@ softkey status\n  softkey status --json"
 
 #[derive(Debug, Args)]
 pub struct LabArgs {
+    #[command(subcommand)]
+    pub command: LabCommand,
+}
+
+/// `softkey lab` verbs: `serve`, and a client of a running lab's API for
+/// each control a shell script needs.
+#[derive(Debug, Subcommand)]
+pub enum LabCommand {
+    /// Serve the lab: USB/IP and the HTTP API, until stopped.
+    Serve(LabServeArgs),
+    /// Add an authenticator; prints its id, which is its bus id.
+    Add {
+        /// Its options as a JSON object of W3C / CDP names, e.g. '{"isUserConsenting": false}'.
+        #[arg(long, value_name = "JSON", default_value = "{}")]
+        options: String,
+        #[command(flatten)]
+        api: LabApiArgs,
+    },
+    /// List the authenticators and their options (JSON).
+    List {
+        #[command(flatten)]
+        api: LabApiArgs,
+    },
+    /// Remove an authenticator (an attached host sees it unplugged).
+    Remove {
+        id: String,
+        #[command(flatten)]
+        api: LabApiArgs,
+    },
+    /// Touch an authenticator: approve the test of presence it waits on.
+    Touch {
+        id: String,
+        #[command(flatten)]
+        api: LabApiArgs,
+    },
+    /// Set the PIN (read from standard input) or, with --clear, remove it.
+    Pin {
+        id: String,
+        /// Remove the PIN instead.
+        #[arg(long)]
+        clear: bool,
+        #[command(flatten)]
+        api: LabApiArgs,
+    },
+    /// Reset an authenticator: credentials, PIN and settings gone.
+    Reset {
+        id: String,
+        #[command(flatten)]
+        api: LabApiArgs,
+    },
+    /// Print an authenticator's credentials (JSON, private keys included).
+    Credentials {
+        id: String,
+        #[command(flatten)]
+        api: LabApiArgs,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct LabServeArgs {
     /// Where the USB/IP server listens (loopback only; port 0 picks a free one).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:3340")]
     pub listen: SocketAddr,
@@ -128,6 +188,18 @@ pub struct LabArgs {
     pub api: SocketAddr,
 
     /// Where to write the API token [default: $XDG_RUNTIME_DIR/softkey/lab-token].
+    #[arg(long, value_name = "PATH")]
+    pub token_file: Option<PathBuf>,
+}
+
+/// Where a running lab's API is, and its token.
+#[derive(Debug, Args)]
+pub struct LabApiArgs {
+    /// The lab's API address.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:3341")]
+    pub api: SocketAddr,
+
+    /// The lab's token file [default: $XDG_RUNTIME_DIR/softkey/lab-token].
     #[arg(long, value_name = "PATH")]
     pub token_file: Option<PathBuf>,
 }

@@ -70,6 +70,12 @@ impl Key {
         result
     }
 
+    /// A power cycle without a host's detach: the PIN/UV state renewed, the
+    /// reset window opened (the lab, after it set the PIN or reset).
+    pub fn power_cycle(&mut self) {
+        self.with_env(&Signals::new(), |auth, env| auth.power_up(env));
+    }
+
     /// Deliberate faults in the next answers (the test lab only).
     pub fn set_response_overrides(&mut self, overrides: softkey_authenticator::ResponseOverrides) {
         self.authenticator.set_response_overrides(overrides);

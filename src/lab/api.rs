@@ -15,6 +15,8 @@
 //! | `DELETE /webauthn/authenticator/{id}/credentials` | Remove All Credentials |
 //! | `GET /webauthn/authenticators` | (softkey) every authenticator and its options |
 //! | `POST /webauthn/authenticator/{id}/presence` | (W3C `isUserConsenting`, CDP `setAutomaticPresenceSimulation`) either or both |
+//! | `POST /webauthn/authenticator/{id}/pin`, `DELETE …/pin` | (softkey) set `{"pin": "…"}` or remove the PIN |
+//! | `POST /webauthn/authenticator/{id}/reset` | (softkey) authenticatorReset without the touch |
 //! | `POST /webauthn/authenticator/{id}/touch` | (softkey) approve the test of presence waiting (automaticPresenceSimulation false) |
 //! | `POST /webauthn/authenticator/{id}/credentials/{credentialId}/props` | Set Credential Properties |
 //! | `POST /webauthn/authenticator/{id}/response-override-bits` | (CDP `setResponseOverrideBits`) `isBogusSignature`, `isBadUV`, `isBadUP` |
@@ -50,6 +52,22 @@ pub fn handle(lab: &Lab, request: Request) -> Response {
         }
         ("POST", ["webauthn", "authenticator", id, "presence"]) => {
             body().and_then(|b| set_presence(lab, id, &b))
+        }
+        ("POST", ["webauthn", "authenticator", id, "pin"]) => body().and_then(|b| {
+            let pin = b
+                .get("pin")
+                .and_then(Value::as_str)
+                .ok_or_else(|| error(400, "invalid argument", "pin must be a string"))?;
+            lab.set_pin(id, Some(pin))
+                .map(|()| Value::Null)
+                .map_err(lab_error)
+        }),
+        ("DELETE", ["webauthn", "authenticator", id, "pin"]) => lab
+            .set_pin(id, None)
+            .map(|()| Value::Null)
+            .map_err(lab_error),
+        ("POST", ["webauthn", "authenticator", id, "reset"]) => {
+            lab.reset(id).map(|()| Value::Null).map_err(lab_error)
         }
         ("POST", ["webauthn", "authenticator", id, "touch"]) => {
             lab.touch(id).map(|()| Value::Null).map_err(lab_error)

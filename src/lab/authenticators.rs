@@ -13,7 +13,8 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use softkey_authenticator::{
     Algorithm, BackupContents, BackupCredential, CounterMode, CredentialProperties,
     CredentialSelector, MemoryStore, ResponseOverrides, credential_properties, delete_credentials,
-    export_backup, import_backup, set_credential_properties,
+    export_backup, factory_reset, import_backup, provision_pin, remove_pin,
+    set_credential_properties,
 };
 use softkey_transport::{
     DeviceConfig, Exports, MessageHandler, Refusal, Request, RequestKind, Signals, Winker,
@@ -198,6 +199,29 @@ impl Lab {
                 "no test of user presence was waiting for a touch",
             ))
         }
+    }
+
+    /// Sets the PIN (`Some`) or removes it (`None`), then power-cycles the
+    /// key, as the PIN scripts of RP test suites do to a key between tests.
+    pub fn set_pin(&self, id: &str, pin: Option<&str>) -> Result<(), LabError> {
+        self.with_key(id, |key| {
+            let result = key.change_store(|store| match pin {
+                Some(pin) => provision_pin(store, pin),
+                None => remove_pin(store),
+            });
+            key.power_cycle();
+            result.map_err(|e| LabError::invalid(format!("{:?}", e.status())))
+        })?
+    }
+
+    /// authenticatorReset without the touch and the 10 s window: every
+    /// credential, the PIN and the settings gone.
+    pub fn reset(&self, id: &str) -> Result<(), LabError> {
+        self.with_key(id, |key| {
+            let result = key.change_store(factory_reset);
+            key.power_cycle();
+            result.map_err(|e| LabError::invalid(format!("{:?}", e.status())))
+        })?
     }
 
     /// CDP `setResponseOverrideBits`: faults in the next answers.

@@ -10,6 +10,7 @@
 
 mod api;
 mod authenticators;
+mod client;
 mod http;
 mod options;
 mod presence;
@@ -23,11 +24,92 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use softkey_transport::{DeviceConfig, PeerPolicy, Server, ServerConfig};
 
-use crate::cli::LabArgs;
+use crate::cli::{LabArgs, LabCommand, LabServeArgs};
 
 pub use authenticators::Lab;
 
+/// `softkey lab VERB`.
 pub fn run(args: &LabArgs) -> Result<()> {
+    let print = |value: &serde_json::Value| {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string())
+        );
+    };
+    match &args.command {
+        LabCommand::Serve(serve_args) => serve(serve_args),
+        LabCommand::Add { options, api } => {
+            let options: serde_json::Value =
+                serde_json::from_str(options).context("--options is not JSON")?;
+            let id = client::call(api, "POST", "/webauthn/authenticator", Some(&options))?;
+            println!("{}", id.as_str().unwrap_or_default());
+            Ok(())
+        }
+        LabCommand::List { api } => {
+            print(&client::call(api, "GET", "/webauthn/authenticators", None)?);
+            Ok(())
+        }
+        LabCommand::Remove { id, api } => client::call(
+            api,
+            "DELETE",
+            &format!("/webauthn/authenticator/{id}"),
+            None,
+        )
+        .map(drop),
+        LabCommand::Touch { id, api } => client::call(
+            api,
+            "POST",
+            &format!("/webauthn/authenticator/{id}/touch"),
+            None,
+        )
+        .map(drop),
+        LabCommand::Pin {
+            id,
+            clear: true,
+            api,
+        } => client::call(
+            api,
+            "DELETE",
+            &format!("/webauthn/authenticator/{id}/pin"),
+            None,
+        )
+        .map(drop),
+        LabCommand::Pin {
+            id,
+            clear: false,
+            api,
+        } => {
+            let mut pin = String::new();
+            std::io::stdin()
+                .read_line(&mut pin)
+                .context("cannot read the PIN from standard input")?;
+            let pin = pin.trim_end_matches(['\r', '\n']);
+            let body = serde_json::json!({ "pin": pin });
+            client::call(
+                api,
+                "POST",
+                &format!("/webauthn/authenticator/{id}/pin"),
+                Some(&body),
+            )
+            .map(drop)
+        }
+        LabCommand::Reset { id, api } => client::call(
+            api,
+            "POST",
+            &format!("/webauthn/authenticator/{id}/reset"),
+            None,
+        )
+        .map(drop),
+        LabCommand::Credentials { id, api } => {
+            let path = format!("/webauthn/authenticator/{id}/credentials");
+            print(&client::call(api, "GET", &path, None)?);
+            Ok(())
+        }
+    }
+}
+
+/// `softkey lab serve`.
+fn serve(args: &LabServeArgs) -> Result<()> {
     if !args.listen.ip().is_loopback() {
         anyhow::bail!("the lab listens on loopback only (USB/IP has no authentication)");
     }

@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from fido2.ctap import CtapError
 from fido2.ctap2 import Ctap2
+from fido2.client import DefaultClientDataCollector, Fido2Client, UserInteraction
 from fido2.server import Fido2Server
 
 from test_interop import RP, _client, _register, _user, _usernameless_login
@@ -35,11 +36,22 @@ def unb64(text: str) -> bytes:
     return urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
+class PinInteraction(UserInteraction):
+    def __init__(self, pin: str):
+        self.pin = pin
+
+    def request_pin(self, permissions, rp_id):
+        return self.pin
+
+    def request_uv(self, permissions, rp_id):
+        return True
+
+
 class LabProcess:
     def __init__(self, workdir: Path):
         self.token_file = workdir / "lab-token"
         self.proc = subprocess.Popen(
-            [os.environ["SOFTKEY_BIN"], "lab", "--listen", "127.0.0.1:0", "--api", "127.0.0.1:0",
+            [os.environ["SOFTKEY_BIN"], "lab", "serve", "--listen", "127.0.0.1:0", "--api", "127.0.0.1:0",
              "--token-file", str(self.token_file)],
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )
@@ -59,6 +71,15 @@ class LabProcess:
                 return response.status, json.load(response)
         except urllib.error.HTTPError as error:
             return error.code, json.load(error)
+
+    def cli(self, *args: str, stdin: str = "") -> str:
+        """`softkey lab VERB ...` against this lab."""
+        api = self.api.removeprefix("http://")
+        done = subprocess.run(
+            [os.environ["SOFTKEY_BIN"], "lab", *args, "--api", api, "--token-file", str(self.token_file)],
+            input=stdin, capture_output=True, text=True, timeout=30)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
 
     def stop(self) -> None:
         self.proc.terminate()
@@ -253,4 +274,45 @@ def test_without_automatic_presence_a_prompt_waits_for_a_touch(lab):
     assert "credential" in result
     assert lab.call("POST", f"/webauthn/authenticator/{aid}/presence",
                     {"automaticPresenceSimulation": True})[0] == 200
+    device.close()
+
+
+def test_cli_verbs_cover_what_rp_test_scripts_do(lab):
+    """`softkey lab add / list / pin / touch / credentials / reset / remove`: what SSSD-style
+    scripts need (PIN set and cleared, a touch, a reset) without speaking HTTP."""
+    import threading
+
+    aid = lab.cli("add", "--options", json.dumps({"automaticPresenceSimulation": False})).strip()
+    assert aid == "1-1"
+    assert json.loads(lab.cli("list"))[0]["options"]["automaticPresenceSimulation"] is False
+    lab.cli("pin", aid, stdin="482910\n")
+    device = open_device("127.0.0.1", lab.usbip_port, aid)
+    ctap = Ctap2(device)
+    assert ctap.get_info().options["clientPin"] is True
+    result = {}
+
+    def register():
+        client = Fido2Client(device, client_data_collector=DefaultClientDataCollector("https://example.com"),
+                             user_interaction=PinInteraction("482910"))
+        rp = Fido2Server(RP)
+        options, state = rp.register_begin(_user("fay"), resident_key_requirement="required")
+        result["auth_data"] = rp.register_complete(state, client.make_credential(options.public_key))
+
+    waiting = threading.Thread(target=register)
+    waiting.start()
+    lab.cli("touch", aid)
+    waiting.join(timeout=20)
+    assert result["auth_data"].is_user_verified()
+    assert len(json.loads(lab.cli("credentials", aid))) == 1
+    lab.cli("pin", aid, "--clear")
+    assert Ctap2(device).get_info().options["clientPin"] is False
+    assert len(json.loads(lab.cli("credentials", aid))) == 1, "clearing the PIN keeps credentials"
+    lab.cli("reset", aid)
+    assert json.loads(lab.cli("credentials", aid)) == []
+    lab.cli("remove", aid)
+    assert json.loads(lab.cli("list")) == []
+    done = subprocess.run([os.environ["SOFTKEY_BIN"], "lab", "touch", aid, "--api",
+                           lab.api.removeprefix("http://"), "--token-file", str(lab.token_file)],
+                          capture_output=True, text=True, timeout=30)
+    assert done.returncode != 0 and "no lab authenticator" in done.stderr
     device.close()

@@ -8,6 +8,7 @@
 pub(crate) mod backup;
 pub(crate) mod delete;
 pub(crate) mod list;
+pub(crate) mod pin;
 
 pub use crate::attestation::{
     AttestationMode, attestation_mode, enterprise_rp_ids, set_attestation_mode,
