@@ -17,6 +17,7 @@
 //! | `POST /webauthn/authenticator/{id}/presence` | (W3C `isUserConsenting`, CDP `setAutomaticPresenceSimulation`) either or both |
 //! | `POST /webauthn/authenticator/{id}/pin`, `DELETE …/pin` | (softkey) set `{"pin": "…"}` or remove the PIN |
 //! | `POST /webauthn/authenticator/{id}/reset` | (softkey) authenticatorReset without the touch |
+//! | `GET /webauthn/authenticator/{id}/attestation-ca` | (softkey) the PEM an RP trusts for batch attestation |
 //! | `POST /webauthn/authenticator/{id}/touch` | (softkey) approve the test of presence waiting (automaticPresenceSimulation false) |
 //! | `POST /webauthn/authenticator/{id}/credentials/{credentialId}/props` | Set Credential Properties |
 //! | `POST /webauthn/authenticator/{id}/response-override-bits` | (CDP `setResponseOverrideBits`) `isBogusSignature`, `isBadUV`, `isBadUP` |
@@ -79,6 +80,9 @@ pub fn handle(lab: &Lab, request: Request) -> Response {
             body().and_then(|b| add_credential(lab, id, &b))
         }
         ("GET", ["webauthn", "authenticator", id, "credentials"]) => get_credentials(lab, id),
+        ("GET", ["webauthn", "authenticator", id, "attestation-ca"]) => {
+            lab.attestation_ca(id).map(Value::String).map_err(lab_error)
+        }
         ("DELETE", ["webauthn", "authenticator", id, "credentials"]) => lab
             .remove_credentials(id, None)
             .map(|()| Value::Null)

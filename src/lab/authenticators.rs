@@ -11,10 +11,10 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use softkey_authenticator::{
-    Algorithm, BackupContents, BackupCredential, CounterMode, CredentialProperties,
-    CredentialSelector, MemoryStore, ResponseOverrides, credential_properties, delete_credentials,
-    export_backup, factory_reset, import_backup, provision_pin, remove_pin,
-    set_credential_properties,
+    Algorithm, AttestationMode, BackupContents, BackupCredential, CounterMode,
+    CredentialProperties, CredentialSelector, MemoryStore, ResponseOverrides, attestation_ca_pem,
+    credential_properties, delete_credentials, export_backup, factory_reset, import_backup,
+    provision_pin, remove_pin, set_attestation_mode, set_credential_properties,
 };
 use softkey_transport::{
     DeviceConfig, Exports, MessageHandler, Refusal, Request, RequestKind, Signals, Winker,
@@ -39,6 +39,9 @@ pub struct Options {
     /// How new credentials count (softkey `counter`; per credential by
     /// default, as the W3C virtual authenticator counts).
     pub counter_mode: CounterMode,
+    /// softkey `attestation`: packed self (the default) or batch, under
+    /// this authenticator's own test CA.
+    pub attestation: AttestationMode,
     /// `defaultBackupEligibility`, `defaultBackupState`.
     pub backup_eligible: bool,
     pub backup_state: bool,
@@ -112,6 +115,8 @@ impl Lab {
         let mut store = Backing::Memory(MemoryStore::default());
         crate::commands::attestation::provision(&mut store)
             .map_err(|e| LabError::invalid(format!("{e:#}")))?;
+        set_attestation_mode(&mut store, options.attestation)
+            .map_err(|e| LabError::invalid(e.to_string()))?;
         let presence = LabPresence::new(options.presence);
         let config = softkey_authenticator::Config {
             algorithms: options.algorithms.clone(),
@@ -222,6 +227,14 @@ impl Lab {
             key.power_cycle();
             result.map_err(|e| LabError::invalid(format!("{:?}", e.status())))
         })?
+    }
+
+    /// The authenticator's attestation CA (PEM): the trust anchor an RP
+    /// needs for its batch attestations.
+    pub fn attestation_ca(&self, id: &str) -> Result<String, LabError> {
+        self.with_key(id, |key| attestation_ca_pem(key.store()))?
+            .map_err(|e| LabError::invalid(e.to_string()))?
+            .ok_or_else(|| LabError::invalid("no attestation CA"))
     }
 
     /// CDP `setResponseOverrideBits`: faults in the next answers.

@@ -8,8 +8,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Map, Value, json};
 use softkey_authenticator::{
-    Algorithm, BackupAlgorithm, BackupCredential, CounterMode, CredentialProperties,
-    DEFAULT_ALGORITHMS, ResponseOverrides, SignCounterKind,
+    Algorithm, AttestationMode, BackupAlgorithm, BackupCredential, CounterMode,
+    CredentialProperties, DEFAULT_ALGORITHMS, ResponseOverrides, SignCounterKind,
 };
 use zeroize::Zeroizing;
 
@@ -26,6 +26,7 @@ pub fn authenticator(body: &Value) -> Result<Options, String> {
             automatic: true,
         },
         counter_mode: CounterMode::PerCredential,
+        attestation: AttestationMode::SelfAttestation,
         backup_eligible: false,
         backup_state: false,
     };
@@ -54,6 +55,11 @@ pub fn authenticator(body: &Value) -> Result<Options, String> {
             "isUserConsenting" => options.presence.consenting = flag(name, value)?,
             "automaticPresenceSimulation" => options.presence.automatic = flag(name, value)?,
             "algorithms" => options.algorithms = algorithms(value)?,
+            "attestation" => {
+                options.attestation = text(name, value)?
+                    .parse()
+                    .map_err(|_| "attestation must be \"self\" or \"batch\"".to_owned())?;
+            }
             "defaultBackupEligibility" => options.backup_eligible = flag(name, value)?,
             "defaultBackupState" => options.backup_state = flag(name, value)?,
             // softkey: how new credentials count their signatures.
@@ -120,6 +126,7 @@ pub fn describe(options: &Options) -> Value {
         "hasUserVerification": false,
         "isUserConsenting": options.presence.consenting,
         "automaticPresenceSimulation": options.presence.automatic,
+        "attestation": options.attestation.to_string(),
         "defaultBackupEligibility": options.backup_eligible,
         "defaultBackupState": options.backup_state,
         "counter": match options.counter_mode {

@@ -1,0 +1,159 @@
+"""A worked example: a relying party built on py_webauthn (PyPI `webauthn`) tests itself against
+`softkey lab` authenticators. It verifies registrations (packed self attestation, and packed batch
+attestation chained to the lab key's test CA) and authentications, reads BE/BS and counters
+set through the lab API, and rejects what a careful RP must reject when the lab injects it: a
+bogus signature, a missing UP flag and a counter that went back.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import tempfile
+from pathlib import Path
+
+import pytest
+import webauthn
+from fido2.client import DefaultClientDataCollector, Fido2Client, UserInteraction
+from fido2.webauthn import PublicKeyCredentialCreationOptions, PublicKeyCredentialRequestOptions
+from webauthn.helpers.exceptions import InvalidAuthenticationResponse
+from webauthn.helpers.structs import (
+    AttestationConveyancePreference,
+    AttestationFormat,
+    AuthenticatorSelectionCriteria,
+    ResidentKeyRequirement,
+    UserVerificationRequirement,
+)
+
+from test_lab import LabProcess, b64
+from usbip_hid import open_device
+
+RP_ID = "example.com"
+ORIGIN = "https://example.com"
+
+
+@pytest.fixture
+def lab():
+    if "SOFTKEY_BIN" not in os.environ:
+        pytest.skip("SOFTKEY_BIN is not set (tests/interop.rs sets it)")
+    with tempfile.TemporaryDirectory() as tmp:
+        process = LabProcess(Path(tmp))
+        yield process
+        process.stop()
+
+
+class RelyingParty:
+    """The RP under test: py_webauthn's verification, credentials kept in memory."""
+
+    def __init__(self, attestation=AttestationConveyancePreference.NONE, roots=None):
+        self.attestation = attestation
+        self.roots = roots
+        self.credentials = {}
+
+    def register(self, client: Fido2Client, name: str):
+        options = webauthn.generate_registration_options(
+            rp_id=RP_ID, rp_name="Example", user_name=name, attestation=self.attestation,
+            authenticator_selection=AuthenticatorSelectionCriteria(
+                resident_key=ResidentKeyRequirement.REQUIRED,
+                user_verification=UserVerificationRequirement.DISCOURAGED))
+        as_json = json.loads(webauthn.options_to_json(options))
+        response = client.make_credential(PublicKeyCredentialCreationOptions.from_dict(as_json))
+        verified = webauthn.verify_registration_response(
+            credential=dict(response), expected_challenge=options.challenge,
+            expected_rp_id=RP_ID, expected_origin=ORIGIN,
+            pem_root_certs_bytes_by_fmt=self.roots)
+        self.credentials[verified.credential_id] = verified
+        return verified
+
+    def login(self, client: Fido2Client, credential_id: bytes):
+        stored = self.credentials[credential_id]
+        options = webauthn.generate_authentication_options(
+            rp_id=RP_ID, user_verification=UserVerificationRequirement.DISCOURAGED)
+        public_key = PublicKeyCredentialRequestOptions.from_dict(
+            json.loads(webauthn.options_to_json(options)))
+        response = client.get_assertion(public_key).get_response(0)
+        verified = webauthn.verify_authentication_response(
+            credential=dict(response), expected_challenge=options.challenge,
+            expected_rp_id=RP_ID, expected_origin=ORIGIN,
+            credential_public_key=stored.credential_public_key,
+            credential_current_sign_count=stored.sign_count)
+        stored.sign_count = verified.new_sign_count
+        return verified
+
+
+def client_for(lab: LabProcess, aid: str) -> Fido2Client:
+    device = open_device("127.0.0.1", lab.usbip_port, aid)
+    return Fido2Client(device, client_data_collector=DefaultClientDataCollector(ORIGIN),
+                       user_interaction=UserInteraction())
+
+
+def add(lab: LabProcess, options: dict) -> str:
+    status, created = lab.call("POST", "/webauthn/authenticator", options)
+    assert status == 200, created
+    return created["value"]
+
+
+# The `none` format needs a platform that sends CTAP 2.2 attestationFormatsPreference, which
+# python-fido2's client does not (browsers strip attestation themselves); test_attestation.py
+# checks the key's `none` answer directly.
+@pytest.mark.parametrize("attestation", ["self", "batch"])
+def test_registration_and_authentication_verify(lab, attestation):
+    aid = add(lab, {"attestation": "batch" if attestation == "batch" else "self"})
+    roots = None
+    conveyance = AttestationConveyancePreference.DIRECT
+    if attestation == "batch":
+        status, ca = lab.call("GET", f"/webauthn/authenticator/{aid}/attestation-ca")
+        assert status == 200
+        roots = {AttestationFormat.PACKED: [ca["value"].encode()]}
+    rp = RelyingParty(conveyance, roots)
+    client = client_for(lab, aid)
+    registered = rp.register(client, "alice")
+    assert registered.fmt == AttestationFormat.PACKED
+    assert registered.sign_count == 0
+    first = rp.login(client, registered.credential_id)
+    second = rp.login(client, registered.credential_id)
+    assert (first.new_sign_count, second.new_sign_count) == (1, 2)
+
+
+def test_backup_flags_and_counters_set_through_the_api(lab):
+    aid = add(lab, {"defaultBackupEligibility": True, "defaultBackupState": True})
+    rp = RelyingParty()
+    client = client_for(lab, aid)
+    registered = rp.register(client, "bob")
+    assert registered.credential_backed_up is True
+    assert registered.credential_device_type == "multi_device"
+    props = f"/webauthn/authenticator/{aid}/credentials/{b64(registered.credential_id)}/props"
+    assert lab.call("POST", props, {"signCount": 41, "backupState": False})[0] == 200
+    verified = rp.login(client, registered.credential_id)
+    assert verified.new_sign_count == 42
+    assert verified.credential_backed_up is False
+    # A synced passkey: no counter, always 0, which py_webauthn accepts while it stays 0.
+    zero = add(lab, {"counter": "zero"})
+    zero_client = client_for(lab, zero)
+    synced = rp.register(zero_client, "cleo")
+    assert rp.login(zero_client, synced.credential_id).new_sign_count == 0
+
+
+def test_the_rp_rejects_what_the_lab_injects(lab):
+    aid = add(lab, {})
+    rp = RelyingParty()
+    client = client_for(lab, aid)
+    registered = rp.register(client, "dave")
+    rp.login(client, registered.credential_id)
+    overrides = f"/webauthn/authenticator/{aid}/response-override-bits"
+
+    assert lab.call("POST", overrides, {"isBogusSignature": True})[0] == 200
+    with pytest.raises(InvalidAuthenticationResponse, match="[Ss]ignature"):
+        rp.login(client, registered.credential_id)
+    assert lab.call("POST", overrides, {"isBadUP": True})[0] == 200
+    with pytest.raises(InvalidAuthenticationResponse, match="present"):
+        rp.login(client, registered.credential_id)
+    assert lab.call("POST", overrides, {})[0] == 200
+    rp.login(client, registered.credential_id)
+
+    # A cloned key: its counter goes back below what the RP last saw.
+    props = f"/webauthn/authenticator/{aid}/credentials/{b64(registered.credential_id)}/props"
+    assert lab.call("POST", props, {"signCount": 0})[0] == 200
+    with pytest.raises(InvalidAuthenticationResponse, match="sign count"):
+        rp.login(client, registered.credential_id)
