@@ -14,6 +14,7 @@
 //! | `DELETE /webauthn/authenticator/{id}/credentials/{credentialId}` | Remove Credential |
 //! | `DELETE /webauthn/authenticator/{id}/credentials` | Remove All Credentials |
 //! | `GET /webauthn/authenticators` | (softkey) every authenticator and its options |
+//! | `GET /webauthn/events?after=N&wait=S` | (CDP events, softkey's `promptShown`, `pinTried`) the events after number N, waiting up to S seconds (at most 30) for one |
 //! | `POST /webauthn/authenticator/{id}/presence` | (W3C `isUserConsenting`, CDP `setAutomaticPresenceSimulation`) either or both |
 //! | `POST /webauthn/authenticator/{id}/pin`, `DELETE …/pin` | (softkey) set `{"pin": "…"}` or remove the PIN |
 //! | `POST /webauthn/authenticator/{id}/reset` | (softkey) authenticatorReset without the touch |
@@ -48,6 +49,7 @@ pub fn handle(lab: &Lab, request: Request) -> Response {
     let result = match (request.method.as_str(), segments.as_slice()) {
         ("POST", ["webauthn", "authenticator"]) => body().and_then(|b| add_authenticator(lab, &b)),
         ("GET", ["webauthn", "authenticators"]) => Ok(list_authenticators(lab)),
+        ("GET", ["webauthn", "events"]) => events(lab, &request.query),
         ("DELETE", ["webauthn", "authenticator", id]) => {
             lab.remove(id).map(|()| Value::Null).map_err(lab_error)
         }
@@ -134,6 +136,32 @@ fn lab_error(e: LabError) -> Response {
 fn add_authenticator(lab: &Lab, body: &Value) -> Result<Value, Response> {
     let options = options::authenticator(body).map_err(|m| error(400, "invalid argument", m))?;
     lab.add(options).map(Value::String).map_err(lab_error)
+}
+
+fn events(lab: &Lab, query: &str) -> Result<Value, Response> {
+    let mut after = 0u64;
+    let mut wait = 0u64;
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let number = value
+            .parse::<u64>()
+            .map_err(|_| error(400, "invalid argument", format!("{name} must be a number")))?;
+        match name {
+            "after" => after = number,
+            "wait" => wait = number.min(30),
+            other => {
+                return Err(error(
+                    400,
+                    "invalid argument",
+                    format!("unknown parameter {other:?}"),
+                ));
+            }
+        }
+    }
+    let (events, last) = lab
+        .events
+        .after(after, std::time::Duration::from_secs(wait));
+    Ok(json!({ "events": events, "last": last }))
 }
 
 fn list_authenticators(lab: &Lab) -> Value {

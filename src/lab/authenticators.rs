@@ -20,6 +20,7 @@ use softkey_transport::{
     DeviceConfig, Exports, MessageHandler, Refusal, Request, RequestKind, Signals, Winker,
 };
 
+use super::events::{self, EventLog};
 use super::presence::{LabPresence, PresencePolicy};
 use crate::key::Key;
 use crate::store::Backing;
@@ -58,6 +59,8 @@ struct LabAuthenticator {
 pub struct Lab {
     exports: Exports,
     authenticators: Mutex<BTreeMap<String, LabAuthenticator>>,
+    /// What they did (`events.rs`).
+    pub events: Arc<EventLog>,
 }
 
 /// Why a lab operation failed: the W3C error code and a message.
@@ -96,6 +99,7 @@ impl Lab {
         Lab {
             exports,
             authenticators: Mutex::new(BTreeMap::new()),
+            events: Arc::new(EventLog::default()),
         }
     }
 
@@ -117,7 +121,8 @@ impl Lab {
             .map_err(|e| LabError::invalid(format!("{e:#}")))?;
         set_attestation_mode(&mut store, options.attestation)
             .map_err(|e| LabError::invalid(e.to_string()))?;
-        let presence = LabPresence::new(options.presence);
+        let presence =
+            LabPresence::new(options.presence).with_events(Arc::clone(&self.events), id.clone());
         let config = softkey_authenticator::Config {
             algorithms: options.algorithms.clone(),
             counter_mode: options.counter_mode,
@@ -137,7 +142,14 @@ impl Lab {
             ..DeviceConfig::new(format!("LAB{devnum:04}"))
         };
         self.exports
-            .add(device, SharedKey(Arc::clone(&key)))
+            .add(
+                device,
+                SharedKey {
+                    key: Arc::clone(&key),
+                    events: Arc::clone(&self.events),
+                    id: id.clone(),
+                },
+            )
             .map_err(|e| LabError::invalid(e.to_string()))?;
         table.insert(
             id.clone(),
@@ -376,18 +388,29 @@ fn bus_id(devnum: u32) -> String {
     format!("{BUSNUM}-{}", devnum - 1)
 }
 
-/// The transport's handler for a key the API also reaches.
-struct SharedKey(Arc<Mutex<Key>>);
+/// The transport's handler for a key the API also reaches; it records
+/// the events each answer makes.
+struct SharedKey {
+    key: Arc<Mutex<Key>>,
+    events: Arc<EventLog>,
+    id: String,
+}
 
 impl SharedKey {
     fn lock(&self) -> MutexGuard<'_, Key> {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+        self.key.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
 impl MessageHandler for SharedKey {
     fn handle(&mut self, request: Request, signals: &Signals) -> Vec<u8> {
-        self.lock().handle(request, signals)
+        let cbor = request.kind == RequestKind::Cbor;
+        let payload = cbor.then(|| request.payload.clone());
+        let response = self.lock().handle(request, signals);
+        if let Some((kind, details)) = payload.and_then(|p| events::of_exchange(&p, &response)) {
+            self.events.push(&self.id, kind, details);
+        }
+        response
     }
 
     fn refusal(&self, kind: RequestKind, why: Refusal) -> Vec<u8> {

@@ -32,6 +32,8 @@ pub struct Request {
     /// The path without the query string, percent-decoding not applied
     /// (the API's path segments are base64url and numbers).
     pub path: String,
+    /// What follows `?`, if anything.
+    pub query: String,
     pub body: Vec<u8>,
 }
 
@@ -115,10 +117,11 @@ fn read_request(reader: &mut impl BufRead, token: &str) -> Result<Request, Respo
             reader
                 .read_exact(&mut body)
                 .map_err(|_| bad("the body is shorter than Content-Length"))?;
-            let path = target.split('?').next().unwrap_or_default().to_owned();
+            let (path, query) = target.split_once('?').unwrap_or((target, ""));
             return Ok(Request {
                 method: method.to_owned(),
-                path,
+                path: path.to_owned(),
+                query: query.to_owned(),
                 body,
             });
         }

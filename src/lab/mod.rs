@@ -11,6 +11,7 @@
 mod api;
 mod authenticators;
 mod client;
+mod events;
 mod http;
 mod options;
 mod presence;

@@ -9,7 +9,9 @@
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use softkey_authenticator::{PresenceError, PresenceRequest};
+use softkey_authenticator::{PresenceError, PresenceRequest, Requester};
+
+use super::events::EventLog;
 use softkey_transport::Signals;
 
 use crate::presence::PresenceProvider;
@@ -41,22 +43,35 @@ struct State {
 
 /// Shared by the authenticator's prompt and the API.
 #[derive(Debug, Clone)]
-pub struct LabPresence(Arc<(Mutex<State>, Condvar)>);
+pub struct LabPresence {
+    shared: Arc<(Mutex<State>, Condvar)>,
+    /// Where `promptShown` goes, and the authenticator's id.
+    events: Option<(Arc<EventLog>, String)>,
+}
 
 impl LabPresence {
     pub fn new(policy: PresencePolicy) -> Self {
-        LabPresence(Arc::new((
-            Mutex::new(State {
-                policy,
-                waiting: 0,
-                touches: 0,
-            }),
-            Condvar::new(),
-        )))
+        LabPresence {
+            shared: Arc::new((
+                Mutex::new(State {
+                    policy,
+                    waiting: 0,
+                    touches: 0,
+                }),
+                Condvar::new(),
+            )),
+            events: None,
+        }
+    }
+
+    /// Records each test of presence as a `promptShown` event.
+    pub fn with_events(mut self, events: Arc<EventLog>, id: String) -> Self {
+        self.events = Some((events, id));
+        self
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
-        self.0.0.lock().unwrap_or_else(PoisonError::into_inner)
+        self.shared.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     pub fn policy(&self) -> PresencePolicy {
@@ -65,7 +80,7 @@ impl LabPresence {
 
     pub fn set_policy(&self, policy: PresencePolicy) {
         self.lock().policy = policy;
-        self.0.1.notify_all();
+        self.shared.1.notify_all();
     }
 
     /// Approves one waiting prompt, waiting up to 10 s for one to open.
@@ -79,14 +94,14 @@ impl LabPresence {
                 return false;
             }
             state = self
-                .0
+                .shared
                 .1
                 .wait_timeout(state, left)
                 .unwrap_or_else(PoisonError::into_inner)
                 .0;
         }
         state.touches += 1;
-        self.0.1.notify_all();
+        self.shared.1.notify_all();
         true
     }
 }
@@ -98,9 +113,20 @@ impl PresenceProvider for LabPresence {
         signals: &Signals,
     ) -> Result<(), PresenceError> {
         let started = Instant::now();
+        if let Some((events, id)) = &self.events {
+            let rp = match request.requester {
+                Requester::Rp(rp) => Some(rp.to_owned()),
+                _ => None,
+            };
+            events.push(
+                id,
+                "promptShown",
+                serde_json::json!({ "operation": request.operation.to_string(), "rpId": rp }),
+            );
+        }
         let mut state = self.lock();
         state.waiting += 1;
-        self.0.1.notify_all();
+        self.shared.1.notify_all();
         let answer = loop {
             let policy = state.policy;
             if policy.automatic {
@@ -121,7 +147,7 @@ impl PresenceProvider for LabPresence {
                 break Err(PresenceError::Timeout);
             }
             state = self
-                .0
+                .shared
                 .1
                 .wait_timeout(state, POLL)
                 .unwrap_or_else(PoisonError::into_inner)
@@ -136,7 +162,7 @@ impl PresenceProvider for LabPresence {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use softkey_authenticator::{Operation, Requester};
+    use softkey_authenticator::Operation;
 
     fn request() -> PresenceRequest<'static> {
         PresenceRequest {

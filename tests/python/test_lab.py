@@ -316,3 +316,34 @@ def test_cli_verbs_cover_what_rp_test_scripts_do(lab):
                           capture_output=True, text=True, timeout=30)
     assert done.returncode != 0 and "no lab authenticator" in done.stderr
     device.close()
+
+
+def test_events_say_what_each_authenticator_did(lab):
+    from fido2.ctap2.pin import ClientPin
+
+    _, first = lab.call("GET", "/webauthn/events")
+    start = first["value"]["last"]
+    aid = lab.cli("add").strip()
+    device = open_device("127.0.0.1", lab.usbip_port, aid)
+    rp = Fido2Server(RP)
+    credential = _register(_client(device), rp, _user("gus"))
+    state, selection = _usernameless_login(_client(device), rp)
+    rp.authenticate_complete(state, [credential], selection.get_response(0))
+    lab.cli("pin", aid, stdin="2468\n")
+    with pytest.raises(CtapError):
+        ClientPin(Ctap2(device)).get_pin_token("1357")
+    status, got = lab.call("GET", f"/webauthn/events?after={start}&wait=5")
+    assert status == 200
+    kinds = [(e["type"], e["authenticatorId"]) for e in got["value"]["events"]]
+    assert kinds == [("promptShown", aid), ("credentialAdded", aid), ("promptShown", aid),
+                     ("credentialAsserted", aid), ("pinTried", aid)], kinds
+    events = got["value"]["events"]
+    assert unb64(events[1]["details"]["credentialId"]) == credential.credential_id
+    assert events[0]["details"] == {"operation": "register", "rpId": RP.id}
+    assert events[3]["details"]["signCount"] == 1
+    assert events[4]["details"]["result"] == "wrong"
+    # Nothing new: a wait ends empty, with the same last number.
+    _, later = lab.call("GET", f"/webauthn/events?after={got['value']['last']}&wait=1")
+    assert later["value"] == {"events": [], "last": got["value"]["last"]}
+    assert lab.call("GET", "/webauthn/events?after=x")[0] == 400
+    device.close()
