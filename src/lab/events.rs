@@ -109,7 +109,8 @@ pub fn of_exchange(request: &[u8], response: &[u8]) -> Option<(&'static str, Val
             let sign_count = match answer.get(&Cbor::Unsigned(2)) {
                 Some(Cbor::Bytes(a)) => a
                     .get(33..37)
-                    .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]])),
+                    .and_then(|c| <[u8; 4]>::try_from(c).ok())
+                    .map(u32::from_be_bytes),
                 _ => None,
             };
             Some((
