@@ -13,6 +13,7 @@
 
 mod algorithms;
 mod compare;
+mod lab;
 mod measure;
 mod report;
 mod rsa_burst;
@@ -117,6 +118,14 @@ struct Args {
           value_parser = clap::value_parser!(u64).range(1..=1000))]
     rsa_burst: Option<u64>,
 
+    /// Instead of the latency run: `softkey lab serve` with these many authenticators
+    /// (comma-separated, e.g. 1,10,100): latency and operations per second of
+    /// getAssertion round-robin over them, and memory per authenticator.
+    #[arg(long, value_name = "N,N,…", value_delimiter = ',', num_args = 1..,
+          conflicts_with_all = ["target", "scale", "per_algorithm"],
+          value_parser = clap::value_parser!(u64).range(1..=126))]
+    lab: Option<Vec<u64>>,
+
     /// With --rsa-burst: idle seconds before each burst, for the pool to refill.
     #[arg(long, value_name = "SECONDS", default_value_t = 10)]
     rsa_refill_seconds: u64,
@@ -170,6 +179,14 @@ fn run(args: &Args) -> Result<String> {
 
     if !args.target.is_empty() {
         return run_targets(args, &plan, &softkey, &dir);
+    }
+    if let Some(sizes) = &args.lab {
+        let sizes = sizes
+            .iter()
+            .map(|&n| usize::try_from(n).context("--lab"))
+            .collect::<Result<Vec<_>>>()?;
+        let rows = lab::run(&softkey, &dir, &sizes, plan.iterations)?;
+        return Ok(lab::render(&rows, args.markdown));
     }
     if let Some(length) = args.rsa_burst {
         let server = ServerProcess::start_with(

@@ -277,6 +277,14 @@ pub struct Memory {
 }
 
 impl Memory {
+    /// Reads process `pid`'s.
+    pub fn of_pid(pid: u32) -> Result<Self> {
+        let path = format!("/proc/{pid}/status");
+        let status =
+            std::fs::read_to_string(&path).with_context(|| format!("cannot read {path}"))?;
+        Memory::parse(&status).with_context(|| format!("no VmRSS/VmHWM in {path}"))
+    }
+
     /// Reads `VmRSS:` and `VmHWM:` (in kB) from a /proc/PID/status text.
     fn parse(status: &str) -> Option<Self> {
         let field = |name: &str| -> Option<u64> {
