@@ -141,22 +141,25 @@ pub fn run(softkey: &Path, dir: &Path, sizes: &[usize], samples: usize) -> Resul
             keys.push(key);
         }
         let after = lab.memory()?;
-        let mut credentials = Vec::with_capacity(n);
-        for (key, id) in keys.iter_mut().zip(&ids) {
+        let mut fleet = Vec::with_capacity(n);
+        for (mut key, id) in keys.into_iter().zip(&ids) {
             let rp = format!("{id}.lab.bench.example");
-            let (_, att) = make_credential(key, &mc_request(&rp, b"lab user", false)?)?;
-            credentials.push((rp, att));
+            let (_, att) = make_credential(&mut key, &mc_request(&rp, b"lab user", false)?)?;
+            fleet.push((key, rp, att));
         }
         let mut latencies = Vec::with_capacity(samples);
         let started = Instant::now();
-        for i in 0..samples {
-            let k = i % n;
-            let (rp, att) = &credentials[k];
-            latencies.push(assert_once(&mut keys[k], rp, att)?);
+        for _ in 0..samples.div_ceil(n) {
+            for (key, rp, att) in fleet.iter_mut() {
+                if latencies.len() == samples {
+                    break;
+                }
+                latencies.push(assert_once(key, rp, att)?);
+            }
         }
         let elapsed = started.elapsed();
         let threads = n.min(MAX_THREADS);
-        let concurrent = concurrent_ops(keys, credentials, threads)?;
+        let concurrent = concurrent_ops(fleet, threads)?;
         rows.push(LabRow {
             authenticators: n,
             latency: Summary::of("lab getAssertion", &latencies).context("no samples")?,
@@ -180,15 +183,13 @@ fn assert_once(key: &mut Key, rp: &str, att: &Attestation) -> Result<Duration> {
 
 /// getAssertions from `threads` client threads, each on its share of the
 /// keys, for [`CONCURRENT_RUN`]: operations per second in all.
-fn concurrent_ops(
-    keys: Vec<Key>,
-    credentials: Vec<(String, Attestation)>,
-    threads: usize,
-) -> Result<f64> {
+fn concurrent_ops(fleet: Vec<(Key, String, Attestation)>, threads: usize) -> Result<f64> {
     let mut shares: Vec<Vec<(Key, String, Attestation)>> =
         (0..threads).map(|_| Vec::new()).collect();
-    for (i, (key, (rp, att))) in keys.into_iter().zip(credentials).enumerate() {
-        shares[i % threads].push((key, rp, att));
+    for (i, member) in fleet.into_iter().enumerate() {
+        if let Some(share) = shares.get_mut(i % threads) {
+            share.push(member);
+        }
     }
     let deadline = Instant::now() + CONCURRENT_RUN;
     let started = Instant::now();
@@ -198,10 +199,10 @@ fn concurrent_ops(
             std::thread::spawn(move || -> Result<usize> {
                 let mut done = 0usize;
                 while Instant::now() < deadline {
-                    let k = done % share.len();
-                    let (key, rp, att) = &mut share[k];
-                    assert_once(key, rp, att)?;
-                    done += 1;
+                    for (key, rp, att) in share.iter_mut() {
+                        assert_once(key, rp, att)?;
+                        done += 1;
+                    }
                 }
                 Ok(done)
             })
