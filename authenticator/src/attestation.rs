@@ -26,6 +26,7 @@ use core::str::FromStr;
 use p256::ecdsa::SigningKey;
 
 use crate::attestation_ca;
+use crate::attestation_formats;
 use crate::auth_data;
 use crate::cbor::{self, Value};
 use crate::env::{Env, Store, StoreError};
@@ -42,6 +43,12 @@ pub(crate) enum AttestationChoice {
     None,
     /// Packed batch, and the response carries `epAtt: true` (0x04).
     Enterprise,
+    /// fido-u2f (a test-lab key; `attestation_formats`).
+    FidoU2f,
+    /// apple (a test-lab key).
+    Apple,
+    /// android-key (a test-lab key).
+    AndroidKey,
 }
 
 impl AttestationChoice {
@@ -60,6 +67,12 @@ pub enum AttestationMode {
     SelfAttestation,
     /// Packed batch attestation under the vault's attestation CA.
     Batch,
+    /// fido-u2f under the key's test CA (test-lab keys only).
+    FidoU2f,
+    /// apple, a certificate per credential from the key's test CA (test-lab keys only).
+    Apple,
+    /// android-key, likewise (test-lab keys only).
+    AndroidKey,
 }
 
 impl AttestationMode {
@@ -67,6 +80,9 @@ impl AttestationMode {
         match self {
             AttestationMode::SelfAttestation => "self",
             AttestationMode::Batch => "batch",
+            AttestationMode::FidoU2f => "fido-u2f",
+            AttestationMode::Apple => "apple",
+            AttestationMode::AndroidKey => "android-key",
         }
     }
 }
@@ -84,8 +100,11 @@ impl FromStr for AttestationMode {
         match s {
             "self" => Ok(AttestationMode::SelfAttestation),
             "batch" => Ok(AttestationMode::Batch),
+            "fido-u2f" => Ok(AttestationMode::FidoU2f),
+            "apple" => Ok(AttestationMode::Apple),
+            "android-key" => Ok(AttestationMode::AndroidKey),
             other => Err(StoreError::corrupt(format!(
-                "unknown attestation mode {other:?} (self or batch)"
+                "unknown attestation mode {other:?} (self, batch, fido-u2f, apple or android-key)"
             ))),
         }
     }
@@ -198,6 +217,9 @@ pub(crate) fn choose_attestation(
     }
     let default = match (mode, batch_provisioned) {
         (AttestationMode::Batch, true) => AttestationChoice::BatchPacked,
+        (AttestationMode::FidoU2f, _) => AttestationChoice::FidoU2f,
+        (AttestationMode::Apple, _) => AttestationChoice::Apple,
+        (AttestationMode::AndroidKey, _) => AttestationChoice::AndroidKey,
         _ => AttestationChoice::SelfPacked,
     };
     for format in preference.unwrap_or_default() {
@@ -245,9 +267,24 @@ pub(crate) fn statement<E: Env>(
     auth_data: &[u8],
     client_data_hash: &[u8; 32],
 ) -> Result<(String, Value), Error> {
+    let p256 = attestation_formats::p256_public(key).is_some();
     match choice {
         AttestationChoice::None => Ok(("none".into(), Value::Map(Vec::new()))),
-        AttestationChoice::SelfPacked => {
+        AttestationChoice::FidoU2f if p256 => {
+            attestation_formats::fido_u2f(env, key, auth_data, client_data_hash)
+        }
+        AttestationChoice::Apple if p256 => {
+            attestation_formats::apple(env, key, auth_data, client_data_hash)
+        }
+        AttestationChoice::AndroidKey if p256 => {
+            attestation_formats::android_key(env, key, auth_data, client_data_hash)
+        }
+        // Those formats certify P-256 keys; any other credential gets
+        // packed self attestation.
+        AttestationChoice::SelfPacked
+        | AttestationChoice::FidoU2f
+        | AttestationChoice::Apple
+        | AttestationChoice::AndroidKey => {
             // WebAuthn §8.2: self attestation, alg of the credential key, no x5c.
             let sig = auth_data::sign(key, auth_data, client_data_hash);
             Ok((
@@ -302,7 +339,9 @@ mod tests {
     use p256::ecdsa::{DerSignature, VerifyingKey};
     use x509_cert::Certificate;
 
-    use AttestationChoice::{BatchPacked, Enterprise, None as NoneFmt, SelfPacked};
+    use AttestationChoice::{
+        AndroidKey, Apple, BatchPacked, Enterprise, FidoU2f, None as NoneFmt, SelfPacked,
+    };
     use AttestationMode::{Batch, SelfAttestation};
 
     const AD: &[u8] = b"authenticator data";
@@ -584,5 +623,41 @@ mod tests {
         let mut env = TestEnv::new(6);
         env.store().fail_next_write();
         assert!(u2f_attestation(&mut env).is_err());
+    }
+
+    #[test]
+    fn lab_formats_certify_p256_keys_and_give_others_packed_self() {
+        let mut env = TestEnv::new(9);
+        let mut rng = SeededRng::new(3);
+        crate::provision_test_attestation(env.store(), &mut |b| rng.fill(b), [7; 16]).unwrap();
+        let es = CredentialKey::generate(&mut env, Algorithm::Es256).unwrap();
+        let ed = CredentialKey::generate(&mut env, Algorithm::EdDsa).unwrap();
+        let mut data = auth_data::auth_data(&[1; 32], 0x41, 0);
+        auth_data::push_attested_credential(&mut data, &[0; 16], b"credential id", &es).unwrap();
+        for (choice, fmt, x5c_len) in [
+            (FidoU2f, "fido-u2f", 1),
+            (Apple, "apple", 2),
+            (AndroidKey, "android-key", 2),
+        ] {
+            let (got, stmt) = statement(&mut env, choice, &es, &data, &CDH).unwrap();
+            assert_eq!(got, fmt);
+            let Some(Value::Array(x5c)) = field(&stmt, "x5c") else {
+                panic!("{fmt}: no x5c")
+            };
+            assert_eq!(x5c.len(), x5c_len, "{fmt}");
+            // Another algorithm: packed self, signed by the credential key.
+            let (got, stmt) = statement(&mut env, choice, &ed, AD, &CDH).unwrap();
+            assert_eq!(got, "packed", "{fmt} with EdDSA");
+            assert_eq!(field(&stmt, "alg"), Some(&Value::int(-8)));
+        }
+        // A vault's attestation keeps no CA key: apple cannot be made there.
+        let mut vault = TestEnv::new(10);
+        provision(&mut vault);
+        assert!(statement(&mut vault, Apple, &es, &data, &CDH).is_err());
+        assert!(
+            attestation_ca::load_test_ca(vault.store())
+                .unwrap()
+                .is_none()
+        );
     }
 }

@@ -52,7 +52,7 @@ use x509_cert::time::{Time, Validity};
 use zeroize::Zeroizing;
 
 use crate::env::{Store, StoreError};
-use crate::store_keys::{ATTESTATION, U2F_ATTESTATION};
+use crate::store_keys::{ATTESTATION, TEST_CA_KEY, U2F_ATTESTATION};
 
 const FORMAT_VERSION: u8 = 1;
 /// The attestation record with an enterprise leaf.
@@ -95,13 +95,35 @@ pub fn provision_attestation<S: Store>(
     fill_random: &mut dyn FnMut(&mut [u8]),
     aaguid: [u8; 16],
 ) -> Result<String, StoreError> {
+    provision(store, fill_random, aaguid, false)
+}
+
+/// [`provision_attestation`] for a test-lab key: the CA's private key is
+/// kept too (`device/attestation-test-ca`), so the key can issue the
+/// per-credential certificates of the apple and android-key formats. A
+/// vault's CA key is never kept; a lab key holds only test credentials and
+/// its CA is its own.
+pub fn provision_test_attestation<S: Store>(
+    store: &mut S,
+    fill_random: &mut dyn FnMut(&mut [u8]),
+    aaguid: [u8; 16],
+) -> Result<String, StoreError> {
+    provision(store, fill_random, aaguid, true)
+}
+
+fn provision<S: Store>(
+    store: &mut S,
+    fill_random: &mut dyn FnMut(&mut [u8]),
+    aaguid: [u8; 16],
+    keep_ca_key: bool,
+) -> Result<String, StoreError> {
     if let Some(pem) = attestation_ca_pem(store)? {
         return Ok(pem);
     }
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
-    let batch = create_batch(fill_random, aaguid, now).map_err(store_error)?;
+    let (batch, ca_key) = create_batch(fill_random, aaguid, now).map_err(store_error)?;
     let too_long = || StoreError::corrupt("attestation certificate too long");
     let leaf_len = u16::try_from(batch.leaf_der.len()).map_err(|_| too_long())?;
     let (ep_key, ep_leaf) = batch.enterprise.as_ref().ok_or_else(too_long)?;
@@ -114,8 +136,94 @@ pub fn provision_attestation<S: Store>(
     record.extend_from_slice(&ep_len.to_be_bytes());
     record.extend_from_slice(ep_leaf);
     record.extend_from_slice(&batch.ca_der);
+    if keep_ca_key {
+        store.put(TEST_CA_KEY, &Zeroizing::new(ca_key.to_bytes().to_vec()))?;
+    }
     store.put(ATTESTATION, &record)?;
     ca_pem(&batch.ca_der).map_err(store_error)
+}
+
+/// A test-lab key's CA, able to issue certificates.
+pub(crate) struct TestCa {
+    key: SigningKey,
+    pub(crate) cert_der: Vec<u8>,
+    name: Name,
+    aaguid: Option<[u8; 16]>,
+}
+
+/// The kept CA of a test-lab key ([`provision_test_attestation`]), if any.
+pub(crate) fn load_test_ca<S: Store + ?Sized>(store: &S) -> Result<Option<TestCa>, StoreError> {
+    let (Some(raw), Some(batch)) = (store.get(TEST_CA_KEY)?, load_batch(store)?) else {
+        return Ok(None);
+    };
+    let corrupt = || StoreError::corrupt("test CA record");
+    let key = SigningKey::from_slice(&raw).map_err(|_| corrupt())?;
+    let cert = Certificate::from_der(&batch.ca_der).map_err(|_| corrupt())?;
+    let leaf = Certificate::from_der(&batch.leaf_der).map_err(|_| corrupt())?;
+    // The AAGUID the batch leaf names, for the per-credential certificates.
+    let aaguid = leaf
+        .tbs_certificate()
+        .extensions()
+        .into_iter()
+        .flatten()
+        .find(|e| e.extn_id == ID_FIDO_GEN_CE_AAGUID)
+        .and_then(|e| OctetString::from_der(e.extn_value.as_bytes()).ok())
+        .and_then(|o| o.as_bytes().try_into().ok());
+    Ok(Some(TestCa {
+        key,
+        name: cert.tbs_certificate().subject().clone(),
+        cert_der: batch.ca_der,
+        aaguid,
+    }))
+}
+
+impl TestCa {
+    /// A certificate for a credential's own P-256 key, under this CA, with
+    /// `extensions` beside the leaf ones (the apple nonce, the android-key
+    /// key description).
+    pub(crate) fn issue(
+        &self,
+        subject: &p256::PublicKey,
+        common_name: &str,
+        extensions: Vec<Extension>,
+        fill_random: &mut dyn FnMut(&mut [u8]),
+        now_unix: u64,
+    ) -> Result<Vec<u8>, StoreError> {
+        let subject_name = Name::from_str(&format!(
+            "CN={common_name},OU={ATTESTATION_OU},O=softkey test lab,C=US"
+        ))
+        .map_err(|e| store_error(e.into()))?;
+        let profile = Profile {
+            subject: subject_name,
+            issuer: self.name.clone(),
+            ca: false,
+            aaguid: self.aaguid,
+            extra: extensions,
+        };
+        let spki = SubjectPublicKeyInfo::from_key(&p256::ecdsa::VerifyingKey::from(subject))
+            .map_err(|e| store_error(e.into()))?;
+        build_spki(
+            profile,
+            spki,
+            &self.key,
+            fill_random,
+            Duration::from_secs(now_unix),
+        )
+        .map_err(store_error)
+    }
+}
+
+/// An extension with DER `value` inside its OCTET STRING.
+pub(crate) fn raw_extension(
+    oid: ObjectIdentifier,
+    critical: bool,
+    value: Vec<u8>,
+) -> Result<Extension, StoreError> {
+    Ok(Extension {
+        extn_id: oid,
+        critical,
+        extn_value: OctetString::new(value).map_err(|e| store_error(e.into()))?,
+    })
 }
 
 /// The attestation CA certificate (PEM), if attestation is provisioned.
@@ -204,6 +312,7 @@ pub(crate) fn create_u2f(
         issuer: name,
         ca: false,
         aaguid: None,
+        extra: Vec::new(),
     };
     let der = build(
         profile,
@@ -227,12 +336,13 @@ pub(crate) fn save_u2f<S: Store + ?Sized>(
     store.put(U2F_ATTESTATION, &record)
 }
 
-/// A fresh CA and batch leaf; the CA key is dropped on return.
+/// A fresh CA and batch leaf, and the CA key (which the caller drops unless
+/// it provisions a test-lab key).
 fn create_batch(
     fill_random: &mut dyn FnMut(&mut [u8]),
     aaguid: [u8; 16],
     now: Duration,
-) -> Result<BatchAttestation, TextError> {
+) -> Result<(BatchAttestation, SigningKey), TextError> {
     let ca_key = random_key(fill_random)?;
     let batch_key = random_key(fill_random)?;
     let mut tag = [0u8; 4];
@@ -248,6 +358,7 @@ fn create_batch(
             issuer: ca_name.clone(),
             ca: true,
             aaguid: None,
+            extra: Vec::new(),
         },
         &ca_key,
         &ca_key,
@@ -263,6 +374,7 @@ fn create_batch(
             issuer: ca_name.clone(),
             ca: false,
             aaguid: Some(aaguid),
+            extra: Vec::new(),
         },
         &batch_key,
         &ca_key,
@@ -282,24 +394,40 @@ fn create_batch(
             issuer: ca_name,
             ca: false,
             aaguid: Some(aaguid),
+            extra: Vec::new(),
         },
         &ep_key,
         &ca_key,
         fill_random,
         now,
     )?;
-    Ok(BatchAttestation {
-        key: batch_key,
-        leaf_der,
-        ca_der,
-        enterprise: Some((ep_key, ep_leaf)),
-    })
+    Ok((
+        BatchAttestation {
+            key: batch_key,
+            leaf_der,
+            ca_der,
+            enterprise: Some((ep_key, ep_leaf)),
+        },
+        ca_key,
+    ))
 }
 
 /// Issues a certificate for `subject_key`, signed by `issuer_key`.
 fn build(
     profile: Profile,
     subject_key: &SigningKey,
+    issuer_key: &SigningKey,
+    fill_random: &mut dyn FnMut(&mut [u8]),
+    now: Duration,
+) -> Result<Vec<u8>, TextError> {
+    let spki = SubjectPublicKeyInfo::from_key(subject_key.verifying_key())?;
+    build_spki(profile, spki, issuer_key, fill_random, now)
+}
+
+/// [`build`] for a subject known by its public key alone.
+fn build_spki(
+    profile: Profile,
+    spki: x509_cert::spki::SubjectPublicKeyInfoOwned,
     issuer_key: &SigningKey,
     fill_random: &mut dyn FnMut(&mut [u8]),
     now: Duration,
@@ -314,7 +442,6 @@ fn build(
     let not_before = der::DateTime::from_unix_duration(now.saturating_sub(CLOCK_SKEW))?;
     // RFC 5280 §4.1.2.5: notAfter 99991231235959Z means "no expiry".
     let validity = Validity::new(Time::from(not_before), Time::INFINITY);
-    let spki = SubjectPublicKeyInfo::from_key(subject_key.verifying_key())?;
     let builder = CertificateBuilder::new(profile, SerialNumber::new(&serial)?, validity, spki)?;
     let cert = builder.build::<_, DerSignature>(issuer_key)?;
     Ok(cert.to_der()?)
@@ -326,6 +453,8 @@ struct Profile {
     issuer: Name,
     ca: bool,
     aaguid: Option<[u8; 16]>,
+    /// Format-specific extensions (test-lab certificates only).
+    extra: Vec<Extension>,
 }
 
 impl BuilderProfile for Profile {
@@ -377,6 +506,7 @@ impl BuilderProfile for Profile {
                 &OctetString::new(aaguid.as_slice())?,
             )?);
         }
+        out.extend(self.extra.iter().cloned());
         Ok(out)
     }
 }

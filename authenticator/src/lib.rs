@@ -34,6 +34,7 @@ pub mod testing;
 mod admin;
 mod attestation;
 mod attestation_ca;
+mod attestation_formats;
 mod auth_data;
 mod authenticator;
 mod command;
@@ -65,7 +66,7 @@ pub use admin::list::{CredentialSummary, list_credentials};
 pub use admin::pin::{factory_reset, provision_pin, remove_pin};
 pub use admin::{
     AttestationMode, attestation_ca_pem, attestation_mode, enterprise_rp_ids,
-    provision_attestation, set_attestation_mode, set_enterprise_rp_ids,
+    provision_attestation, provision_test_attestation, set_attestation_mode, set_enterprise_rp_ids,
 };
 pub use authenticator::{
     Authenticator, Config, DEFAULT_AAGUID, DEFAULT_MAX_DISCOVERABLE_CREDENTIALS,

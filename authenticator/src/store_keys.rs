@@ -70,6 +70,8 @@ pub const CRED_STORE_STATE: &[u8] = b"device/cred-store-state";
 pub const SIGN_COUNTER: &[u8] = b"device/counter";
 /// The batch attestation key and certificates from `softkey init`.
 pub const ATTESTATION: &[u8] = b"device/attestation";
+/// A test-lab key's attestation CA private key (never a vault's).
+pub const TEST_CA_KEY: &[u8] = b"device/attestation-test-ca";
 /// The U2F attestation key and certificate.
 pub const U2F_ATTESTATION: &[u8] = b"device/attestation-u2f";
 /// Which attestation makeCredential gives by default (self or batch).
@@ -81,7 +83,7 @@ pub const ENTERPRISE_RP_IDS: &[u8] = b"device/ep-rp-ids";
 pub const USB_SERIAL: &[u8] = b"softkey/usb-serial";
 
 /// Every key above, with its shape and lifetime.
-pub const REGISTRY: [KeyEntry; 17] = [
+pub const REGISTRY: [KeyEntry; 18] = [
     wiped(CREDENTIALS, Shape::Prefix, "discoverable credentials"),
     wiped(
         CREDENTIALS_NEWEST_FIRST,
@@ -103,6 +105,7 @@ pub const REGISTRY: [KeyEntry; 17] = [
     wiped(CRED_STORE_STATE, Shape::Exact, "credential store state"),
     kept(SIGN_COUNTER, "signature counter ceiling"),
     kept(ATTESTATION, "batch attestation"),
+    kept(TEST_CA_KEY, "test-lab attestation CA key"),
     kept(U2F_ATTESTATION, "U2F attestation"),
     kept(ATTESTATION_MODE, "default attestation"),
     kept(ENTERPRISE_RP_IDS, "enterprise attestation RP ids"),

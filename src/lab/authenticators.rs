@@ -14,7 +14,8 @@ use softkey_authenticator::{
     Algorithm, AttestationMode, BackupContents, BackupCredential, CounterMode,
     CredentialProperties, CredentialSelector, MemoryStore, ResponseOverrides, attestation_ca_pem,
     credential_properties, delete_credentials, export_backup, factory_reset, import_backup,
-    provision_pin, remove_pin, set_attestation_mode, set_credential_properties,
+    provision_pin, provision_test_attestation, remove_pin, set_attestation_mode,
+    set_credential_properties,
 };
 use softkey_transport::{
     DeviceConfig, Exports, MessageHandler, Refusal, Request, RequestKind, Signals, Winker,
@@ -40,9 +41,11 @@ pub struct Options {
     /// How new credentials count (softkey `counter`; per credential by
     /// default, as the W3C virtual authenticator counts).
     pub counter_mode: CounterMode,
-    /// softkey `attestation`: packed self (the default) or batch, under
-    /// this authenticator's own test CA.
+    /// softkey `attestation`: packed self (the default), batch, fido-u2f,
+    /// apple or android-key, under this authenticator's own test CA.
     pub attestation: AttestationMode,
+    /// softkey `aaguid`: in authenticator data and the certificates.
+    pub aaguid: [u8; 16],
     /// `defaultBackupEligibility`, `defaultBackupState`.
     pub backup_eligible: bool,
     pub backup_state: bool,
@@ -117,14 +120,22 @@ impl Lab {
             .ok_or_else(|| LabError::invalid("the lab serves 126 authenticators at most"))?;
         let id = bus_id(devnum);
         let mut store = Backing::Memory(MemoryStore::default());
-        crate::commands::attestation::provision(&mut store)
-            .map_err(|e| LabError::invalid(format!("{e:#}")))?;
+        // Its own test CA, kept so that it can certify credentials (apple,
+        // android-key), naming the AAGUID the tester chose.
+        let mut random = |buf: &mut [u8]| {
+            // No key is made without the OS RNG.
+            #[allow(clippy::expect_used)]
+            getrandom::fill(buf).expect("the operating system's random number generator failed");
+        };
+        provision_test_attestation(&mut store, &mut random, options.aaguid)
+            .map_err(|e| LabError::invalid(e.to_string()))?;
         set_attestation_mode(&mut store, options.attestation)
             .map_err(|e| LabError::invalid(e.to_string()))?;
         let presence =
             LabPresence::new(options.presence).with_events(Arc::clone(&self.events), id.clone());
         let config = softkey_authenticator::Config {
             algorithms: options.algorithms.clone(),
+            aaguid: options.aaguid,
             counter_mode: options.counter_mode,
             backup_eligible: options.backup_eligible,
             backup_state: options.backup_state,

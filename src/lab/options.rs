@@ -9,7 +9,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Map, Value, json};
 use softkey_authenticator::{
     Algorithm, AttestationMode, BackupAlgorithm, BackupCredential, CounterMode,
-    CredentialProperties, DEFAULT_ALGORITHMS, ResponseOverrides, SignCounterKind,
+    CredentialProperties, DEFAULT_AAGUID, DEFAULT_ALGORITHMS, ResponseOverrides, SignCounterKind,
 };
 use zeroize::Zeroizing;
 
@@ -27,6 +27,7 @@ pub fn authenticator(body: &Value) -> Result<Options, String> {
         },
         counter_mode: CounterMode::PerCredential,
         attestation: AttestationMode::SelfAttestation,
+        aaguid: DEFAULT_AAGUID,
         backup_eligible: false,
         backup_state: false,
     };
@@ -56,10 +57,11 @@ pub fn authenticator(body: &Value) -> Result<Options, String> {
             "automaticPresenceSimulation" => options.presence.automatic = flag(name, value)?,
             "algorithms" => options.algorithms = algorithms(value)?,
             "attestation" => {
-                options.attestation = text(name, value)?
-                    .parse()
-                    .map_err(|_| "attestation must be \"self\" or \"batch\"".to_owned())?;
+                options.attestation = text(name, value)?.parse().map_err(|_| {
+                    "attestation must be self, batch, fido-u2f, apple or android-key".to_owned()
+                })?;
             }
+            "aaguid" => options.aaguid = aaguid(text(name, value)?)?,
             "defaultBackupEligibility" => options.backup_eligible = flag(name, value)?,
             "defaultBackupState" => options.backup_state = flag(name, value)?,
             // softkey: how new credentials count their signatures.
@@ -127,6 +129,7 @@ pub fn describe(options: &Options) -> Value {
         "isUserConsenting": options.presence.consenting,
         "automaticPresenceSimulation": options.presence.automatic,
         "attestation": options.attestation.to_string(),
+        "aaguid": format_aaguid(&options.aaguid),
         "defaultBackupEligibility": options.backup_eligible,
         "defaultBackupState": options.backup_state,
         "counter": match options.counter_mode {
@@ -314,6 +317,33 @@ fn algorithms(value: &Value) -> Result<Vec<Algorithm>, String> {
     Ok(algorithms)
 }
 
+/// An AAGUID as a UUID (`8-4-4-4-12` hex digits) or 32 hex digits.
+fn aaguid(text: &str) -> Result<[u8; 16], String> {
+    let digits: String = text.chars().filter(|c| *c != '-').collect();
+    let bad = || format!("aaguid {text:?} is not a UUID");
+    if digits.len() != 32 || !digits.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Err(bad());
+    }
+    let mut out = [0u8; 16];
+    for (i, byte) in out.iter_mut().enumerate() {
+        let pair = digits.get(2 * i..2 * i + 2).ok_or_else(bad)?;
+        *byte = u8::from_str_radix(pair, 16).map_err(|_| bad())?;
+    }
+    Ok(out)
+}
+
+fn format_aaguid(aaguid: &[u8; 16]) -> String {
+    let hex: String = aaguid.iter().map(|b| format!("{b:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        hex.get(..8).unwrap_or_default(),
+        hex.get(8..12).unwrap_or_default(),
+        hex.get(12..16).unwrap_or_default(),
+        hex.get(16..20).unwrap_or_default(),
+        hex.get(20..).unwrap_or_default()
+    )
+}
+
 fn not_yet(name: &str, value: &str) -> String {
     format!("{name} = {value} is not available in the lab yet")
 }
@@ -328,6 +358,14 @@ mod tests {
             "hasResidentKey": true, "isUserConsenting": false, "algorithms": ["ES256", "RS256"]}))
         .unwrap();
         assert!(!ok.presence.consenting && ok.presence.automatic);
+        let chosen = authenticator(&json!({"aaguid": "01234567-89ab-cdef-0123-456789abcdef",
+            "attestation": "android-key"}))
+        .unwrap();
+        assert_eq!(
+            format_aaguid(&chosen.aaguid),
+            "01234567-89ab-cdef-0123-456789abcdef"
+        );
+        assert_eq!(chosen.attestation, AttestationMode::AndroidKey);
         assert_eq!(ok.algorithms, [Algorithm::Es256, Algorithm::Rs256]);
         for body in [
             json!({"protocol": "u2f"}),
@@ -338,6 +376,8 @@ mod tests {
             json!({"algorithms": ["ES999"]}),
             json!({"algorithms": []}),
             json!({"hasLargeBlob": true}),
+            json!({"aaguid": "not-a-uuid"}),
+            json!({"attestation": "tpm"}),
             json!([]),
         ] {
             assert!(authenticator(&body).is_err(), "{body}");

@@ -1,6 +1,7 @@
 """A worked example: a relying party built on py_webauthn (PyPI `webauthn`) tests itself against
-`softkey lab` authenticators. It verifies registrations (packed self attestation, and packed batch
-attestation chained to the lab key's test CA) and authentications, reads BE/BS and counters
+`softkey lab` authenticators. It verifies registrations in every attestation format the lab makes
+(packed self, packed batch, fido-u2f, apple and android-key, the certificates chained to the lab
+key's own test CA, with the AAGUID the test chose) and authentications, reads BE/BS and counters
 set through the lab API, and rejects what a careful RP must reject when the lab injects it: a
 bogus signature, a missing UP flag and a counter that went back.
 """
@@ -17,7 +18,8 @@ import pytest
 import webauthn
 from fido2.client import DefaultClientDataCollector, Fido2Client, UserInteraction
 from fido2.webauthn import PublicKeyCredentialCreationOptions, PublicKeyCredentialRequestOptions
-from webauthn.helpers.exceptions import InvalidAuthenticationResponse
+from webauthn.helpers.cose import COSEAlgorithmIdentifier
+from webauthn.helpers.exceptions import InvalidAuthenticationResponse, InvalidRegistrationResponse
 from webauthn.helpers.structs import (
     AttestationConveyancePreference,
     AttestationFormat,
@@ -46,14 +48,16 @@ def lab():
 class RelyingParty:
     """The RP under test: py_webauthn's verification, credentials kept in memory."""
 
-    def __init__(self, attestation=AttestationConveyancePreference.NONE, roots=None):
+    def __init__(self, attestation=AttestationConveyancePreference.NONE, roots=None, algorithms=None):
         self.attestation = attestation
         self.roots = roots
+        self.algorithms = algorithms
         self.credentials = {}
 
     def register(self, client: Fido2Client, name: str):
         options = webauthn.generate_registration_options(
             rp_id=RP_ID, rp_name="Example", user_name=name, attestation=self.attestation,
+            supported_pub_key_algs=self.algorithms,
             authenticator_selection=AuthenticatorSelectionCriteria(
                 resident_key=ResidentKeyRequirement.REQUIRED,
                 user_verification=UserVerificationRequirement.DISCOURAGED))
@@ -97,23 +101,52 @@ def add(lab: LabProcess, options: dict) -> str:
 # The `none` format needs a platform that sends CTAP 2.2 attestationFormatsPreference, which
 # python-fido2's client does not (browsers strip attestation themselves); test_attestation.py
 # checks the key's `none` answer directly.
-@pytest.mark.parametrize("attestation", ["self", "batch"])
+FORMATS = {
+    "self": AttestationFormat.PACKED,
+    "batch": AttestationFormat.PACKED,
+    "fido-u2f": AttestationFormat.FIDO_U2F,
+    "apple": AttestationFormat.APPLE,
+    "android-key": AttestationFormat.ANDROID_KEY,
+}
+AAGUID = "5f1c0d2e-7a3b-4c8d-9e0f-112233445566"
+
+
+@pytest.mark.parametrize("attestation", list(FORMATS))
 def test_registration_and_authentication_verify(lab, attestation):
-    aid = add(lab, {"attestation": "batch" if attestation == "batch" else "self"})
+    aid = add(lab, {"attestation": attestation, "aaguid": AAGUID})
+    fmt = FORMATS[attestation]
     roots = None
-    conveyance = AttestationConveyancePreference.DIRECT
-    if attestation == "batch":
+    if attestation != "self":
         status, ca = lab.call("GET", f"/webauthn/authenticator/{aid}/attestation-ca")
         assert status == 200
-        roots = {AttestationFormat.PACKED: [ca["value"].encode()]}
-    rp = RelyingParty(conveyance, roots)
+        roots = {fmt: [ca["value"].encode()]}
+    # fido-u2f, apple and android-key certify P-256 keys: the RP asks for ES256 (py_webauthn's
+    # default list starts with EdDSA, which the key would pick, with packed self attestation).
+    rp = RelyingParty(AttestationConveyancePreference.DIRECT, roots,
+                      [COSEAlgorithmIdentifier.ECDSA_SHA_256])
     client = client_for(lab, aid)
     registered = rp.register(client, "alice")
-    assert registered.fmt == AttestationFormat.PACKED
+    assert registered.fmt == fmt
+    # fido-u2f has no AAGUID (WebAuthn §8.6); the others carry the one the lab was given.
+    expected = "00000000-0000-0000-0000-000000000000" if attestation == "fido-u2f" else AAGUID
+    assert registered.aaguid == expected
     assert registered.sign_count == 0
     first = rp.login(client, registered.credential_id)
     second = rp.login(client, registered.credential_id)
     assert (first.new_sign_count, second.new_sign_count) == (1, 2)
+
+
+def test_a_certificate_from_another_ca_is_refused(lab):
+    """The RP's trust anchors decide: the same android-key attestation against another lab key's
+    CA does not verify."""
+    aid = add(lab, {"attestation": "android-key"})
+    other = add(lab, {"attestation": "android-key"})
+    _, ca = lab.call("GET", f"/webauthn/authenticator/{other}/attestation-ca")
+    rp = RelyingParty(AttestationConveyancePreference.DIRECT,
+                      {AttestationFormat.ANDROID_KEY: [ca["value"].encode()]},
+                      [COSEAlgorithmIdentifier.ECDSA_SHA_256])
+    with pytest.raises(InvalidRegistrationResponse):
+        rp.register(client_for(lab, aid), "mallory")
 
 
 def test_backup_flags_and_counters_set_through_the_api(lab):

@@ -14,4 +14,6 @@ pub use crate::attestation::{
     AttestationMode, attestation_mode, enterprise_rp_ids, set_attestation_mode,
     set_enterprise_rp_ids,
 };
-pub use crate::attestation_ca::{attestation_ca_pem, provision_attestation};
+pub use crate::attestation_ca::{
+    attestation_ca_pem, provision_attestation, provision_test_attestation,
+};

@@ -24,7 +24,7 @@ use crate::error::Error;
 use crate::extensions::{
     self, McExtensions, cred_blob, cred_protect, large_blob_key, min_pin_length,
 };
-use crate::keys::{self, CredentialKey};
+use crate::keys::{self, Algorithm, CredentialKey};
 use crate::lookup;
 use crate::pin::{DeviceSettings, Permission};
 use crate::presence;
@@ -280,7 +280,12 @@ impl Authenticator {
             .overrides
             .flags(FLAG_UP | FLAG_AT | if uv { FLAG_UV } else { 0 } | properties.flags());
         let mut data = auth_data::auth_data(&rp_id_hash, flags, sign_count);
-        auth_data::push_attested_credential(&mut data, &self.config.aaguid, &credential_id, &key)?;
+        // WebAuthn §8.6 step 6: a fido-u2f attestation's AAGUID is all zeros.
+        let aaguid = match choice {
+            AttestationChoice::FidoU2f if key.algorithm() == Algorithm::Es256 => [0; 16],
+            _ => self.config.aaguid,
+        };
+        auth_data::push_attested_credential(&mut data, &aaguid, &credential_id, &key)?;
         extensions::append_outputs(&mut data, outputs);
         let overrides = self.overrides;
         let mut response = attestation_object(env, choice, &key, data, &req.client_data_hash)?;

@@ -1,0 +1,241 @@
+//! The attestation formats a relying party must verify besides packed and
+//! none, as a test-lab key makes them (WebAuthn §8.6 fido-u2f, §8.8 apple,
+//! §8.4 android-key), each by the book and each chained to the key's own
+//! test CA (`attestation_ca::provision_test_attestation`), never to a
+//! vendor's root. They need a P-256 credential key, as the devices that use
+//! them have; for another algorithm the key gives packed self attestation.
+//!
+//! - **fido-u2f**: `{sig, x5c: [attestation certificate]}`, the signature
+//!   over `0x00 ‖ rpIdHash ‖ clientDataHash ‖ credentialId ‖ public key
+//!   (65 bytes)` (U2F Raw Message Formats §4.3), with the AAGUID all zeros
+//!   in the authenticator data (§8.6 verification step 6).
+//! - **apple**: `{x5c: [credential certificate, CA]}`, no signature: the
+//!   credential's own key is certified, and the certificate's extension
+//!   1.2.840.113635.100.8.2 carries SHA-256(authData ‖ clientDataHash).
+//! - **android-key**: `{alg, sig, x5c: [credential certificate, CA]}`, the
+//!   credential key signing `authData ‖ clientDataHash`; its certificate's
+//!   key description (1.3.6.1.4.1.11129.2.1.17) carries the client data hash
+//!   as attestationChallenge, and in teeEnforced purpose SIGN, algorithm EC
+//!   and origin GENERATED, with no allApplications: what §8.4 step 4 checks.
+//!   It describes a simulated Android key, for RPs to test their checks.
+
+use der::oid::ObjectIdentifier;
+use p256::ecdsa::signature::Signer as _;
+use p256::ecdsa::{DerSignature, SigningKey};
+use p256::elliptic_curve::sec1::ToSec1Point as _;
+use sha2::{Digest, Sha256};
+
+use crate::attestation;
+use crate::attestation_ca::{self, TestCa};
+use crate::cbor::Value;
+use crate::env::Env;
+use crate::error::Error;
+use crate::keys::{Algorithm, CredentialKey};
+use crate::status::CtapError;
+
+const APPLE_NONCE: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113635.100.8.2");
+const ANDROID_KEY_DESCRIPTION: ObjectIdentifier =
+    ObjectIdentifier::new_unwrap("1.3.6.1.4.1.11129.2.1.17");
+
+/// The credential's P-256 public key, if it is an ES256 credential.
+pub(crate) fn p256_public(key: &CredentialKey) -> Option<p256::PublicKey> {
+    match key {
+        CredentialKey::Es256(secret) => Some(secret.public_key()),
+        _ => None,
+    }
+}
+
+/// fido-u2f (§8.6).
+pub(crate) fn fido_u2f<E: Env>(
+    env: &mut E,
+    key: &CredentialKey,
+    auth_data: &[u8],
+    client_data_hash: &[u8; 32],
+) -> Result<(String, Value), Error> {
+    let public = p256_public(key).ok_or(CtapError::Other)?;
+    let rp_id_hash = auth_data.get(..32).ok_or(CtapError::Other)?;
+    let id_len = usize::from(u16::from_be_bytes([
+        *auth_data.get(53).ok_or(CtapError::Other)?,
+        *auth_data.get(54).ok_or(CtapError::Other)?,
+    ]));
+    let credential_id = auth_data.get(55..55 + id_len).ok_or(CtapError::Other)?;
+    let point = public.to_sec1_point(false);
+    let signed = [
+        &[0x00][..],
+        rp_id_hash,
+        client_data_hash,
+        credential_id,
+        point.as_bytes(),
+    ]
+    .concat();
+    let (certificate, signing_key): (Vec<u8>, SigningKey) = attestation::u2f_attestation(env)?;
+    let signature: DerSignature = signing_key.sign(&signed);
+    Ok((
+        "fido-u2f".into(),
+        Value::text_map(vec![
+            ("sig", Value::bytes(signature.as_bytes())),
+            ("x5c", Value::Array(vec![Value::Bytes(certificate)])),
+        ]),
+    ))
+}
+
+/// apple (§8.8).
+pub(crate) fn apple<E: Env>(
+    env: &mut E,
+    key: &CredentialKey,
+    auth_data: &[u8],
+    client_data_hash: &[u8; 32],
+) -> Result<(String, Value), Error> {
+    let public = p256_public(key).ok_or(CtapError::Other)?;
+    let ca = test_ca(env)?;
+    let nonce = Sha256::digest([auth_data, client_data_hash.as_slice()].concat());
+    // SEQUENCE { [1] EXPLICIT OCTET STRING nonce }
+    let value = tlv(&[0x30], &tlv(&[0xA1], &tlv(&[0x04], &nonce)));
+    let extension = attestation_ca::raw_extension(APPLE_NONCE, false, value)?;
+    let certificate = issue(
+        env,
+        &ca,
+        &public,
+        "softkey lab Apple Anonymous Attestation",
+        extension,
+    )?;
+    Ok((
+        "apple".into(),
+        Value::text_map(vec![(
+            "x5c",
+            Value::Array(vec![
+                Value::Bytes(certificate),
+                Value::Bytes(ca.cert_der.clone()),
+            ]),
+        )]),
+    ))
+}
+
+/// android-key (§8.4).
+pub(crate) fn android_key<E: Env>(
+    env: &mut E,
+    key: &CredentialKey,
+    auth_data: &[u8],
+    client_data_hash: &[u8; 32],
+) -> Result<(String, Value), Error> {
+    let public = p256_public(key).ok_or(CtapError::Other)?;
+    let ca = test_ca(env)?;
+    let extension = attestation_ca::raw_extension(
+        ANDROID_KEY_DESCRIPTION,
+        false,
+        key_description(client_data_hash),
+    )?;
+    let certificate = issue(
+        env,
+        &ca,
+        &public,
+        "softkey lab Android Keystore Key",
+        extension,
+    )?;
+    let signature = key.sign(&[auth_data, client_data_hash.as_slice()].concat());
+    Ok((
+        "android-key".into(),
+        Value::text_map(vec![
+            ("alg", Value::int(Algorithm::Es256.cose())),
+            ("sig", Value::Bytes(signature)),
+            (
+                "x5c",
+                Value::Array(vec![
+                    Value::Bytes(certificate),
+                    Value::Bytes(ca.cert_der.clone()),
+                ]),
+            ),
+        ]),
+    ))
+}
+
+/// The Android KeyDescription (attestation version 3, TEE security level):
+/// `SEQUENCE { version, securityLevel, keymasterVersion, keymasterSecurityLevel,
+/// attestationChallenge, uniqueId, softwareEnforced, teeEnforced }`.
+fn key_description(client_data_hash: &[u8; 32]) -> Vec<u8> {
+    const INTEGER: &[u8] = &[0x02];
+    const ENUMERATED: &[u8] = &[0x0A];
+    const OCTET_STRING: &[u8] = &[0x04];
+    const SEQUENCE: &[u8] = &[0x30];
+    const SET: &[u8] = &[0x31];
+    // [1] purpose: SET OF { KM_PURPOSE_SIGN (2) }; [2] algorithm: KM_ALGORITHM_EC (3);
+    // [702] origin: KM_ORIGIN_GENERATED (0). Tags in ascending order, as DER wants.
+    let tee_enforced = [
+        tlv(&[0xA1], &tlv(SET, &tlv(INTEGER, &[2]))),
+        tlv(&[0xA2], &tlv(INTEGER, &[3])),
+        tlv(&[0xBF, 0x85, 0x3E], &tlv(INTEGER, &[0])),
+    ]
+    .concat();
+    let fields = [
+        tlv(INTEGER, &[3]),
+        tlv(ENUMERATED, &[1]),
+        tlv(INTEGER, &[4]),
+        tlv(ENUMERATED, &[1]),
+        tlv(OCTET_STRING, client_data_hash),
+        tlv(OCTET_STRING, &[]),
+        tlv(SEQUENCE, &[]),
+        tlv(SEQUENCE, &tee_enforced),
+    ]
+    .concat();
+    tlv(SEQUENCE, &fields)
+}
+
+/// A DER element: tag bytes, definite length, contents.
+fn tlv(tag: &[u8], contents: &[u8]) -> Vec<u8> {
+    let mut out = tag.to_vec();
+    let len = contents.len();
+    if len < 0x80 {
+        out.push(len as u8);
+    } else {
+        let bytes = len.to_be_bytes();
+        let skip = bytes.iter().take_while(|&&b| b == 0).count();
+        let significant = bytes.get(skip..).unwrap_or_default();
+        out.push(0x80 | significant.len() as u8);
+        out.extend_from_slice(significant);
+    }
+    out.extend_from_slice(contents);
+    out
+}
+
+fn test_ca<E: Env>(env: &mut E) -> Result<TestCa, Error> {
+    Ok(attestation_ca::load_test_ca(env.store())?.ok_or(CtapError::Other)?)
+}
+
+fn issue<E: Env>(
+    env: &mut E,
+    ca: &TestCa,
+    public: &p256::PublicKey,
+    common_name: &str,
+    extension: x509_cert::ext::Extension,
+) -> Result<Vec<u8>, Error> {
+    let now = env.unix_time();
+    let mut random = |buf: &mut [u8]| env.fill_random(buf);
+    Ok(ca.issue(public, common_name, vec![extension], &mut random, now)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn der_lengths_use_the_short_and_the_long_form() {
+        assert_eq!(tlv(&[0x04], &[1, 2]), [0x04, 2, 1, 2]);
+        let long = tlv(&[0x04], &[0; 200]);
+        assert_eq!(&long[..3], &[0x04, 0x81, 200]);
+        let longer = tlv(&[0x04], &[0; 300]);
+        assert_eq!(&longer[..4], &[0x04, 0x82, 0x01, 0x2C]);
+    }
+
+    #[test]
+    fn the_key_description_starts_as_a_sequence_with_the_challenge() {
+        let description = key_description(&[7; 32]);
+        assert_eq!(description[0], 0x30);
+        assert!(
+            description
+                .windows(34)
+                .any(|w| w[..2] == [0x04, 32] && w[2..] == [7; 32])
+        );
+        // teeEnforced's origin under the high tag number 702.
+        assert!(description.windows(3).any(|w| w == [0xBF, 0x85, 0x3E]));
+    }
+}
