@@ -49,6 +49,8 @@ pub(crate) enum AttestationChoice {
     Apple,
     /// android-key (a test-lab key).
     AndroidKey,
+    /// tpm (a test-lab key).
+    Tpm,
 }
 
 impl AttestationChoice {
@@ -73,6 +75,8 @@ pub enum AttestationMode {
     Apple,
     /// android-key, likewise (test-lab keys only).
     AndroidKey,
+    /// tpm, as a software TPM (test-lab keys only).
+    Tpm,
 }
 
 impl AttestationMode {
@@ -83,6 +87,7 @@ impl AttestationMode {
             AttestationMode::FidoU2f => "fido-u2f",
             AttestationMode::Apple => "apple",
             AttestationMode::AndroidKey => "android-key",
+            AttestationMode::Tpm => "tpm",
         }
     }
 }
@@ -103,8 +108,9 @@ impl FromStr for AttestationMode {
             "fido-u2f" => Ok(AttestationMode::FidoU2f),
             "apple" => Ok(AttestationMode::Apple),
             "android-key" => Ok(AttestationMode::AndroidKey),
+            "tpm" => Ok(AttestationMode::Tpm),
             other => Err(StoreError::corrupt(format!(
-                "unknown attestation mode {other:?} (self, batch, fido-u2f, apple or android-key)"
+                "unknown attestation mode {other:?} (self, batch, fido-u2f, apple, android-key or tpm)"
             ))),
         }
     }
@@ -220,6 +226,7 @@ pub(crate) fn choose_attestation(
         (AttestationMode::FidoU2f, _) => AttestationChoice::FidoU2f,
         (AttestationMode::Apple, _) => AttestationChoice::Apple,
         (AttestationMode::AndroidKey, _) => AttestationChoice::AndroidKey,
+        (AttestationMode::Tpm, _) => AttestationChoice::Tpm,
         _ => AttestationChoice::SelfPacked,
     };
     for format in preference.unwrap_or_default() {
@@ -279,12 +286,16 @@ pub(crate) fn statement<E: Env>(
         AttestationChoice::AndroidKey if p256 => {
             attestation_formats::android_key(env, key, auth_data, client_data_hash)
         }
+        AttestationChoice::Tpm if p256 => {
+            attestation_formats::tpm(env, key, auth_data, client_data_hash)
+        }
         // Those formats certify P-256 keys; any other credential gets
         // packed self attestation.
         AttestationChoice::SelfPacked
         | AttestationChoice::FidoU2f
         | AttestationChoice::Apple
-        | AttestationChoice::AndroidKey => {
+        | AttestationChoice::AndroidKey
+        | AttestationChoice::Tpm => {
             // WebAuthn §8.2: self attestation, alg of the credential key, no x5c.
             let sig = auth_data::sign(key, auth_data, client_data_hash);
             Ok((
@@ -340,7 +351,7 @@ mod tests {
     use x509_cert::Certificate;
 
     use AttestationChoice::{
-        AndroidKey, Apple, BatchPacked, Enterprise, FidoU2f, None as NoneFmt, SelfPacked,
+        AndroidKey, Apple, BatchPacked, Enterprise, FidoU2f, None as NoneFmt, SelfPacked, Tpm,
     };
     use AttestationMode::{Batch, SelfAttestation};
 
@@ -587,7 +598,7 @@ mod tests {
         let mut env = TestEnv::new(4);
         env.store().put(ATTESTATION_MODE, b"\xFFbatch").unwrap();
         assert!(attestation_mode(env.store()).is_err());
-        env.store().put(ATTESTATION_MODE, b"tpm").unwrap();
+        env.store().put(ATTESTATION_MODE, b"safetynet").unwrap();
         assert!(attestation_mode(env.store()).is_err());
         for bad in [&b"\xA0"[..], &[0x81, 0x01], &[0xFF], &[]] {
             env.store().put(ENTERPRISE_RP_IDS, bad).unwrap();
@@ -638,6 +649,7 @@ mod tests {
             (FidoU2f, "fido-u2f", 1),
             (Apple, "apple", 2),
             (AndroidKey, "android-key", 2),
+            (Tpm, "tpm", 2),
         ] {
             let (got, stmt) = statement(&mut env, choice, &es, &data, &CDH).unwrap();
             assert_eq!(got, fmt);

@@ -181,18 +181,23 @@ impl TestCa {
     /// A certificate for a credential's own P-256 key, under this CA, with
     /// `extensions` beside the leaf ones (the apple nonce, the android-key
     /// key description).
+    /// With no `common_name` the subject is empty (a TPM AIK certificate,
+    /// WebAuthn §8.3.1).
     pub(crate) fn issue(
         &self,
         subject: &p256::PublicKey,
-        common_name: &str,
+        common_name: Option<&str>,
         extensions: Vec<Extension>,
         fill_random: &mut dyn FnMut(&mut [u8]),
         now_unix: u64,
     ) -> Result<Vec<u8>, StoreError> {
-        let subject_name = Name::from_str(&format!(
-            "CN={common_name},OU={ATTESTATION_OU},O=softkey test lab,C=US"
-        ))
-        .map_err(|e| store_error(e.into()))?;
+        let subject_name = match common_name {
+            Some(cn) => Name::from_str(&format!(
+                "CN={cn},OU={ATTESTATION_OU},O=softkey test lab,C=US"
+            ))
+            .map_err(|e| store_error(e.into()))?,
+            None => Name::default(),
+        };
         let profile = Profile {
             subject: subject_name,
             issuer: self.name.clone(),

@@ -12,6 +12,7 @@
 //! - **apple**: `{x5c: [credential certificate, CA]}`, no signature: the
 //!   credential's own key is certified, and the certificate's extension
 //!   1.2.840.113635.100.8.2 carries SHA-256(authData ‖ clientDataHash).
+//! - **tpm**: see [`tpm`].
 //! - **android-key**: `{alg, sig, x5c: [credential certificate, CA]}`, the
 //!   credential key signing `authData ‖ clientDataHash`; its certificate's
 //!   key description (1.3.6.1.4.1.11129.2.1.17) carries the client data hash
@@ -96,8 +97,8 @@ pub(crate) fn apple<E: Env>(
         env,
         &ca,
         &public,
-        "softkey lab Apple Anonymous Attestation",
-        extension,
+        Some("softkey lab Apple Anonymous Attestation"),
+        vec![extension],
     )?;
     Ok((
         "apple".into(),
@@ -129,8 +130,8 @@ pub(crate) fn android_key<E: Env>(
         env,
         &ca,
         &public,
-        "softkey lab Android Keystore Key",
-        extension,
+        Some("softkey lab Android Keystore Key"),
+        vec![extension],
     )?;
     let signature = key.sign(&[auth_data, client_data_hash.as_slice()].concat());
     Ok((
@@ -205,12 +206,152 @@ fn issue<E: Env>(
     env: &mut E,
     ca: &TestCa,
     public: &p256::PublicKey,
-    common_name: &str,
-    extension: x509_cert::ext::Extension,
+    common_name: Option<&str>,
+    extensions: Vec<x509_cert::ext::Extension>,
 ) -> Result<Vec<u8>, Error> {
     let now = env.unix_time();
     let mut random = |buf: &mut [u8]| env.fill_random(buf);
-    Ok(ca.issue(public, common_name, vec![extension], &mut random, now)?)
+    Ok(ca.issue(public, common_name, extensions, &mut random, now)?)
+}
+
+/// tpm (§8.3), as a software TPM (swtpm) would make it: `{ver: "2.0",
+/// alg: -7, x5c: [AIK certificate, CA], sig, certInfo, pubArea}`. pubArea
+/// is the credential key's TPMT_PUBLIC (ECC NIST P-256); certInfo a
+/// TPMS_ATTEST of type TPM_ST_ATTEST_CERTIFY whose extraData is
+/// SHA-256(authData ‖ clientDataHash) and whose attested name is the
+/// SHA-256 name of pubArea; a fresh attestation identity key (AIK) signs
+/// certInfo, certified by the test CA with the empty subject, the TPM
+/// subject alternative name (manufacturer id:49424D00, the id swtpm
+/// reports, model "softkey lab swtpm", version id:00020000) and the
+/// tcg-kp-AIKCertificate extended key usage that §8.3.1 requires.
+pub(crate) fn tpm<E: Env>(
+    env: &mut E,
+    key: &CredentialKey,
+    auth_data: &[u8],
+    client_data_hash: &[u8; 32],
+) -> Result<(String, Value), Error> {
+    let public = p256_public(key).ok_or(CtapError::Other)?;
+    let ca = test_ca(env)?;
+    let point = public.to_sec1_point(false);
+    let (x, y) = (
+        point.x().ok_or(CtapError::Other)?,
+        point.y().ok_or(CtapError::Other)?,
+    );
+    let pub_area = [
+        &0x0023u16.to_be_bytes()[..], // TPM_ALG_ECC
+        &0x000Bu16.to_be_bytes(),     // nameAlg TPM_ALG_SHA256
+        // fixedTPM | fixedParent | sensitiveDataOrigin | userWithAuth | noDA | sign
+        &0x0004_0472u32.to_be_bytes(),
+        &0u16.to_be_bytes(),      // authPolicy: empty
+        &0x0010u16.to_be_bytes(), // symmetric TPM_ALG_NULL
+        &0x0010u16.to_be_bytes(), // scheme TPM_ALG_NULL
+        &0x0003u16.to_be_bytes(), // curveID TPM_ECC_NIST_P256
+        &0x0010u16.to_be_bytes(), // kdf TPM_ALG_NULL
+        &32u16.to_be_bytes(),
+        x.as_slice(),
+        &32u16.to_be_bytes(),
+        y.as_slice(),
+    ]
+    .concat();
+    let name = [&0x000Bu16.to_be_bytes()[..], &Sha256::digest(&pub_area)].concat();
+    let mut signer = [0u8; 32];
+    env.fill_random(&mut signer);
+    let qualified_signer = [&0x000Bu16.to_be_bytes()[..], &signer].concat();
+    let qualified_name = [
+        &0x000Bu16.to_be_bytes()[..],
+        &Sha256::digest([qualified_signer.as_slice(), &name].concat()),
+    ]
+    .concat();
+    let extra_data = Sha256::digest([auth_data, client_data_hash.as_slice()].concat());
+    let cert_info = [
+        &0xFF54_4347u32.to_be_bytes()[..], // TPM_GENERATED_VALUE
+        &0x8017u16.to_be_bytes(),          // TPM_ST_ATTEST_CERTIFY
+        &tpm2b(&qualified_signer)?,
+        &tpm2b(&extra_data)?,
+        // clockInfo: clock (ms), resetCount, restartCount, safe
+        &env.unix_time().saturating_mul(1000).to_be_bytes(),
+        &0u32.to_be_bytes(),
+        &0u32.to_be_bytes(),
+        &[1],
+        &0x0002_0000_0000_0000u64.to_be_bytes(), // firmwareVersion
+        &tpm2b(&name)?,
+        &tpm2b(&qualified_name)?,
+    ]
+    .concat();
+    let aik = random_signing_key(env)?;
+    let signature: DerSignature = aik.sign(&cert_info);
+    let extensions = vec![
+        attestation_ca::raw_extension(SUBJECT_ALT_NAME, true, tpm_alt_name())?,
+        attestation_ca::raw_extension(EXTENDED_KEY_USAGE, false, tlv(&[0x30], &oid(TCG_KP_AIK)))?,
+    ];
+    let aik_public = p256::PublicKey::from(aik.verifying_key());
+    let certificate = issue(env, &ca, &aik_public, None, extensions)?;
+    Ok((
+        "tpm".into(),
+        Value::text_map(vec![
+            ("ver", Value::text("2.0")),
+            ("alg", Value::int(Algorithm::Es256.cose())),
+            (
+                "x5c",
+                Value::Array(vec![
+                    Value::Bytes(certificate),
+                    Value::Bytes(ca.cert_der.clone()),
+                ]),
+            ),
+            ("sig", Value::bytes(signature.as_bytes())),
+            ("certInfo", Value::Bytes(cert_info)),
+            ("pubArea", Value::Bytes(pub_area)),
+        ]),
+    ))
+}
+
+/// A TPM2B: a 16-bit big-endian size, then the bytes.
+fn tpm2b(bytes: &[u8]) -> Result<Vec<u8>, CtapError> {
+    let len = u16::try_from(bytes.len()).map_err(|_| CtapError::Other)?;
+    Ok([&len.to_be_bytes()[..], bytes].concat())
+}
+
+const SUBJECT_ALT_NAME: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.17");
+const EXTENDED_KEY_USAGE: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.37");
+/// tcg-kp-AIKCertificate, 2.23.133.8.3, as encoded arcs.
+const TCG_KP_AIK: &[u8] = &[0x67, 0x81, 0x05, 0x08, 0x03];
+
+/// An OBJECT IDENTIFIER element from its encoded arcs.
+fn oid(arcs: &[u8]) -> Vec<u8> {
+    tlv(&[0x06], arcs)
+}
+
+/// The AIK certificate's subject alternative name: one directoryName with
+/// tcg-at-tpmManufacturer, tcg-at-tpmModel and tcg-at-tpmVersion
+/// (2.23.133.2.1–3) as UTF8Strings.
+fn tpm_alt_name() -> Vec<u8> {
+    let attribute = |last_arc: u8, value: &str| {
+        let pair = [
+            oid(&[0x67, 0x81, 0x05, 0x02, last_arc]),
+            tlv(&[0x0C], value.as_bytes()),
+        ]
+        .concat();
+        tlv(&[0x31], &tlv(&[0x30], &pair))
+    };
+    let rdns = [
+        attribute(1, "id:49424D00"),
+        attribute(2, "softkey lab swtpm"),
+        attribute(3, "id:00020000"),
+    ]
+    .concat();
+    tlv(&[0x30], &tlv(&[0xA4], &tlv(&[0x30], &rdns)))
+}
+
+/// A fresh P-256 key from the environment's RNG.
+fn random_signing_key<E: Env>(env: &mut E) -> Result<SigningKey, CtapError> {
+    let mut bytes = zeroize::Zeroizing::new([0u8; 32]);
+    for _ in 0..64 {
+        env.fill_random(bytes.as_mut_slice());
+        if let Ok(key) = SigningKey::from_slice(bytes.as_slice()) {
+            return Ok(key);
+        }
+    }
+    Err(CtapError::Other)
 }
 
 #[cfg(test)]

@@ -58,7 +58,8 @@ pub fn authenticator(body: &Value) -> Result<Options, String> {
             "algorithms" => options.algorithms = algorithms(value)?,
             "attestation" => {
                 options.attestation = text(name, value)?.parse().map_err(|_| {
-                    "attestation must be self, batch, fido-u2f, apple or android-key".to_owned()
+                    "attestation must be self, batch, fido-u2f, apple, android-key or tpm"
+                        .to_owned()
                 })?;
             }
             "aaguid" => options.aaguid = aaguid(text(name, value)?)?,
@@ -377,7 +378,7 @@ mod tests {
             json!({"algorithms": []}),
             json!({"hasLargeBlob": true}),
             json!({"aaguid": "not-a-uuid"}),
-            json!({"attestation": "tpm"}),
+            json!({"attestation": "safetynet"}),
             json!([]),
         ] {
             assert!(authenticator(&body).is_err(), "{body}");

@@ -107,6 +107,7 @@ FORMATS = {
     "fido-u2f": AttestationFormat.FIDO_U2F,
     "apple": AttestationFormat.APPLE,
     "android-key": AttestationFormat.ANDROID_KEY,
+    "tpm": AttestationFormat.TPM,
 }
 AAGUID = "5f1c0d2e-7a3b-4c8d-9e0f-112233445566"
 
