@@ -76,6 +76,11 @@ impl Key {
         self.with_env(&Signals::new(), |auth, env| auth.power_up(env));
     }
 
+    /// The key's getInfo answer (status byte and CBOR), as a platform gets it.
+    pub fn get_info(&mut self) -> Vec<u8> {
+        self.with_env(&Signals::new(), |auth, env| auth.process_cbor(env, &[0x04]))
+    }
+
     /// Deliberate faults in the next answers (the test lab only).
     pub fn set_response_overrides(&mut self, overrides: softkey_authenticator::ResponseOverrides) {
         self.authenticator.set_response_overrides(overrides);

@@ -18,6 +18,7 @@
 //! | `POST /webauthn/authenticator/{id}/presence` | (W3C `isUserConsenting`, CDP `setAutomaticPresenceSimulation`) either or both |
 //! | `POST /webauthn/authenticator/{id}/pin`, `DELETE …/pin` | (softkey) set `{"pin": "…"}` or remove the PIN |
 //! | `POST /webauthn/authenticator/{id}/reset` | (softkey) authenticatorReset without the touch |
+//! | `GET /webauthn/authenticator/{id}/metadata` | (softkey) a FIDO MDS3 metadata statement for its AAGUID and CA |
 //! | `GET /webauthn/authenticator/{id}/attestation-ca` | (softkey) the PEM an RP trusts for batch attestation |
 //! | `POST /webauthn/authenticator/{id}/touch` | (softkey) approve the test of presence waiting (automaticPresenceSimulation false) |
 //! | `POST /webauthn/authenticator/{id}/credentials/{credentialId}/props` | Set Credential Properties |
@@ -82,6 +83,9 @@ pub fn handle(lab: &Lab, request: Request) -> Response {
             body().and_then(|b| add_credential(lab, id, &b))
         }
         ("GET", ["webauthn", "authenticator", id, "credentials"]) => get_credentials(lab, id),
+        ("GET", ["webauthn", "authenticator", id, "metadata"]) => {
+            lab.metadata(id).map_err(lab_error)
+        }
         ("GET", ["webauthn", "authenticator", id, "attestation-ca"]) => {
             lab.attestation_ca(id).map(Value::String).map_err(lab_error)
         }

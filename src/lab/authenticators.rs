@@ -260,6 +260,24 @@ impl Lab {
             .ok_or_else(|| LabError::invalid("no attestation CA"))
     }
 
+    /// A FIDO MDS3 metadata statement for the authenticator (`metadata.rs`).
+    pub fn metadata(&self, id: &str) -> Result<serde_json::Value, LabError> {
+        let options = self
+            .table()
+            .get(id)
+            .map(|a| a.options.clone())
+            .ok_or_else(|| LabError::no_authenticator(id))?;
+        let ca = self.attestation_ca(id)?;
+        let info = self.with_key(id, Key::get_info)?;
+        super::metadata::statement(
+            &super::options::format_aaguid(&options.aaguid),
+            &ca,
+            &info,
+            options.attestation,
+        )
+        .map_err(LabError::invalid)
+    }
+
     /// CDP `setResponseOverrideBits`: faults in the next answers.
     pub fn set_response_overrides(
         &self,

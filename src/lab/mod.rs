@@ -13,6 +13,7 @@ mod authenticators;
 mod client;
 mod events;
 mod http;
+mod metadata;
 mod options;
 mod presence;
 

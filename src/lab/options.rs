@@ -333,7 +333,7 @@ fn aaguid(text: &str) -> Result<[u8; 16], String> {
     Ok(out)
 }
 
-fn format_aaguid(aaguid: &[u8; 16]) -> String {
+pub fn format_aaguid(aaguid: &[u8; 16]) -> String {
     let hex: String = aaguid.iter().map(|b| format!("{b:02x}")).collect();
     format!(
         "{}-{}-{}-{}-{}",

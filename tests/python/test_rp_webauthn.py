@@ -191,3 +191,28 @@ def test_the_rp_rejects_what_the_lab_injects(lab):
     assert lab.call("POST", props, {"signCount": 0})[0] == 200
     with pytest.raises(InvalidAuthenticationResponse, match="sign count"):
         rp.login(client, registered.credential_id)
+
+
+def test_the_metadata_statement_is_a_trust_anchor(lab):
+    """GET …/metadata: an MDS3-shaped statement naming the AAGUID, the key's getInfo and its CA
+    as attestation root; an RP that trusts the statement's root verifies the key's batch
+    attestation."""
+    import base64
+    import textwrap
+
+    aid = add(lab, {"attestation": "batch", "aaguid": AAGUID})
+    status, got = lab.call("GET", f"/webauthn/authenticator/{aid}/metadata")
+    assert status == 200, got
+    statement = got["value"]
+    assert statement["aaguid"] == AAGUID
+    assert statement["protocolFamily"] == "fido2" and statement["schema"] == 3
+    assert statement["authenticatorGetInfo"]["aaguid"] == AAGUID.replace("-", "")
+    assert "FIDO_2_1" in statement["authenticatorGetInfo"]["versions"]
+    assert statement["attestationTypes"] == ["basic_full"]
+    root = statement["attestationRootCertificates"][0]
+    base64.b64decode(root, validate=True)
+    pem = ("-----BEGIN CERTIFICATE-----\n" + "\n".join(textwrap.wrap(root, 64))
+           + "\n-----END CERTIFICATE-----\n").encode()
+    rp = RelyingParty(AttestationConveyancePreference.DIRECT, {AttestationFormat.PACKED: [pem]})
+    registered = rp.register(client_for(lab, aid), "erin")
+    assert registered.aaguid == AAGUID
