@@ -20,6 +20,8 @@
 //! | `POST /webauthn/authenticator/{id}/reset` | (softkey) authenticatorReset without the touch |
 //! | `GET /webauthn/authenticator/{id}/metadata` | (softkey) a FIDO MDS3 metadata statement for its AAGUID and CA |
 //! | `GET /webauthn/authenticator/{id}/attestation-ca` | (softkey) the PEM an RP trusts for batch attestation |
+//! | `POST /webauthn/authenticator/{id}/faults` | (softkey) `{"nextStatuses": [CTAP status, …], "delayMs": n}` |
+//! | `POST /webauthn/authenticator/{id}/disconnect`, `…/power-cycle` | (softkey) drop the host's USB/IP connection; power-cycle also renews the key's RAM state |
 //! | `POST /webauthn/authenticator/{id}/touch` | (softkey) approve the test of presence waiting (automaticPresenceSimulation false) |
 //! | `POST /webauthn/authenticator/{id}/credentials/{credentialId}/props` | Set Credential Properties |
 //! | `POST /webauthn/authenticator/{id}/response-override-bits` | (CDP `setResponseOverrideBits`) `isBogusSignature`, `isBadUV`, `isBadUP` |
@@ -73,6 +75,21 @@ pub fn handle(lab: &Lab, request: Request) -> Response {
         ("POST", ["webauthn", "authenticator", id, "reset"]) => {
             lab.reset(id).map(|()| Value::Null).map_err(lab_error)
         }
+        ("POST", ["webauthn", "authenticator", id, "faults"]) => {
+            body().and_then(|b| set_faults(lab, id, &b))
+        }
+        (
+            "POST",
+            [
+                "webauthn",
+                "authenticator",
+                id,
+                verb @ ("disconnect" | "power-cycle"),
+            ],
+        ) => lab
+            .disconnect(id, *verb == "power-cycle")
+            .map(|attached| json!({ "wasAttached": attached }))
+            .map_err(lab_error),
         ("POST", ["webauthn", "authenticator", id, "touch"]) => {
             lab.touch(id).map(|()| Value::Null).map_err(lab_error)
         }
@@ -186,6 +203,13 @@ fn list_authenticators(lab: &Lab) -> Value {
 fn set_presence(lab: &Lab, id: &str, body: &Value) -> Result<Value, Response> {
     let change = options::presence_changes(body).map_err(|m| error(400, "invalid argument", m))?;
     lab.set_presence(id, change)
+        .map(|()| Value::Null)
+        .map_err(lab_error)
+}
+
+fn set_faults(lab: &Lab, id: &str, body: &Value) -> Result<Value, Response> {
+    let change = options::fault_changes(body).map_err(|m| error(400, "invalid argument", m))?;
+    lab.set_faults(id, change)
         .map(|()| Value::Null)
         .map_err(lab_error)
 }

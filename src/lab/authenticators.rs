@@ -7,8 +7,9 @@
 //! Lab authenticators never touch a vault: they exist for tests and vanish
 //! with the process.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
 
 use softkey_authenticator::{
     Algorithm, AttestationMode, BackupContents, BackupCredential, CounterMode,
@@ -51,9 +52,21 @@ pub struct Options {
     pub backup_state: bool,
 }
 
+/// Faults the transport-facing handler injects (`…/faults`).
+#[derive(Debug, Default)]
+pub struct Faults {
+    /// CTAP status bytes that answer the next CBOR requests, one each,
+    /// instead of the key.
+    pub next_statuses: VecDeque<u8>,
+    /// How long every request waits before the key sees it (a cancel ends
+    /// the wait with CTAP2_ERR_KEEPALIVE_CANCEL).
+    pub delay: Duration,
+}
+
 /// One lab authenticator.
 struct LabAuthenticator {
     key: Arc<Mutex<Key>>,
+    faults: Arc<Mutex<Faults>>,
     presence: LabPresence,
     options: Options,
 }
@@ -146,6 +159,7 @@ impl Lab {
             Box::new(presence.clone()),
             config,
         )));
+        let faults = Arc::new(Mutex::new(Faults::default()));
         let device = DeviceConfig {
             bus_id: id.clone(),
             busnum: BUSNUM,
@@ -157,6 +171,7 @@ impl Lab {
                 device,
                 SharedKey {
                     key: Arc::clone(&key),
+                    faults: Arc::clone(&faults),
                     events: Arc::clone(&self.events),
                     id: id.clone(),
                 },
@@ -166,6 +181,7 @@ impl Lab {
             id.clone(),
             LabAuthenticator {
                 key,
+                faults,
                 presence,
                 options,
             },
@@ -258,6 +274,34 @@ impl Lab {
         self.with_key(id, |key| attestation_ca_pem(key.store()))?
             .map_err(|e| LabError::invalid(e.to_string()))?
             .ok_or_else(|| LabError::invalid("no attestation CA"))
+    }
+
+    /// Changes the injected faults (`change` edits the current ones).
+    pub fn set_faults(&self, id: &str, change: impl FnOnce(&mut Faults)) -> Result<(), LabError> {
+        let faults = {
+            let table = self.table();
+            Arc::clone(
+                &table
+                    .get(id)
+                    .ok_or_else(|| LabError::no_authenticator(id))?
+                    .faults,
+            )
+        };
+        change(&mut faults.lock().unwrap_or_else(PoisonError::into_inner));
+        Ok(())
+    }
+
+    /// Drops the USB/IP connection of the host that attached the
+    /// authenticator (it stays, and may be attached again); with
+    /// `power_cycle`, its RAM state is renewed too, as when a key is
+    /// unplugged and plugged back (PIN tokens gone, the reset window open).
+    pub fn disconnect(&self, id: &str, power_cycle: bool) -> Result<bool, LabError> {
+        if power_cycle {
+            self.with_key(id, Key::power_cycle)?;
+        } else {
+            self.with_key(id, |_| ())?;
+        }
+        Ok(self.exports.disconnect(id))
     }
 
     /// A FIDO MDS3 metadata statement for the authenticator (`metadata.rs`).
@@ -421,6 +465,7 @@ fn bus_id(devnum: u32) -> String {
 /// the events each answer makes.
 struct SharedKey {
     key: Arc<Mutex<Key>>,
+    faults: Arc<Mutex<Faults>>,
     events: Arc<EventLog>,
     id: String,
 }
@@ -434,6 +479,21 @@ impl SharedKey {
 impl MessageHandler for SharedKey {
     fn handle(&mut self, request: Request, signals: &Signals) -> Vec<u8> {
         let cbor = request.kind == RequestKind::Cbor;
+        let (injected, delay) = {
+            let mut faults = self.faults.lock().unwrap_or_else(PoisonError::into_inner);
+            let injected = if cbor {
+                faults.next_statuses.pop_front()
+            } else {
+                None
+            };
+            (injected, faults.delay)
+        };
+        if !delay.is_zero() && signals.wait_cancelled(delay) {
+            return self.refusal(request.kind, Refusal::Cancelled);
+        }
+        if let Some(status) = injected {
+            return vec![status];
+        }
         let payload = cbor.then(|| request.payload.clone());
         let response = self.lock().handle(request, signals);
         if let Some((kind, details)) = payload.and_then(|p| events::of_exchange(&p, &response)) {

@@ -13,7 +13,10 @@ use softkey_authenticator::{
 };
 use zeroize::Zeroizing;
 
-use super::authenticators::Options;
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use super::authenticators::{Faults, Options};
 use super::presence::PresencePolicy;
 
 /// Add Virtual Authenticator's parameters.
@@ -100,6 +103,49 @@ pub fn presence_changes(body: &Value) -> Result<impl FnOnce(&mut PresencePolicy)
         }
         if let Some(a) = automatic {
             p.automatic = a;
+        }
+    })
+}
+
+/// The fault controls: `nextStatuses` (CTAP status bytes, 1–255, that
+/// answer the next CBOR requests; replaces any left) and `delayMs` (every
+/// request waits this long first, at most 60 s); absent ones stay.
+pub fn fault_changes(body: &Value) -> Result<impl FnOnce(&mut Faults), String> {
+    let mut statuses = None;
+    let mut delay = None;
+    for (name, value) in object(body)? {
+        match name.as_str() {
+            "nextStatuses" => {
+                let list = value
+                    .as_array()
+                    .ok_or("nextStatuses must be a list of numbers")?;
+                let parsed = list
+                    .iter()
+                    .map(|s| {
+                        s.as_u64()
+                            .and_then(|n| u8::try_from(n).ok())
+                            .filter(|&n| n != 0)
+                            .ok_or_else(|| "each status is a CTAP error code, 1 to 255".to_owned())
+                    })
+                    .collect::<Result<VecDeque<u8>, String>>()?;
+                statuses = Some(parsed);
+            }
+            "delayMs" => {
+                let ms = value
+                    .as_u64()
+                    .filter(|&ms| ms <= 60_000)
+                    .ok_or("delayMs must be 0 to 60000")?;
+                delay = Some(Duration::from_millis(ms));
+            }
+            other => return Err(format!("unknown fault {other:?}")),
+        }
+    }
+    Ok(move |f: &mut Faults| {
+        if let Some(s) = statuses {
+            f.next_statuses = s;
+        }
+        if let Some(d) = delay {
+            f.delay = d;
         }
     })
 }

@@ -347,3 +347,46 @@ def test_events_say_what_each_authenticator_did(lab):
     assert later["value"] == {"events": [], "last": got["value"]["last"]}
     assert lab.call("GET", "/webauthn/events?after=x")[0] == 400
     device.close()
+
+
+def test_faults_statuses_delays_and_a_dropped_connection(lab):
+    import time
+
+    aid = lab.cli("add").strip()
+    device = open_device("127.0.0.1", lab.usbip_port, aid)
+    ctap = Ctap2(device)
+    faults = f"/webauthn/authenticator/{aid}/faults"
+    # The next two CBOR requests get these statuses; the third is the key's own answer.
+    assert lab.call("POST", faults, {"nextStatuses": [0x2F, 0x27]})[0] == 200
+    for code in (CtapError.ERR.USER_ACTION_TIMEOUT, CtapError.ERR.OPERATION_DENIED):
+        with pytest.raises(CtapError) as refused:
+            ctap.get_assertion(RP.id, secrets.token_bytes(32))
+        assert refused.value.code == code
+    with pytest.raises(CtapError) as real:
+        ctap.get_assertion(RP.id, secrets.token_bytes(32))
+    assert real.value.code == CtapError.ERR.NO_CREDENTIALS
+    # A delay: every request waits first.
+    assert lab.call("POST", faults, {"delayMs": 400})[0] == 200
+    started = time.monotonic()
+    ctap.get_info()
+    assert time.monotonic() - started >= 0.4
+    assert lab.call("POST", faults, {"delayMs": 0})[0] == 200
+    assert lab.call("POST", faults, {"nextStatuses": [0]})[0] == 400
+    # A dropped connection: the host sees the key unplugged; it is still there to attach.
+    _, dropped = lab.call("POST", f"/webauthn/authenticator/{aid}/disconnect")
+    assert dropped["value"] == {"wasAttached": True}
+    with pytest.raises(OSError):
+        Ctap2(device).get_info()
+    device.close()
+    again = None
+    for _ in range(100):
+        try:
+            again = open_device("127.0.0.1", lab.usbip_port, aid)
+            break
+        except OSError:
+            time.sleep(0.02)
+    assert again is not None
+    assert Ctap2(again).get_info().versions
+    _, cycled = lab.call("POST", f"/webauthn/authenticator/{aid}/power-cycle")
+    assert cycled["value"] == {"wasAttached": True}
+    again.close()

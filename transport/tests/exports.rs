@@ -87,6 +87,27 @@ fn devices_come_and_go_and_each_is_its_own_key() {
     assert!(closes(&mut again.s));
     hid2.ping(c2, b"still here");
 
+    // Disconnecting keeps the device exported: the host may import it again.
+    assert!(exports.disconnect("1-2"));
+    assert!(closes(&mut hid2.u.s));
+    // The connection's thread lets go of the device just after the close.
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while exports.disconnect("1-2") {
+        assert!(Instant::now() < deadline, "the closed host still holds 1-2");
+        thread::sleep(Duration::from_millis(10));
+    }
+    let deadline = Instant::now() + Duration::from_secs(3);
+    let mut hid2 = loop {
+        let (u, status) = Usbip::import(addr, "1-2");
+        if status == 0 {
+            break Hid::new(u);
+        }
+        assert!(Instant::now() < deadline, "1-2 never attached again");
+        thread::sleep(Duration::from_millis(10));
+    };
+    let c2 = hid2.init();
+    hid2.ping(c2, b"back again");
+
     // The bus id is free again for a new device.
     exports
         .add(device(1), TestHandler(Probe::default()))

@@ -136,6 +136,11 @@ impl Export {
         }
     }
 
+    /// The connection that imported it, if one has.
+    pub(crate) fn attached_connection(&self) -> Option<u64> {
+        *lock(&self.attached)
+    }
+
     /// Ends the export: no new import, no more winks (the wink thread is
     /// joined). Returns the connection that holds the device, for the
     /// caller to close.

@@ -256,6 +256,22 @@ impl Exports {
         true
     }
 
+    /// Closes the connection of the host that imported this device, which
+    /// stays exported: the host sees it unplugged and may import it again.
+    /// False if no host has it.
+    pub fn disconnect(&self, bus_id: &str) -> bool {
+        let Some(connection) = self
+            .registry
+            .exports
+            .get(bus_id.as_bytes())
+            .and_then(|export| export.attached_connection())
+        else {
+            return false;
+        };
+        self.registry.close(connection);
+        true
+    }
+
     /// The bus ids exported now, in DEVLIST order.
     pub fn bus_ids(&self) -> Vec<String> {
         self.registry.exports.bus_ids()
