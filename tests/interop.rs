@@ -1,6 +1,7 @@
 //! Clients that are not ours: Debian's `usbip` tool lists the exported
 //! device, and python-fido2 2.x registers and logs in username-free through
-//! a USB/IP connection class (tests/python/usbip_hid.py).
+//! a USB/IP connection class (clients/python/softkey_lab/usbip.py), and the
+//! lab's Python client package installs with pip.
 
 #![allow(clippy::unwrap_used, clippy::indexing_slicing)] // test code: a failed unwrap is a failed test
 
@@ -70,5 +71,53 @@ fn python_fido2_suite() {
     assert!(
         summary.contains(" passed") && !summary.contains("skipped"),
         "{summary}"
+    );
+}
+
+/// The lab's Python client (clients/python) installs with pip as its README
+/// says, and the installed package registers its pytest fixture.
+#[test]
+#[cfg_attr(
+    missing_python_venv,
+    ignore = "needs python3 with venv, not found (apt-get install python3-venv)"
+)]
+fn lab_client_package_installs_with_pip() {
+    let python = common::python::with_fido2();
+    let package = Path::new(env!("CARGO_MANIFEST_DIR")).join("clients/python");
+    let target = common::TempDir::new("lab-client");
+    let installed = Command::new(&python)
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--no-deps",
+            "--target",
+        ])
+        .arg(target.path())
+        .arg(&package)
+        .output()
+        .unwrap();
+    assert!(
+        installed.status.success(),
+        "pip install clients/python failed:\n{}",
+        String::from_utf8_lossy(&installed.stderr)
+    );
+    let entry_points = Command::new(&python)
+        .args([
+            "-c",
+            "import importlib.metadata as m, softkey_lab, softkey_lab.pytest_plugin; \
+             print([e.value for e in m.entry_points(group='pytest11') if e.name == 'softkey_lab'])",
+        ])
+        .env("PYTHONPATH", target.path())
+        .current_dir(target.path())
+        .output()
+        .unwrap();
+    let printed = String::from_utf8_lossy(&entry_points.stdout);
+    assert!(
+        printed.contains("softkey_lab.pytest_plugin"),
+        "{printed}\n{}",
+        String::from_utf8_lossy(&entry_points.stderr)
     );
 }

@@ -14,7 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from usbip_hid import open_device
+from usbip_hid import open_device  # also puts clients/python on sys.path
+
+# The softkey_lab package's fixture (clients/python), as `pip install` would register it.
+pytest_plugins = ["softkey_lab.pytest_plugin"]
 
 PASSPHRASE = "interop passphrase"
 

@@ -25,6 +25,7 @@ from fido2.client import DefaultClientDataCollector, Fido2Client, UserInteractio
 from fido2.server import Fido2Server
 
 from test_interop import RP, _client, _register, _user, _usernameless_login
+from softkey_lab import LabServer
 from usbip_hid import open_device
 
 
@@ -47,54 +48,32 @@ class PinInteraction(UserInteraction):
         return True
 
 
-class LabProcess:
-    def __init__(self, workdir: Path):
-        self.token_file = workdir / "lab-token"
-        self.proc = subprocess.Popen(
-            [os.environ["SOFTKEY_BIN"], "lab", "serve", "--listen", "127.0.0.1:0", "--api", "127.0.0.1:0",
-             "--token-file", str(self.token_file)],
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )
-        line = self.proc.stdout.readline()
-        match = re.match(r"softkey lab: USB/IP on 127\.0\.0\.1:(\d+), API on (http://\S+)", line)
-        assert match, f"unexpected first line {line!r}: {self.proc.stderr.read()}"
-        self.usbip_port = int(match.group(1))
-        self.api = match.group(2)
-        self.token = self.token_file.read_text()
-
-    def call(self, method: str, path: str, body=None, token: str | None = None):
-        data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(self.api + path, data=data, method=method)
-        request.add_header("Authorization", f"Bearer {self.token if token is None else token}")
-        try:
-            with urllib.request.urlopen(request, timeout=10) as response:
-                return response.status, json.load(response)
-        except urllib.error.HTTPError as error:
-            return error.code, json.load(error)
-
-    def cli(self, *args: str, stdin: str = "") -> str:
-        """`softkey lab VERB ...` against this lab."""
-        api = self.api.removeprefix("http://")
-        done = subprocess.run(
-            [os.environ["SOFTKEY_BIN"], "lab", *args, "--api", api, "--token-file", str(self.token_file)],
-            input=stdin, capture_output=True, text=True, timeout=30)
-        assert done.returncode == 0, done.stderr
-        return done.stdout
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(timeout=10)
+def cli(lab, *args: str, stdin: str = "") -> str:
+    """`softkey lab VERB ...` against this lab."""
+    done = subprocess.run(
+        [lab.binary, "lab", *args, "--api", lab.api.removeprefix("http://"),
+         "--token-file", str(lab.token_file)],
+        input=stdin, capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
 
 
 @pytest.fixture
-def lab():
+def lab(request):
+    """The softkey_lab package's fixture (clients/python): a fresh `softkey lab serve`."""
+    if "SOFTKEY_BIN" not in os.environ:
+        pytest.skip("SOFTKEY_BIN is not set (tests/interop.rs sets it)")
+    return request.getfixturevalue("softkey_lab")
+
+
+def test_the_token_file_goes_with_the_lab():
     if "SOFTKEY_BIN" not in os.environ:
         pytest.skip("SOFTKEY_BIN is not set (tests/interop.rs sets it)")
     with tempfile.TemporaryDirectory() as tmp:
-        process = LabProcess(Path(tmp))
-        yield process
-        process.stop()
-        assert not process.token_file.exists(), "the token file is removed at exit"
+        Path(tmp).chmod(0o700)
+        with LabServer(Path(tmp)) as server:
+            assert server.token_file.exists()
+        assert not server.token_file.exists(), "the token file is removed at exit"
 
 
 def test_the_api_needs_the_token_kept_private(lab):
@@ -282,10 +261,10 @@ def test_cli_verbs_cover_what_rp_test_scripts_do(lab):
     scripts need (PIN set and cleared, a touch, a reset) without speaking HTTP."""
     import threading
 
-    aid = lab.cli("add", "--options", json.dumps({"automaticPresenceSimulation": False})).strip()
+    aid = cli(lab, "add", "--options", json.dumps({"automaticPresenceSimulation": False})).strip()
     assert aid == "1-1"
-    assert json.loads(lab.cli("list"))[0]["options"]["automaticPresenceSimulation"] is False
-    lab.cli("pin", aid, stdin="482910\n")
+    assert json.loads(cli(lab, "list"))[0]["options"]["automaticPresenceSimulation"] is False
+    cli(lab, "pin", aid, stdin="482910\n")
     device = open_device("127.0.0.1", lab.usbip_port, aid)
     ctap = Ctap2(device)
     assert ctap.get_info().options["clientPin"] is True
@@ -300,18 +279,18 @@ def test_cli_verbs_cover_what_rp_test_scripts_do(lab):
 
     waiting = threading.Thread(target=register)
     waiting.start()
-    lab.cli("touch", aid)
+    cli(lab, "touch", aid)
     waiting.join(timeout=20)
     assert result["auth_data"].is_user_verified()
-    assert len(json.loads(lab.cli("credentials", aid))) == 1
-    lab.cli("pin", aid, "--clear")
+    assert len(json.loads(cli(lab, "credentials", aid))) == 1
+    cli(lab, "pin", aid, "--clear")
     assert Ctap2(device).get_info().options["clientPin"] is False
-    assert len(json.loads(lab.cli("credentials", aid))) == 1, "clearing the PIN keeps credentials"
-    lab.cli("reset", aid)
-    assert json.loads(lab.cli("credentials", aid)) == []
-    lab.cli("remove", aid)
-    assert json.loads(lab.cli("list")) == []
-    done = subprocess.run([os.environ["SOFTKEY_BIN"], "lab", "touch", aid, "--api",
+    assert len(json.loads(cli(lab, "credentials", aid))) == 1, "clearing the PIN keeps credentials"
+    cli(lab, "reset", aid)
+    assert json.loads(cli(lab, "credentials", aid)) == []
+    cli(lab, "remove", aid)
+    assert json.loads(cli(lab, "list")) == []
+    done = subprocess.run([lab.binary, "lab", "touch", aid, "--api",
                            lab.api.removeprefix("http://"), "--token-file", str(lab.token_file)],
                           capture_output=True, text=True, timeout=30)
     assert done.returncode != 0 and "no lab authenticator" in done.stderr
@@ -323,13 +302,13 @@ def test_events_say_what_each_authenticator_did(lab):
 
     _, first = lab.call("GET", "/webauthn/events")
     start = first["value"]["last"]
-    aid = lab.cli("add").strip()
+    aid = cli(lab, "add").strip()
     device = open_device("127.0.0.1", lab.usbip_port, aid)
     rp = Fido2Server(RP)
     credential = _register(_client(device), rp, _user("gus"))
     state, selection = _usernameless_login(_client(device), rp)
     rp.authenticate_complete(state, [credential], selection.get_response(0))
-    lab.cli("pin", aid, stdin="2468\n")
+    cli(lab, "pin", aid, stdin="2468\n")
     with pytest.raises(CtapError):
         ClientPin(Ctap2(device)).get_pin_token("1357")
     status, got = lab.call("GET", f"/webauthn/events?after={start}&wait=5")
@@ -352,7 +331,7 @@ def test_events_say_what_each_authenticator_did(lab):
 def test_faults_statuses_delays_and_a_dropped_connection(lab):
     import time
 
-    aid = lab.cli("add").strip()
+    aid = cli(lab, "add").strip()
     device = open_device("127.0.0.1", lab.usbip_port, aid)
     ctap = Ctap2(device)
     faults = f"/webauthn/authenticator/{aid}/faults"

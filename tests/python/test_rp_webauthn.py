@@ -28,7 +28,8 @@ from webauthn.helpers.structs import (
     UserVerificationRequirement,
 )
 
-from test_lab import LabProcess, b64
+from softkey_lab import Lab
+from test_lab import b64
 from usbip_hid import open_device
 
 RP_ID = "example.com"
@@ -36,13 +37,10 @@ ORIGIN = "https://example.com"
 
 
 @pytest.fixture
-def lab():
+def lab(request):
     if "SOFTKEY_BIN" not in os.environ:
         pytest.skip("SOFTKEY_BIN is not set (tests/interop.rs sets it)")
-    with tempfile.TemporaryDirectory() as tmp:
-        process = LabProcess(Path(tmp))
-        yield process
-        process.stop()
+    return request.getfixturevalue("softkey_lab")
 
 
 class RelyingParty:
@@ -86,13 +84,13 @@ class RelyingParty:
         return verified
 
 
-def client_for(lab: LabProcess, aid: str) -> Fido2Client:
+def client_for(lab: Lab, aid: str) -> Fido2Client:
     device = open_device("127.0.0.1", lab.usbip_port, aid)
     return Fido2Client(device, client_data_collector=DefaultClientDataCollector(ORIGIN),
                        user_interaction=UserInteraction())
 
 
-def add(lab: LabProcess, options: dict) -> str:
+def add(lab: Lab, options: dict) -> str:
     status, created = lab.call("POST", "/webauthn/authenticator", options)
     assert status == 200, created
     return created["value"]
