@@ -51,6 +51,7 @@ mod lookup;
 mod memory_store;
 mod pin;
 mod presence;
+mod profile;
 mod record;
 mod response_overrides;
 mod secrets;
@@ -88,5 +89,6 @@ pub use keys::{
     generate_rsa_primes,
 };
 pub use memory_store::MemoryStore;
+pub use profile::{CtapVersion, ExtensionSet};
 pub use response_overrides::ResponseOverrides;
 pub use status::CtapError;

@@ -13,10 +13,10 @@ use std::time::Duration;
 
 use softkey_authenticator::{
     Algorithm, AttestationMode, BackupContents, BackupCredential, CounterMode,
-    CredentialProperties, CredentialSelector, MemoryStore, ResponseOverrides, attestation_ca_pem,
-    credential_properties, delete_credentials, export_backup, factory_reset, import_backup,
-    provision_pin, provision_test_attestation, remove_pin, set_attestation_mode,
-    set_credential_properties,
+    CredentialProperties, CredentialSelector, CtapVersion, ExtensionSet, MemoryStore,
+    ResponseOverrides, attestation_ca_pem, credential_properties, delete_credentials,
+    export_backup, factory_reset, import_backup, provision_pin, provision_test_attestation,
+    remove_pin, set_attestation_mode, set_credential_properties,
 };
 use softkey_transport::{
     DeviceConfig, Exports, MessageHandler, Refusal, Request, RequestKind, Signals, Winker,
@@ -50,6 +50,10 @@ pub struct Options {
     /// `defaultBackupEligibility`, `defaultBackupState`.
     pub backup_eligible: bool,
     pub backup_state: bool,
+    /// W3C `protocol` / CDP `ctap2Version`.
+    pub ctap_version: CtapVersion,
+    /// W3C `extensions`, CDP `hasLargeBlob`, `hasCredBlob`, … .
+    pub extensions: ExtensionSet,
 }
 
 /// Faults the transport-facing handler injects (`…/faults`).
@@ -152,6 +156,8 @@ impl Lab {
             counter_mode: options.counter_mode,
             backup_eligible: options.backup_eligible,
             backup_state: options.backup_state,
+            ctap_version: options.ctap_version,
+            extensions: options.extensions,
             ..Default::default()
         };
         let key = Arc::new(Mutex::new(Key::new(

@@ -9,7 +9,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Map, Value, json};
 use softkey_authenticator::{
     Algorithm, AttestationMode, BackupAlgorithm, BackupCredential, CounterMode,
-    CredentialProperties, DEFAULT_AAGUID, DEFAULT_ALGORITHMS, ResponseOverrides, SignCounterKind,
+    CredentialProperties, CtapVersion, DEFAULT_AAGUID, DEFAULT_ALGORITHMS, ExtensionSet,
+    ResponseOverrides, SignCounterKind,
 };
 use zeroize::Zeroizing;
 
@@ -29,22 +30,36 @@ pub fn authenticator(body: &Value) -> Result<Options, String> {
             automatic: true,
         },
         counter_mode: CounterMode::PerCredential,
+        ctap_version: CtapVersion::Ctap21,
+        extensions: ExtensionSet::default(),
         attestation: AttestationMode::SelfAttestation,
         aaguid: DEFAULT_AAGUID,
         backup_eligible: false,
         backup_state: false,
     };
+    let mut protocol_2_0 = false;
+    let mut version = None;
     for (name, value) in fields {
         match name.as_str() {
             // W3C `protocol`, CDP `protocol` + `ctap2Version`.
+            // W3C: "ctap2" is CTAP 2.0, "ctap2_1" 2.1; CDP's ctap2Version
+            // refines "ctap2". U2F-only and CTAP 2.2 profiles are not built.
             "protocol" => match text(name, value)? {
-                "ctap2" | "ctap2_1" => {}
+                "ctap2" => protocol_2_0 = true,
+                "ctap2_1" => options.ctap_version = CtapVersion::Ctap21,
                 other => return Err(not_yet(name, other)),
             },
             "ctap2Version" => match text(name, value)? {
-                "ctap2_1" => {}
+                "ctap2_0" => version = Some(CtapVersion::Ctap20),
+                "ctap2_1" => version = Some(CtapVersion::Ctap21),
                 other => return Err(not_yet(name, other)),
             },
+            "extensions" => options.extensions = extension_list(value)?,
+            "hasLargeBlob" => options.extensions.large_blob = flag(name, value)?,
+            "hasCredBlob" => options.extensions.cred_blob = flag(name, value)?,
+            "hasMinPinLength" => options.extensions.min_pin_length = flag(name, value)?,
+            "hasPrf" | "hasHmacSecret" => options.extensions.hmac_secret = flag(name, value)?,
+            "hasHmacSecretMc" => options.extensions.hmac_secret_mc = flag(name, value)?,
             "transport" => match text(name, value)? {
                 "usb" => {}
                 other => {
@@ -81,6 +96,12 @@ pub fn authenticator(body: &Value) -> Result<Options, String> {
             }
             other => return Err(not_yet(other, &value.to_string())),
         }
+    }
+    // CDP: protocol "ctap2" with ctap2Version; W3C: "ctap2" alone is 2.0.
+    if let Some(version) = version {
+        options.ctap_version = version;
+    } else if protocol_2_0 {
+        options.ctap_version = CtapVersion::Ctap20;
     }
     Ok(options)
 }
@@ -168,8 +189,19 @@ pub fn response_overrides(body: &Value) -> Result<ResponseOverrides, String> {
 /// How `GET /webauthn/authenticators` shows an authenticator's options.
 pub fn describe(options: &Options) -> Value {
     json!({
-        "protocol": "ctap2",
-        "ctap2Version": "ctap2_1",
+        "protocol": match options.ctap_version {
+            CtapVersion::Ctap20 => "ctap2",
+            CtapVersion::Ctap21 => "ctap2_1",
+        },
+        "ctap2Version": match options.ctap_version {
+            CtapVersion::Ctap20 => "ctap2_0",
+            CtapVersion::Ctap21 => "ctap2_1",
+        },
+        "hasLargeBlob": options.extensions.large_blob,
+        "hasCredBlob": options.extensions.cred_blob,
+        "hasMinPinLength": options.extensions.min_pin_length,
+        "hasHmacSecret": options.extensions.hmac_secret,
+        "hasHmacSecretMc": options.extensions.hmac_secret_mc,
         "transport": "usb",
         "hasResidentKey": true,
         "hasUserVerification": false,
@@ -389,6 +421,25 @@ pub fn format_aaguid(aaguid: &[u8; 16]) -> String {
         hex.get(16..20).unwrap_or_default(),
         hex.get(20..).unwrap_or_default()
     )
+}
+
+/// W3C `extensions`: the identifiers the key supports; those of softkey's
+/// optional extensions not named are off.
+fn extension_list(value: &Value) -> Result<ExtensionSet, String> {
+    let names: Vec<&str> = value
+        .as_array()
+        .ok_or("extensions must be a list of identifiers")?
+        .iter()
+        .map(|n| n.as_str().ok_or("extensions must be a list of identifiers"))
+        .collect::<Result<_, _>>()?;
+    let has = |ids: &[&str]| ids.iter().any(|id| names.contains(id));
+    Ok(ExtensionSet {
+        hmac_secret: has(&["hmac-secret", "prf"]),
+        hmac_secret_mc: has(&["hmac-secret-mc"]),
+        cred_blob: has(&["credBlob"]),
+        large_blob: has(&["largeBlob", "largeBlobKey"]),
+        min_pin_length: has(&["minPinLength"]),
+    })
 }
 
 fn not_yet(name: &str, value: &str) -> String {

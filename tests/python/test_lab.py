@@ -83,7 +83,7 @@ def test_the_api_needs_the_token_kept_private(lab):
 
 
 def test_authenticators_are_separate_keys_with_w3c_credential_controls(lab):
-    status, first = lab.call("POST", "/webauthn/authenticator", {"protocol": "ctap2", "transport": "usb"})
+    status, first = lab.call("POST", "/webauthn/authenticator", {"protocol": "ctap2_1", "transport": "usb"})
     assert status == 200, first
     status, second = lab.call("POST", "/webauthn/authenticator", {"hasResidentKey": True})
     assert status == 200, second
@@ -369,3 +369,22 @@ def test_faults_statuses_delays_and_a_dropped_connection(lab):
     _, cycled = lab.call("POST", f"/webauthn/authenticator/{aid}/power-cycle")
     assert cycled["value"] == {"wasAttached": True}
     again.close()
+
+
+def test_profiles_a_ctap_2_0_key_and_a_key_without_extensions(lab):
+    """W3C protocol "ctap2" (CTAP 2.0) and the CDP extension switches: getInfo lists only what
+    such a key has, and python-fido2 still registers on it."""
+    old = lab.add_authenticator(protocol="ctap2")
+    info = Ctap2(lab.open_device(old)).get_info()
+    assert info.versions == ["U2F_V2", "FIDO_2_0"]
+    assert "credMgmt" not in info.options and info.pin_uv_protocols == [1]
+    assert lab.authenticators()[0]["options"]["ctap2Version"] == "ctap2_0"
+    bare = lab.add_authenticator(hasCredBlob=False, hasLargeBlob=False, hasPrf=False)
+    info = Ctap2(lab.open_device(bare)).get_info()
+    assert "credBlob" not in info.extensions and "hmac-secret" not in info.extensions
+    assert "largeBlobs" not in info.options
+    device = lab.open_device(old)
+    _register(_client(device), Fido2Server(RP), _user("hal"))
+    device.close()
+    status, refused = lab.call("POST", "/webauthn/authenticator", {"protocol": "ctap1/u2f"})
+    assert status == 400 and "protocol" in refused["value"]["message"]

@@ -19,6 +19,7 @@ use crate::env::Env;
 use crate::error::Error;
 use crate::keys::{Algorithm, DEFAULT_ENABLED};
 use crate::pin::PinState;
+use crate::profile::{CtapVersion, ExtensionSet};
 use crate::response_overrides::ResponseOverrides;
 use crate::secrets::SecretsCache;
 use crate::state::{AssertionState, ManagementState};
@@ -52,6 +53,10 @@ pub struct Config {
     /// authenticator's defaultBackupEligibility / defaultBackupState).
     pub backup_eligible: bool,
     pub backup_state: bool,
+    /// The CTAP version the key presents (a test-lab option).
+    pub ctap_version: CtapVersion,
+    /// The extensions the key has (a test-lab option; all by default).
+    pub extensions: ExtensionSet,
 }
 
 /// Hardware keys stop at 25–256 passkeys; softkey has no such limit. The
@@ -67,6 +72,8 @@ impl Default for Config {
             counter_mode: CounterMode::Global,
             backup_eligible: false,
             backup_state: false,
+            ctap_version: CtapVersion::Ctap21,
+            extensions: ExtensionSet::default(),
         }
     }
 }
@@ -161,6 +168,16 @@ impl Authenticator {
         }
     }
 
+    /// Whether the key has the extension with this identifier: its
+    /// extension set, and for a CTAP 2.0 key only what 2.0 keys had
+    /// (hmac-secret and credProtect).
+    pub(crate) fn has_extension(&self, identifier: &str) -> bool {
+        use crate::extensions::{CRED_PROTECT, HMAC_SECRET};
+        let in_version = self.config.ctap_version != CtapVersion::Ctap20
+            || matches!(identifier, HMAC_SECRET | CRED_PROTECT);
+        in_version && self.config.extensions.has(identifier)
+    }
+
     /// When [`Self::power_up`] last ran, on the `Env::now` clock.
     pub fn powered_up_at(&self) -> Option<Duration> {
         self.powered_up_at
@@ -244,6 +261,22 @@ impl Authenticator {
         // subcommands).
         if !command.is_credential_management() {
             self.management.enumeration = None;
+        }
+        // A CTAP 2.0 key has none of 2.1's commands; a key without large
+        // blobs has no largeBlobs command.
+        let lacks = match command {
+            Command::CredentialManagement
+            | Command::CredentialManagementPreview
+            | Command::Selection
+            | Command::Config => self.config.ctap_version == CtapVersion::Ctap20,
+            Command::LargeBlobs => {
+                self.config.ctap_version == CtapVersion::Ctap20
+                    || !self.config.extensions.large_blob
+            }
+            _ => false,
+        };
+        if lacks {
+            return Err(CtapError::InvalidCommand.into());
         }
         match command {
             Command::MakeCredential => self.make_credential(env, params).map(Some),

@@ -37,6 +37,9 @@ impl Authenticator {
         permission: Permission,
         rp_id: Option<&str>,
     ) -> Result<(), Error> {
+        if protocol == 2 && self.config.ctap_version == crate::profile::CtapVersion::Ctap20 {
+            return Err(CtapError::InvalidParameter.into());
+        }
         let protocol = PinProtocol::from_number(protocol)?;
         if !self.pin_is_set(env)? {
             return Err(CtapError::PinNotSet.into());

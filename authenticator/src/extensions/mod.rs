@@ -68,6 +68,35 @@ impl<'a> McExtensions<'a> {
     }
 }
 
+impl McExtensions<'_> {
+    /// The inputs of extensions the key has; the others are ignored like
+    /// unknown ones (§6.1.2 step 13).
+    pub(crate) fn restricted_to(mut self, has: impl Fn(&str) -> bool) -> Self {
+        if !has(CRED_PROTECT) {
+            self.cred_protect = None;
+        }
+        if !has(HMAC_SECRET) {
+            self.hmac_secret = false;
+        }
+        if !has(HMAC_SECRET_MC) {
+            self.hmac_secret_mc = None;
+        }
+        if !has(CRED_BLOB) {
+            self.cred_blob = None;
+        }
+        if !has(LARGE_BLOB_KEY) {
+            self.large_blob_key = false;
+        }
+        if !has(MIN_PIN_LENGTH) {
+            self.min_pin_length = false;
+        }
+        if !has(THIRD_PARTY_PAYMENT) {
+            self.third_party_payment = false;
+        }
+        self
+    }
+}
+
 /// getAssertion extension inputs (§6.2.1 parameter 0x04).
 #[derive(Debug, Default)]
 pub(crate) struct GaExtensions<'a> {
@@ -89,6 +118,25 @@ impl<'a> GaExtensions<'a> {
             large_blob_key: large_blob_key::parse(f.text(LARGE_BLOB_KEY))?,
             third_party_payment: flag(f.text(THIRD_PARTY_PAYMENT))?,
         })
+    }
+}
+
+impl GaExtensions<'_> {
+    /// As [`McExtensions::restricted_to`].
+    pub(crate) fn restricted_to(mut self, has: impl Fn(&str) -> bool) -> Self {
+        if !has(HMAC_SECRET) {
+            self.hmac_secret = None;
+        }
+        if !has(CRED_BLOB) {
+            self.cred_blob = false;
+        }
+        if !has(LARGE_BLOB_KEY) {
+            self.large_blob_key = false;
+        }
+        if !has(THIRD_PARTY_PAYMENT) {
+            self.third_party_payment = false;
+        }
+        self
     }
 }
 

@@ -20,6 +20,7 @@ use crate::pin::protocol::{PinProtocol, SharedSecret};
 use crate::pin::retries::{self, MAX_PIN_RETRIES};
 use crate::pin::{DeviceSettings, MAX_PIN_BYTES, Permission, persistent};
 use crate::presence;
+use crate::profile::CtapVersion;
 use crate::status::CtapError;
 
 /// §6.5.5.5: newPinEnc carries the PIN padded with zeros to 64 bytes.
@@ -123,6 +124,16 @@ impl Authenticator {
     ) -> Result<Option<Value>, Error> {
         let value = cbor::decode(params)?;
         let req = Request::parse(&value)?;
+        // A CTAP 2.0 key (a test-lab profile): PIN protocol 1 and
+        // getPinToken only, as 2.0 defined them.
+        if self.config.ctap_version == CtapVersion::Ctap20 {
+            if req.protocol == Some(2) {
+                return Err(CtapError::InvalidParameter.into());
+            }
+            if matches!(req.sub_command, 0x06..=0x09) {
+                return Err(CtapError::InvalidSubcommand.into());
+            }
+        }
         match req.sub_command {
             sub::GET_PIN_RETRIES => self.get_pin_retries(env).map(Some),
             sub::GET_KEY_AGREEMENT => {

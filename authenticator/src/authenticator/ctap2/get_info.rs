@@ -14,6 +14,7 @@ use crate::extensions::{self, cred_blob::MAX_CRED_BLOB_LENGTH};
 use crate::keys;
 use crate::large_blob_array::MAX_SERIALIZED_LARGE_BLOB_ARRAY;
 use crate::pin::{DeviceSettings, persistent};
+use crate::profile::CtapVersion;
 use crate::record;
 
 /// Advertised maxCredentialCountInList (0x07). Platforms batch longer
@@ -30,42 +31,50 @@ impl Authenticator {
         let usize_value = |n: usize| Value::Unsigned(u64::try_from(n).unwrap_or(u64::MAX));
         let pin_set = self.pin_is_set(env)?;
         let config = DeviceSettings::load(env.store())?;
+        // A CTAP 2.0 key (a test-lab profile) lists only what 2.0 defined.
+        let v21 = self.config.ctap_version == CtapVersion::Ctap21;
+        let large_blobs = v21 && self.config.extensions.large_blob;
         let mut options = vec![
             ("rk", Value::Bool(true)),
             ("up", Value::Bool(true)),
             ("plat", Value::Bool(false)),
             ("clientPin", Value::Bool(pin_set)),
-            ("pinUvAuthToken", Value::Bool(true)),
-            ("credMgmt", Value::Bool(true)),
-            ("authnrCfg", Value::Bool(true)),
-            ("largeBlobs", Value::Bool(true)),
-            ("alwaysUv", Value::Bool(config.always_uv)),
-            // §7.2.3: with alwaysUv on, makeCredUvNotRqd must be false.
-            ("makeCredUvNotRqd", Value::Bool(!config.always_uv)),
-            ("setMinPINLength", Value::Bool(true)),
-            // CTAP 2.2: the persistent read-only credential management
-            // token (pin/persistent.rs).
-            ("perCredMgmtRO", Value::Bool(true)),
         ];
+        if v21 {
+            options.extend([
+                ("pinUvAuthToken", Value::Bool(true)),
+                ("credMgmt", Value::Bool(true)),
+                ("authnrCfg", Value::Bool(true)),
+                ("alwaysUv", Value::Bool(config.always_uv)),
+                // §7.2.3: with alwaysUv on, makeCredUvNotRqd must be false.
+                ("makeCredUvNotRqd", Value::Bool(!config.always_uv)),
+                ("setMinPINLength", Value::Bool(true)),
+                // CTAP 2.2: the persistent read-only credential management
+                // token (pin/persistent.rs).
+                ("perCredMgmtRO", Value::Bool(true)),
+            ]);
+        }
+        if large_blobs {
+            options.push(("largeBlobs", Value::Bool(true)));
+        }
         // "ep" only when an enterprise attestation can be produced: a batch
         // attestation is provisioned and RP ids are configured for it.
-        if attestation::enterprise_attestation_capable(env)? {
+        if v21 && attestation::enterprise_attestation_capable(env)? {
             options.push(("ep", Value::Bool(config.enterprise_attestation)));
         }
+        let mut versions = vec![Value::text("U2F_V2"), Value::text("FIDO_2_0")];
+        if v21 {
+            versions.push(Value::text("FIDO_2_1"));
+        }
+        let protocols: &[u64] = if v21 { &PIN_UV_AUTH_PROTOCOLS } else { &[1] };
         let mut info = vec![
-            (
-                0x01,
-                Value::Array(vec![
-                    Value::text("U2F_V2"),
-                    Value::text("FIDO_2_0"),
-                    Value::text("FIDO_2_1"),
-                ]),
-            ),
+            (0x01, Value::Array(versions)),
             (
                 0x02,
                 Value::Array(
                     extensions::SUPPORTED
                         .iter()
+                        .filter(|e| self.has_extension(e))
                         .map(|e| Value::text(e))
                         .collect(),
                 ),
@@ -75,32 +84,39 @@ impl Authenticator {
             (0x05, usize_value(MAX_MSG_SIZE)),
             (
                 0x06,
-                Value::Array(
-                    PIN_UV_AUTH_PROTOCOLS
-                        .iter()
-                        .map(|&p| Value::Unsigned(p))
-                        .collect(),
-                ),
+                Value::Array(protocols.iter().map(|&p| Value::Unsigned(p)).collect()),
             ),
             (0x07, Value::Unsigned(MAX_CREDENTIAL_COUNT_IN_LIST)),
             (0x08, usize_value(MAX_CREDENTIAL_ID_LEN)),
             (0x09, Value::Array(vec![Value::text("usb")])),
             (0x0A, keys::algorithms_info(&self.config.algorithms)),
-            (0x0B, usize_value(MAX_SERIALIZED_LARGE_BLOB_ARRAY)),
-            (0x0C, Value::Bool(config.force_pin_change)),
-            (0x0D, Value::Unsigned(u64::from(config.min_pin_length))),
-            (0x0F, usize_value(MAX_CRED_BLOB_LENGTH)),
-            (
+        ];
+        if large_blobs {
+            info.push((0x0B, usize_value(MAX_SERIALIZED_LARGE_BLOB_ARRAY)));
+        }
+        if v21 {
+            info.push((0x0C, Value::Bool(config.force_pin_change)));
+            info.push((0x0D, Value::Unsigned(u64::from(config.min_pin_length))));
+        }
+        if self.has_extension(extensions::CRED_BLOB) {
+            info.push((0x0F, usize_value(MAX_CRED_BLOB_LENGTH)));
+        }
+        if v21 {
+            info.push((
                 0x14,
                 Value::Unsigned(record::remaining(
                     env.store(),
                     self.config.max_discoverable_credentials,
                 )?),
-            ),
-        ];
+            ));
+        }
         // CTAP 2.2 encIdentifier and encCredStoreState, once a persistent
         // token exists to encrypt them under (fresh IVs on every call).
-        if let Some(encrypted) = persistent::info_values(env)? {
+        if let Some(encrypted) = v21
+            .then(|| persistent::info_values(env))
+            .transpose()?
+            .flatten()
+        {
             info.push((0x19, Value::Bytes(encrypted.identifier)));
             info.push((0x1E, Value::Bytes(encrypted.cred_store_state)));
         }

@@ -121,7 +121,10 @@ impl Authenticator {
         params: &[u8],
     ) -> Result<Value, Error> {
         let value = crate::cbor::decode(params)?;
-        let req = Request::parse(&value)?;
+        let mut req = Request::parse(&value)?;
+        // Extensions this key lacks are ignored like unknown ones.
+        req.extensions =
+            std::mem::take(&mut req.extensions).restricted_to(|e| self.has_extension(e));
         let pin_set = self.pin_is_set(env)?;
         // Steps 1–2: zero-length pinUvAuthParam probe; protocol checks.
         req.pin_uv.check_steps_1_2(env, req.rp_id, pin_set)?;
