@@ -20,7 +20,7 @@
 //! | `POST /webauthn/authenticator/{id}/reset` | (softkey) authenticatorReset without the touch |
 //! | `GET /webauthn/authenticator/{id}/metadata` | (softkey) a FIDO MDS3 metadata statement for its AAGUID and CA |
 //! | `GET /webauthn/authenticator/{id}/attestation-ca` | (softkey) the PEM an RP trusts for batch attestation |
-//! | `POST /webauthn/authenticator/{id}/faults` | (softkey) `{"nextStatuses": [CTAP status, …], "delayMs": n}` |
+//! | `POST /webauthn/authenticator/{id}/faults` | (softkey) `{"nextStatuses": [CTAP status, …], "delayMs": n, "withholdKeepalives": bool}` |
 //! | `POST /webauthn/authenticator/{id}/disconnect`, `…/power-cycle` | (softkey) drop the host's USB/IP connection; power-cycle also renews the key's RAM state |
 //! | `POST /webauthn/authenticator/{id}/touch` | (softkey) approve the test of presence waiting (automaticPresenceSimulation false) |
 //! | `POST /webauthn/authenticator/{id}/credentials/{credentialId}/props` | Set Credential Properties |

@@ -65,6 +65,8 @@ pub struct Faults {
     /// How long every request waits before the key sees it (a cancel ends
     /// the wait with CTAP2_ERR_KEEPALIVE_CANCEL).
     pub delay: Duration,
+    /// No KEEPALIVE while a request is processed.
+    pub withhold_keepalives: bool,
 }
 
 /// One lab authenticator.
@@ -492,6 +494,9 @@ impl MessageHandler for SharedKey {
             } else {
                 None
             };
+            if faults.withhold_keepalives {
+                signals.withhold_keepalives();
+            }
             (injected, faults.delay)
         };
         if !delay.is_zero() && signals.wait_cancelled(delay) {

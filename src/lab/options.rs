@@ -134,6 +134,7 @@ pub fn presence_changes(body: &Value) -> Result<impl FnOnce(&mut PresencePolicy)
 pub fn fault_changes(body: &Value) -> Result<impl FnOnce(&mut Faults), String> {
     let mut statuses = None;
     let mut delay = None;
+    let mut withhold = None;
     for (name, value) in object(body)? {
         match name.as_str() {
             "nextStatuses" => {
@@ -151,6 +152,7 @@ pub fn fault_changes(body: &Value) -> Result<impl FnOnce(&mut Faults), String> {
                     .collect::<Result<VecDeque<u8>, String>>()?;
                 statuses = Some(parsed);
             }
+            "withholdKeepalives" => withhold = Some(flag(name, value)?),
             "delayMs" => {
                 let ms = value
                     .as_u64()
@@ -167,6 +169,9 @@ pub fn fault_changes(body: &Value) -> Result<impl FnOnce(&mut Faults), String> {
         }
         if let Some(d) = delay {
             f.delay = d;
+        }
+        if let Some(w) = withhold {
+            f.withhold_keepalives = w;
         }
     })
 }

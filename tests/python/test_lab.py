@@ -349,7 +349,17 @@ def test_faults_statuses_delays_and_a_dropped_connection(lab):
     started = time.monotonic()
     ctap.get_info()
     assert time.monotonic() - started >= 0.4
-    assert lab.call("POST", faults, {"delayMs": 0})[0] == 200
+    # While it waits, the platform hears KEEPALIVEs, unless they are withheld.
+    from fido2.hid import CTAPHID
+
+    heard = []
+    device.call(CTAPHID.CBOR, b"\x04", on_keepalive=heard.append)
+    assert heard, "keepalives while the request waits"
+    assert lab.call("POST", faults, {"withholdKeepalives": True})[0] == 200
+    silent = []
+    device.call(CTAPHID.CBOR, b"\x04", on_keepalive=silent.append)
+    assert silent == []
+    assert lab.call("POST", faults, {"delayMs": 0, "withholdKeepalives": False})[0] == 200
     assert lab.call("POST", faults, {"nextStatuses": [0]})[0] == 400
     # A dropped connection: the host sees the key unplugged; it is still there to attach.
     _, dropped = lab.call("POST", f"/webauthn/authenticator/{aid}/disconnect")

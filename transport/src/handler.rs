@@ -81,6 +81,8 @@ pub type Winker = Box<dyn Fn() + Send + 'static>;
 struct SignalState {
     cancelled: bool,
     status: Option<KeepaliveStatus>,
+    /// No KEEPALIVE for this request (a test lab's fault).
+    keepalives_withheld: bool,
 }
 
 /// Shared between the transport and one in-flight request: cancellation
@@ -123,6 +125,23 @@ impl Signals {
     pub fn set_status(&self, status: KeepaliveStatus) {
         let (lock, _) = &*self.inner;
         lock.lock().unwrap_or_else(|e| e.into_inner()).status = Some(status);
+    }
+
+    /// Sends no KEEPALIVE for this request, as a key that stalls silently
+    /// would not (the test lab's fault injection; a served key never does).
+    pub fn withhold_keepalives(&self) {
+        let (lock, _) = &*self.inner;
+        lock.lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .keepalives_withheld = true;
+    }
+
+    /// Whether [`Signals::withhold_keepalives`] was called.
+    pub fn keepalives_withheld(&self) -> bool {
+        let (lock, _) = &*self.inner;
+        lock.lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .keepalives_withheld
     }
 
     /// The status for the next KEEPALIVE (PROCESSING unless the handler said otherwise).

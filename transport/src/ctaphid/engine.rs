@@ -175,7 +175,7 @@ impl Ctaphid {
                     *keepalive_at = now + self.config.keepalive_interval;
                 }
                 // A host that reads nothing gets no pile of stale keepalives.
-                if self.outgoing.is_empty() {
+                if self.outgoing.is_empty() && !signals.keepalives_withheld() {
                     tracing::trace!(cid, status, "ctaphid keepalive");
                     self.send(cid, Command::Keepalive, &[status]);
                 }
