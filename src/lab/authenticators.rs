@@ -54,6 +54,8 @@ pub struct Options {
     pub ctap_version: CtapVersion,
     /// W3C `extensions`, CDP `hasLargeBlob`, `hasCredBlob`, … .
     pub extensions: ExtensionSet,
+    /// W3C / CDP `transport`, declared in getInfo.
+    pub transport: String,
 }
 
 /// Faults the transport-facing handler injects (`…/faults`).
@@ -160,6 +162,7 @@ impl Lab {
             backup_state: options.backup_state,
             ctap_version: options.ctap_version,
             extensions: options.extensions,
+            transports: vec![options.transport.clone()],
             ..Default::default()
         };
         let key = Arc::new(Mutex::new(Key::new(

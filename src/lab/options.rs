@@ -32,6 +32,7 @@ pub fn authenticator(body: &Value) -> Result<Options, String> {
         counter_mode: CounterMode::PerCredential,
         ctap_version: CtapVersion::Ctap21,
         extensions: ExtensionSet::default(),
+        transport: "usb".into(),
         attestation: AttestationMode::SelfAttestation,
         aaguid: DEFAULT_AAGUID,
         backup_eligible: false,
@@ -60,13 +61,12 @@ pub fn authenticator(body: &Value) -> Result<Options, String> {
             "hasMinPinLength" => options.extensions.min_pin_length = flag(name, value)?,
             "hasPrf" | "hasHmacSecret" => options.extensions.hmac_secret = flag(name, value)?,
             "hasHmacSecretMc" => options.extensions.hmac_secret_mc = flag(name, value)?,
+            // Declared in getInfo; the key is reached over USB/IP whatever it says.
             "transport" => match text(name, value)? {
-                "usb" => {}
-                other => {
-                    return Err(format!(
-                        "transport {other:?}: lab authenticators are USB devices"
-                    ));
+                t @ ("usb" | "nfc" | "ble" | "hybrid" | "internal" | "smart-card" | "cable") => {
+                    options.transport = t.to_owned();
                 }
+                other => return Err(format!("transport {other:?} is not a WebAuthn transport")),
             },
             // softkey stores discoverable credentials and verifies users by PIN.
             "hasResidentKey" if flag(name, value)? => {}
@@ -207,7 +207,7 @@ pub fn describe(options: &Options) -> Value {
         "hasMinPinLength": options.extensions.min_pin_length,
         "hasHmacSecret": options.extensions.hmac_secret,
         "hasHmacSecretMc": options.extensions.hmac_secret_mc,
-        "transport": "usb",
+        "transport": options.transport,
         "hasResidentKey": true,
         "hasUserVerification": false,
         "isUserConsenting": options.presence.consenting,
@@ -472,7 +472,7 @@ mod tests {
         assert_eq!(ok.algorithms, [Algorithm::Es256, Algorithm::Rs256]);
         for body in [
             json!({"protocol": "u2f"}),
-            json!({"transport": "nfc"}),
+            json!({"transport": "carrier-pigeon"}),
             json!({"hasResidentKey": false}),
             json!({"hasUserVerification": true}),
             json!({"isUserConsenting": "yes"}),

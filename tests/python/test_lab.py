@@ -389,8 +389,9 @@ def test_profiles_a_ctap_2_0_key_and_a_key_without_extensions(lab):
     assert info.versions == ["U2F_V2", "FIDO_2_0"]
     assert "credMgmt" not in info.options and info.pin_uv_protocols == [1]
     assert lab.authenticators()[0]["options"]["ctap2Version"] == "ctap2_0"
-    bare = lab.add_authenticator(hasCredBlob=False, hasLargeBlob=False, hasPrf=False)
+    bare = lab.add_authenticator(hasCredBlob=False, hasLargeBlob=False, hasPrf=False, transport="nfc")
     info = Ctap2(lab.open_device(bare)).get_info()
+    assert info.transports == ["nfc"], "declared, though reached over USB/IP"
     assert "credBlob" not in info.extensions and "hmac-secret" not in info.extensions
     assert "largeBlobs" not in info.options
     device = lab.open_device(old)

@@ -57,6 +57,9 @@ pub struct Config {
     pub ctap_version: CtapVersion,
     /// The extensions the key has (a test-lab option; all by default).
     pub extensions: ExtensionSet,
+    /// The transports getInfo declares (0x09): `usb`, or what a test-lab
+    /// key was told to declare (it is still reached over USB/IP).
+    pub transports: Vec<String>,
 }
 
 /// Hardware keys stop at 25–256 passkeys; softkey has no such limit. The
@@ -74,6 +77,7 @@ impl Default for Config {
             backup_state: false,
             ctap_version: CtapVersion::Ctap21,
             extensions: ExtensionSet::default(),
+            transports: vec!["usb".into()],
         }
     }
 }

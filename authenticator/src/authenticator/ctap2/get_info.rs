@@ -88,7 +88,16 @@ impl Authenticator {
             ),
             (0x07, Value::Unsigned(MAX_CREDENTIAL_COUNT_IN_LIST)),
             (0x08, usize_value(MAX_CREDENTIAL_ID_LEN)),
-            (0x09, Value::Array(vec![Value::text("usb")])),
+            (
+                0x09,
+                Value::Array(
+                    self.config
+                        .transports
+                        .iter()
+                        .map(|t| Value::text(t))
+                        .collect(),
+                ),
+            ),
             (0x0A, keys::algorithms_info(&self.config.algorithms)),
         ];
         if large_blobs {
