@@ -83,7 +83,25 @@ fn python_fido2_suite() {
 )]
 fn lab_client_package_installs_with_pip() {
     let python = common::python::with_fido2();
-    let package = Path::new(env!("CARGO_MANIFEST_DIR")).join("clients/python");
+    // pip builds in the source tree (build/, *.egg-info): build a copy, so
+    // the checkout stays as it was.
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("clients/python");
+    let copy = common::TempDir::new("lab-client-source");
+    let package = copy.path().join("python");
+    std::fs::create_dir_all(package.join("softkey_lab")).unwrap();
+    for file in ["pyproject.toml", "README.md"] {
+        std::fs::copy(source.join(file), package.join(file)).unwrap();
+    }
+    for entry in std::fs::read_dir(source.join("softkey_lab")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "py") {
+            std::fs::copy(
+                &path,
+                package.join("softkey_lab").join(path.file_name().unwrap()),
+            )
+            .unwrap();
+        }
+    }
     let target = common::TempDir::new("lab-client");
     let installed = Command::new(&python)
         .args([
