@@ -87,29 +87,16 @@ pub(crate) fn apple<E: Env>(
     auth_data: &[u8],
     client_data_hash: &[u8; 32],
 ) -> Result<(String, Value), Error> {
-    let public = p256_public(key).ok_or(CtapError::Other)?;
-    let ca = test_ca(env)?;
     let nonce = Sha256::digest([auth_data, client_data_hash.as_slice()].concat());
     // SEQUENCE { [1] EXPLICIT OCTET STRING nonce }
     let value = tlv(&[0x30], &tlv(&[0xA1], &tlv(&[0x04], &nonce)));
-    let extension = attestation_ca::raw_extension(APPLE_NONCE, false, value)?;
-    let certificate = issue(
+    let x5c = certified_chain(
         env,
-        &ca,
-        &public,
-        Some("softkey lab Apple Anonymous Attestation"),
-        vec![extension],
+        key,
+        "softkey lab Apple Anonymous Attestation",
+        attestation_ca::raw_extension(APPLE_NONCE, false, value)?,
     )?;
-    Ok((
-        "apple".into(),
-        Value::text_map(vec![(
-            "x5c",
-            Value::Array(vec![
-                Value::Bytes(certificate),
-                Value::Bytes(ca.cert_der.clone()),
-            ]),
-        )]),
-    ))
+    Ok(("apple".into(), Value::text_map(vec![("x5c", x5c)])))
 }
 
 /// android-key (§8.4).
@@ -119,19 +106,12 @@ pub(crate) fn android_key<E: Env>(
     auth_data: &[u8],
     client_data_hash: &[u8; 32],
 ) -> Result<(String, Value), Error> {
-    let public = p256_public(key).ok_or(CtapError::Other)?;
-    let ca = test_ca(env)?;
-    let extension = attestation_ca::raw_extension(
-        ANDROID_KEY_DESCRIPTION,
-        false,
-        key_description(client_data_hash),
-    )?;
-    let certificate = issue(
+    let description = key_description(client_data_hash);
+    let x5c = certified_chain(
         env,
-        &ca,
-        &public,
-        Some("softkey lab Android Keystore Key"),
-        vec![extension],
+        key,
+        "softkey lab Android Keystore Key",
+        attestation_ca::raw_extension(ANDROID_KEY_DESCRIPTION, false, description)?,
     )?;
     let signature = key.sign(&[auth_data, client_data_hash.as_slice()].concat());
     Ok((
@@ -139,15 +119,26 @@ pub(crate) fn android_key<E: Env>(
         Value::text_map(vec![
             ("alg", Value::int(Algorithm::Es256.cose())),
             ("sig", Value::Bytes(signature)),
-            (
-                "x5c",
-                Value::Array(vec![
-                    Value::Bytes(certificate),
-                    Value::Bytes(ca.cert_der.clone()),
-                ]),
-            ),
+            ("x5c", x5c),
         ]),
     ))
+}
+
+/// `x5c` of the formats that certify the credential's own key: its
+/// certificate, with `extension`, then the test CA's.
+fn certified_chain<E: Env>(
+    env: &mut E,
+    key: &CredentialKey,
+    common_name: &str,
+    extension: x509_cert::ext::Extension,
+) -> Result<Value, Error> {
+    let public = p256_public(key).ok_or(CtapError::Other)?;
+    let ca = test_ca(env)?;
+    let certificate = issue(env, &ca, &public, Some(common_name), vec![extension])?;
+    Ok(Value::Array(vec![
+        Value::Bytes(certificate),
+        Value::Bytes(ca.cert_der),
+    ]))
 }
 
 /// The Android KeyDescription (attestation version 3, TEE security level):

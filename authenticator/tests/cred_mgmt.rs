@@ -733,16 +733,7 @@ fn persistent_read_only_token_lists_but_never_changes() {
                 ),
                 Err(0x33)
             );
-            let mut update = cred_params(&id);
-            if let Value::Map(pairs) = &mut update {
-                pairs.push((
-                    Value::Unsigned(3),
-                    Value::text_map(vec![
-                        ("id", Value::bytes(b"ua1")),
-                        ("name", Value::text("x")),
-                    ]),
-                ));
-            }
+            let update = rename_params(&id, b"ua1", "x");
             assert_eq!(
                 cm(&mut s.h, Some(&ro), UPDATE_USER_INFORMATION, Some(&update)),
                 Err(0x33)
@@ -803,16 +794,7 @@ fn enc_identifier_and_cred_store_state() {
     // A changed credential changes the state; a restart does not change
     // the identifier.
     let (_, first, _) = s.creds[0].clone();
-    let mut update = cred_params(&first);
-    if let Value::Map(pairs) = &mut update {
-        pairs.push((
-            Value::Unsigned(3),
-            Value::text_map(vec![
-                ("id", Value::bytes(b"ua1")),
-                ("name", Value::text("al")),
-            ]),
-        ));
-    }
+    let update = rename_params(&first, b"ua1", "al");
     let token = pin_and_token_again(&mut s.h, 2);
     cm(
         &mut s.h,
@@ -849,6 +831,21 @@ fn enc_identifier_and_cred_store_state() {
     .unwrap();
     let (_, state5) = read(&mut s.h);
     assert_ne!(decrypt(&ro.key, b"encCredStoreState", &state5), after);
+}
+
+/// updateUserInformation's parameters: this credential's user, renamed.
+fn rename_params(id: &[u8], user_id: &[u8], name: &str) -> Value {
+    let mut params = cred_params(id);
+    if let Value::Map(pairs) = &mut params {
+        pairs.push((
+            Value::Unsigned(3),
+            Value::text_map(vec![
+                ("id", Value::bytes(user_id)),
+                ("name", Value::text(name)),
+            ]),
+        ));
+    }
+    params
 }
 
 fn pin_and_token_again(h: &mut Harness, protocol: u64) -> Token {

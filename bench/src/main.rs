@@ -149,6 +149,22 @@ fn main() -> ExitCode {
     }
 }
 
+/// `softkey serve --algorithms all` (the per-algorithm and RSA runs), attached.
+fn serve_every_algorithm(
+    softkey: &std::path::Path,
+    store: StoreKind,
+    dir: &std::path::Path,
+) -> Result<(ServerProcess, measure::Key)> {
+    let all = [
+        std::ffi::OsStr::new("--algorithms"),
+        std::ffi::OsStr::new("all"),
+    ];
+    let server = ServerProcess::start_with(softkey, store, dir, &all)?;
+    let key = Ctap2::connect(server.addr, DEFAULT_BUS_ID)
+        .with_context(|| format!("attaching {DEFAULT_BUS_ID} at {}", server.addr))?;
+    Ok((server, key))
+}
+
 fn run(args: &Args) -> Result<String> {
     ensure!(
         args.idle_seconds.is_finite() && (0.0..=3600.0).contains(&args.idle_seconds),
@@ -189,17 +205,7 @@ fn run(args: &Args) -> Result<String> {
         return Ok(lab::render(&rows, args.markdown));
     }
     if let Some(length) = args.rsa_burst {
-        let server = ServerProcess::start_with(
-            &softkey,
-            args.store,
-            &dir,
-            &[
-                std::ffi::OsStr::new("--algorithms"),
-                std::ffi::OsStr::new("all"),
-            ],
-        )?;
-        let mut key = Ctap2::connect(server.addr, DEFAULT_BUS_ID)
-            .with_context(|| format!("attaching {DEFAULT_BUS_ID} at {}", server.addr))?;
+        let (server, mut key) = serve_every_algorithm(&softkey, args.store, &dir)?;
         let bursts = usize::try_from(args.iterations.unwrap_or(5)).context("--iterations")?;
         let refill = Duration::from_secs(args.rsa_refill_seconds);
         let length = usize::try_from(length).context("--rsa-burst")?;
@@ -208,17 +214,7 @@ fn run(args: &Args) -> Result<String> {
         return Ok(rsa_burst::render(&rows, bursts, refill, args.markdown));
     }
     if args.per_algorithm {
-        let server = ServerProcess::start_with(
-            &softkey,
-            args.store,
-            &dir,
-            &[
-                std::ffi::OsStr::new("--algorithms"),
-                std::ffi::OsStr::new("all"),
-            ],
-        )?;
-        let mut key = Ctap2::connect(server.addr, DEFAULT_BUS_ID)
-            .with_context(|| format!("attaching {DEFAULT_BUS_ID} at {}", server.addr))?;
+        let (server, mut key) = serve_every_algorithm(&softkey, args.store, &dir)?;
         let rows = algorithms::run(&mut key, plan.iterations, &run_tag()?)
             .with_context(|| format!("server stderr so far:\n{}", server.stderr_text()))?;
         return Ok(algorithms::render(&rows, args.markdown));

@@ -103,6 +103,10 @@ struct Grant {
     permissions: u8,
     /// The permissions RP ID, if the platform named one.
     rp_id: Option<String>,
+    /// pcmr alone (CTAP 2.2): the persistent token (pin/persistent.rs),
+    /// made on first grant and the same afterwards; the ordinary token is
+    /// left as it was, as a platform may hold both.
+    persistent: bool,
     /// The answer to the right PIN while forcePINChange is set: getPinToken
     /// says CTAP2_ERR_PIN_INVALID (§6.5.5.7.1, the step after the retries
     /// are restored; python-fido2's device suite and OpenSK agree),
@@ -263,6 +267,7 @@ impl Authenticator {
         let grant = Grant {
             permissions: DEFAULT_PERMISSIONS,
             rp_id: None,
+            persistent: false,
             if_pin_change_forced: CtapError::PinInvalid,
         };
         self.issue_token(env, protocol, peer, pin_hash_enc, grant)
@@ -290,53 +295,26 @@ impl Authenticator {
         // token (pin/persistent.rs): asked together with others, it is
         // refused the same way.
         let permissions = permissions & DEFINED_PERMISSIONS;
-        if permissions == u64::from(persistent::PCMR) {
-            return self.issue_persistent_token(env, req);
-        }
-        if permissions & !SUPPORTED_PERMISSIONS != 0 {
+        let persistent = permissions == u64::from(persistent::PCMR);
+        if !persistent && permissions & !SUPPORTED_PERMISSIONS != 0 {
             return Err(CtapError::UnauthorizedPermission.into());
         }
         // §6.5.5.7 note: the rpId is required with the mc and ga permissions.
         let rp_scoped = (Permission::MakeCredential as u64 | Permission::GetAssertion as u64)
             & permissions
             != 0;
-        if rp_scoped && req.rp_id.is_none() {
+        if !persistent && rp_scoped && req.rp_id.is_none() {
             return Err(CtapError::InvalidParameter.into());
         }
         let grant = Grant {
             permissions: u8::try_from(permissions)
                 .map_err(|_| CtapError::UnauthorizedPermission)?,
             rp_id: req.rp_id.map(str::to_owned),
+            persistent,
             // Step 10: the right PIN under forcePINChange.
             if_pin_change_forced: CtapError::PinPolicyViolation,
         };
         self.issue_token(env, protocol, peer, pin_hash_enc, grant)
-    }
-
-    /// getPinUvAuthTokenUsingPinWithPermissions with pcmr alone (CTAP 2.2):
-    /// the same PIN checks (steps 5–10), then the persistent token, made on
-    /// first grant and the same afterwards. The ordinary token is left as
-    /// it was: a platform may hold both.
-    fn issue_persistent_token<E: Env>(
-        &mut self,
-        env: &mut E,
-        req: &Request<'_>,
-    ) -> Result<Value, Error> {
-        let peer = required_value(req.key_agreement)?;
-        let pin_hash_enc = required_value(req.pin_hash_enc)?;
-        let protocol = req.protocol()?;
-        self.check_not_blocked(env)?;
-        let shared = self.pin.decapsulate(env, protocol, peer)?;
-        self.check_pin_hash_enc(env, &shared, pin_hash_enc)?;
-        if DeviceSettings::load(env.store())?.force_pin_change {
-            return Err(CtapError::PinPolicyViolation.into());
-        }
-        let token = persistent::grant(env)?;
-        let encrypted = shared.encrypt(env, token.as_slice())?;
-        Ok(Value::int_map(vec![(
-            key::PIN_UV_AUTH_TOKEN,
-            Value::Bytes(encrypted),
-        )]))
     }
 
     /// The common tail of getPinToken and
@@ -361,10 +339,14 @@ impl Authenticator {
         if DeviceSettings::load(env.store())?.force_pin_change {
             return Err(grant.if_pin_change_forced.into());
         }
-        // Steps 11–14: a new token, in use, with these permissions.
-        let token = self
-            .pin
-            .issue_token(env, protocol, grant.permissions, grant.rp_id);
+        // Steps 11–14: a new token, in use, with these permissions; or the
+        // persistent one.
+        let token = if grant.persistent {
+            persistent::grant(env)?
+        } else {
+            self.pin
+                .issue_token(env, protocol, grant.permissions, grant.rp_id)
+        };
         // Step 15: the token, encrypted for the platform.
         let encrypted = shared.encrypt(env, token.as_slice())?;
         Ok(Value::int_map(vec![(
