@@ -56,6 +56,8 @@ pub struct Options {
     pub extensions: ExtensionSet,
     /// W3C / CDP `transport`, declared in getInfo.
     pub transport: String,
+    /// W3C `ctap1/u2f`, CDP `u2f`: CTAPHID offers no CBOR; U2F only.
+    pub u2f_only: bool,
 }
 
 /// Faults the transport-facing handler injects (`…/faults`).
@@ -175,6 +177,7 @@ impl Lab {
             bus_id: id.clone(),
             busnum: BUSNUM,
             devnum,
+            cbor: !options.u2f_only,
             ..DeviceConfig::new(format!("LAB{devnum:04}"))
         };
         self.exports

@@ -33,6 +33,7 @@ pub fn authenticator(body: &Value) -> Result<Options, String> {
         ctap_version: CtapVersion::Ctap21,
         extensions: ExtensionSet::default(),
         transport: "usb".into(),
+        u2f_only: false,
         attestation: AttestationMode::SelfAttestation,
         aaguid: DEFAULT_AAGUID,
         backup_eligible: false,
@@ -47,6 +48,8 @@ pub fn authenticator(body: &Value) -> Result<Options, String> {
             // refines "ctap2". U2F-only and CTAP 2.2 profiles are not built.
             "protocol" => match text(name, value)? {
                 "ctap2" => protocol_2_0 = true,
+                // W3C "ctap1/u2f", CDP "u2f": no CTAP2 at all.
+                "ctap1/u2f" | "u2f" => options.u2f_only = true,
                 "ctap2_1" => options.ctap_version = CtapVersion::Ctap21,
                 other => return Err(not_yet(name, other)),
             },
@@ -194,9 +197,10 @@ pub fn response_overrides(body: &Value) -> Result<ResponseOverrides, String> {
 /// How `GET /webauthn/authenticators` shows an authenticator's options.
 pub fn describe(options: &Options) -> Value {
     json!({
-        "protocol": match options.ctap_version {
-            CtapVersion::Ctap20 => "ctap2",
-            CtapVersion::Ctap21 => "ctap2_1",
+        "protocol": match (options.u2f_only, options.ctap_version) {
+            (true, _) => "ctap1/u2f",
+            (false, CtapVersion::Ctap20) => "ctap2",
+            (false, CtapVersion::Ctap21) => "ctap2_1",
         },
         "ctap2Version": match options.ctap_version {
             CtapVersion::Ctap20 => "ctap2_0",
@@ -471,7 +475,7 @@ mod tests {
         assert_eq!(chosen.attestation, AttestationMode::AndroidKey);
         assert_eq!(ok.algorithms, [Algorithm::Es256, Algorithm::Rs256]);
         for body in [
-            json!({"protocol": "u2f"}),
+            json!({"protocol": "ctap3"}),
             json!({"transport": "carrier-pigeon"}),
             json!({"hasResidentKey": false}),
             json!({"hasUserVerification": true}),

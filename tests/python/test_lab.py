@@ -397,5 +397,26 @@ def test_profiles_a_ctap_2_0_key_and_a_key_without_extensions(lab):
     device = lab.open_device(old)
     _register(_client(device), Fido2Server(RP), _user("hal"))
     device.close()
-    status, refused = lab.call("POST", "/webauthn/authenticator", {"protocol": "ctap1/u2f"})
-    assert status == 400 and "protocol" in refused["value"]["message"]
+    status, refused = lab.call("POST", "/webauthn/authenticator", {"ctap2Version": "ctap2_2"})
+    assert status == 400 and "ctap2Version" in refused["value"]["message"]
+
+
+def test_a_u2f_only_key(lab):
+    """W3C protocol "ctap1/u2f": CTAPHID INIT offers no CBOR, CTAP2 is refused, U2F registers and
+    authenticates."""
+    from fido2.ctap1 import Ctap1
+    from fido2.hid import CAPABILITY
+
+    aid = lab.add_authenticator(protocol="ctap1/u2f")
+    device = lab.open_device(aid)
+    assert not device.capabilities & CAPABILITY.CBOR
+    with pytest.raises(ValueError):
+        Ctap2(device)
+    u2f = Ctap1(device)
+    app, challenge = secrets.token_bytes(32), secrets.token_bytes(32)
+    registration = u2f.register(challenge, app)
+    registration.verify(app, challenge)
+    signed = u2f.authenticate(challenge, app, registration.key_handle)
+    signed.verify(app, challenge, registration.public_key)
+    assert lab.authenticators()[0]["options"]["protocol"] == "ctap1/u2f"
+    device.close()

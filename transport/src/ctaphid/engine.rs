@@ -303,6 +303,11 @@ impl Ctaphid {
         let command = match command {
             Some(Command::Init) => return self.handle_init(cid, bcnt, data),
             Some(Command::Cancel) => return self.handle_cancel(cid),
+            // A device without the CBOR capability (a U2F-only key) knows no
+            // CTAPHID_CBOR (CTAP 2.1 §11.2.9.1.3 capability flags).
+            Some(Command::Cbor) if self.config.capabilities & CAPABILITY_CBOR == 0 => {
+                return self.send_error(cid, ErrorCode::InvalidCmd);
+            }
             Some(c @ (Command::Ping | Command::Msg | Command::Cbor | Command::Wink)) => c,
             // LOCK is not offered; KEEPALIVE and ERROR only flow to the host.
             Some(Command::Lock | Command::Keepalive | Command::Error) | None => {

@@ -227,6 +227,22 @@ fn cbor_and_msg_go_to_the_handler() {
 }
 
 #[test]
+fn a_device_without_the_cbor_capability_refuses_cbor_and_serves_msg() {
+    let mut h = Harness::new();
+    h.ct = Ctaphid::new(CtaphidConfig {
+        first_cid: 0x1000_0000,
+        capabilities: CAPABILITY_WINK,
+        ..CtaphidConfig::default()
+    });
+    let cid = h.init();
+    h.send(cid, Command::Cbor, &[0x04]);
+    assert_eq!(h.recv(), vec![error(cid, ErrorCode::InvalidCmd)]);
+    assert!(h.ct.poll_event().is_none());
+    h.send(cid, Command::Msg, &[0x00, 0x03, 0x00, 0x00]);
+    assert_eq!(h.dispatch().request.kind, RequestKind::Msg);
+}
+
+#[test]
 fn empty_cbor_is_invalid_len() {
     let mut h = Harness::new();
     let cid = h.init();

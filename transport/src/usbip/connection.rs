@@ -38,7 +38,7 @@ use super::exports::{AttachGuard, Export};
 use super::lock::lock;
 use super::registry::{Registry, StopLink};
 use super::wink::WinkSignal;
-use crate::ctaphid::{Ctaphid, CtaphidConfig, Dispatch, Event};
+use crate::ctaphid::{CAPABILITY_CBOR, CAPABILITY_WINK, Ctaphid, CtaphidConfig, Dispatch, Event};
 use crate::handler::{MessageHandler, Refusal};
 
 /// The whole operation phase (a DEVLIST or IMPORT request, 8 or 40 bytes)
@@ -259,6 +259,11 @@ fn serve_urbs(
     }
     let ctaphid = Ctaphid::new(CtaphidConfig {
         version: export.device.version,
+        capabilities: if export.device.cbor {
+            CAPABILITY_WINK | CAPABILITY_CBOR
+        } else {
+            CAPABILITY_WINK
+        },
         // Fresh channel ids per attach, so stale host handles do not collide.
         first_cid: RandomState::new().hash_one(id) as u32,
         ..CtaphidConfig::default()

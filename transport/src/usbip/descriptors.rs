@@ -61,6 +61,8 @@ pub struct DeviceConfig {
     pub devnum: u32,
     /// Major, minor, build bytes reported by CTAPHID_INIT.
     pub version: [u8; 3],
+    /// Whether CTAPHID_INIT offers CBOR (CTAP2); false makes a U2F-only key.
+    pub cbor: bool,
 }
 
 /// The bus id softkey's one device is exported under (`usbip attach -b`).
@@ -80,6 +82,7 @@ impl DeviceConfig {
             busnum: 1,
             devnum: 2,
             version: [0, 1, 0],
+            cbor: true,
         }
     }
 
