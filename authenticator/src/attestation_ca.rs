@@ -528,6 +528,13 @@ fn extension(
     })
 }
 
+/// A fresh P-256 key (a TPM attestation identity key, `attestation_formats`).
+pub(crate) fn random_signing_key(
+    fill_random: &mut dyn FnMut(&mut [u8]),
+) -> Result<SigningKey, StoreError> {
+    random_key(fill_random).map_err(store_error)
+}
+
 /// A P-256 key from 32 random bytes, redrawn while out of range.
 fn random_key(fill_random: &mut dyn FnMut(&mut [u8])) -> Result<SigningKey, TextError> {
     let mut bytes = Zeroizing::new([0u8; 32]);

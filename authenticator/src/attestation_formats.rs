@@ -269,7 +269,7 @@ pub(crate) fn tpm<E: Env>(
         &tpm2b(&qualified_name)?,
     ]
     .concat();
-    let aik = random_signing_key(env)?;
+    let aik = attestation_ca::random_signing_key(&mut |buf| env.fill_random(buf))?;
     let signature: DerSignature = aik.sign(&cert_info);
     let extensions = vec![
         attestation_ca::raw_extension(SUBJECT_ALT_NAME, true, tpm_alt_name())?,
@@ -331,18 +331,6 @@ fn tpm_alt_name() -> Vec<u8> {
     ]
     .concat();
     tlv(&[0x30], &tlv(&[0xA4], &tlv(&[0x30], &rdns)))
-}
-
-/// A fresh P-256 key from the environment's RNG.
-fn random_signing_key<E: Env>(env: &mut E) -> Result<SigningKey, CtapError> {
-    let mut bytes = zeroize::Zeroizing::new([0u8; 32]);
-    for _ in 0..64 {
-        env.fill_random(bytes.as_mut_slice());
-        if let Ok(key) = SigningKey::from_slice(bytes.as_slice()) {
-            return Ok(key);
-        }
-    }
-    Err(CtapError::Other)
 }
 
 #[cfg(test)]

@@ -383,7 +383,7 @@ impl CredentialRecord {
 
 /// Overwrites every byte and text string in `value`: the decoded or
 /// to-be-encoded copy of a record may hold key material.
-fn wipe(value: &mut Value) {
+pub(crate) fn wipe(value: &mut Value) {
     match value {
         Value::Bytes(b) => b.zeroize(),
         Value::Text(t) => t.zeroize(),

@@ -217,7 +217,12 @@ impl Lab {
     pub fn list(&self) -> Vec<(String, Options)> {
         self.table()
             .iter()
-            .map(|(id, a)| (id.clone(), a.options.clone()))
+            .map(|(id, a)| {
+                let mut options = a.options.clone();
+                // The live policy, which the API may have changed since.
+                options.presence = a.presence.policy();
+                (id.clone(), options)
+            })
             .collect()
     }
 
@@ -228,14 +233,13 @@ impl Lab {
         id: &str,
         change: impl FnOnce(&mut PresencePolicy),
     ) -> Result<(), LabError> {
-        let mut table = self.table();
+        let table = self.table();
         let a = table
-            .get_mut(id)
+            .get(id)
             .ok_or_else(|| LabError::no_authenticator(id))?;
         let mut policy = a.presence.policy();
         change(&mut policy);
         a.presence.set_policy(policy);
-        a.options.presence = policy;
         Ok(())
     }
 
@@ -310,11 +314,12 @@ impl Lab {
     /// `power_cycle`, its RAM state is renewed too, as when a key is
     /// unplugged and plugged back (PIN tokens gone, the reset window open).
     pub fn disconnect(&self, id: &str, power_cycle: bool) -> Result<bool, LabError> {
-        if power_cycle {
-            self.with_key(id, Key::power_cycle)?;
-        } else {
-            self.with_key(id, |_| ())?;
-        }
+        // with_key also answers "no such authenticator".
+        self.with_key(id, |key| {
+            if power_cycle {
+                key.power_cycle();
+            }
+        })?;
         Ok(self.exports.disconnect(id))
     }
 

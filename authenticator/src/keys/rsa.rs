@@ -20,7 +20,7 @@
 //! path ([`crate::env::Env::pregenerated_rsa_key`]).
 
 use hmac::{Hmac, KeyInit, Mac};
-use rsa::rand_core::{Infallible, TryCryptoRng, TryRng};
+use rsa::rand_core::{TryCryptoRng, TryRng};
 use rsa::traits::{PrivateKeyParts as _, PublicKeyParts as _};
 use rsa::{BoxedUint, Pkcs1v15Sign, PrivateKey, Pss};
 use sha2::{Digest, Sha256};
@@ -113,10 +113,16 @@ pub(crate) fn cose_public_key(key: &PrivateKey, alg: i64) -> crate::cbor::Value 
 pub(crate) fn sign(key: &PrivateKey, padding: Padding, message: &[u8]) -> Vec<u8> {
     let digest = Sha256::digest(message);
     let mut drbg = HmacDrbg::new(&to_primes(key), &digest);
+    // Its output is unpredictable to anyone without the private key; a
+    // signature draws a few hundred bytes, so no budget applies.
+    let mut rng = FillRng {
+        fill: |buf: &mut [u8]| drbg.generate(buf),
+        budget: usize::MAX,
+    };
     let signed = match padding {
-        Padding::Pkcs1v15 => key.sign_with_rng(&mut drbg, Pkcs1v15Sign::new::<Sha256>(), &digest),
+        Padding::Pkcs1v15 => key.sign_with_rng(&mut rng, Pkcs1v15Sign::new::<Sha256>(), &digest),
         Padding::Pss => key.sign_with_rng(
-            &mut drbg,
+            &mut rng,
             Pss::<Sha256>::new_blinded_with_salt(PSS_SALT_LEN),
             &digest,
         ),
@@ -227,30 +233,6 @@ impl HmacDrbg {
         self.update(&[]);
     }
 }
-
-impl TryRng for HmacDrbg {
-    type Error = Infallible;
-
-    fn try_next_u32(&mut self) -> Result<u32, Infallible> {
-        let mut bytes = [0u8; 4];
-        self.generate(&mut bytes);
-        Ok(u32::from_le_bytes(bytes))
-    }
-
-    fn try_next_u64(&mut self) -> Result<u64, Infallible> {
-        let mut bytes = [0u8; 8];
-        self.generate(&mut bytes);
-        Ok(u64::from_le_bytes(bytes))
-    }
-
-    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Infallible> {
-        self.generate(dst);
-        Ok(())
-    }
-}
-
-// Its output is unpredictable to anyone without the private key.
-impl TryCryptoRng for HmacDrbg {}
 
 #[cfg(test)]
 mod tests {

@@ -63,7 +63,7 @@ impl Persistent {
             Some(b) => Some(Zeroizing::new(b.try_into().map_err(|_| corrupt())?)),
         };
         let mut value = value;
-        wipe(&mut value);
+        crate::record::wipe(&mut value);
         Ok(Some(Persistent { identifier, token }))
     }
 
@@ -74,7 +74,7 @@ impl Persistent {
         }
         let mut value = Value::int_map(pairs);
         let encoded = Zeroizing::new(cbor::encode(&value));
-        wipe(&mut value);
+        crate::record::wipe(&mut value);
         store.put(PERSISTENT_TOKEN, &encoded)?;
         Ok(())
     }
@@ -167,14 +167,4 @@ fn encrypt<E: Env>(env: &mut E, token: &[u8; TOKEN_LEN], info: &[u8], block: [u8
     let mut cipher = cbc::Encryptor::<Aes128>::new((&*key).into(), (&iv).into());
     cipher.encrypt_block((&mut out).into());
     [iv, out].concat()
-}
-
-fn wipe(value: &mut Value) {
-    if let Value::Map(pairs) = value {
-        for (_, v) in pairs {
-            if let Value::Bytes(b) = v {
-                zeroize::Zeroize::zeroize(b);
-            }
-        }
-    }
 }
