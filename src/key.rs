@@ -209,18 +209,35 @@ struct Prompt<'a> {
     control: Option<&'a ControlState>,
 }
 
-impl UserPresence for Prompt<'_> {
-    fn check(&mut self, request: &PresenceRequest<'_>) -> Result<(), PresenceError> {
+impl Prompt<'_> {
+    /// Runs one gesture with the prompt open: UPNEEDED keepalives, and the
+    /// request listed by `softkey pending` / `status` until it closes.
+    fn open<T>(
+        &mut self,
+        request: &PresenceRequest<'_>,
+        gesture: impl FnOnce(&mut dyn PresenceProvider, &Signals) -> Result<T, PresenceError>,
+    ) -> Result<T, PresenceError> {
         if self.signals.is_cancelled() {
             return Err(PresenceError::Cancelled);
         }
         self.signals.set_status(KeepaliveStatus::UpNeeded);
-        // Listed by `softkey pending` / `status` until the prompt closes.
         let _ticket = self
             .control
             .map(|control| control.open(request, control.prompt_timeout()));
-        let answer = self.provider.ask(request, self.signals);
+        let answer = gesture(self.provider, self.signals);
         self.signals.set_status(KeepaliveStatus::Processing);
         answer
+    }
+}
+
+impl UserPresence for Prompt<'_> {
+    fn check(&mut self, request: &PresenceRequest<'_>) -> Result<(), PresenceError> {
+        self.open(request, |provider, signals| provider.ask(request, signals))
+    }
+
+    fn verify(&mut self, request: &PresenceRequest<'_>) -> Result<bool, PresenceError> {
+        self.open(request, |provider, signals| {
+            provider.verify(request, signals)
+        })
     }
 }

@@ -101,6 +101,16 @@ pub enum PresenceError {
 /// cancelled.
 pub trait UserPresence {
     fn check(&mut self, request: &PresenceRequest<'_>) -> Result<(), PresenceError>;
+
+    /// Built-in user verification (CTAP 2.1 §6.5.2 performBuiltInUv): one
+    /// gesture that shows the user present, as a fingerprint sensor's touch
+    /// does, and says whether they are the person the key knows:
+    /// `Ok(true)` verified, `Ok(false)` present but not matched. Asked only
+    /// of a key configured with built-in UV ([`crate::Config::built_in_uv`]).
+    /// The default has no way to verify anyone: presence alone, never a match.
+    fn verify(&mut self, request: &PresenceRequest<'_>) -> Result<bool, PresenceError> {
+        self.check(request).map(|()| false)
+    }
 }
 
 /// Why the store failed. The CTAP status follows from it at the dispatch

@@ -57,6 +57,8 @@ pub const LARGE_BLOB_ARRAY: &[u8] = b"device/large-blobs";
 pub const PIN: &[u8] = b"device/pin";
 /// pinRetries, spent before each check (CTAP 2.1 §6.5.5.7.2).
 pub const PIN_RETRIES: &[u8] = b"device/pin-retries";
+/// uvRetries of built-in user verification (one byte; absent: the maximum).
+pub const UV_RETRIES: &[u8] = b"device/uv-retries";
 /// alwaysUv, enterprise attestation, minPINLength and its RP ids,
 /// forcePINChange (CTAP 2.1 §6.11).
 pub const DEVICE_SETTINGS: &[u8] = b"device/config";
@@ -83,7 +85,7 @@ pub const ENTERPRISE_RP_IDS: &[u8] = b"device/ep-rp-ids";
 pub const USB_SERIAL: &[u8] = b"softkey/usb-serial";
 
 /// Every key above, with its shape and lifetime.
-pub const REGISTRY: [KeyEntry; 18] = [
+pub const REGISTRY: [KeyEntry; 19] = [
     wiped(CREDENTIALS, Shape::Prefix, "discoverable credentials"),
     wiped(
         CREDENTIALS_NEWEST_FIRST,
@@ -100,6 +102,7 @@ pub const REGISTRY: [KeyEntry; 18] = [
     wiped(LARGE_BLOB_ARRAY, Shape::Exact, "large-blob array"),
     wiped(PIN, Shape::Exact, "PIN hash"),
     wiped(PIN_RETRIES, Shape::Exact, "PIN retries"),
+    wiped(UV_RETRIES, Shape::Exact, "built-in UV retries"),
     wiped(DEVICE_SETTINGS, Shape::Exact, "device settings"),
     wiped(PERSISTENT_TOKEN, Shape::Exact, "persistent read-only token"),
     wiped(CRED_STORE_STATE, Shape::Exact, "credential store state"),

@@ -7,7 +7,9 @@
 #
 # For each case the host starts a fresh `softkey serve --presence auto` on a free loopback
 # port (case 9: a real vault made with `softkey init`; case 11: `--presence socket`, answered
-# by `softkey approve` / `softkey deny` from a second process), boots the guest once, and answers the
+# by `softkey approve` / `softkey deny` from a second process; case 13: `softkey lab serve`, its
+# authenticator provisioned through the lab's HTTP API by lab_provision.py, which checks
+# afterwards what the API saw), boots the guest once, and answers the
 # guest's requests in JOB/signal/ (kill: SIGKILL case 9's server; restart: start it again on
 # the same port with the same vault). The guest prints PASS/FAIL/PENDING per case and the
 # summary `N passed, M failed, K pending`; this script exits non-zero on any failure.
@@ -21,7 +23,7 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO="$(cd "$HERE/../.." && pwd)"
 BIN="${1:-$REPO/target/debug/softkey}"
 DEADLINE="${SOFTKEY_VM_DEADLINE:-900}"
-CASES=(01 02 03 04 05 06 07 08 09 10 11 12)
+CASES=(01 02 03 04 05 06 07 08 09 10 11 12 13)
 
 say() { echo "suite: $*"; }
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
@@ -82,6 +84,29 @@ start_server() {
     PORT[$n]="${BASH_REMATCH[1]}"
 }
 
+# start_lab NN: `softkey lab serve` (USB/IP and API on free loopback ports, the token file in
+# the host-only directory); its first line is `softkey lab: USB/IP on 127.0.0.1:PORT, API on
+# URL`. Sets PID[NN], PORT[NN] and LAB_API.
+start_lab() {
+    local n="$1" line=""
+    mkdir -p -m 700 "$HOSTDIR/lab"
+    "$BIN" lab serve --listen 127.0.0.1:0 --api 127.0.0.1:0 --token-file "$HOSTDIR/lab/token" \
+        > "$HOSTDIR/server-$n.out" 2>> "$HOSTDIR/server-$n.err" < /dev/null &
+    PID[$n]=$!
+    for _ in $(seq 100); do
+        line="$(head -1 "$HOSTDIR/server-$n.out" 2> /dev/null)"
+        [[ "$line" == "softkey lab: "* ]] && break
+        kill -0 "${PID[$n]}" 2> /dev/null || break
+        sleep 0.1
+    done
+    if [[ ! "$line" =~ ^softkey\ lab:\ USB/IP\ on\ 127\.0\.0\.1:([0-9]+),\ API\ on\ (http://[^ ]+) ]]; then
+        say "lab $n did not start: $(tail -3 "$HOSTDIR/server-$n.err" 2> /dev/null)"
+        return 1
+    fi
+    PORT[$n]="${BASH_REMATCH[1]}"
+    LAB_API="${BASH_REMATCH[2]}"
+}
+
 # Case 9's server keeps its credentials in a real vault, so they outlive a SIGKILL.
 echo "softkey vm suite passphrase" > "$HOSTDIR/passphrase"
 chmod 600 "$HOSTDIR/passphrase"
@@ -98,6 +123,7 @@ for n in "${CASES[@]}"; do
     case "$n" in
         09) start_server "$n" 127.0.0.1:0 --presence auto "${VAULT_ARGS[@]}" ;;
         11) start_server "$n" 127.0.0.1:0 --ephemeral --presence socket --control-socket "$CTL_11" ;;
+        13) start_lab "$n" ;;
         *) start_server "$n" 127.0.0.1:0 --ephemeral --presence auto ;;
     esac
 done
@@ -114,6 +140,14 @@ answer_11() {
         mv "$JOB/signal/answer-11.tmp" "$JOB/signal/answered-11-$verdict"
     done
 }
+# Case 13: the lab authenticator's PIN and credential, through the API; the guest gets the
+# credential's public half and the PIN in JOB/lab-credential.json.
+lab_provision() {
+    python3 "$HERE/lab_provision.py" "$1" "$LAB_API" "$HOSTDIR/lab/token" "$JOB/lab-credential.json"
+}
+if [[ -z "${SOFTKEY_VM_ONLY:-}" || " $SOFTKEY_VM_ONLY " == *" 13 "* ]]; then
+    lab_provision provision 2>&1 | sed 's/^/suite: /' || say "lab provisioning failed (case 13 will fail)"
+fi
 if [[ " ${CASES[*]} " == *" 11 "* ]]; then
     answer_11 &
     PID[answer_11]=$!
@@ -161,6 +195,11 @@ counted=-1
 [[ "$summary" =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed,\ ([0-9]+)\ pending$ ]] &&
     counted=$((BASH_REMATCH[1] + BASH_REMATCH[2] + BASH_REMATCH[3]))
 suite_failed=0
+# Case 13's other half: what the lab's API saw of the guest's browser session.
+if grep -q '^PASS case-13-' "$WORK/guest.log" && ! lab_provision check 2>&1 | sed 's/^/suite: /'; then
+    suite_failed=1
+    say "FAILED: case 13 passed in the guest, but the lab's API did not see it"
+fi
 # The banner names what ran: every version present (an empty one once hid a broken probe).
 banner="$(grep -m1 '^guest: ' "$WORK/guest.log" || true)"
 if ! [[ "$banner" =~ ^guest:\ [0-9][^,]*,\ libfido2\ [0-9][^,]*,\ OpenSSH_[0-9][^,]*,.*python-fido2\ [0-9] ]]; then

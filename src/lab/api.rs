@@ -15,7 +15,8 @@
 //! | `DELETE /webauthn/authenticator/{id}/credentials` | Remove All Credentials |
 //! | `GET /webauthn/authenticators` | (softkey) every authenticator and its options |
 //! | `GET /webauthn/events?after=N&wait=S` | (CDP events, softkey's `promptShown`, `pinTried`) the events after number N, waiting up to S seconds (at most 30) for one |
-//! | `POST /webauthn/authenticator/{id}/presence` | (W3C `isUserConsenting`, CDP `setAutomaticPresenceSimulation`) either or both |
+//! | `POST /webauthn/authenticator/{id}/presence` | (W3C `isUserConsenting`, CDP `setAutomaticPresenceSimulation`, `setUserVerified`) any of them |
+//! | `POST /webauthn/authenticator/{id}/uv` | Set User Verified (`isUserVerified`) |
 //! | `POST /webauthn/authenticator/{id}/pin`, `DELETE …/pin` | (softkey) set `{"pin": "…"}` or remove the PIN |
 //! | `POST /webauthn/authenticator/{id}/reset` | (softkey) authenticatorReset without the touch |
 //! | `GET /webauthn/authenticator/{id}/metadata` | (softkey) a FIDO MDS3 metadata statement for its AAGUID and CA |
@@ -56,7 +57,7 @@ pub fn handle(lab: &Lab, request: Request) -> Response {
         ("DELETE", ["webauthn", "authenticator", id]) => {
             lab.remove(id).map(|()| Value::Null).map_err(lab_error)
         }
-        ("POST", ["webauthn", "authenticator", id, "presence"]) => {
+        ("POST", ["webauthn", "authenticator", id, "presence" | "uv"]) => {
             body().and_then(|b| set_presence(lab, id, &b))
         }
         ("POST", ["webauthn", "authenticator", id, "pin"]) => body().and_then(|b| {

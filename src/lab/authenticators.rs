@@ -58,6 +58,9 @@ pub struct Options {
     pub transport: String,
     /// W3C `ctap1/u2f`, CDP `u2f`: CTAPHID offers no CBOR; U2F only.
     pub u2f_only: bool,
+    /// W3C / CDP `hasUserVerification`: built-in UV, which matches as
+    /// the presence policy's `isUserVerified` says.
+    pub built_in_uv: bool,
 }
 
 /// Faults the transport-facing handler injects (`…/faults`).
@@ -165,6 +168,7 @@ impl Lab {
             ctap_version: options.ctap_version,
             extensions: options.extensions,
             transports: vec![options.transport.clone()],
+            built_in_uv: options.built_in_uv,
             ..Default::default()
         };
         let key = Arc::new(Mutex::new(Key::new(

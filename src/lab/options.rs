@@ -28,12 +28,14 @@ pub fn authenticator(body: &Value) -> Result<Options, String> {
         presence: PresencePolicy {
             consenting: true,
             automatic: true,
+            verified: false,
         },
         counter_mode: CounterMode::PerCredential,
         ctap_version: CtapVersion::Ctap21,
         extensions: ExtensionSet::default(),
         transport: "usb".into(),
         u2f_only: false,
+        built_in_uv: false,
         attestation: AttestationMode::SelfAttestation,
         aaguid: DEFAULT_AAGUID,
         backup_eligible: false,
@@ -71,9 +73,11 @@ pub fn authenticator(body: &Value) -> Result<Options, String> {
                 }
                 other => return Err(format!("transport {other:?} is not a WebAuthn transport")),
             },
-            // softkey stores discoverable credentials and verifies users by PIN.
+            // softkey stores discoverable credentials.
             "hasResidentKey" if flag(name, value)? => {}
-            "hasUserVerification" | "isUserVerified" if !flag(name, value)? => {}
+            // Built-in UV (getInfo `uv`), besides the PIN.
+            "hasUserVerification" => options.built_in_uv = flag(name, value)?,
+            "isUserVerified" => options.presence.verified = flag(name, value)?,
             "isUserConsenting" => options.presence.consenting = flag(name, value)?,
             "automaticPresenceSimulation" => options.presence.automatic = flag(name, value)?,
             "algorithms" => options.algorithms = algorithms(value)?,
@@ -109,15 +113,17 @@ pub fn authenticator(body: &Value) -> Result<Options, String> {
     Ok(options)
 }
 
-/// The presence controls (`isUserConsenting`, `automaticPresenceSimulation`),
-/// applied to the current policy; absent ones stay.
+/// The presence controls (`isUserConsenting`, `automaticPresenceSimulation`,
+/// `isUserVerified`), applied to the current policy; absent ones stay.
 pub fn presence_changes(body: &Value) -> Result<impl FnOnce(&mut PresencePolicy), String> {
     let mut consenting = None;
     let mut automatic = None;
+    let mut verified = None;
     for (name, value) in object(body)? {
         match name.as_str() {
             "isUserConsenting" => consenting = Some(flag(name, value)?),
             "automaticPresenceSimulation" => automatic = Some(flag(name, value)?),
+            "isUserVerified" => verified = Some(flag(name, value)?),
             other => return Err(format!("unknown presence control {other:?}")),
         }
     }
@@ -127,6 +133,9 @@ pub fn presence_changes(body: &Value) -> Result<impl FnOnce(&mut PresencePolicy)
         }
         if let Some(a) = automatic {
             p.automatic = a;
+        }
+        if let Some(v) = verified {
+            p.verified = v;
         }
     })
 }
@@ -213,7 +222,8 @@ pub fn describe(options: &Options) -> Value {
         "hasHmacSecretMc": options.extensions.hmac_secret_mc,
         "transport": options.transport,
         "hasResidentKey": true,
-        "hasUserVerification": false,
+        "hasUserVerification": options.built_in_uv,
+        "isUserVerified": options.presence.verified,
         "isUserConsenting": options.presence.consenting,
         "automaticPresenceSimulation": options.presence.automatic,
         "attestation": options.attestation.to_string(),
@@ -465,6 +475,10 @@ mod tests {
             "hasResidentKey": true, "isUserConsenting": false, "algorithms": ["ES256", "RS256"]}))
         .unwrap();
         assert!(!ok.presence.consenting && ok.presence.automatic);
+        assert!(!ok.built_in_uv && !ok.presence.verified);
+        let uv =
+            authenticator(&json!({"hasUserVerification": true, "isUserVerified": true})).unwrap();
+        assert!(uv.built_in_uv && uv.presence.verified);
         let chosen = authenticator(&json!({"aaguid": "01234567-89ab-cdef-0123-456789abcdef",
             "attestation": "android-key"}))
         .unwrap();
@@ -478,7 +492,7 @@ mod tests {
             json!({"protocol": "ctap3"}),
             json!({"transport": "carrier-pigeon"}),
             json!({"hasResidentKey": false}),
-            json!({"hasUserVerification": true}),
+            json!({"hasUserVerification": "yes"}),
             json!({"isUserConsenting": "yes"}),
             json!({"algorithms": ["ES999"]}),
             json!({"algorithms": []}),

@@ -4,7 +4,9 @@
 //! (CDP: when false, a test of presence waits). A waiting prompt is
 //! answered by a touch (`POST …/{id}/touch`, `softkey lab touch`), as a
 //! person would press the key, or ends as a real key's does: cancelled by
-//! the platform, or timed out (CTAP2_ERR_USER_ACTION_TIMEOUT).
+//! the platform, or timed out (CTAP2_ERR_USER_ACTION_TIMEOUT). On a key
+//! with built-in user verification (`hasUserVerification`), a verification
+//! is such a gesture whose finger matches as `isUserVerified` says.
 
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
@@ -30,6 +32,8 @@ pub struct PresencePolicy {
     pub consenting: bool,
     /// CDP `automaticPresenceSimulation`: false makes prompts wait.
     pub automatic: bool,
+    /// W3C / CDP `isUserVerified`: whether a built-in verification matches.
+    pub verified: bool,
 }
 
 #[derive(Debug)]
@@ -112,6 +116,38 @@ impl PresenceProvider for LabPresence {
         request: &PresenceRequest<'_>,
         signals: &Signals,
     ) -> Result<(), PresenceError> {
+        self.gesture(request, signals, false)
+    }
+
+    /// The gesture, then the match as `isUserVerified` says at its end (a
+    /// test may change it while the prompt waits).
+    fn verify(
+        &mut self,
+        request: &PresenceRequest<'_>,
+        signals: &Signals,
+    ) -> Result<bool, PresenceError> {
+        self.gesture(request, signals, true)?;
+        let verified = self.policy().verified;
+        if let Some((events, id)) = &self.events {
+            events.push(
+                id,
+                "userVerified",
+                serde_json::json!({ "result": if verified { "matched" } else { "not matched" } }),
+            );
+        }
+        Ok(verified)
+    }
+}
+
+impl LabPresence {
+    /// One gesture: a `promptShown` event, then the policy's answer, a
+    /// touch, a cancel or the timeout.
+    fn gesture(
+        &mut self,
+        request: &PresenceRequest<'_>,
+        signals: &Signals,
+        verification: bool,
+    ) -> Result<(), PresenceError> {
         let started = Instant::now();
         if let Some((events, id)) = &self.events {
             let rp = match request.requester {
@@ -121,7 +157,11 @@ impl PresenceProvider for LabPresence {
             events.push(
                 id,
                 "promptShown",
-                serde_json::json!({ "operation": request.operation.to_string(), "rpId": rp }),
+                serde_json::json!({
+                    "operation": request.operation.to_string(),
+                    "rpId": rp,
+                    "userVerification": verification,
+                }),
             );
         }
         let mut state = self.lock();
@@ -179,12 +219,19 @@ mod tests {
         let mut presence = LabPresence::new(PresencePolicy {
             consenting: true,
             automatic: true,
+            verified: false,
         });
+        assert_eq!(presence.verify(&request(), &signals), Ok(false));
         assert_eq!(presence.ask(&request(), &signals), Ok(()));
         presence.set_policy(PresencePolicy {
             consenting: false,
             automatic: true,
+            verified: true,
         });
+        assert_eq!(
+            presence.verify(&request(), &signals),
+            Err(PresenceError::Denied)
+        );
         assert_eq!(
             presence.ask(&request(), &signals),
             Err(PresenceError::Denied)
@@ -193,6 +240,7 @@ mod tests {
         presence.set_policy(PresencePolicy {
             consenting: true,
             automatic: false,
+            verified: true,
         });
         let toucher = presence.clone();
         let touched = std::thread::spawn(move || toucher.touch());

@@ -27,6 +27,17 @@ pub trait PresenceProvider: Send {
         request: &PresenceRequest<'_>,
         signals: &Signals,
     ) -> Result<(), PresenceError>;
+
+    /// Built-in user verification ([`softkey_authenticator::UserPresence::verify`]):
+    /// only a test-lab key has it; any other provider can show presence
+    /// but verifies no one.
+    fn verify(
+        &mut self,
+        request: &PresenceRequest<'_>,
+        signals: &Signals,
+    ) -> Result<bool, PresenceError> {
+        self.ask(request, signals).map(|()| false)
+    }
 }
 
 /// Approves everything: for tests and scripted relying-party checks.

@@ -318,7 +318,7 @@ def test_events_say_what_each_authenticator_did(lab):
                      ("credentialAsserted", aid), ("pinTried", aid)], kinds
     events = got["value"]["events"]
     assert unb64(events[1]["details"]["credentialId"]) == credential.credential_id
-    assert events[0]["details"] == {"operation": "register", "rpId": RP.id}
+    assert events[0]["details"] == {"operation": "register", "rpId": RP.id, "userVerification": False}
     assert events[3]["details"]["signCount"] == 1
     assert events[4]["details"]["result"] == "wrong"
     # Nothing new: a wait ends empty, with the same last number.
@@ -399,6 +399,48 @@ def test_profiles_a_ctap_2_0_key_and_a_key_without_extensions(lab):
     device.close()
     status, refused = lab.call("POST", "/webauthn/authenticator", {"ctap2Version": "ctap2_2"})
     assert status == 400 and "ctap2Version" in refused["value"]["message"]
+
+
+def test_built_in_user_verification(lab):
+    """W3C/CDP hasUserVerification and isUserVerified: python-fido2 gets its token from the key's
+    built-in UV (getPinUvAuthTokenUsingUvWithPermissions), no PIN involved; a finger that does not
+    match is CTAP2_ERR_UV_INVALID and costs a uvRetry; the W3C Set User Verified command
+    (POST …/uv) makes the next one match, which restores the count."""
+    from fido2.ctap2.pin import ClientPin
+    from fido2.webauthn import ResidentKeyRequirement, UserVerificationRequirement
+
+    aid = lab.add_authenticator(hasUserVerification=True, isUserVerified=True)
+    assert lab.authenticators()[0]["options"]["hasUserVerification"] is True
+    device = lab.open_device(aid)
+    ctap2 = Ctap2(device)
+    info = ctap2.get_info()
+    assert info.options["uv"] is True and info.options["clientPin"] is False
+    rp = Fido2Server(RP)
+    client = _client(device)
+    options, state = rp.register_begin(
+        _user("uma"),
+        resident_key_requirement=ResidentKeyRequirement.REQUIRED,
+        user_verification=UserVerificationRequirement.REQUIRED,
+    )
+    registered = rp.register_complete(state, client.make_credential(options.public_key))
+    assert registered.is_user_verified() and registered.is_user_present()
+
+    lab.value("POST", f"/webauthn/authenticator/{aid}/uv", {"isUserVerified": False})
+    pin = ClientPin(ctap2)
+    with pytest.raises(CtapError) as refused:
+        pin.get_uv_token(ClientPin.PERMISSION.GET_ASSERTION, RP.id)
+    assert refused.value.code == CtapError.ERR.UV_INVALID
+    assert pin.get_uv_retries() == 7
+    verdicts = [e["details"]["result"] for e in lab.events()["events"] if e["type"] == "userVerified"]
+    assert verdicts == ["matched", "not matched"]
+
+    lab.set_presence(aid, isUserVerified=True)
+    options, state = rp.authenticate_begin(user_verification=UserVerificationRequirement.REQUIRED)
+    response = client.get_assertion(options.public_key).get_response(0)
+    rp.authenticate_complete(state, [registered.credential_data], response)
+    assert response.response.authenticator_data.is_user_verified()
+    assert pin.get_uv_retries() == 8
+    device.close()
 
 
 def test_a_u2f_only_key(lab):

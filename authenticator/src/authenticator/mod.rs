@@ -60,6 +60,10 @@ pub struct Config {
     /// The transports getInfo declares (0x09): `usb`, or what a test-lab
     /// key was told to declare (it is still reached over USB/IP).
     pub transports: Vec<String>,
+    /// Built-in user verification (getInfo `uv`; pin/built_in_uv.rs): a
+    /// test-lab key's `hasUserVerification`, verified through
+    /// [`crate::UserPresence::verify`]. A served key's UV is its PIN.
+    pub built_in_uv: bool,
 }
 
 /// Hardware keys stop at 25–256 passkeys; softkey has no such limit. The
@@ -78,6 +82,7 @@ impl Default for Config {
             ctap_version: CtapVersion::Ctap21,
             extensions: ExtensionSet::default(),
             transports: vec!["usb".into()],
+            built_in_uv: false,
         }
     }
 }

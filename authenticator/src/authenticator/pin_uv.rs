@@ -41,7 +41,8 @@ impl Authenticator {
             return Err(CtapError::InvalidParameter.into());
         }
         let protocol = PinProtocol::from_number(protocol)?;
-        if !self.pin_is_set(env)? {
+        // A token needs a PIN, or built-in UV to have been issued by.
+        if !self.is_protected(env)? {
             return Err(CtapError::PinNotSet.into());
         }
         Ok(self
@@ -62,6 +63,18 @@ impl Authenticator {
     /// §6.2.2 step 9).
     pub(crate) fn consume_pin_token_for_mc_ga(&mut self) {
         self.pin.consume_token_for_mc_ga();
+    }
+
+    /// Whether the current token carries a gesture (built-in UV) that the
+    /// next mc/ga takes as presence (§6.1.2 step 14.1, §6.2.2 step 9).
+    pub(crate) fn pin_token_user_present(&self) -> bool {
+        self.pin.token_user_present()
+    }
+
+    /// "Protected by some form of user verification" (CTAP 2.1 §6.1.2
+    /// steps 1 and 6): a PIN is set, or the key has built-in UV.
+    pub(crate) fn is_protected<E: Env>(&mut self, env: &mut E) -> Result<bool, Error> {
+        Ok(self.config.built_in_uv || self.pin_is_set(env)?)
     }
 
     /// Whether a PIN is set (store-backed).

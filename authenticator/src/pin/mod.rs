@@ -17,6 +17,7 @@ use crate::cbor::Value;
 use crate::env::Env;
 use crate::status::CtapError;
 
+pub(crate) mod built_in_uv;
 pub(crate) mod persistent;
 pub(crate) mod primitives;
 pub(crate) mod protocol;
@@ -86,16 +87,19 @@ impl PinState {
 
     /// §6.5.5.7.2 steps 11–14: a new pinUvAuthToken for `protocol`, in use,
     /// with `permissions` and the RP id it is bound to; every earlier token
-    /// is invalidated.
+    /// is invalidated. `user_present`: it came from a gesture (built-in
+    /// UV, §6.5.5.7.3), not from a PIN typed on the platform.
     pub(crate) fn issue_token<E: Env>(
         &mut self,
         env: &mut E,
         protocol: PinProtocol,
+        user_present: bool,
         permissions: u8,
         rp_id: Option<String>,
     ) -> Zeroizing<[u8; TOKEN_LEN]> {
         self.token.reset(env);
-        self.token.begin_using(env.now(), permissions, rp_id);
+        self.token
+            .begin_using(env.now(), user_present, permissions, rp_id);
         Zeroizing::new(*self.token.token(env, protocol))
     }
 
@@ -226,6 +230,11 @@ impl PinState {
         self.token.consume_for_mc_ga();
     }
 
+    /// `getUserPresentFlagValue()` of the current token.
+    pub(crate) fn token_user_present(&self) -> bool {
+        self.token.user_present()
+    }
+
     /// `stopUsingPinUvAuthToken()`: the current token stops verifying.
     pub(crate) fn stop_using_token(&mut self) {
         self.token.stop_using();
@@ -237,6 +246,8 @@ impl PinState {
     }
 }
 
+#[cfg(test)]
+mod built_in_uv_tests;
 #[cfg(test)]
 mod retry_tests;
 #[cfg(test)]

@@ -48,6 +48,9 @@ pub(crate) struct TokenState {
     permissions: u8,
     rp_id: Option<String>,
     user_verified: bool,
+    /// `userPresent`: the token came from a gesture (built-in UV), which
+    /// the next mc/ga takes as its test of presence.
+    user_present: bool,
     issued_at: Duration,
     used: bool,
 }
@@ -71,6 +74,7 @@ impl Default for TokenState {
             permissions: 0,
             rp_id: None,
             user_verified: false,
+            user_present: false,
             issued_at: Duration::ZERO,
             used: false,
         }
@@ -105,12 +109,19 @@ impl TokenState {
         }
     }
 
-    /// `beginUsingPinUvAuthToken(userIsPresent: false)` with the given
+    /// `beginUsingPinUvAuthToken(userIsPresent)` with the given
     /// permissions and optional permissions RP ID.
-    pub(crate) fn begin_using(&mut self, now: Duration, permissions: u8, rp_id: Option<String>) {
+    pub(crate) fn begin_using(
+        &mut self,
+        now: Duration,
+        user_present: bool,
+        permissions: u8,
+        rp_id: Option<String>,
+    ) {
         self.in_use = true;
         self.expired = false;
         self.user_verified = true;
+        self.user_present = user_present;
         self.permissions = permissions;
         self.rp_id = rp_id;
         self.issued_at = now;
@@ -170,9 +181,16 @@ impl TokenState {
         self.in_use && self.user_verified
     }
 
-    /// `clearUserVerifiedFlag()` and `clearPinUvAuthTokenPermissionsExceptLbw()`
-    /// (§6.1.2 step 14 / §6.2.2 step 9 after a verified mc/ga).
+    /// `getUserPresentFlagValue()`.
+    pub(crate) fn user_present(&self) -> bool {
+        self.in_use && self.user_present
+    }
+
+    /// `clearUserPresentFlag()`, `clearUserVerifiedFlag()` and
+    /// `clearPinUvAuthTokenPermissionsExceptLbw()` (§6.1.2 step 14 /
+    /// §6.2.2 step 9 after a verified mc/ga).
     pub(crate) fn consume_for_mc_ga(&mut self) {
+        self.user_present = false;
         self.user_verified = false;
         self.permissions &= super::Permission::LargeBlobWrite as u8;
     }
@@ -200,7 +218,7 @@ mod tests {
     fn unused_token_expires_after_initial_limit() {
         let mut t = TokenState::default();
         assert_eq!(t.usable(S(0)), Err(TokenUnusable::NotInUse));
-        t.begin_using(S(100), 0x03, None);
+        t.begin_using(S(100), false, 0x03, None);
         assert_eq!(t.usable(S(130)), Ok(()));
         assert_eq!(t.usable(S(131)), Err(TokenUnusable::Expired));
         assert!(!t.has_permission(0x01));
@@ -209,7 +227,7 @@ mod tests {
     #[test]
     fn used_token_lives_until_max_usage_period() {
         let mut t = TokenState::default();
-        t.begin_using(S(0), 0x04, Some("x".into()));
+        t.begin_using(S(0), false, 0x04, Some("x".into()));
         t.mark_used();
         assert_eq!(t.usable(S(599)), Ok(()));
         assert_eq!(t.permissions_rp_id(), Some("x"));
@@ -220,10 +238,12 @@ mod tests {
     #[test]
     fn consuming_keeps_only_lbw_and_clears_uv() {
         let mut t = TokenState::default();
-        t.begin_using(S(0), 0x01 | 0x02 | 0x10, None);
+        t.begin_using(S(0), true, 0x01 | 0x02 | 0x10, None);
+        assert!(t.user_present());
         assert!(t.user_verified());
         t.consume_for_mc_ga();
         assert!(!t.user_verified());
+        assert!(!t.user_present());
         assert!(!t.has_permission(0x01));
         assert!(!t.has_permission(0x02));
         assert!(t.has_permission(0x10));

@@ -257,6 +257,48 @@ impl PinClient {
         })
     }
 
+    /// getPinUvAuthTokenUsingUvWithPermissions (0x06): a token from the
+    /// key's built-in user verification.
+    pub fn uv_token<E: Env>(
+        &self,
+        auth: &mut Authenticator,
+        env: &mut E,
+        permissions: u64,
+        rp_id: Option<&str>,
+    ) -> Result<Token, u8> {
+        let ka = self.key_agreement(auth, env)?;
+        let mut params = vec![
+            (1, Value::Unsigned(self.protocol)),
+            (2, Value::Unsigned(6)),
+            (3, ka.cose_key.clone()),
+            (9, Value::Unsigned(permissions)),
+        ];
+        if let Some(rp) = rp_id {
+            params.push((10, Value::text(rp)));
+        }
+        let response = client_pin(auth, env, params)?;
+        let Some(Value::Bytes(enc)) = response.get(&Value::Unsigned(2)) else {
+            panic!("no pinUvAuthToken in {response:?}");
+        };
+        Ok(Token {
+            protocol: self.protocol,
+            key: ka.decrypt(enc),
+        })
+    }
+
+    /// getUVRetries (0x07).
+    pub fn uv_retries<E: Env>(&self, auth: &mut Authenticator, env: &mut E) -> Result<u64, u8> {
+        let r = client_pin(
+            auth,
+            env,
+            vec![(1, Value::Unsigned(self.protocol)), (2, Value::Unsigned(7))],
+        )?;
+        match r.get(&Value::Unsigned(5)) {
+            Some(Value::Unsigned(n)) => Ok(*n),
+            other => panic!("uvRetries {other:?}"),
+        }
+    }
+
     /// `authenticate(pinUvAuthToken, message)`: a pinUvAuthParam.
     pub fn auth_param(&self, token: &[u8], message: &[u8]) -> Vec<u8> {
         self.protocol().authenticate(token, message)

@@ -178,10 +178,12 @@ pub struct LoggedPresence {
 }
 
 /// Answers presence requests from a script, then with a default answer.
+/// A built-in user verification is one such request, then `verified`.
 #[derive(Debug, Clone)]
 pub struct ScriptedPresence {
     answers: VecDeque<Result<(), PresenceError>>,
     default: Result<(), PresenceError>,
+    verified: bool,
     log: Vec<LoggedPresence>,
 }
 
@@ -190,6 +192,7 @@ impl Default for ScriptedPresence {
         ScriptedPresence {
             answers: VecDeque::new(),
             default: Ok(()),
+            verified: false,
             log: Vec::new(),
         }
     }
@@ -204,6 +207,11 @@ impl ScriptedPresence {
     /// The answer once the script is used up (initially: approve).
     pub fn set_default(&mut self, answer: Result<(), PresenceError>) {
         self.default = answer;
+    }
+
+    /// Whether a built-in user verification matches (initially: no).
+    pub fn set_verified(&mut self, verified: bool) {
+        self.verified = verified;
     }
 
     /// Every request seen, oldest first.
@@ -229,6 +237,10 @@ impl UserPresence for ScriptedPresence {
             user_display_name: request.user_display_name.map(str::to_owned),
         });
         self.answers.pop_front().unwrap_or(self.default)
+    }
+
+    fn verify(&mut self, request: &PresenceRequest<'_>) -> Result<bool, PresenceError> {
+        self.check(request).map(|()| self.verified)
     }
 }
 

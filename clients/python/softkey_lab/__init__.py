@@ -19,8 +19,6 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from .usbip import open_device as _open_device
-
 __all__ = ["Lab", "LabError", "LabServer"]
 
 
@@ -123,7 +121,10 @@ class Lab:
         return self.value("GET", f"/webauthn/authenticator/{authenticator}/metadata")
 
     def open_device(self, authenticator: str):
-        """The authenticator as python-fido2's ``CtapHidDevice``, over user-space USB/IP."""
+        """The authenticator as python-fido2's ``CtapHidDevice``, over user-space USB/IP.
+        Only this needs python-fido2; the API client is the standard library alone."""
+        from .usbip import open_device as _open_device
+
         return _open_device(self.usbip_host, self.usbip_port, authenticator)
 
 

@@ -116,26 +116,28 @@ EOF
 ff_cleanup() {
     local p
     for p in $ff_pids; do kill "$p" 2> /dev/null; done
-    pkill -u fido -f firefox-esr 2> /dev/null
+    # Started through as_fido (a function, so $! is a subshell): by name.
+    pkill -u fido -f 'firefox-esr|rp_server\.py' 2> /dev/null
     sleep 1
-    pkill -9 -u fido -f firefox-esr 2> /dev/null
+    pkill -9 -u fido -f 'firefox-esr|rp_server\.py' 2> /dev/null
     cp "$W/firefox.log" "$W/rp.log" "$W/xvfb.log" "$ff_screens/" 2> /dev/null
     cp "$W/rp/events" "$ff_screens/rp-events.log" 2> /dev/null
 }
 
-case_12() {
-    local t0 answered=0 prompts n verdict="" reg login
-    ff_shot=0 ff_pids=""
+# ff_session CASE [PROVISIONED_JSON]: the browser session against the attached key $DEV, whose
+# PIN is $FF_PIN: the RP (with the provisioned credential, if given), Xvfb, openbox, Firefox;
+# each PIN dialog answered by typing. Returns when the RP logged the page's last step, Firefox
+# failed, or FF_DEADLINE passed; FF_ANSWERED is the number of PIN dialogs answered.
+ff_session() {
+    local t0 prompts n verdict=""
+    ff_screens=/job/screens/case-$1
+    ff_shot=0 ff_pids="" FF_ANSWERED=0
     rm -rf "$W/rp"
     mkdir -p "$ff_screens" "$W/rp"
     : > "$W/rp/events"
     chown -R fido:fido "$W/rp"
-    install_fido_rule
-    attach "$PORT_12" || return 1
-    [[ "$(stat -c '%G %a' "$DEV")" == "plugdev 660" ]] || { why "$DEV is not plugdev 660"; return 1; }
-    run "set the key's PIN" sh -c "printf '%s\n%s\n' $FF_PIN $FF_PIN | fido2-token -S '$DEV'" || return 1
 
-    as_fido python3 /job/guest/rp_server.py "$FF_PORT" "$W/rp" > "$W/rp.log" 2>&1 &
+    as_fido python3 /job/guest/rp_server.py "$FF_PORT" "$W/rp" ${2:+"$2"} > "$W/rp.log" 2>&1 &
     ff_pids+=" $!"
     Xvfb "$FF_DISPLAY" -screen 0 1280x800x24 -nolisten tcp -ac -extension GLX > "$W/xvfb.log" 2>&1 &
     ff_pids+=" $!"
@@ -167,17 +169,17 @@ case_12() {
             verdict="the RP reported: $(ff_events | grep '^error' | head -1)"
             break
         fi
-        if ff_events | grep -q '^logged-in'; then break; fi
+        if ff_events | grep -q '^logged-in' && ff_events | grep -q '^registered'; then break; fi
         prompts="$(ff_prompts)"
         if grep -qiE '^pin-invalid$|^dialog: .*(incorrect|wrong)' <<< "$prompts"; then
             verdict="Firefox says the typed PIN was wrong: $(grep -iE 'pin-invalid|incorrect|wrong' <<< "$prompts" | head -1)"
             break
         fi
         n="$(grep -c '^dialog:' <<< "$prompts")"
-        if ((n > answered)); then
-            answered=$((answered + 1))
+        if ((n > FF_ANSWERED)); then
+            FF_ANSWERED=$((FF_ANSWERED + 1))
             say "Firefox asks: $(grep '^dialog:' <<< "$prompts" | tail -1) ($(($(ms) - t0)) ms after start)"
-            ff_type_pin "$answered"
+            ff_type_pin "$FF_ANSWERED"
         fi
         if [[ $ff_shot -eq 0 ]] && ff_events | grep -q '^page-loaded'; then
             say "page loaded ($(($(ms) - t0)) ms after start)"
@@ -194,14 +196,52 @@ case_12() {
         why "$verdict"
         return 1
     fi
-    reg="$(ff_events | sed -n 's/^registered //p')"
-    login="$(ff_events | sed -n 's/^logged-in //p')"
-    if [[ -z "$reg" || -z "$login" ]]; then
+    if ! ff_events | grep -q '^registered' || ! ff_events | grep -q '^logged-in'; then
         why "no verified registration and login within ${FF_DEADLINE}s (events: $(ff_events | tr '\n' ';'))"
         return 1
     fi
+    [[ $FF_ANSWERED -eq 2 ]] || { why "expected 2 PIN dialogs (create and get), answered $FF_ANSWERED"; return 1; }
+    say "the RP verified a registration and a login, $(($(ms) - t0)) ms"
+}
+
+# The key registers a passkey, then signs in with it without a user name.
+case_12() {
+    local reg login
+    install_fido_rule
+    attach "$PORT_12" || return 1
+    [[ "$(stat -c '%G %a' "$DEV")" == "plugdev 660" ]] || { why "$DEV is not plugdev 660"; return 1; }
+    run "set the key's PIN" sh -c "printf '%s\n%s\n' $FF_PIN $FF_PIN | fido2-token -S '$DEV'" || return 1
+    ff_session 12 || return 1
+    reg="$(ff_events | sed -n 's/^registered //p')"
+    login="$(ff_events | sed -n 's/^logged-in \([0-9a-f]*\).*/\1/p')"
     [[ "$reg" == "$login" ]] || { why "signed in with $login, registered $reg"; return 1; }
-    [[ $answered -eq 2 ]] || { why "expected 2 PIN dialogs (create and get), answered $answered"; return 1; }
-    say "registered and signed in without a user name, both verified by the RP, $(($(ms) - t0)) ms"
+    say "registered and signed in without a user name, both verified by the RP"
+    rm -rf "$ff_screens" # kept only when the case fails
+}
+
+# A test-lab authenticator (`softkey lab serve` on the host), whose PIN and one credential
+# were provisioned through the lab's HTTP API (../lab_provision.py): Firefox signs in with
+# the provisioned credential (the RP holds only its public key, so the lab's key signed),
+# typing the PIN the API set, then registers a second passkey. The host checks afterwards,
+# through the API, that the lab saw the assertion, the PIN and the new credential.
+case_13() {
+    local given login count want_id want_count reg
+    given=/job/lab-credential.json
+    [[ -s "$given" ]] || { why "the host did not provision the lab authenticator ($given)"; return 1; }
+    install_fido_rule
+    attach "$PORT_13" "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["authenticator"])' "$given")" || return 1
+    run "fido2-token -I" fido2-token -I "$DEV" || return 1
+    grep -qP '^options: .*\bclientPin\b' "$W/out" \
+        || { why "getInfo does not say a PIN is set: $(grep '^options' "$W/out")"; return 1; }
+    FF_PIN="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["pin"])' "$given")"
+    ff_session 13 "$given" || return 1
+    want_id="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["credentialId"])' "$given")"
+    want_count=$(($(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["signCount"])' "$given") + 1))
+    read -r login count <<< "$(ff_events | sed -n 's/^logged-in //p')"
+    [[ "$login" == "$want_id" ]] || { why "signed in with $login, not the provisioned $want_id"; return 1; }
+    [[ "$count" == "$want_count" ]] || { why "signature counter $count, not the provisioned one plus 1 ($want_count)"; return 1; }
+    reg="$(ff_events | sed -n 's/^registered //p')"
+    [[ -n "$reg" && "$reg" != "$want_id" ]] || { why "no new credential registered ($reg)"; return 1; }
+    say "signed in with the provisioned credential (counter $count), then registered $reg"
     rm -rf "$ff_screens" # kept only when the case fails
 }

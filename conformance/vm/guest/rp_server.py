@@ -1,16 +1,22 @@
-"""A relying party for the browser case: python-fido2's Fido2Server behind a small HTTP server.
+"""A relying party for the browser cases: python-fido2's Fido2Server behind a small HTTP server.
 
-    python3 rp_server.py PORT STATE_DIR
+    python3 rp_server.py PORT STATE_DIR [PROVISIONED_JSON]
 
 Serves rp_page.html at http://localhost:PORT/ (rp id "localhost": a secure context without
-TLS) and four JSON endpoints the page calls: /register/begin and /register/complete (a
-discoverable credential, residentKey and userVerification required), /login/begin and
-/login/complete (no allowCredentials: a username-free login, userVerification required). The
-server verifies every response with Fido2Server: attestation object and client data on
-registration, signature over authenticator data and client data, the UV flag and the user
-handle on login. Each step the page reaches is appended to STATE_DIR/events, one line each
+TLS) and the JSON endpoints the page calls: /flow (the steps to take), /register/begin and
+/register/complete (a discoverable credential, residentKey and userVerification required),
+/login/begin and /login/complete (no allowCredentials: a username-free login,
+userVerification required). The server verifies every response with Fido2Server: attestation
+object and client data on registration, signature over authenticator data and client data,
+the UV flag and the user handle of the credential used on login.
+
+Without PROVISIONED_JSON the page registers a passkey, then signs in with it. With it (the
+test-lab case: a credential added to a lab authenticator through the lab's API, see
+../lab_provision.py) the RP already knows that credential's id, user and public key; the page
+first signs in, which only the provisioned private key can do, then registers a passkey for a
+second user. Each step the page reaches is appended to STATE_DIR/events, one line each
 ("page-loaded", "create-called", "registered <credential id>", "get-called", "logged-in
-<credential id>", "error <step> <message>"), which the guest script follows.
+<credential id> <signature counter>", "error <step> <message>"), which the guest script follows.
 """
 
 from __future__ import annotations
@@ -20,9 +26,14 @@ import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from cryptography.hazmat.primitives.serialization import load_pem_public_key
+from fido2.cose import ES256
 from fido2.server import Fido2Server
 from fido2.utils import websafe_decode
 from fido2.webauthn import (
+    Aaguid,
+    AttestedCredentialData,
+    AuthenticatorData,
     PublicKeyCredentialRpEntity,
     PublicKeyCredentialUserEntity,
     ResidentKeyRequirement,
@@ -35,11 +46,22 @@ REQUIRED = UserVerificationRequirement.REQUIRED
 
 
 class RelyingParty:
-    def __init__(self, events: Path):
+    def __init__(self, events: Path, provisioned: dict | None):
         self.server = Fido2Server(PublicKeyCredentialRpEntity(id="localhost", name="softkey test RP"))
-        self.credentials = []
+        # (credential data, user handle) of every account the RP knows.
+        self.accounts: list[tuple[AttestedCredentialData, bytes]] = []
+        self.steps = ["register", "login"]
+        if provisioned is not None:
+            key = ES256.from_cryptography_key(load_pem_public_key(provisioned["publicKeyPem"].encode()))
+            credential_id = bytes.fromhex(provisioned["credentialId"])
+            data = AttestedCredentialData.create(Aaguid.NONE, credential_id, key)
+            self.accounts.append((data, bytes.fromhex(provisioned["userHandle"])))
+            self.steps = ["login", "register"]
         self.state = None
         self.events = events
+
+    def flow(self, _body):
+        return {"steps": self.steps}
 
     def event(self, line: str) -> None:
         with self.events.open("a") as f:
@@ -48,7 +70,7 @@ class RelyingParty:
     def register_begin(self, _body):
         options, self.state = self.server.register_begin(
             USER,
-            self.credentials,
+            [data for data, user in self.accounts if user == USER.id],
             resident_key_requirement=ResidentKeyRequirement.REQUIRED,
             user_verification=REQUIRED,
         )
@@ -58,7 +80,7 @@ class RelyingParty:
         auth_data = self.server.register_complete(self.state, body)
         if not auth_data.is_user_verified():
             raise ValueError("registration without the UV flag")
-        self.credentials.append(auth_data.credential_data)
+        self.accounts.append((auth_data.credential_data, USER.id))
         self.event(f"registered {auth_data.credential_data.credential_id.hex()}")
         return {"status": "registered"}
 
@@ -70,16 +92,22 @@ class RelyingParty:
         return dict(options)
 
     def login_complete(self, body):
-        credential = self.server.authenticate_complete(self.state, self.credentials, body)
+        known = [data for data, _ in self.accounts]
+        credential = self.server.authenticate_complete(self.state, known, body)
+        user = next(user for data, user in self.accounts if data.credential_id == credential.credential_id)
         handle = body["response"].get("userHandle")
-        if handle is None or websafe_decode(handle) != USER.id:
-            raise ValueError(f"the user handle is {handle!r}, not the registered user's")
-        self.event(f"logged-in {credential.credential_id.hex()}")
+        if handle is None or websafe_decode(handle) != user:
+            raise ValueError(f"the user handle is {handle!r}, not the credential's user's")
+        auth_data = AuthenticatorData(websafe_decode(body["response"]["authenticatorData"]))
+        if not auth_data.is_user_verified():
+            raise ValueError("login without the UV flag")
+        self.event(f"logged-in {credential.credential_id.hex()} {auth_data.counter}")
         return {"status": "logged-in"}
 
 
 def handler(rp: RelyingParty):
     routes = {
+        "/flow": rp.flow,
         "/register/begin": rp.register_begin,
         "/register/complete": rp.register_complete,
         "/login/begin": rp.login_begin,
@@ -124,8 +152,9 @@ def handler(rp: RelyingParty):
 
 def main():
     port, state = int(sys.argv[1]), Path(sys.argv[2])
+    provisioned = json.loads(Path(sys.argv[3]).read_text()) if len(sys.argv) > 3 else None
     state.mkdir(parents=True, exist_ok=True)
-    rp = RelyingParty(state / "events")
+    rp = RelyingParty(state / "events", provisioned)
     ThreadingHTTPServer(("127.0.0.1", port), handler(rp)).serve_forever()
 
 

@@ -63,13 +63,13 @@ find_hidraw() {
     return 1
 }
 
-# attach PORT: `usbip attach` must succeed on the first try and /dev/hidrawN appear (udev
-# settled). Sets DEV and ATTACH_MS.
+# attach PORT [BUSID]: `usbip attach` must succeed on the first try and /dev/hidrawN appear
+# (udev settled). Sets DEV and ATTACH_MS.
 attach() {
-    local port="$1" t0 i
+    local port="$1" busid="${2:-$BUSID}" t0 i
     DEV=""
     t0=$(ms)
-    if ! usbip --tcp-port "$port" attach -r "$HOST" -b "$BUSID" > "$W/attach.out" 2>&1; then
+    if ! usbip --tcp-port "$port" attach -r "$HOST" -b "$busid" > "$W/attach.out" 2>&1; then
         why "usbip attach (port $port) failed on the first try: $(tr '\n' ' ' < "$W/attach.out")"
         return 1
     fi
@@ -530,6 +530,7 @@ CASES=(
     "10-reset case_10"
     "11-socket-presence case_11"
     "12-firefox-passkey case_12"
+    "13-firefox-lab case_13"
 )
 for c in "${CASES[@]}"; do
     nn="${c%%-*}"

@@ -1,8 +1,9 @@
 //! authenticatorClientPIN (CTAP 2.1 §6.5.5): getPinRetries,
 //! getKeyAgreement, setPIN, changePIN, getPinToken and
-//! getPinUvAuthTokenUsingPinWithPermissions. The built-in-UV subcommands
-//! (getPinUvAuthTokenUsingUvWithPermissions, getUVRetries) answer
-//! CTAP2_ERR_INVALID_SUBCOMMAND: softkey has no built-in UV.
+//! getPinUvAuthTokenUsingPinWithPermissions; and on a key with built-in UV
+//! (a test-lab key's `hasUserVerification`, pin/built_in_uv.rs)
+//! getPinUvAuthTokenUsingUvWithPermissions and getUVRetries, which a key
+//! without answers CTAP2_ERR_INVALID_SUBCOMMAND.
 //!
 //! The PIN check follows SECURITY.md "The CTAP PIN": pinRetries is decremented and
 //! *persisted* before pinHashEnc is decrypted and compared in constant
@@ -13,12 +14,12 @@ use zeroize::Zeroizing;
 use crate::Authenticator;
 use crate::cbor::fields::{self, Fields, optional, required};
 use crate::cbor::{self, Value};
-use crate::env::{Env, Operation, Requester};
+use crate::env::{Env, Operation, PresenceRequest, Requester};
 use crate::error::Error;
 use crate::pin::primitives::ct_eq;
 use crate::pin::protocol::{PinProtocol, SharedSecret};
 use crate::pin::retries::{self, MAX_PIN_RETRIES};
-use crate::pin::{DeviceSettings, MAX_PIN_BYTES, Permission, persistent};
+use crate::pin::{DeviceSettings, MAX_PIN_BYTES, Permission, built_in_uv, persistent};
 use crate::presence;
 use crate::profile::CtapVersion;
 use crate::status::CtapError;
@@ -56,6 +57,7 @@ mod key {
     pub(super) const PIN_UV_AUTH_TOKEN: u64 = 0x02;
     pub(super) const PIN_RETRIES: u64 = 0x03;
     pub(super) const POWER_CYCLE_STATE: u64 = 0x04;
+    pub(super) const UV_RETRIES: u64 = 0x05;
 }
 
 /// A parsed clientPIN request (§6.5.5.1). Every present member is type
@@ -149,10 +151,16 @@ impl Authenticator {
             sub::CHANGE_PIN => self.change_pin(env, &req).map(|()| None),
             sub::GET_PIN_TOKEN => self.get_pin_token(env, &req).map(Some),
             sub::GET_TOKEN_USING_PIN => self.get_token_using_pin(env, &req).map(Some),
-            // No built-in user verification method.
-            sub::GET_TOKEN_USING_UV | sub::GET_UV_RETRIES => {
+            // Without a built-in user verification method there are no
+            // such subcommands.
+            sub::GET_TOKEN_USING_UV | sub::GET_UV_RETRIES if !self.config.built_in_uv => {
                 Err(CtapError::InvalidSubcommand.into())
             }
+            sub::GET_TOKEN_USING_UV => self.get_token_using_uv(env, &req).map(Some),
+            sub::GET_UV_RETRIES => Ok(Some(Value::int_map(vec![(
+                key::UV_RETRIES,
+                Value::Unsigned(u64::from(built_in_uv::retries(env.store())?)),
+            )]))),
             _ => Err(CtapError::InvalidSubcommand.into()),
         }
     }
@@ -282,12 +290,70 @@ impl Authenticator {
         // Steps 1–2.
         let peer = required_value(req.key_agreement)?;
         let pin_hash_enc = required_value(req.pin_hash_enc)?;
-        let permissions = required_value(req.permissions)?;
+        required_value(req.permissions)?;
         let protocol = req.protocol()?;
+        let grant = Self::grant(req)?;
+        self.issue_token(env, protocol, peer, pin_hash_enc, grant)
+    }
+
+    /// §6.5.5.7.3 getPinUvAuthTokenUsingUvWithPermissions, on a key with
+    /// built-in UV: the same permission checks as with a PIN, then one
+    /// gesture (pin/built_in_uv.rs) instead of pinHashEnc. The token carries
+    /// the gesture as its userPresent flag.
+    fn get_token_using_uv<E: Env>(
+        &mut self,
+        env: &mut E,
+        req: &Request<'_>,
+    ) -> Result<Value, Error> {
+        // Steps 1–3: parameters, protocol, permissions (forcePINChange
+        // concerns PIN entry only).
+        let peer = required_value(req.key_agreement)?;
+        required_value(req.permissions)?;
+        let protocol = req.protocol()?;
+        let grant = Self::grant(req)?;
+        // The shared secret before the gesture: a platform that sent a bad
+        // key agreement key is told so without asking for a finger.
+        let shared = self.pin.decapsulate(env, protocol, peer)?;
+        // Steps 4–8: uvRetries, performBuiltInUv, UV_BLOCKED / UV_INVALID.
+        let (operation, requester) = match (grant.permissions, grant.rp_id.as_deref()) {
+            (p, Some(rp)) if p & Permission::MakeCredential as u8 != 0 => {
+                (Operation::Register, Requester::Rp(rp))
+            }
+            (_, Some(rp)) => (Operation::SignIn, Requester::Rp(rp)),
+            (_, None) => (Operation::ManageCredentials, Requester::Device),
+        };
+        let request = PresenceRequest {
+            operation,
+            requester,
+            user_name: None,
+            user_display_name: None,
+        };
+        if let Err(failure) = built_in_uv::perform(env, &request)? {
+            return Err(failure.token_status().into());
+        }
+        // Steps 9–12: a new token, in use, user present; or the
+        // persistent one.
+        let token = if grant.persistent {
+            persistent::grant(env)?
+        } else {
+            self.pin
+                .issue_token(env, protocol, true, grant.permissions, grant.rp_id)
+        };
+        let encrypted = shared.encrypt(env, token.as_slice())?;
+        Ok(Value::int_map(vec![(
+            key::PIN_UV_AUTH_TOKEN,
+            Value::Bytes(encrypted),
+        )]))
+    }
+
+    /// The permissions of a token request (§6.5.5.7.2 steps 3–4, and the
+    /// same in §6.5.5.7.3): what is granted, or why not.
+    fn grant(req: &Request<'_>) -> Result<Grant, CtapError> {
+        let permissions = required_value(req.permissions)?;
         // Step 3: "If the permissions parameter value is 0, return
         // CTAP1_ERR_INVALID_PARAMETER."
         if permissions == 0 {
-            return Err(CtapError::InvalidParameter.into());
+            return Err(CtapError::InvalidParameter);
         }
         // Step 4: a defined permission we cannot grant (be: no bio
         // enrollment) is CTAP2_ERR_UNAUTHORIZED_PERMISSION; undefined bits
@@ -297,24 +363,23 @@ impl Authenticator {
         let permissions = permissions & DEFINED_PERMISSIONS;
         let persistent = permissions == u64::from(persistent::PCMR);
         if !persistent && permissions & !SUPPORTED_PERMISSIONS != 0 {
-            return Err(CtapError::UnauthorizedPermission.into());
+            return Err(CtapError::UnauthorizedPermission);
         }
         // §6.5.5.7 note: the rpId is required with the mc and ga permissions.
         let rp_scoped = (Permission::MakeCredential as u64 | Permission::GetAssertion as u64)
             & permissions
             != 0;
         if !persistent && rp_scoped && req.rp_id.is_none() {
-            return Err(CtapError::InvalidParameter.into());
+            return Err(CtapError::InvalidParameter);
         }
-        let grant = Grant {
+        Ok(Grant {
             permissions: u8::try_from(permissions)
                 .map_err(|_| CtapError::UnauthorizedPermission)?,
             rp_id: req.rp_id.map(str::to_owned),
             persistent,
-            // Step 10: the right PIN under forcePINChange.
+            // §6.5.5.7.2 step 10: the right PIN under forcePINChange.
             if_pin_change_forced: CtapError::PinPolicyViolation,
-        };
-        self.issue_token(env, protocol, peer, pin_hash_enc, grant)
+        })
     }
 
     /// The common tail of getPinToken and
@@ -345,7 +410,7 @@ impl Authenticator {
             persistent::grant(env)?
         } else {
             self.pin
-                .issue_token(env, protocol, grant.permissions, grant.rp_id)
+                .issue_token(env, protocol, false, grant.permissions, grant.rp_id)
         };
         // Step 15: the token, encrypted for the platform.
         let encrypted = shared.encrypt(env, token.as_slice())?;
@@ -399,9 +464,11 @@ impl Authenticator {
             }
             .into());
         }
-        // Step 9: a match restores the counters.
+        // Step 9: a match restores the counters, uvRetries too: the PIN
+        // is how a key whose built-in UV is blocked gets it back.
         self.pin.record_match();
-        retries::set_retries(env.store(), MAX_PIN_RETRIES)
+        retries::set_retries(env.store(), MAX_PIN_RETRIES)?;
+        built_in_uv::restore(env.store())
     }
 }
 

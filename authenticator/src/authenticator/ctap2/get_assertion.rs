@@ -23,11 +23,11 @@ use crate::cbor::fields::{self, Fields, optional, required};
 use crate::cbor::{self, Value};
 use crate::credential_index::{Family, NewestFirst};
 use crate::credential_properties::SignCounterKind;
-use crate::env::{Env, Operation, Requester};
+use crate::env::{Env, Operation, PresenceRequest, Requester};
 use crate::error::Error;
 use crate::extensions::{self, AssertionExtensions, GaExtensions, cred_blob, large_blob_key};
 use crate::lookup::{self, Found};
-use crate::pin::{DeviceSettings, Permission};
+use crate::pin::{DeviceSettings, Permission, built_in_uv};
 use crate::presence;
 use crate::state::{AssertionState, UserFlags};
 use crate::status::CtapError;
@@ -73,33 +73,56 @@ impl Authenticator {
             std::mem::take(&mut req.extensions).restricted_to(|e| self.has_extension(e));
         let pin_set = self.pin_is_set(env)?;
         // Steps 1–2: zero-length pinUvAuthParam probe; protocol checks.
-        req.pin_uv.check_steps_1_2(env, req.rp_id, pin_set)?;
+        let protected = pin_set || self.config.built_in_uv;
+        req.pin_uv.check_steps_1_2(env, req.rp_id, protected)?;
         // Step 4: options. "rk" is not a getAssertion option; uv=true
-        // without a pinUvAuthParam would need built-in UV.
+        // without a pinUvAuthParam needs built-in UV.
         if req.options.rk.is_some() {
             return Err(CtapError::UnsupportedOption.into());
         }
-        if req.options.uv == Some(true) && !req.pin_uv.is_present() {
+        let built_in_uv = self.config.built_in_uv;
+        let mut uv_option = req.options.uv == Some(true) && !req.pin_uv.is_present();
+        if uv_option && !built_in_uv {
             return Err(CtapError::InvalidOption.into());
         }
         let up = req.options.up.unwrap_or(true);
-        // Step 5: alwaysUv needs a pinUvAuthParam unless this is a silent
+        // Step 5: alwaysUv: a key with built-in UV verifies the user itself;
+        // otherwise a pinUvAuthParam is needed unless this is a silent
         // (up=false) request.
         if up && !req.pin_uv.is_present() && DeviceSettings::load(env.store())?.always_uv {
-            return Err(CtapError::PuatRequired.into());
+            if !built_in_uv {
+                return Err(CtapError::PuatRequired.into());
+            }
+            uv_option = true;
         }
         // hmac-secret needs presence (it unlocks secrets, like a login).
         if req.extensions.hmac_secret.is_some() && !up {
             return Err(CtapError::UnsupportedOption.into());
         }
-        // Step 6: verify the pinUvAuthParam (ga permission, RP binding).
-        let uv = self.verify_request_pin_uv(
+        // Step 6.1: verify the pinUvAuthParam (ga permission, RP binding).
+        let token_uv = self.verify_request_pin_uv(
             env,
             &req.pin_uv,
             &req.client_data_hash,
             Permission::GetAssertion,
             req.rp_id,
         )?;
+        // Step 6.2: built-in UV, before the credentials are looked for (as
+        // a fingerprint key asks for the finger first); its gesture is the
+        // evidence of user interaction step 9 takes as presence.
+        let built_in_verified = uv_option && {
+            let request = PresenceRequest {
+                operation: Operation::SignIn,
+                requester: Requester::Rp(req.rp_id),
+                user_name: None,
+                user_display_name: None,
+            };
+            match built_in_uv::perform(env, &request)? {
+                Ok(()) => true,
+                Err(failure) => return Err(failure.request_status(pin_set).into()),
+            }
+        };
+        let uv = token_uv || built_in_verified;
         // Step 7: locate the applicable credentials, credProtect applied.
         let rp_id_hash = auth_data::rp_id_hash(req.rp_id);
         let (first, walk, total) = if req.allow_list.is_empty() {
@@ -136,7 +159,10 @@ impl Authenticator {
         };
         // Step 9: user presence, naming the account when there is just
         // one; then the token's mc/ga use is consumed.
-        if up {
+        // Step 9: built-in UV already saw the user, as did a token made by
+        // it; otherwise ask, naming the account when there is just one.
+        let user_seen = built_in_verified || (token_uv && self.pin_token_user_present());
+        if up && !user_seen {
             let (name, display) = match (&first.record, total) {
                 (Some(r), 1) => (r.user_name.as_deref(), r.user_display_name.as_deref()),
                 _ => (None, None),
@@ -148,9 +174,9 @@ impl Authenticator {
                 name,
                 display,
             )?;
-            if uv {
-                self.consume_pin_token_for_mc_ga();
-            }
+        }
+        if up && token_uv {
+            self.consume_pin_token_for_mc_ga();
         }
         let user = UserFlags {
             present: up,

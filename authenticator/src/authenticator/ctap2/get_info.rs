@@ -25,6 +25,12 @@ pub const MAX_CREDENTIAL_COUNT_IN_LIST: u64 = 16;
 /// PIN/UV auth protocols in our order of preference (0x06, §6.4: "in
 /// order of decreasing authenticator preference").
 const PIN_UV_AUTH_PROTOCOLS: [u64; 2] = [2, 1];
+/// preferredPlatformUvAttempts (0x11) of a key with built-in UV.
+const PREFERRED_PLATFORM_UV_ATTEMPTS: u64 = 3;
+/// uvModality (0x12): the FIDO Registry's USER_VERIFY_FINGERPRINT_INTERNAL,
+/// what a key with built-in UV most often is, and what the W3C and CDP
+/// virtual authenticators' `hasUserVerification` stands for.
+const UV_MODALITY_FINGERPRINT: u64 = 0x0000_0002;
 
 impl Authenticator {
     pub(crate) fn get_info<E: Env>(&mut self, env: &mut E) -> Result<Value, Error> {
@@ -40,6 +46,10 @@ impl Authenticator {
             ("plat", Value::Bool(false)),
             ("clientPin", Value::Bool(pin_set)),
         ];
+        // Built-in UV, enrolled: a test-lab key's `hasUserVerification`.
+        if self.config.built_in_uv {
+            options.push(("uv", Value::Bool(true)));
+        }
         if v21 {
             options.extend([
                 ("pinUvAuthToken", Value::Bool(true)),
@@ -109,6 +119,12 @@ impl Authenticator {
         }
         if self.has_extension(extensions::CRED_BLOB) {
             info.push((0x0F, usize_value(MAX_CRED_BLOB_LENGTH)));
+        }
+        if v21 && self.config.built_in_uv {
+            // preferredPlatformUvAttempts: each request is one attempt, so
+            // a platform may ask a few times before falling back to the PIN.
+            info.push((0x11, Value::Unsigned(PREFERRED_PLATFORM_UV_ATTEMPTS)));
+            info.push((0x12, Value::Unsigned(UV_MODALITY_FINGERPRINT)));
         }
         if v21 {
             info.push((

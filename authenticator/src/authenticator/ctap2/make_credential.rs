@@ -19,14 +19,14 @@ use crate::cbor::Value;
 use crate::cbor::fields::{self, Fields, optional, required};
 use crate::credential::{self, CREDENTIAL_ID_LEN, CredentialFlags};
 use crate::credential_properties::SignCounterKind;
-use crate::env::{Env, Operation, Requester};
+use crate::env::{Env, Operation, PresenceRequest, Requester, UserPresence};
 use crate::error::Error;
 use crate::extensions::{
     self, McExtensions, cred_blob, cred_protect, large_blob_key, min_pin_length,
 };
 use crate::keys::{self, Algorithm, CredentialKey};
 use crate::lookup;
-use crate::pin::{DeviceSettings, Permission};
+use crate::pin::{DeviceSettings, Permission, built_in_uv};
 use crate::presence;
 use crate::record::{self, CredentialRecord};
 use crate::status::CtapError;
@@ -127,26 +127,31 @@ impl Authenticator {
             std::mem::take(&mut req.extensions).restricted_to(|e| self.has_extension(e));
         let pin_set = self.pin_is_set(env)?;
         // Steps 1–2: zero-length pinUvAuthParam probe; protocol checks.
-        req.pin_uv.check_steps_1_2(env, req.rp_id, pin_set)?;
+        let protected = pin_set || self.config.built_in_uv;
+        req.pin_uv.check_steps_1_2(env, req.rp_id, protected)?;
         // Step 3: the first algorithm of the request that the key has enabled.
         let alg = keys::choose(&req.algorithms, &self.config.algorithms)
             .ok_or(CtapError::UnsupportedAlgorithm)?;
         // Step 4: options. up=false is invalid for makeCredential. With a
         // pinUvAuthParam the "uv" option is ignored; without one, uv=true
-        // would need built-in UV, which we do not have.
+        // needs built-in UV (a test-lab key's `hasUserVerification`).
         if req.options.up == Some(false) {
             return Err(CtapError::InvalidOption.into());
         }
-        if req.options.uv == Some(true) && !req.pin_uv.is_present() {
+        let built_in_uv = self.config.built_in_uv;
+        let mut uv_option = req.options.uv == Some(true) && !req.pin_uv.is_present();
+        if uv_option && !built_in_uv {
             return Err(CtapError::InvalidOption.into());
         }
         let rk = req.options.rk.unwrap_or(false);
         let config = DeviceSettings::load(env.store())?;
         if !req.pin_uv.is_present() {
-            // Step 5: alwaysUv needs a pinUvAuthParam for everything.
-            // Step 6: makeCredUvNotRqd: with a PIN set, only discoverable
-            // credentials need one.
-            if config.always_uv || (pin_set && rk) {
+            // Step 5: alwaysUv: a key with built-in UV verifies the user
+            // itself; otherwise everything needs a pinUvAuthParam.
+            // Step 6: makeCredUvNotRqd: on a key protected by a PIN or
+            // built-in UV, only discoverable credentials need verification.
+            uv_option |= config.always_uv && built_in_uv;
+            if !uv_option && (config.always_uv || ((pin_set || built_in_uv) && rk)) {
                 return Err(CtapError::PuatRequired.into());
             }
         }
@@ -159,14 +164,24 @@ impl Authenticator {
             config.enterprise_attestation,
             req.rp_id,
         )?;
-        // Step 11: verify the pinUvAuthParam (mc permission, RP binding).
-        let uv = self.verify_request_pin_uv(
+        // Step 11.1: verify the pinUvAuthParam (mc permission, RP binding).
+        let token_uv = self.verify_request_pin_uv(
             env,
             &req.pin_uv,
             &req.client_data_hash,
             Permission::MakeCredential,
             req.rp_id,
         )?;
+        // Step 11.2: built-in UV; its gesture is the evidence of user
+        // interaction that step 13 takes as presence.
+        let built_in_verified = uv_option && {
+            let request = self.register_request(&req);
+            match built_in_uv::perform(env, &request)? {
+                Ok(()) => true,
+                Err(failure) => return Err(failure.request_status(pin_set).into()),
+            }
+        };
+        let uv = token_uv || built_in_verified;
         if req.is_probe() {
             presence::require(env, Operation::Select, Requester::Rp(req.rp_id), None, None)?;
             return self.probe_response(env, &req, alg);
@@ -182,6 +197,9 @@ impl Authenticator {
         if lookup::first_visible(&keyring, env.store(), &rp_id_hash, &req.exclude_list, uv)?
             .is_some()
         {
+            if built_in_verified {
+                return Err(CtapError::CredentialExcluded.into());
+            }
             if let Err(CtapError::KeepaliveCancel) = self.ask_register(env, &req) {
                 return Err(CtapError::KeepaliveCancel.into());
             }
@@ -200,9 +218,14 @@ impl Authenticator {
             (Some(input), true) => Some(input.open(&mut self.pin, env)?),
             _ => None,
         };
-        // Step 14: user presence; a verified token's mc use is consumed.
-        self.ask_register(env, &req)?;
-        if uv {
+        // Step 13: built-in UV already saw the user, as did a token made
+        // by it (step 14.1); otherwise step 14: user presence. A verified
+        // token's mc use is consumed.
+        let user_seen = built_in_verified || (token_uv && self.pin_token_user_present());
+        if !user_seen {
+            self.ask_register(env, &req)?;
+        }
+        if token_uv {
             self.consume_pin_token_for_mc_ga();
         }
         // Steps 16–18: key pair, credential ID, discoverable record.
@@ -309,13 +332,19 @@ impl Authenticator {
     }
 
     fn ask_register<E: Env>(&self, env: &mut E, req: &Request<'_>) -> Result<(), CtapError> {
-        presence::require(
-            env,
-            Operation::Register,
-            Requester::Rp(req.rp_id),
-            req.user_name,
-            req.user_display_name,
-        )
+        env.presence()
+            .check(&self.register_request(req))
+            .map_err(CtapError::from)
+    }
+
+    /// What the prompt of a registration names: the RP id and the user.
+    fn register_request<'r>(&self, req: &Request<'r>) -> PresenceRequest<'r> {
+        PresenceRequest {
+            operation: Operation::Register,
+            requester: Requester::Rp(req.rp_id),
+            user_name: req.user_name,
+            user_display_name: req.user_display_name,
+        }
     }
 
     /// A valid-looking response that commits nothing: a fresh key, a random

@@ -82,8 +82,8 @@ impl<'a> PinUvAuth<'a> {
     ///
     /// Step 1: a zero-length pinUvAuthParam is a platform asking the user to
     /// pick this authenticator (Windows does this): collect presence, then
-    /// answer CTAP2_ERR_PIN_INVALID if a PIN is set, else
-    /// CTAP2_ERR_PIN_NOT_SET.
+    /// answer CTAP2_ERR_PIN_INVALID if the key is protected (a PIN set, or
+    /// built-in UV), else CTAP2_ERR_PIN_NOT_SET.
     /// Step 2: otherwise a pinUvAuthParam needs a protocol
     /// (CTAP2_ERR_MISSING_PARAMETER) that we support
     /// (CTAP1_ERR_INVALID_PARAMETER).
@@ -91,13 +91,13 @@ impl<'a> PinUvAuth<'a> {
         &self,
         env: &mut E,
         rp_id: &str,
-        pin_set: bool,
+        protected: bool,
     ) -> Result<(), CtapError> {
         match self.param {
             None => Ok(()),
             Some([]) => {
                 presence::require(env, Operation::Select, Requester::Rp(rp_id), None, None)?;
-                Err(if pin_set {
+                Err(if protected {
                     CtapError::PinInvalid
                 } else {
                     CtapError::PinNotSet
