@@ -154,12 +154,16 @@ pub enum LabCommand {
         #[command(flatten)]
         api: LabApiArgs,
     },
-    /// Set the PIN (read from standard input) or, with --clear, remove it.
+    /// Set the PIN (read from standard input) or, with --clear, remove it;
+    /// with --retries alone, set how many PIN retries are left.
     Pin {
         id: String,
         /// Remove the PIN instead.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "retries")]
         clear: bool,
+        /// pinRetries, 0 to 8 (0 blocks the PIN), of a key with a PIN.
+        #[arg(long, value_parser = clap::value_parser!(u8).range(0..=8))]
+        retries: Option<u8>,
         #[command(flatten)]
         api: LabApiArgs,
     },

@@ -64,7 +64,7 @@ pub use admin::backup::{
 };
 pub use admin::delete::{CredentialSelector, delete_credentials, find_credentials};
 pub use admin::list::{CredentialSummary, list_credentials};
-pub use admin::pin::{factory_reset, provision_pin, remove_pin};
+pub use admin::pin::{factory_reset, provision_pin, remove_pin, set_always_uv, set_pin_retries};
 pub use admin::{
     AttestationMode, attestation_ca_pem, attestation_mode, enterprise_rp_ids,
     provision_attestation, provision_test_attestation, set_attestation_mode, set_enterprise_rp_ids,

@@ -18,6 +18,12 @@ pub enum CtapVersion {
     /// CTAP 2.1 with softkey's CTAP 2.2 additions (the default).
     #[default]
     Ctap21,
+    /// The same key declaring `FIDO_2_2` among its versions (a test-lab
+    /// profile): what softkey has of CTAP 2.2 is hmac-secret-mc,
+    /// thirdPartyPayment and the persistent read-only token with
+    /// encIdentifier and encCredStoreState; it lacks transportsForReset,
+    /// longTouchForReset and the PIN complexity policy, which are optional.
+    Ctap22,
 }
 
 /// The extensions the key has; all of them by default.

@@ -17,7 +17,7 @@
 //! | `GET /webauthn/events?after=N&wait=S` | (CDP events, softkey's `promptShown`, `pinTried`) the events after number N, waiting up to S seconds (at most 30) for one |
 //! | `POST /webauthn/authenticator/{id}/presence` | (W3C `isUserConsenting`, CDP `setAutomaticPresenceSimulation`, `setUserVerified`) any of them |
 //! | `POST /webauthn/authenticator/{id}/uv` | Set User Verified (`isUserVerified`) |
-//! | `POST /webauthn/authenticator/{id}/pin`, `DELETE …/pin` | (softkey) set `{"pin": "…"}` or remove the PIN |
+//! | `POST /webauthn/authenticator/{id}/pin`, `DELETE …/pin` | (softkey) set `{"pin": "…", "retries": n}` (either or both) or remove the PIN |
 //! | `POST /webauthn/authenticator/{id}/reset` | (softkey) authenticatorReset without the touch |
 //! | `GET /webauthn/authenticator/{id}/metadata` | (softkey) a FIDO MDS3 metadata statement for its AAGUID and CA |
 //! | `GET /webauthn/authenticator/{id}/attestation-ca` | (softkey) the PEM an RP trusts for batch attestation |
@@ -60,15 +60,9 @@ pub fn handle(lab: &Lab, request: Request) -> Response {
         ("POST", ["webauthn", "authenticator", id, "presence" | "uv"]) => {
             body().and_then(|b| set_presence(lab, id, &b))
         }
-        ("POST", ["webauthn", "authenticator", id, "pin"]) => body().and_then(|b| {
-            let pin = b
-                .get("pin")
-                .and_then(Value::as_str)
-                .ok_or_else(|| error(400, "invalid argument", "pin must be a string"))?;
-            lab.set_pin(id, Some(pin))
-                .map(|()| Value::Null)
-                .map_err(lab_error)
-        }),
+        ("POST", ["webauthn", "authenticator", id, "pin"]) => {
+            body().and_then(|b| set_pin(lab, id, &b))
+        }
         ("DELETE", ["webauthn", "authenticator", id, "pin"]) => lab
             .set_pin(id, None)
             .map(|()| Value::Null)
@@ -158,6 +152,43 @@ fn lab_error(e: LabError) -> Response {
 fn add_authenticator(lab: &Lab, body: &Value) -> Result<Value, Response> {
     let options = options::authenticator(body).map_err(|m| error(400, "invalid argument", m))?;
     lab.add(options).map(Value::String).map_err(lab_error)
+}
+
+/// `{"pin": "…", "retries": n}`: the PIN, then pinRetries (0–8); at least
+/// one of them.
+fn set_pin(lab: &Lab, id: &str, body: &Value) -> Result<Value, Response> {
+    let invalid = |message: &str| error(400, "invalid argument", message);
+    let pin = match body.get("pin") {
+        None => None,
+        Some(pin) => Some(
+            pin.as_str()
+                .ok_or_else(|| invalid("pin must be a string"))?,
+        ),
+    };
+    let retries = match body.get("retries") {
+        None => None,
+        Some(n) => Some(
+            n.as_u64()
+                .and_then(|n| u8::try_from(n).ok())
+                .ok_or_else(|| invalid("retries must be a number from 0 to 8"))?,
+        ),
+    };
+    if let Some(unknown) = body
+        .as_object()
+        .and_then(|o| o.keys().find(|k| !matches!(k.as_str(), "pin" | "retries")))
+    {
+        return Err(invalid(&format!("unknown PIN control {unknown:?}")));
+    }
+    if pin.is_none() && retries.is_none() {
+        return Err(invalid("give pin, retries or both"));
+    }
+    if let Some(pin) = pin {
+        lab.set_pin(id, Some(pin)).map_err(lab_error)?;
+    }
+    if let Some(left) = retries {
+        lab.set_pin_retries(id, left).map_err(lab_error)?;
+    }
+    Ok(Value::Null)
 }
 
 fn events(lab: &Lab, query: &str) -> Result<Value, Response> {

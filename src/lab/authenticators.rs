@@ -16,7 +16,7 @@ use softkey_authenticator::{
     CredentialProperties, CredentialSelector, CtapVersion, ExtensionSet, MemoryStore,
     ResponseOverrides, attestation_ca_pem, credential_properties, delete_credentials,
     export_backup, factory_reset, import_backup, provision_pin, provision_test_attestation,
-    remove_pin, set_attestation_mode, set_credential_properties,
+    remove_pin, set_always_uv, set_attestation_mode, set_credential_properties, set_pin_retries,
 };
 use softkey_transport::{
     DeviceConfig, Exports, MessageHandler, Refusal, Request, RequestKind, Signals, Winker,
@@ -61,6 +61,8 @@ pub struct Options {
     /// W3C / CDP `hasUserVerification`: built-in UV, which matches as
     /// the presence policy's `isUserVerified` says.
     pub built_in_uv: bool,
+    /// softkey `alwaysUv` (CTAP 2.1 §7.2.3) from the start.
+    pub always_uv: bool,
 }
 
 /// Faults the transport-facing handler injects (`…/faults`).
@@ -157,6 +159,10 @@ impl Lab {
             .map_err(|e| LabError::invalid(e.to_string()))?;
         set_attestation_mode(&mut store, options.attestation)
             .map_err(|e| LabError::invalid(e.to_string()))?;
+        if options.always_uv {
+            set_always_uv(&mut store, true)
+                .map_err(|e| LabError::invalid(format!("{:?}", e.status())))?;
+        }
         let presence =
             LabPresence::new(options.presence).with_events(Arc::clone(&self.events), id.clone());
         let config = softkey_authenticator::Config {
@@ -275,6 +281,15 @@ impl Lab {
                 Some(pin) => provision_pin(store, pin),
                 None => remove_pin(store),
             });
+            key.power_cycle();
+            result.map_err(|e| LabError::invalid(format!("{:?}", e.status())))
+        })?
+    }
+
+    /// Sets pinRetries (0–8) of a key with a PIN.
+    pub fn set_pin_retries(&self, id: &str, left: u8) -> Result<(), LabError> {
+        self.with_key(id, |key| {
+            let result = key.change_store(|store| set_pin_retries(store, left));
             key.power_cycle();
             result.map_err(|e| LabError::invalid(format!("{:?}", e.status())))
         })?

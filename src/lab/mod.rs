@@ -69,6 +69,7 @@ pub fn run(args: &LabArgs) -> Result<()> {
             id,
             clear: true,
             api,
+            ..
         } => client::call(
             api,
             "DELETE",
@@ -78,8 +79,21 @@ pub fn run(args: &LabArgs) -> Result<()> {
         .map(drop),
         LabCommand::Pin {
             id,
-            clear: false,
+            retries: Some(left),
             api,
+            ..
+        } => client::call(
+            api,
+            "POST",
+            &format!("/webauthn/authenticator/{id}/pin"),
+            Some(&serde_json::json!({ "retries": left })),
+        )
+        .map(drop),
+        LabCommand::Pin {
+            id,
+            retries: None,
+            api,
+            ..
         } => {
             let mut pin = String::new();
             std::io::stdin()

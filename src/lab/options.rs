@@ -36,6 +36,7 @@ pub fn authenticator(body: &Value) -> Result<Options, String> {
         transport: "usb".into(),
         u2f_only: false,
         built_in_uv: false,
+        always_uv: false,
         attestation: AttestationMode::SelfAttestation,
         aaguid: DEFAULT_AAGUID,
         backup_eligible: false,
@@ -47,17 +48,19 @@ pub fn authenticator(body: &Value) -> Result<Options, String> {
         match name.as_str() {
             // W3C `protocol`, CDP `protocol` + `ctap2Version`.
             // W3C: "ctap2" is CTAP 2.0, "ctap2_1" 2.1; CDP's ctap2Version
-            // refines "ctap2". U2F-only and CTAP 2.2 profiles are not built.
+            // refines "ctap2". softkey adds "ctap2_2".
             "protocol" => match text(name, value)? {
                 "ctap2" => protocol_2_0 = true,
                 // W3C "ctap1/u2f", CDP "u2f": no CTAP2 at all.
                 "ctap1/u2f" | "u2f" => options.u2f_only = true,
                 "ctap2_1" => options.ctap_version = CtapVersion::Ctap21,
+                "ctap2_2" => options.ctap_version = CtapVersion::Ctap22,
                 other => return Err(not_yet(name, other)),
             },
             "ctap2Version" => match text(name, value)? {
                 "ctap2_0" => version = Some(CtapVersion::Ctap20),
                 "ctap2_1" => version = Some(CtapVersion::Ctap21),
+                "ctap2_2" => version = Some(CtapVersion::Ctap22),
                 other => return Err(not_yet(name, other)),
             },
             "extensions" => options.extensions = extension_list(value)?,
@@ -78,6 +81,8 @@ pub fn authenticator(body: &Value) -> Result<Options, String> {
             // Built-in UV (getInfo `uv`), besides the PIN.
             "hasUserVerification" => options.built_in_uv = flag(name, value)?,
             "isUserVerified" => options.presence.verified = flag(name, value)?,
+            // softkey: alwaysUv on from the start (a platform may toggle it).
+            "alwaysUv" => options.always_uv = flag(name, value)?,
             "isUserConsenting" => options.presence.consenting = flag(name, value)?,
             "automaticPresenceSimulation" => options.presence.automatic = flag(name, value)?,
             "algorithms" => options.algorithms = algorithms(value)?,
@@ -210,10 +215,12 @@ pub fn describe(options: &Options) -> Value {
             (true, _) => "ctap1/u2f",
             (false, CtapVersion::Ctap20) => "ctap2",
             (false, CtapVersion::Ctap21) => "ctap2_1",
+            (false, CtapVersion::Ctap22) => "ctap2_2",
         },
         "ctap2Version": match options.ctap_version {
             CtapVersion::Ctap20 => "ctap2_0",
             CtapVersion::Ctap21 => "ctap2_1",
+            CtapVersion::Ctap22 => "ctap2_2",
         },
         "hasLargeBlob": options.extensions.large_blob,
         "hasCredBlob": options.extensions.cred_blob,
@@ -224,6 +231,7 @@ pub fn describe(options: &Options) -> Value {
         "hasResidentKey": true,
         "hasUserVerification": options.built_in_uv,
         "isUserVerified": options.presence.verified,
+        "alwaysUv": options.always_uv,
         "isUserConsenting": options.presence.consenting,
         "automaticPresenceSimulation": options.presence.automatic,
         "attestation": options.attestation.to_string(),
@@ -498,7 +506,7 @@ mod tests {
             json!({"algorithms": []}),
             json!({"hasLargeBlob": "yes"}),
             json!({"extensions": "credBlob"}),
-            json!({"ctap2Version": "ctap2_2"}),
+            json!({"ctap2Version": "ctap2_3"}),
             json!({"aaguid": "not-a-uuid"}),
             json!({"attestation": "safetynet"}),
             json!([]),

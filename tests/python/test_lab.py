@@ -283,6 +283,10 @@ def test_cli_verbs_cover_what_rp_test_scripts_do(lab):
     waiting.join(timeout=20)
     assert result["auth_data"].is_user_verified()
     assert len(json.loads(cli(lab, "credentials", aid))) == 1
+    from fido2.ctap2.pin import ClientPin
+
+    cli(lab, "pin", aid, "--retries", "2")
+    assert ClientPin(Ctap2(device)).get_pin_retries()[0] == 2, "nearly blocked, no wrong PIN typed"
     cli(lab, "pin", aid, "--clear")
     assert Ctap2(device).get_info().options["clientPin"] is False
     assert len(json.loads(cli(lab, "credentials", aid))) == 1, "clearing the PIN keeps credentials"
@@ -397,7 +401,16 @@ def test_profiles_a_ctap_2_0_key_and_a_key_without_extensions(lab):
     device = lab.open_device(old)
     _register(_client(device), Fido2Server(RP), _user("hal"))
     device.close()
-    status, refused = lab.call("POST", "/webauthn/authenticator", {"ctap2Version": "ctap2_2"})
+    strict = lab.add_authenticator(alwaysUv=True)
+    info = Ctap2(lab.open_device(strict)).get_info()
+    assert info.options["alwaysUv"] is True and info.options["makeCredUvNotRqd"] is False
+    status, refused = lab.call("POST", f"/webauthn/authenticator/{strict}/pin", {"retries": 3})
+    assert status == 400 and "PinNotSet" in refused["value"]["message"]
+    new = lab.add_authenticator(protocol="ctap2", ctap2Version="ctap2_2")
+    info = Ctap2(lab.open_device(new)).get_info()
+    assert info.versions == ["U2F_V2", "FIDO_2_0", "FIDO_2_1", "FIDO_2_2"]
+    assert "hmac-secret-mc" in info.extensions and info.options["perCredMgmtRO"]
+    status, refused = lab.call("POST", "/webauthn/authenticator", {"ctap2Version": "ctap2_3"})
     assert status == 400 and "ctap2Version" in refused["value"]["message"]
 
 

@@ -24,6 +24,27 @@ pub fn provision_pin<S: Store>(store: &mut S, pin: &str) -> Result<(), Error> {
     retries::save_pin(store, pin.as_bytes(), code_points)
 }
 
+/// Sets pinRetries (0 to 8; 0 blocks the PIN as eight wrong ones would):
+/// how a test reaches a nearly blocked or blocked key without typing wrong
+/// PINs. CTAP2_ERR_PIN_NOT_SET without a PIN.
+pub fn set_pin_retries<S: Store>(store: &mut S, left: u8) -> Result<(), Error> {
+    if retries::load_pin(store)?.is_none() {
+        return Err(CtapError::PinNotSet.into());
+    }
+    if left > retries::MAX_PIN_RETRIES {
+        return Err(CtapError::InvalidParameter.into());
+    }
+    retries::set_retries(store, left)
+}
+
+/// Turns alwaysUv on or off (CTAP 2.1 §7.2.3), as authenticatorConfig's
+/// toggleAlwaysUv would with a PIN-verified token.
+pub fn set_always_uv<S: Store>(store: &mut S, on: bool) -> Result<(), Error> {
+    let mut settings = DeviceSettings::load(store)?;
+    settings.always_uv = on;
+    settings.save(store)
+}
+
 /// Removes the PIN and its retry counter, keeping the credentials: a key
 /// with no PIN (on a real key only a reset does this).
 pub fn remove_pin<S: Store>(store: &mut S) -> Result<(), Error> {
@@ -55,8 +76,17 @@ mod tests {
             CtapError::PinPolicyViolation
         );
         assert!(provision_pin(&mut store, &"9".repeat(64)).is_err());
+        assert_eq!(
+            set_pin_retries(&mut store, 3).unwrap_err(),
+            CtapError::PinNotSet
+        );
         provision_pin(&mut store, "1234").unwrap();
         assert!(retries::load_pin(&store).unwrap().is_some());
+        set_pin_retries(&mut store, 2).unwrap();
+        assert_eq!(retries::retries(&store).unwrap(), 2);
+        assert!(set_pin_retries(&mut store, 9).is_err());
+        set_always_uv(&mut store, true).unwrap();
+        assert!(DeviceSettings::load(&store).unwrap().always_uv);
         remove_pin(&mut store).unwrap();
         assert!(retries::load_pin(&store).unwrap().is_none());
         provision_pin(&mut store, "éééé").unwrap();

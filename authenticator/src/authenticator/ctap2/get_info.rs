@@ -38,7 +38,7 @@ impl Authenticator {
         let pin_set = self.pin_is_set(env)?;
         let config = DeviceSettings::load(env.store())?;
         // A CTAP 2.0 key (a test-lab profile) lists only what 2.0 defined.
-        let v21 = self.config.ctap_version == CtapVersion::Ctap21;
+        let v21 = self.config.ctap_version != CtapVersion::Ctap20;
         let large_blobs = v21 && self.config.extensions.large_blob;
         let mut options = vec![
             ("rk", Value::Bool(true)),
@@ -75,6 +75,9 @@ impl Authenticator {
         let mut versions = vec![Value::text("U2F_V2"), Value::text("FIDO_2_0")];
         if v21 {
             versions.push(Value::text("FIDO_2_1"));
+        }
+        if self.config.ctap_version == CtapVersion::Ctap22 {
+            versions.push(Value::text("FIDO_2_2"));
         }
         let protocols: &[u64] = if v21 { &PIN_UV_AUTH_PROTOCOLS } else { &[1] };
         let mut info = vec![
