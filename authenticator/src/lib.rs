@@ -63,7 +63,12 @@ pub use admin::backup::{
     export_backup, import_backup,
 };
 pub use admin::delete::{CredentialSelector, delete_credentials, find_credentials};
+pub use admin::large_blob::{CompressedBlob, large_blob, set_large_blob};
 pub use admin::list::{CredentialSummary, list_credentials};
+pub use admin::non_discoverable::{
+    add_non_discoverable, delete_non_discoverable, non_discoverable_credentials,
+    set_non_discoverable_properties,
+};
 pub use admin::pin::{factory_reset, provision_pin, remove_pin, set_always_uv, set_pin_retries};
 pub use admin::{
     AttestationMode, attestation_ca_pem, attestation_mode, enterprise_rp_ids,

@@ -26,7 +26,9 @@ use crate::status::CtapError;
 pub(crate) struct Found {
     pub(crate) credential_id: Vec<u8>,
     pub(crate) key: Unwrapped,
-    /// The stored record, for discoverable credentials.
+    /// The stored record: a discoverable credential's, or that of a
+    /// non-discoverable one the test lab added (`key.flags.discoverable`
+    /// tells which).
     pub(crate) record: Option<CredentialRecord>,
 }
 
@@ -90,6 +92,18 @@ pub(crate) fn first_ours<S: Store>(
             continue;
         }
         let Some(record) = record::find(store, rp_id_hash, id)? else {
+            // A non-discoverable credential the test lab added: its record
+            // carries the key, and it is found by this ID alone.
+            if let Some(record) = record::find_non_discoverable(store, rp_id_hash, id)?
+                && let Some(mut key) = stored_key(&record)
+            {
+                key.flags.discoverable = false;
+                return Ok(Some(Found {
+                    credential_id: id.to_vec(),
+                    key,
+                    record: Some(record),
+                }));
+            }
             continue;
         };
         let Some(key) = stored_key(&record).or(unwrapped) else {

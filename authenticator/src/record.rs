@@ -37,7 +37,7 @@ use crate::credential_properties::{CredentialProperties, SignCounterKind};
 use crate::env::{Store, StoreChange, StoreError};
 use crate::error::Error;
 use crate::keys::{Algorithm, CredentialKey};
-use crate::store_keys::CREDENTIALS;
+use crate::store_keys::{CREDENTIALS, NON_DISCOVERABLE_CREDENTIALS};
 
 /// The longest credential ID a record may have: WebAuthn §4 "Credential
 /// ID": "at most 1023 bytes long". Our own IDs are much shorter; imported
@@ -123,6 +123,40 @@ pub(crate) fn rp_prefix(rp_id_hash: &[u8; 32]) -> Vec<u8> {
 /// The store key of one credential's record.
 pub(crate) fn key(rp_id_hash: &[u8; 32], credential_id: &[u8]) -> Vec<u8> {
     [CREDENTIALS, rp_id_hash.as_slice(), credential_id].concat()
+}
+
+/// The store key of a non-discoverable credential added from the host side
+/// (admin/non_discoverable.rs).
+pub(crate) fn non_discoverable_key(rp_id_hash: &[u8; 32], credential_id: &[u8]) -> Vec<u8> {
+    [
+        NON_DISCOVERABLE_CREDENTIALS,
+        rp_id_hash.as_slice(),
+        credential_id,
+    ]
+    .concat()
+}
+
+/// The record of such a credential, if it exists.
+pub(crate) fn find_non_discoverable<S: Store>(
+    store: &S,
+    rp_id_hash: &[u8; 32],
+    credential_id: &[u8],
+) -> Result<Option<CredentialRecord>, Error> {
+    Ok(store
+        .get(&non_discoverable_key(rp_id_hash, credential_id))?
+        .and_then(|v| CredentialRecord::decode(&v)))
+}
+
+/// Rewrites such a record in place (its own signature counter).
+pub(crate) fn put_non_discoverable<S: Store>(
+    store: &mut S,
+    rp_id_hash: &[u8; 32],
+    record: &CredentialRecord,
+) -> Result<(), Error> {
+    Ok(store.put(
+        &non_discoverable_key(rp_id_hash, &record.credential_id),
+        &record.encode(),
+    )?)
 }
 
 /// The RP's discoverable credentials, newest first. Undecodable records are

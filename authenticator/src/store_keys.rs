@@ -47,6 +47,11 @@ pub const CREDENTIALS_NEWEST_FIRST: &[u8] = b"cred-newest/";
 /// The same index for credProtect level 1 only: what a request without UV
 /// may see unlisted.
 pub const CREDENTIALS_WITHOUT_UV_NEWEST_FIRST: &[u8] = b"cred-newest-plain/";
+/// Non-discoverable credentials added from the host side (the test lab's
+/// Add Credential with `isResidentCredential: false`; admin/non_discoverable.rs),
+/// `cred-nd/ ‖ rpIdHash ‖ credential ID`: a credential record carrying its
+/// private key, found only by its ID.
+pub const NON_DISCOVERABLE_CREDENTIALS: &[u8] = b"cred-nd/";
 /// The device's wrapping key for non-discoverable credential IDs.
 pub const DEVICE_SECRETS: &[u8] = b"device/secrets";
 /// Wrapping keys of other devices, imported from backups.
@@ -85,7 +90,7 @@ pub const ENTERPRISE_RP_IDS: &[u8] = b"device/ep-rp-ids";
 pub const USB_SERIAL: &[u8] = b"softkey/usb-serial";
 
 /// Every key above, with its shape and lifetime.
-pub const REGISTRY: [KeyEntry; 19] = [
+pub const REGISTRY: [KeyEntry; 20] = [
     wiped(CREDENTIALS, Shape::Prefix, "discoverable credentials"),
     wiped(
         CREDENTIALS_NEWEST_FIRST,
@@ -96,6 +101,11 @@ pub const REGISTRY: [KeyEntry; 19] = [
         CREDENTIALS_WITHOUT_UV_NEWEST_FIRST,
         Shape::Prefix,
         "credProtect-1 credentials by RP, newest first",
+    ),
+    wiped(
+        NON_DISCOVERABLE_CREDENTIALS,
+        Shape::Prefix,
+        "non-discoverable credentials added by the test lab",
     ),
     wiped(DEVICE_SECRETS, Shape::Exact, "credential ID wrapping key"),
     wiped(IMPORTED_WRAP_KEYS, Shape::Exact, "imported wrapping keys"),

@@ -255,9 +255,8 @@ fn set_overrides(lab: &Lab, id: &str, body: &Value) -> Result<Value, Response> {
 }
 
 fn add_credential(lab: &Lab, id: &str, body: &Value) -> Result<Value, Response> {
-    let (credential, properties) =
-        options::credential(body).map_err(|m| error(400, "invalid argument", m))?;
-    lab.add_credential(id, credential, properties)
+    let credential = options::credential(body).map_err(|m| error(400, "invalid argument", m))?;
+    lab.add_credential(id, credential)
         .map(|()| Value::Null)
         .map_err(lab_error)
 }
@@ -278,7 +277,7 @@ fn get_credentials(lab: &Lab, id: &str) -> Result<Value, Response> {
     Ok(Value::Array(
         credentials
             .iter()
-            .map(|(c, p)| options::describe_credential(c, p))
+            .map(options::describe_credential)
             .collect(),
     ))
 }

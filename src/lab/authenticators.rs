@@ -12,11 +12,9 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use softkey_authenticator::{
-    Algorithm, AttestationMode, BackupContents, BackupCredential, CounterMode,
-    CredentialProperties, CredentialSelector, CtapVersion, ExtensionSet, MemoryStore,
-    ResponseOverrides, attestation_ca_pem, credential_properties, delete_credentials,
-    export_backup, factory_reset, import_backup, provision_pin, provision_test_attestation,
-    remove_pin, set_always_uv, set_attestation_mode, set_credential_properties, set_pin_retries,
+    Algorithm, AttestationMode, CounterMode, CtapVersion, ExtensionSet, MemoryStore,
+    ResponseOverrides, attestation_ca_pem, factory_reset, provision_pin,
+    provision_test_attestation, remove_pin, set_always_uv, set_attestation_mode, set_pin_retries,
 };
 use softkey_transport::{
     DeviceConfig, Exports, MessageHandler, Refusal, Request, RequestKind, Signals, Winker,
@@ -102,7 +100,7 @@ pub struct LabError {
 }
 
 impl LabError {
-    fn invalid(message: impl Into<String>) -> Self {
+    pub(super) fn invalid(message: impl Into<String>) -> Self {
         LabError {
             not_found: false,
             message: message.into(),
@@ -370,7 +368,11 @@ impl Lab {
     }
 
     /// Runs `f` on an authenticator's key (its store), between requests.
-    fn with_key<T>(&self, id: &str, f: impl FnOnce(&mut Key) -> T) -> Result<T, LabError> {
+    pub(super) fn with_key<T>(
+        &self,
+        id: &str,
+        f: impl FnOnce(&mut Key) -> T,
+    ) -> Result<T, LabError> {
         let key = {
             let table = self.table();
             Arc::clone(
@@ -382,115 +384,6 @@ impl Lab {
         };
         let mut key = key.lock().unwrap_or_else(PoisonError::into_inner);
         Ok(f(&mut key))
-    }
-
-    /// Adds a discoverable credential, validated as a backup import is,
-    /// with its counter and backup flags.
-    pub fn add_credential(
-        &self,
-        id: &str,
-        credential: BackupCredential,
-        properties: CredentialProperties,
-    ) -> Result<(), LabError> {
-        let credential_id = credential.credential_id.clone();
-        let contents = BackupContents {
-            credentials: vec![credential],
-            sign_count: 0,
-            wrap_keys: Vec::new(),
-            large_blob_array: None,
-        };
-        self.with_key(id, |key| {
-            key.change_store(|store| {
-                let report = import_backup(store, &contents)
-                    .map_err(|e| LabError::invalid(e.to_string()))?;
-                if !report.kept_existing.is_empty() {
-                    return Err(LabError::invalid(
-                        "a credential with this id already exists on this authenticator",
-                    ));
-                }
-                set_credential_properties(store, &credential_id, properties)
-                    .map(|_| ())
-                    .map_err(|e| LabError::invalid(e.to_string()))
-            })
-        })?
-    }
-
-    /// Every discoverable credential, with its private key and properties.
-    pub fn credentials(
-        &self,
-        id: &str,
-    ) -> Result<Vec<(BackupCredential, CredentialProperties)>, LabError> {
-        self.with_key(id, |key| {
-            let contents =
-                export_backup(key.store()).map_err(|e| LabError::invalid(e.to_string()))?;
-            let properties =
-                credential_properties(key.store()).map_err(|e| LabError::invalid(e.to_string()))?;
-            Ok(contents
-                .credentials
-                .into_iter()
-                .map(|c| {
-                    let p = properties
-                        .iter()
-                        .find(|(cid, _)| *cid == c.credential_id)
-                        .map(|(_, p)| *p)
-                        .unwrap_or_default();
-                    (c, p)
-                })
-                .collect())
-        })?
-    }
-
-    /// W3C Set Credential Properties: `change` edits the current ones.
-    pub fn set_credential_properties(
-        &self,
-        id: &str,
-        credential_id: &[u8],
-        change: impl FnOnce(&mut CredentialProperties),
-    ) -> Result<(), LabError> {
-        self.with_key(id, |key| {
-            key.change_store(|store| {
-                let mut properties = credential_properties(store)
-                    .map_err(|e| LabError::invalid(e.to_string()))?
-                    .into_iter()
-                    .find(|(cid, _)| cid == credential_id)
-                    .map(|(_, p)| p)
-                    .ok_or(LabError {
-                        not_found: true,
-                        message: "no such credential on this authenticator".into(),
-                    })?;
-                change(&mut properties);
-                set_credential_properties(store, credential_id, properties)
-                    .map(|_| ())
-                    .map_err(|e| LabError::invalid(e.to_string()))
-            })
-        })?
-    }
-
-    /// Removes one credential, or every one (`None`); removing an absent
-    /// credential is an error.
-    pub fn remove_credentials(&self, id: &str, credential: Option<&[u8]>) -> Result<(), LabError> {
-        let removed = self.with_key(id, |key| {
-            key.change_store(|store| match credential {
-                Some(credential_id) => {
-                    let ids = [credential_id.to_vec()];
-                    delete_credentials(store, &CredentialSelector::Ids(&ids))
-                        .map(|removed| !removed.is_empty())
-                }
-                None => {
-                    let all = softkey_authenticator::list_credentials(store)?;
-                    let ids: Vec<Vec<u8>> = all.into_iter().map(|c| c.credential_id).collect();
-                    delete_credentials(store, &CredentialSelector::Ids(&ids)).map(|_| true)
-                }
-            })
-        })?;
-        match removed {
-            Ok(true) => Ok(()),
-            Ok(false) => Err(LabError {
-                not_found: true,
-                message: "no such credential on this authenticator".into(),
-            }),
-            Err(e) => Err(LabError::invalid(e.to_string())),
-        }
     }
 }
 

@@ -11,6 +11,7 @@
 mod api;
 mod authenticators;
 mod client;
+mod credentials;
 mod events;
 mod http;
 mod metadata;

@@ -18,6 +18,7 @@ use std::collections::VecDeque;
 use std::time::Duration;
 
 use super::authenticators::{Faults, Options};
+use super::credentials::LabCredential;
 use super::presence::PresencePolicy;
 
 /// Add Virtual Authenticator's parameters.
@@ -248,8 +249,8 @@ pub fn describe(options: &Options) -> Value {
 }
 
 /// Add Credential's parameters, as the backup import validates them, and
-/// the credential's counter and backup flags.
-pub fn credential(body: &Value) -> Result<(BackupCredential, CredentialProperties), String> {
+/// the credential's counter, backup flags and large blob.
+pub fn credential(body: &Value) -> Result<LabCredential, String> {
     let fields = object(body)?;
     let mut credential_id = None;
     let mut rp_id = None;
@@ -258,6 +259,8 @@ pub fn credential(body: &Value) -> Result<(BackupCredential, CredentialPropertie
     let mut user_name = None;
     let mut user_display_name = None;
     let mut algorithm = None;
+    let mut resident = None;
+    let mut large_blob = None;
     let mut properties = CredentialProperties {
         counter: SignCounterKind::Own(0),
         ..CredentialProperties::default()
@@ -270,7 +273,8 @@ pub fn credential(body: &Value) -> Result<(BackupCredential, CredentialPropertie
             "userHandle" => user_id = Some(base64url(name, value)?),
             "userName" => user_name = Some(text(name, value)?.to_owned()),
             "userDisplayName" => user_display_name = Some(text(name, value)?.to_owned()),
-            "isResidentCredential" if flag(name, value)? => {}
+            "isResidentCredential" => resident = Some(flag(name, value)?),
+            "largeBlob" => large_blob = Some(base64url(name, value)?),
             "signCount" => properties.counter = sign_count(value)?,
             "backupEligibility" => properties.backup_eligible = flag(name, value)?,
             "backupState" => properties.backup_state = flag(name, value)?,
@@ -309,7 +313,13 @@ pub fn credential(body: &Value) -> Result<(BackupCredential, CredentialPropertie
         hmac: None,
         third_party_payment: false,
     };
-    Ok((credential, properties))
+    Ok(LabCredential {
+        credential,
+        properties,
+        // W3C: required; softkey takes a missing one as true.
+        resident: resident.unwrap_or(true),
+        large_blob,
+    })
 }
 
 /// W3C `signCount`: a number is the credential's own counter, null means
@@ -353,10 +363,11 @@ pub fn credential_changes(body: &Value) -> Result<impl FnOnce(&mut CredentialPro
 
 /// How Get Credentials shows a credential (W3C names, plus the algorithm;
 /// `signCount` null when it has no counter of its own).
-pub fn describe_credential(c: &BackupCredential, p: &CredentialProperties) -> Value {
+pub fn describe_credential(lab: &LabCredential) -> Value {
+    let (c, p) = (&lab.credential, &lab.properties);
     let mut out = json!({
         "credentialId": URL_SAFE_NO_PAD.encode(&c.credential_id),
-        "isResidentCredential": true,
+        "isResidentCredential": lab.resident,
         "rpId": c.rp_id,
         "privateKey": URL_SAFE_NO_PAD.encode(c.private_key_pkcs8.as_slice()),
         "userHandle": URL_SAFE_NO_PAD.encode(&c.user_id),
@@ -376,6 +387,9 @@ pub fn describe_credential(c: &BackupCredential, p: &CredentialProperties) -> Va
             if let Some(value) = value {
                 map.insert(name.into(), Value::String(value.clone()));
             }
+        }
+        if let Some(blob) = &lab.large_blob {
+            map.insert("largeBlob".into(), URL_SAFE_NO_PAD.encode(blob).into());
         }
     }
     out
@@ -518,17 +532,20 @@ mod tests {
     #[test]
     fn a_credential_needs_its_id_rp_user_and_a_key() {
         let key = "MC4CAQAwBQYDK2VwBCIEINTuctv5E1hK1bbY8fdp-K06_nwoy_HU--CXqI9EdVhC";
-        let (c, p) = credential(&json!({"credentialId": "Y3JlZA", "rpId": "rp.example",
+        let lab = credential(&json!({"credentialId": "Y3JlZA", "rpId": "rp.example",
             "userHandle": "dQ", "privateKey": key, "isResidentCredential": true,
-            "signCount": 7, "userName": "ann", "backupEligibility": true}))
+            "signCount": 7, "userName": "ann", "backupEligibility": true, "largeBlob": "YmxvYg"}))
         .unwrap();
+        let (c, p) = (&lab.credential, &lab.properties);
+        assert_eq!(lab.large_blob.as_deref(), Some(&b"blob"[..]));
         assert_eq!(c.algorithm, Algorithm::EdDsa);
         assert_eq!(c.user_name.as_deref(), Some("ann"));
         assert_eq!(
             (p.counter, p.backup_eligible, p.backup_state),
             (SignCounterKind::Own(7), true, false)
         );
-        let back = describe_credential(&c, &p);
+        let back = describe_credential(&lab);
+        assert_eq!(back["largeBlob"], "YmxvYg");
         assert_eq!(back["signCount"], 7);
         assert_eq!(back["privateKey"], key);
         assert_eq!(back["credentialId"], "Y3JlZA");
@@ -542,7 +559,9 @@ mod tests {
             json!({"credentialId": "Y3JlZA", "rpId": "a", "userHandle": "dQ", "privateKey": key,
                    "signCount": -5}),
             json!({"credentialId": "Y3JlZA", "rpId": "a", "userHandle": "dQ", "privateKey": key,
-                   "isResidentCredential": false}),
+                   "isResidentCredential": "no"}),
+            json!({"credentialId": "Y3JlZA", "rpId": "a", "userHandle": "dQ", "privateKey": key,
+                   "largeBlob": "!"}),
         ] {
             assert!(credential(&bad).is_err(), "{bad}");
         }

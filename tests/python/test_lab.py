@@ -160,6 +160,59 @@ def test_authenticators_are_separate_keys_with_w3c_credential_controls(lab):
     device_two.close()
 
 
+def test_non_discoverable_and_large_blob_credentials(lab):
+    """Add Credential with isResidentCredential false (found by its ID alone, no user in the
+    assertion, invisible to a usernameless request) and with largeBlob (python-fido2's client reads
+    the blob back through the largeBlob extension, as a browser would)."""
+    aid = lab.add_authenticator()
+    device = lab.open_device(aid)
+    private = ec.generate_private_key(ec.SECP256R1())
+    pkcs8 = private.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
+                                  serialization.NoEncryption())
+    server_side = secrets.token_bytes(40)
+    lab.add_credential(aid, credentialId=b64(server_side), isResidentCredential=False, rpId=RP.id,
+                       privateKey=b64(pkcs8), userHandle=b64(b"nd-user"), signCount=5)
+    ctap = Ctap2(device)
+    with pytest.raises(CtapError) as none:
+        ctap.get_assertion(RP.id, secrets.token_bytes(32))
+    assert none.value.code == CtapError.ERR.NO_CREDENTIALS, "not discoverable"
+    cdh = secrets.token_bytes(32)
+    assertion = ctap.get_assertion(RP.id, cdh, [{"type": "public-key", "id": server_side}])
+    assert assertion.credential["id"] == server_side and assertion.user is None
+    assert assertion.auth_data.counter == 6
+    private.public_key().verify(assertion.signature, bytes(assertion.auth_data) + cdh,
+                                ec.ECDSA(hashes.SHA256()))
+    [listed] = lab.credentials(aid)
+    assert listed["isResidentCredential"] is False and listed["signCount"] == 6
+    lab.set_credential_properties(aid, b64(server_side), signCount=2)
+    assert lab.credentials(aid)[0]["signCount"] == 2
+    status, refused = lab.call("POST", f"/webauthn/authenticator/{aid}/credential", {
+        "credentialId": b64(b"x"), "isResidentCredential": False, "rpId": RP.id,
+        "privateKey": b64(pkcs8), "userHandle": b64(b"u"), "largeBlob": b64(b"blob")})
+    assert status == 400 and "discoverable" in refused["value"]["message"]
+
+    blob = b"a large blob, " * 200
+    resident = secrets.token_bytes(16)
+    lab.add_credential(aid, credentialId=b64(resident), isResidentCredential=True, rpId=RP.id,
+                       privateKey=b64(pkcs8), userHandle=b64(b"lb-user"), largeBlob=b64(blob))
+    described = [c for c in lab.credentials(aid) if c["isResidentCredential"]]
+    assert unb64(described[0]["largeBlob"]) == blob
+    from fido2.webauthn import UserVerificationRequirement
+
+    options, _ = Fido2Server(RP).authenticate_begin(
+        [{"type": "public-key", "id": resident}],
+        user_verification=UserVerificationRequirement.DISCOURAGED)
+    request = dict(options.public_key)
+    request["extensions"] = {"largeBlob": {"read": True}}
+    response = _client(device).get_assertion(request).get_response(0)
+    assert unb64(response.client_extension_results["largeBlob"]["blob"]) == blob
+    lab.remove_credential(aid, b64(server_side))
+    assert [c["isResidentCredential"] for c in lab.credentials(aid)] == [True]
+    lab.remove_all_credentials(aid)
+    assert lab.credentials(aid) == []
+    device.close()
+
+
 def test_response_override_bits_make_a_relying_party_refuse(lab):
     """CDP setResponseOverrideBits: python-fido2's Fido2Server rejects each fault, and accepts the
     key again once they are off."""

@@ -7,7 +7,9 @@
 
 pub(crate) mod backup;
 pub(crate) mod delete;
+pub(crate) mod large_blob;
 pub(crate) mod list;
+pub(crate) mod non_discoverable;
 pub(crate) mod pin;
 
 pub use crate::attestation::{

@@ -12,7 +12,7 @@ use crate::store_keys::{DEVICE_SECRETS, IMPORTED_WRAP_KEYS, LARGE_BLOB_ARRAY, SI
 
 /// What is stored besides the credential records.
 #[derive(Debug)]
-pub(super) struct DeviceState {
+pub(crate) struct DeviceState {
     /// The device's own wrap key; absent until the first credential.
     pub(super) primary: Option<DeviceSecrets>,
     pub(super) imported: ImportedWrapKeys,
@@ -23,7 +23,7 @@ pub(super) struct DeviceState {
 }
 
 impl DeviceState {
-    pub(super) fn load<S: Store>(store: &S) -> Result<Self, BackupError> {
+    pub(crate) fn load<S: Store>(store: &S) -> Result<Self, BackupError> {
         let primary = match store.get(DEVICE_SECRETS)? {
             None => None,
             Some(raw) => Some(
@@ -54,7 +54,7 @@ impl DeviceState {
     }
 
     /// The wrap keys credential IDs open under, as lookups try them.
-    pub(super) fn keyring(&self) -> Keyring<'_> {
+    pub(crate) fn keyring(&self) -> Keyring<'_> {
         Keyring {
             primary: self.primary.as_ref().map(DeviceSecrets::wrap_key),
             imported: self.imported.keys(),

@@ -45,7 +45,7 @@ pub fn export_backup<S: Store>(store: &S) -> Result<BackupContents, BackupError>
     })
 }
 
-fn export_credential(
+pub(crate) fn export_credential(
     keyring: &Keyring<'_>,
     record: &CredentialRecord,
 ) -> Result<BackupCredential, BackupError> {

@@ -134,7 +134,7 @@ pub fn import_backup<S: Store>(
 }
 
 /// Checks every field of the backup; returns each credential's key.
-fn validate(contents: &BackupContents) -> Result<Vec<CredentialKey>, BackupError> {
+pub(crate) fn validate(contents: &BackupContents) -> Result<Vec<CredentialKey>, BackupError> {
     let mut seen = BTreeSet::new();
     let mut keys = Vec::with_capacity(contents.credentials.len());
     for (index, c) in contents.credentials.iter().enumerate() {
@@ -176,7 +176,7 @@ fn validate(contents: &BackupContents) -> Result<Vec<CredentialKey>, BackupError
 }
 
 /// The record of a credential to add (its order is set by the caller).
-fn new_record(
+pub(crate) fn new_record(
     keyring: &Keyring<'_>,
     rp_id_hash: &[u8; 32],
     c: &BackupCredential,

@@ -18,10 +18,10 @@
 //!
 //! [`Authenticator`]: crate::Authenticator
 
-mod device;
-mod export;
-mod import;
-mod pkcs8;
+pub(crate) mod device;
+pub(crate) mod export;
+pub(crate) mod import;
+pub(crate) mod pkcs8;
 
 use core::fmt;
 

@@ -270,7 +270,11 @@ impl Authenticator {
                 if let Some(record) = &found.record {
                     let mut counted = record.clone();
                     counted.properties.counter = SignCounterKind::Own(next);
-                    crate::record::put_in_place(env.store(), rp_id_hash, &counted)?;
+                    if found.key.flags.discoverable {
+                        crate::record::put_in_place(env.store(), rp_id_hash, &counted)?;
+                    } else {
+                        crate::record::put_non_discoverable(env.store(), rp_id_hash, &counted)?;
+                    }
                 }
                 next
             }
@@ -297,7 +301,13 @@ impl Authenticator {
             (0x02, Value::Bytes(data)),
             (0x03, Value::Bytes(signature)),
         ];
-        if let Some(record) = found.record.as_ref().filter(|r| !r.user_id.is_empty()) {
+        // A non-discoverable credential returns no user (§6.2.2 step 12:
+        // the user is a discoverable credential's).
+        if let Some(record) = found
+            .record
+            .as_ref()
+            .filter(|r| found.key.flags.discoverable && !r.user_id.is_empty())
+        {
             // The user id always; names only as the module docs say.
             let mut entity = vec![("id", Value::bytes(&record.user_id))];
             if user.show_names {
