@@ -77,6 +77,9 @@ pub enum AttestationMode {
     AndroidKey,
     /// tpm, as a software TPM (test-lab keys only).
     Tpm,
+    /// none (WebAuthn §8.7): no statement at all, as a platform that strips
+    /// attestation passes it on (test-lab keys only).
+    NoAttestation,
 }
 
 impl AttestationMode {
@@ -88,6 +91,7 @@ impl AttestationMode {
             AttestationMode::Apple => "apple",
             AttestationMode::AndroidKey => "android-key",
             AttestationMode::Tpm => "tpm",
+            AttestationMode::NoAttestation => "none",
         }
     }
 }
@@ -109,8 +113,9 @@ impl FromStr for AttestationMode {
             "apple" => Ok(AttestationMode::Apple),
             "android-key" => Ok(AttestationMode::AndroidKey),
             "tpm" => Ok(AttestationMode::Tpm),
+            "none" => Ok(AttestationMode::NoAttestation),
             other => Err(StoreError::corrupt(format!(
-                "unknown attestation mode {other:?} (self, batch, fido-u2f, apple, android-key or tpm)"
+                "unknown attestation mode {other:?} (self, batch, fido-u2f, apple, android-key, tpm or none)"
             ))),
         }
     }
@@ -227,6 +232,7 @@ pub(crate) fn choose_attestation(
         (AttestationMode::Apple, _) => AttestationChoice::Apple,
         (AttestationMode::AndroidKey, _) => AttestationChoice::AndroidKey,
         (AttestationMode::Tpm, _) => AttestationChoice::Tpm,
+        (AttestationMode::NoAttestation, _) => AttestationChoice::None,
         _ => AttestationChoice::SelfPacked,
     };
     for format in preference.unwrap_or_default() {
@@ -589,7 +595,11 @@ mod tests {
             Err(CtapError::InvalidParameter.into())
         );
         assert_eq!("self".parse::<AttestationMode>(), Ok(SelfAttestation));
-        assert!("none".parse::<AttestationMode>().is_err());
+        assert_eq!(
+            "none".parse::<AttestationMode>(),
+            Ok(AttestationMode::NoAttestation)
+        );
+        assert!("nothing".parse::<AttestationMode>().is_err());
         assert_eq!(Batch.to_string(), "batch");
     }
 

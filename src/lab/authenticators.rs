@@ -61,6 +61,8 @@ pub struct Options {
     pub built_in_uv: bool,
     /// softkey `alwaysUv` (CTAP 2.1 §7.2.3) from the start.
     pub always_uv: bool,
+    /// W3C / CDP `hasResidentKey`: whether it stores discoverable credentials.
+    pub resident_keys: bool,
 }
 
 /// Faults the transport-facing handler injects (`…/faults`).
@@ -173,6 +175,7 @@ impl Lab {
             extensions: options.extensions,
             transports: vec![options.transport.clone()],
             built_in_uv: options.built_in_uv,
+            resident_keys: options.resident_keys,
             ..Default::default()
         };
         let key = Arc::new(Mutex::new(Key::new(

@@ -35,6 +35,7 @@ pub fn statement(
         .unwrap_or_default();
     let attestation_type = match attestation {
         AttestationMode::SelfAttestation => "basic_surrogate",
+        AttestationMode::NoAttestation => "none",
         _ => "basic_full",
     };
     Ok(json!({

@@ -38,6 +38,7 @@ pub fn authenticator(body: &Value) -> Result<Options, String> {
         u2f_only: false,
         built_in_uv: false,
         always_uv: false,
+        resident_keys: true,
         attestation: AttestationMode::SelfAttestation,
         aaguid: DEFAULT_AAGUID,
         backup_eligible: false,
@@ -77,8 +78,8 @@ pub fn authenticator(body: &Value) -> Result<Options, String> {
                 }
                 other => return Err(format!("transport {other:?} is not a WebAuthn transport")),
             },
-            // softkey stores discoverable credentials.
-            "hasResidentKey" if flag(name, value)? => {}
+            // false: getInfo rk false, and makeCredential's rk refused.
+            "hasResidentKey" => options.resident_keys = flag(name, value)?,
             // Built-in UV (getInfo `uv`), besides the PIN.
             "hasUserVerification" => options.built_in_uv = flag(name, value)?,
             "isUserVerified" => options.presence.verified = flag(name, value)?,
@@ -89,7 +90,7 @@ pub fn authenticator(body: &Value) -> Result<Options, String> {
             "algorithms" => options.algorithms = algorithms(value)?,
             "attestation" => {
                 options.attestation = text(name, value)?.parse().map_err(|_| {
-                    "attestation must be self, batch, fido-u2f, apple, android-key or tpm"
+                    "attestation must be self, batch, fido-u2f, apple, android-key, tpm or none"
                         .to_owned()
                 })?;
             }
@@ -229,7 +230,7 @@ pub fn describe(options: &Options) -> Value {
         "hasHmacSecret": options.extensions.hmac_secret,
         "hasHmacSecretMc": options.extensions.hmac_secret_mc,
         "transport": options.transport,
-        "hasResidentKey": true,
+        "hasResidentKey": options.resident_keys,
         "hasUserVerification": options.built_in_uv,
         "isUserVerified": options.presence.verified,
         "alwaysUv": options.always_uv,
@@ -513,7 +514,7 @@ mod tests {
         for body in [
             json!({"protocol": "ctap3"}),
             json!({"transport": "carrier-pigeon"}),
-            json!({"hasResidentKey": false}),
+            json!({"hasResidentKey": "no"}),
             json!({"hasUserVerification": "yes"}),
             json!({"isUserConsenting": "yes"}),
             json!({"algorithms": ["ES999"]}),
@@ -523,6 +524,7 @@ mod tests {
             json!({"ctap2Version": "ctap2_3"}),
             json!({"aaguid": "not-a-uuid"}),
             json!({"attestation": "safetynet"}),
+            json!({"attestation": "packed"}),
             json!([]),
         ] {
             assert!(authenticator(&body).is_err(), "{body}");

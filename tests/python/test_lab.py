@@ -91,9 +91,9 @@ def test_authenticators_are_separate_keys_with_w3c_credential_controls(lab):
     assert (one, two) == ("1-1", "1-2")
     status, listed = lab.call("GET", "/webauthn/authenticators")
     assert [a["authenticatorId"] for a in listed["value"]] == [one, two]
-    # An option the lab cannot honour is refused by name.
-    status, refused = lab.call("POST", "/webauthn/authenticator", {"hasResidentKey": False})
-    assert status == 400 and "hasResidentKey" in refused["value"]["message"]
+    # An option the lab does not know is refused by name.
+    status, refused = lab.call("POST", "/webauthn/authenticator", {"hasTeleporter": True})
+    assert status == 400 and "hasTeleporter" in refused["value"]["message"]
 
     # Register on the first key over USB/IP; the API sees the credential, the second key does not.
     device = open_device("127.0.0.1", lab.usbip_port, one)
@@ -454,6 +454,18 @@ def test_profiles_a_ctap_2_0_key_and_a_key_without_extensions(lab):
     device = lab.open_device(old)
     _register(_client(device), Fido2Server(RP), _user("hal"))
     device.close()
+    plain = lab.add_authenticator(hasResidentKey=False, attestation="none")
+    plain_device = lab.open_device(plain)
+    ctap = Ctap2(plain_device)
+    info = ctap.get_info()
+    assert info.options["rk"] is False and info.remaining_disc_creds == 0
+    make = (secrets.token_bytes(32), {"id": RP.id}, {"id": b"u"}, [{"type": "public-key", "alg": -7}])
+    with pytest.raises(CtapError) as no_rk:
+        ctap.make_credential(*make, options={"rk": True})
+    assert no_rk.value.code == CtapError.ERR.UNSUPPORTED_OPTION
+    made = ctap.make_credential(*make)
+    assert made.fmt == "none" and made.att_stmt == {}
+    plain_device.close()
     strict = lab.add_authenticator(alwaysUv=True)
     info = Ctap2(lab.open_device(strict)).get_info()
     assert info.options["alwaysUv"] is True and info.options["makeCredUvNotRqd"] is False

@@ -64,6 +64,9 @@ pub struct Config {
     /// test-lab key's `hasUserVerification`, verified through
     /// [`crate::UserPresence::verify`]. A served key's UV is its PIN.
     pub built_in_uv: bool,
+    /// Whether the key stores discoverable credentials (getInfo `rk`); a
+    /// test-lab key's `hasResidentKey: false` has none.
+    pub resident_keys: bool,
 }
 
 /// Hardware keys stop at 25–256 passkeys; softkey has no such limit. The
@@ -83,6 +86,7 @@ impl Default for Config {
             extensions: ExtensionSet::default(),
             transports: vec!["usb".into()],
             built_in_uv: false,
+            resident_keys: true,
         }
     }
 }

@@ -41,7 +41,7 @@ impl Authenticator {
         let v21 = self.config.ctap_version != CtapVersion::Ctap20;
         let large_blobs = v21 && self.config.extensions.large_blob;
         let mut options = vec![
-            ("rk", Value::Bool(true)),
+            ("rk", Value::Bool(self.config.resident_keys)),
             ("up", Value::Bool(true)),
             ("plat", Value::Bool(false)),
             ("clientPin", Value::Bool(pin_set)),
@@ -130,13 +130,12 @@ impl Authenticator {
             info.push((0x12, Value::Unsigned(UV_MODALITY_FINGERPRINT)));
         }
         if v21 {
-            info.push((
-                0x14,
-                Value::Unsigned(record::remaining(
-                    env.store(),
-                    self.config.max_discoverable_credentials,
-                )?),
-            ));
+            let remaining = if self.config.resident_keys {
+                record::remaining(env.store(), self.config.max_discoverable_credentials)?
+            } else {
+                0
+            };
+            info.push((0x14, Value::Unsigned(remaining)));
         }
         // CTAP 2.2 encIdentifier and encCredStoreState, once a persistent
         // token exists to encrypt them under (fresh IVs on every call).

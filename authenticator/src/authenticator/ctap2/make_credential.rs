@@ -144,6 +144,11 @@ impl Authenticator {
             return Err(CtapError::InvalidOption.into());
         }
         let rk = req.options.rk.unwrap_or(false);
+        // A key without discoverable credentials (a test-lab key's
+        // `hasResidentKey: false`): "rk" true is an option it lacks.
+        if rk && !self.config.resident_keys {
+            return Err(CtapError::UnsupportedOption.into());
+        }
         let config = DeviceSettings::load(env.store())?;
         if !req.pin_uv.is_present() {
             // Step 5: alwaysUv: a key with built-in UV verifies the user
