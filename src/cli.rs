@@ -102,6 +102,15 @@ softkey status\n  softkey status --json"
         after_help = "Examples:\n  softkey lab serve &\n  ID=$(softkey lab add)\n  sudo usbip --tcp-port 3340 attach -r 127.0.0.1 -b $ID\n  echo 123456 | softkey lab pin $ID\n  softkey lab touch $ID"
     )]
     Lab(LabArgs),
+    /// Run the conformance catalog against a FIDO key: softkey or any other.
+    #[command(
+        long_about = "Run the conformance catalog (checks in the FIDO test families, each written from the CTAP 2.1/2.2 text) against a FIDO key reached over USB/IP (HOST:PORT, optionally /BUSID; no kernel module needed) or at /dev/hidrawN. Each check reports pass, fail with what the key answered, or not applicable with the getInfo fact that makes it so. Checks that change the key for good (reset, PIN) run only with --destructive.",
+        after_help = "Examples:
+  softkey conformance 127.0.0.1:3240
+  softkey conformance /dev/hidraw3 --only getinfo,hid
+  softkey conformance 127.0.0.1:3341/1-2 --junit target/conformance.xml --expectations peer.json"
+    )]
+    Conformance(ConformanceArgs),
     /// Print the effective configuration and where each value came from.
     #[command(after_help = "Example:\n  softkey config")]
     Config(ConfigArgs),
@@ -115,6 +124,36 @@ softkey status\n  softkey status --json"
         after_help = "Examples:\n  softkey man --dir ~/.local/share/man/man1   # then: man softkey-serve\n  softkey man | man -l -                      # read them without installing"
     )]
     Man(ManArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ConformanceArgs {
+    /// The key: HOST:PORT[/BUSID] of a USB/IP server, or /dev/hidrawN.
+    pub target: String,
+    /// Only these checks: ids, id prefixes or family names, comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    pub only: Vec<String>,
+    /// Leave out these checks (ids, prefixes or families).
+    #[arg(long, value_delimiter = ',')]
+    pub skip: Vec<String>,
+    /// Also run the checks that change the key for good (reset, PIN set and change, lockout).
+    #[arg(long)]
+    pub destructive: bool,
+    /// A JSON file of {"check id": "why this key fails it"}: those failures are expected.
+    #[arg(long, value_name = "FILE")]
+    pub expectations: Option<std::path::PathBuf>,
+    /// Print the run as JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// Also write a JUnit XML report to FILE (for CI systems).
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<std::path::PathBuf>,
+    /// Also write a Markdown report to FILE (for publishing).
+    #[arg(long, value_name = "FILE")]
+    pub markdown: Option<std::path::PathBuf>,
+    /// List the checks (id, family, spec, what each sends and expects) and run nothing.
+    #[arg(long)]
+    pub list: bool,
 }
 
 #[derive(Debug, Args)]

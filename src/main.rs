@@ -36,6 +36,7 @@ fn main() -> ExitCode {
         Command::Pending(args) => commands::pending::run(args),
         Command::Config(args) => commands::config::run(args, &effective),
         Command::Lab(args) => softkey::lab::run(args),
+        Command::Conformance(args) => commands::conformance::run(args),
         Command::Completions(args) => commands::completions::run(args),
         Command::Man(args) => commands::man::run(args),
     };

@@ -6,6 +6,7 @@
 //! (CTAP 2.1 §6, §8); [`checks`] runs them against a target address.
 
 mod bytes;
+pub mod catalog;
 pub mod checks;
 pub mod ctap2;
 pub mod ctaphid;

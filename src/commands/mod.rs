@@ -5,6 +5,7 @@ pub mod approve;
 pub mod attestation;
 pub mod completions;
 pub mod config;
+pub mod conformance;
 pub mod delete;
 pub mod export;
 pub mod import;

@@ -44,12 +44,15 @@ pub mod command {
 pub mod status {
     pub const SUCCESS: u8 = 0x00;
     pub const INVALID_COMMAND: u8 = 0x01;
+    pub const INVALID_PARAMETER: u8 = 0x02;
+    pub const INVALID_LENGTH: u8 = 0x03;
     pub const CBOR_UNEXPECTED_TYPE: u8 = 0x11;
     pub const INVALID_CBOR: u8 = 0x12;
     pub const MISSING_PARAMETER: u8 = 0x14;
     pub const CREDENTIAL_EXCLUDED: u8 = 0x19;
     pub const UNSUPPORTED_ALGORITHM: u8 = 0x26;
     pub const OPERATION_DENIED: u8 = 0x27;
+    pub const UNSUPPORTED_OPTION: u8 = 0x2B;
     pub const INVALID_OPTION: u8 = 0x2C;
     pub const KEEPALIVE_CANCEL: u8 = 0x2D;
     pub const NO_CREDENTIALS: u8 = 0x2E;

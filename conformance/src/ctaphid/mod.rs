@@ -25,6 +25,16 @@ pub trait HidDevice {
     fn read_report(&mut self, timeout: Duration) -> Result<Option<[u8; 64]>, Error>;
 }
 
+impl<T: HidDevice + ?Sized> HidDevice for Box<T> {
+    fn write_report(&mut self, report: &[u8; 64]) -> Result<(), Error> {
+        (**self).write_report(report)
+    }
+
+    fn read_report(&mut self, timeout: Duration) -> Result<Option<[u8; 64]>, Error> {
+        (**self).read_report(timeout)
+    }
+}
+
 /// The 17-byte CTAPHID_INIT response (CTAP 2.1 §11.2.9.1.3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct InitResponse {
