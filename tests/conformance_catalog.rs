@@ -1,5 +1,6 @@
 //! `softkey conformance` against the real binary: softkey on an ephemeral
-//! key and on a vault passes every applicable check, with the JUnit file
+//! key and on a vault passes every applicable check, destructive ones
+//! included (reset, PIN set, change and lockout), with the JUnit file
 //! kept under target/; a key that is not what the catalog expects (a
 //! U2F-only test-lab key) fails, and the expectations file decides what a
 //! known failure is.
@@ -15,7 +16,7 @@ use std::process::{Output, Stdio};
 use common::{Server, TempDir, TestVault, softkey};
 
 /// At least this many checks must apply to softkey; the catalog only grows.
-const MIN_APPLICABLE: u64 = 190;
+const MIN_APPLICABLE: u64 = 260;
 
 fn conformance(target: &str, extra: &[&str]) -> Output {
     softkey()
@@ -31,7 +32,15 @@ fn run_json(target: &str, junit_name: &str) -> serde_json::Value {
     let junit = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
         .join("conformance")
         .join(junit_name);
-    let out = conformance(target, &["--json", "--junit", junit.to_str().unwrap()]);
+    let out = conformance(
+        target,
+        &[
+            "--destructive",
+            "--json",
+            "--junit",
+            junit.to_str().unwrap(),
+        ],
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     let report: serde_json::Value = serde_json::from_str(&stdout).unwrap_or_else(|e| {
         panic!(

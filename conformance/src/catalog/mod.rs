@@ -15,6 +15,7 @@
 
 mod families;
 mod hidraw;
+pub mod pin;
 pub mod report;
 mod session;
 mod target;
@@ -45,6 +46,14 @@ pub enum Family {
     MakeCredentialResponse,
     /// getAssertion requests and responses (§6.2).
     GetAssertion,
+    /// CTAP1/U2F over CTAPHID_MSG.
+    U2f,
+    /// authenticatorReset (§6.6); destructive.
+    Reset,
+    /// authenticatorClientPIN (§6.5.5): protocols 1 and 2, tokens, PINs.
+    ClientPin,
+    /// The PIN's retry limits, last of all; destructive.
+    PinLockout,
 }
 
 impl Family {
@@ -58,6 +67,10 @@ impl Family {
             Family::MakeCredentialOptions => "mc-options",
             Family::MakeCredentialResponse => "mc-response",
             Family::GetAssertion => "getassertion",
+            Family::U2f => "u2f",
+            Family::Reset => "reset",
+            Family::ClientPin => "clientpin",
+            Family::PinLockout => "pin-lockout",
         }
     }
 
@@ -71,15 +84,19 @@ impl Family {
             Family::MakeCredentialOptions => "makeCredential: options and excludeList",
             Family::MakeCredentialResponse => "makeCredential: the response",
             Family::GetAssertion => "authenticatorGetAssertion",
+            Family::U2f => "CTAP1/U2F",
+            Family::Reset => "authenticatorReset",
+            Family::ClientPin => "authenticatorClientPIN",
+            Family::PinLockout => "PIN retries and lockout",
         }
     }
 
     /// Whether the family's checks speak CTAP2 (CTAPHID_CBOR).
     pub fn speaks_ctap2(self) -> bool {
-        !matches!(self, Family::Usbip | Family::HidTransport)
+        !matches!(self, Family::Usbip | Family::HidTransport | Family::U2f)
     }
 
-    pub const ALL: [Family; 8] = [
+    pub const ALL: [Family; 12] = [
         Family::Usbip,
         Family::HidTransport,
         Family::GetInfo,
@@ -88,6 +105,10 @@ impl Family {
         Family::MakeCredentialOptions,
         Family::MakeCredentialResponse,
         Family::GetAssertion,
+        Family::U2f,
+        Family::Reset,
+        Family::ClientPin,
+        Family::PinLockout,
     ];
 }
 

@@ -28,6 +28,8 @@ pub struct Session {
     /// The prompt of the running check, shown before its first request
     /// (not for a check that turns out not to apply).
     pending_prompt: Option<String>,
+    /// The PIN the destructive checks set on the key, while it is set.
+    pub pin: Option<String>,
 }
 
 impl std::fmt::Debug for Session {
@@ -49,6 +51,7 @@ impl Session {
             info: None,
             prompt: Box::new(prompt),
             pending_prompt: None,
+            pin: None,
         }
     }
 
@@ -60,6 +63,15 @@ impl Session {
     /// is an attach, which a key may treat as a power-up).
     pub fn disconnect(&mut self) {
         self.ctap = None;
+    }
+
+    /// A power cycle, as far as the checks can make one: a new USB/IP
+    /// import (an attach, which a key takes as plugging in). A hidraw node
+    /// cannot be unplugged from here: `false`.
+    pub fn power_cycle(&mut self) -> bool {
+        self.disconnect();
+        self.forget_info();
+        self.target.usbip_addr().is_some()
     }
 
     /// The CTAP2 client on the current connection, connecting first; a

@@ -64,6 +64,10 @@ pub mod status {
     pub const PIN_AUTH_BLOCKED: u8 = 0x34;
     pub const PIN_NOT_SET: u8 = 0x35;
     pub const PIN_REQUIRED: u8 = 0x36;
+    pub const PIN_POLICY_VIOLATION: u8 = 0x37;
+    pub const INVALID_SUBCOMMAND: u8 = 0x3E;
+    pub const UNAUTHORIZED_PERMISSION: u8 = 0x40;
+    pub const OTHER: u8 = 0x7F;
 }
 
 /// A CTAP2 session on one CTAPHID channel.

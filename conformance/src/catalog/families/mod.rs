@@ -1,5 +1,6 @@
 //! The catalog's checks, one file per family, in report order.
 
+mod client_pin;
 mod common;
 mod get_assertion;
 mod get_info;
@@ -8,6 +9,9 @@ mod make_credential_entities;
 mod make_credential_options;
 mod make_credential_request;
 mod make_credential_response;
+mod pin_lockout;
+mod reset;
+mod u2f;
 mod usbip;
 
 use super::Check;
@@ -22,5 +26,9 @@ pub fn all() -> Vec<Check> {
     all.extend(make_credential_options::checks());
     all.extend(make_credential_response::checks());
     all.extend(get_assertion::checks());
+    all.extend(u2f::checks());
+    all.extend(reset::checks());
+    all.extend(client_pin::checks());
+    all.extend(pin_lockout::checks());
     all
 }
