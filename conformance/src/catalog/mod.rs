@@ -52,6 +52,16 @@ pub enum Family {
     Reset,
     /// authenticatorClientPIN (§6.5.5): protocols 1 and 2, tokens, PINs.
     ClientPin,
+    /// Discoverable credentials (§6.1.2 step 17, §6.2.2 step 7, §6.3).
+    Resident,
+    /// authenticatorCredentialManagement (§6.8).
+    CredentialManagement,
+    /// authenticatorConfig (§6.11).
+    Config,
+    /// authenticatorLargeBlobs (§6.10).
+    LargeBlobs,
+    /// Extensions (§12).
+    Extensions,
     /// The PIN's retry limits, last of all; destructive.
     PinLockout,
 }
@@ -70,6 +80,11 @@ impl Family {
             Family::U2f => "u2f",
             Family::Reset => "reset",
             Family::ClientPin => "clientpin",
+            Family::Resident => "resident",
+            Family::CredentialManagement => "credmgmt",
+            Family::Config => "config",
+            Family::LargeBlobs => "largeblobs",
+            Family::Extensions => "extensions",
             Family::PinLockout => "pin-lockout",
         }
     }
@@ -87,6 +102,11 @@ impl Family {
             Family::U2f => "CTAP1/U2F",
             Family::Reset => "authenticatorReset",
             Family::ClientPin => "authenticatorClientPIN",
+            Family::Resident => "discoverable credentials",
+            Family::CredentialManagement => "authenticatorCredentialManagement",
+            Family::Config => "authenticatorConfig",
+            Family::LargeBlobs => "authenticatorLargeBlobs",
+            Family::Extensions => "extensions",
             Family::PinLockout => "PIN retries and lockout",
         }
     }
@@ -96,7 +116,7 @@ impl Family {
         !matches!(self, Family::Usbip | Family::HidTransport | Family::U2f)
     }
 
-    pub const ALL: [Family; 12] = [
+    pub const ALL: [Family; 17] = [
         Family::Usbip,
         Family::HidTransport,
         Family::GetInfo,
@@ -108,6 +128,11 @@ impl Family {
         Family::U2f,
         Family::Reset,
         Family::ClientPin,
+        Family::Resident,
+        Family::CredentialManagement,
+        Family::Config,
+        Family::LargeBlobs,
+        Family::Extensions,
         Family::PinLockout,
     ];
 }
