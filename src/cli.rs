@@ -543,6 +543,22 @@ pub struct ServeArgs {
     /// in that order; credentials of others still sign.
     #[arg(long, value_name = "LIST", value_parser = AlgorithmList::parse)]
     pub algorithms: Option<AlgorithmList>,
+
+    /// Testing only: serve the FIDO Conformance Tools' automation endpoint on
+    /// ADDR (loopback; default 127.0.0.1:3000): POST /conformance/userpresence
+    /// approves the test of presence waiting (or the next within 10 s),
+    /// /conformance/powercycle drops the key's volatile state as an unplug
+    /// does, /conformance/results prints the tool's results. Anyone who can
+    /// reach ADDR approves presence, so it needs --ephemeral.
+    #[arg(
+        long,
+        value_name = "ADDR",
+        num_args = 0..=1,
+        default_missing_value = "127.0.0.1:3000",
+        requires = "ephemeral",
+        conflicts_with = "presence"
+    )]
+    pub conformance_automation: Option<SocketAddr>,
 }
 
 /// A set of credential algorithms (`--algorithms`, `algorithms =`).

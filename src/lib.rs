@@ -3,6 +3,7 @@
 //! input here ([`fuzzing`]): the configuration file, control-socket lines
 //! and CXF backups.
 
+mod automation;
 mod backup;
 pub mod cli;
 pub mod commands;

@@ -23,7 +23,7 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO="$(cd "$HERE/../.." && pwd)"
 BIN="${1:-$REPO/target/debug/softkey}"
 DEADLINE="${SOFTKEY_VM_DEADLINE:-900}"
-CASES=(01 02 03 04 05 06 07 08 09 10 11 12 13)
+CASES=(01 02 03 04 05 06 07 08 09 10 11 12 13 14)
 
 say() { echo "suite: $*"; }
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
@@ -45,6 +45,9 @@ JOB="$WORK/job"   # shared with the guest over 9p
 HOSTDIR="$WORK/host" # vault, passphrase, server logs: never visible to the guest
 mkdir -p "$JOB/signal" "$HOSTDIR"
 cp -r "$HERE/guest" "$JOB/guest"
+# Case 14 runs this binary's `softkey conformance` in the guest (same glibc: Debian 12).
+mkdir -p "$JOB/bin"
+cp "$BIN" "$JOB/bin/softkey"
 printf '#!/bin/sh\nexec bash /job/guest/suite.sh\n' > "$JOB/run.sh"
 
 declare -A PID PORT
@@ -195,6 +198,12 @@ counted=-1
 [[ "$summary" =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed,\ ([0-9]+)\ pending$ ]] &&
     counted=$((BASH_REMATCH[1] + BASH_REMATCH[2] + BASH_REMATCH[3]))
 suite_failed=0
+# Case 14's reports, kept under target/ with the host's.
+for report in "$JOB"/conformance-hidraw.*; do
+    [[ -e "$report" ]] || continue
+    mkdir -p "$REPO/target/conformance"
+    cp "$report" "$REPO/target/conformance/"
+done
 # Case 13's other half: what the lab's API saw of the guest's browser session.
 if grep -q '^PASS case-13-' "$WORK/guest.log" && ! lab_provision check 2>&1 | sed 's/^/suite: /'; then
     suite_failed=1

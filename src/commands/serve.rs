@@ -35,9 +35,19 @@ pub fn run(args: &ServeArgs) -> Result<()> {
     let control = crate::control::start_for_serve(args, served, DEFAULT_BUS_ID)?;
     // The terminal prompt reads standard input, as the passphrase prompt
     // does: it starts after the unlock. The others are checked now.
-    let early_presence = match args.presence() {
-        PresenceMode::Tty => None,
-        mode => Some(
+    let automation = args
+        .conformance_automation
+        .map(|addr| {
+            let automation = crate::automation::Automation::new();
+            automation.serve(addr).map(|local| (automation, local))
+        })
+        .transpose()?;
+    let early_presence = match (&automation, args.presence()) {
+        (Some((automation, _)), _) => {
+            Some(Box::new(automation.presence()) as Box<dyn crate::presence::PresenceProvider>)
+        }
+        (None, PresenceMode::Tty) => None,
+        (None, mode) => Some(
             presence::provider(mode, args.prompt_timeout(), &control.state)
                 .map_err(anyhow::Error::msg)?,
         ),
@@ -65,7 +75,9 @@ pub fn run(args: &ServeArgs) -> Result<()> {
         None => presence::provider(args.presence(), args.prompt_timeout(), &control.state)
             .map_err(anyhow::Error::msg)?,
     };
-    if args.presence() == PresenceMode::Tty && !std::io::IsTerminal::is_terminal(&std::io::stdin())
+    if automation.is_none()
+        && args.presence() == PresenceMode::Tty
+        && !std::io::IsTerminal::is_terminal(&std::io::stdin())
     {
         tracing::warn!("standard input is not a terminal: presence prompts read answers from it");
     }
@@ -91,7 +103,17 @@ pub fn run(args: &ServeArgs) -> Result<()> {
     }
     // `run` returns once a signal stopped it, after the key (and with it
     // the vault and its lock) has been dropped.
-    server.run(key).context("the USB/IP server stopped")?;
+    match automation {
+        Some((automation, local)) => {
+            println!(
+                "FIDO Conformance Tools automation on http://{local}/conformance/ (userpresence, powercycle, results)"
+            );
+            server
+                .run(crate::automation::AutomatedKey::new(key, &automation))
+                .context("the USB/IP server stopped")?;
+        }
+        None => server.run(key).context("the USB/IP server stopped")?,
+    }
     if let Some(signal) = signals.stopped_by() {
         crate::shutdown::say(&format!("softkey: stopped ({signal})"));
     }

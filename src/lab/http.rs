@@ -45,18 +45,20 @@ pub struct Response {
 }
 
 /// Serves `listener` until the process ends, one thread per connection.
-pub fn serve<F>(listener: TcpListener, token: Arc<String>, handle: F)
+/// `token: None` takes every request (the conformance automation endpoint,
+/// whose client, the FIDO Conformance Tools, sends none).
+pub fn serve<F>(listener: TcpListener, token: Option<Arc<String>>, handle: F)
 where
     F: Fn(Request) -> Response + Send + Sync + 'static,
 {
     let handle = Arc::new(handle);
     for stream in listener.incoming() {
         let Ok(stream) = stream else { continue };
-        let (token, handle) = (Arc::clone(&token), Arc::clone(&handle));
+        let (token, handle) = (token.clone(), Arc::clone(&handle));
         let spawned = thread::Builder::new()
             .name("lab-api".into())
             .spawn(move || {
-                if let Err(e) = serve_one(stream, &token, &*handle) {
+                if let Err(e) = serve_one(stream, token.as_deref().map(String::as_str), &*handle) {
                     tracing::debug!(error = %e, "lab API connection ended");
                 }
             });
@@ -68,7 +70,7 @@ where
 
 fn serve_one(
     stream: TcpStream,
-    token: &str,
+    token: Option<&str>,
     handle: &dyn Fn(Request) -> Response,
 ) -> io::Result<()> {
     stream.set_read_timeout(Some(IO_TIMEOUT))?;
@@ -89,7 +91,7 @@ pub fn error(status: u16, error: &str, message: impl Into<String>) -> Response {
     }
 }
 
-fn read_request(reader: &mut impl BufRead, token: &str) -> Result<Request, Response> {
+fn read_request(reader: &mut impl BufRead, token: Option<&str>) -> Result<Request, Response> {
     let bad = |m: &str| error(400, "invalid argument", m);
     let line = read_line(reader).map_err(|_| bad("unreadable request line"))?;
     let mut parts = line.split(' ');
@@ -102,7 +104,7 @@ fn read_request(reader: &mut impl BufRead, token: &str) -> Result<Request, Respo
         return Err(bad("HTTP/1.x only"));
     }
     let mut content_length = 0usize;
-    let mut authorized = false;
+    let mut authorized = token.is_none();
     for _ in 0..=MAX_HEADERS {
         let header = read_line(reader).map_err(|_| bad("unreadable header"))?;
         if header.is_empty() {
@@ -137,7 +139,7 @@ fn read_request(reader: &mut impl BufRead, token: &str) -> Result<Request, Respo
         } else if name.eq_ignore_ascii_case("transfer-encoding") {
             return Err(bad("send a Content-Length, not a Transfer-Encoding"));
         } else if name.eq_ignore_ascii_case("authorization")
-            && let Some(given) = value.strip_prefix("Bearer ")
+            && let (Some(given), Some(token)) = (value.strip_prefix("Bearer "), token)
         {
             authorized = bool::from(given.as_bytes().ct_eq(token.as_bytes()));
         }
@@ -170,6 +172,7 @@ fn write_response(mut stream: &TcpStream, response: &Response) -> io::Result<()>
         401 => "Unauthorized",
         404 => "Not Found",
         405 => "Method Not Allowed",
+        409 => "Conflict",
         413 => "Payload Too Large",
         _ => "Error",
     };
@@ -200,7 +203,7 @@ mod tests {
     use super::*;
 
     fn parse(raw: &str) -> Result<Request, Response> {
-        read_request(&mut BufReader::new(raw.as_bytes()), "secret")
+        read_request(&mut BufReader::new(raw.as_bytes()), Some("secret"))
     }
 
     #[test]

@@ -13,10 +13,10 @@ mod authenticators;
 mod client;
 mod credentials;
 mod events;
-mod http;
+pub(crate) mod http;
 mod metadata;
 mod options;
-mod presence;
+pub(crate) mod presence;
 
 use std::fs;
 use std::io::Write as _;
@@ -149,7 +149,7 @@ fn serve(args: &LabServeArgs) -> Result<()> {
     std::thread::Builder::new()
         .name("lab-api-accept".into())
         .spawn(move || {
-            http::serve(api, token, move |request| {
+            http::serve(api, Some(token), move |request| {
                 api::handle(&handler_lab, request)
             })
         })

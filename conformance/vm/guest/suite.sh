@@ -503,6 +503,24 @@ case_11() {
     say "refused as the host answered: $(tail -1 "$W/out")"
 }
 
+# `softkey conformance` in the guest, against the key's /dev/hidraw node as the kernel gives it:
+# the conformance catalog over hidraw instead of its own USB/IP client (the same binary as the
+# host's, copied to /job/bin by ../suite.sh). Non-destructive: reset and PIN lifecycle need
+# power cycles, which only a USB/IP target gives the catalog. Every applicable check passes.
+case_14() {
+    attach "$PORT_14" || return 1
+    run "softkey conformance $DEV" /job/bin/softkey conformance "$DEV" \
+        --junit /job/conformance-hidraw.xml --markdown /job/conformance-hidraw.md || return 1
+    local all_passed='^([0-9]+) passed, 0 failed.*; ([0-9]+) checks applicable$'
+    summary="$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$W/out")"
+    say "$summary"
+    [[ "$summary" =~ $all_passed ]] || {
+        why "not every applicable check passed: $summary"
+        return 1
+    }
+    ((BASH_REMATCH[2] >= 200)) || { why "only ${BASH_REMATCH[2]} checks applied over hidraw"; return 1; }
+}
+
 # shellcheck source=firefox.sh
 . /job/guest/firefox.sh
 
@@ -531,6 +549,7 @@ CASES=(
     "11-socket-presence case_11"
     "12-firefox-passkey case_12"
     "13-firefox-lab case_13"
+    "14-conformance-hidraw case_14"
 )
 for c in "${CASES[@]}"; do
     nn="${c%%-*}"

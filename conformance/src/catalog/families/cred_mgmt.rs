@@ -117,11 +117,7 @@ type Listed = (u64, Value, Vec<u8>);
 
 /// The credentials of `rp` as enumerateCredentialsBegin lists the first:
 /// the total and the first's user map.
-fn first_credential(
-    s: &mut Session,
-    rp: &str,
-    t: &[u8],
-) -> Result<Result<Listed, u8>, Error> {
+fn first_credential(s: &mut Session, rp: &str, t: &[u8]) -> Result<Result<Listed, u8>, Error> {
     let params = Value::Map(vec![(int(1), Value::Bytes(rp_hash(rp)))]);
     let (st, body) = cm(s, sub::ENUMERATE_CREDENTIALS_BEGIN, Some(params), Some(t))?;
     if st != 0 {
