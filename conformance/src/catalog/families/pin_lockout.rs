@@ -91,7 +91,10 @@ pub fn checks() -> Vec<Check> {
                 let cleared = s.info()?.option("clientPin") == Some(false);
                 Ok(
                     if last == status::PIN_BLOCKED && right == status::PIN_BLOCKED && reset == 0 && cleared {
-                        Verdict::Pass(format!("blocked (pinRetries {retries:?}); reset cleared it"))
+                        Verdict::Pass(format!(
+                            "blocked (pinRetries {}); reset cleared it",
+                            retries.map_or_else(|st| status_text(st), |n| n.to_string())
+                        ))
                     } else {
                         Verdict::Fail(format!(
                             "last wrong PIN {}, right PIN {}, reset {}, clientPin cleared {cleared}",
