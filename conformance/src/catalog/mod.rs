@@ -151,8 +151,10 @@ pub enum Verdict {
 /// The body of a check.
 pub type Body = Box<dyn Fn(&mut Session) -> Result<Verdict, Error> + Send + Sync>;
 
-/// One check of the catalog.
-pub struct Check {
+/// What a check is, apart from its body: what `--list` shows and each
+/// report repeats.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct About {
     /// Stable, unique: `family.what`, e.g. `mc-request.missing.rp`.
     pub id: String,
     pub family: Family,
@@ -167,17 +169,18 @@ pub struct Check {
     /// Changes the key for good (reset, PIN, lockout): only with
     /// `--destructive`.
     pub destructive: bool,
+}
+
+/// One check of the catalog.
+pub struct Check {
+    pub about: About,
     pub body: Body,
 }
 
 impl std::fmt::Debug for Check {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Check")
-            .field("id", &self.id)
-            .field("family", &self.family)
-            .field("spec", &self.spec)
-            .field("presence", &self.presence)
-            .field("destructive", &self.destructive)
+            .field("about", &self.about)
             .finish_non_exhaustive()
     }
 }
@@ -194,26 +197,28 @@ impl Check {
         body: impl Fn(&mut Session) -> Result<Verdict, Error> + Send + Sync + 'static,
     ) -> Self {
         Check {
-            id: id.into(),
-            family,
-            spec: spec.into(),
-            sends: sends.into(),
-            expects: expects.into(),
-            presence: false,
-            destructive: false,
+            about: About {
+                id: id.into(),
+                family,
+                spec: spec.into(),
+                sends: sends.into(),
+                expects: expects.into(),
+                presence: false,
+                destructive: false,
+            },
             body: Box::new(body),
         }
     }
 
     /// Marks the check as needing a touch.
     pub fn with_presence(mut self) -> Self {
-        self.presence = true;
+        self.about.presence = true;
         self
     }
 
     /// Marks the check as changing the key for good.
     pub fn destructive(mut self) -> Self {
-        self.destructive = true;
+        self.about.destructive = true;
         self
     }
 }
@@ -233,9 +238,10 @@ pub struct Selection {
 
 impl Selection {
     fn names(check: &Check, pattern: &str) -> bool {
-        check.id == pattern
-            || check.family.name() == pattern
-            || check
+        let about = &check.about;
+        about.id == pattern
+            || about.family.name() == pattern
+            || about
                 .id
                 .strip_prefix(pattern)
                 .is_some_and(|rest| rest.starts_with('.'))
@@ -249,7 +255,7 @@ impl Selection {
         if self.skip.iter().any(|p| Self::names(check, p)) {
             return Err("skipped (--skip)");
         }
-        if check.destructive && !self.destructive {
+        if check.about.destructive && !self.destructive {
             return Err("destructive: run with --destructive");
         }
         Ok(())

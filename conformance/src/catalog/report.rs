@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use super::{Check, Family, Selection, Session, Verdict};
+use super::{About, Check, Selection, Session, Verdict};
 
 /// Check id → why the key fails it.
 pub type Expectations = BTreeMap<String, String>;
@@ -71,13 +71,7 @@ impl Finding {
 /// One check's outcome, with what it was.
 #[derive(Debug, Clone)]
 pub struct Outcome {
-    pub id: String,
-    pub family: Family,
-    pub spec: String,
-    pub sends: String,
-    pub expects: String,
-    pub presence: bool,
-    pub destructive: bool,
+    pub about: About,
     pub result: Finding,
     pub elapsed: Duration,
 }
@@ -129,10 +123,18 @@ pub fn run(
             Err(why) => Finding::NotRun(why.into()),
             Ok(()) => {
                 session.disconnect();
-                session.prompt_before_first_request(check.presence.then(|| {
-                    format!("{}: touch the key when it asks ({})", check.id, check.sends)
+                session.prompt_before_first_request(check.about.presence.then(|| {
+                    format!(
+                        "{}: touch the key when it asks ({})",
+                        check.about.id, check.about.sends
+                    )
                 }));
-                let verdict = match check.family.speaks_ctap2().then(|| session.offers_cbor()) {
+                let verdict = match check
+                    .about
+                    .family
+                    .speaks_ctap2()
+                    .then(|| session.offers_cbor())
+                {
                     Some(Ok(false)) => {
                         Verdict::NotApplicable("CTAPHID_INIT offers no CBOR: a U2F-only key".into())
                     }
@@ -140,7 +142,7 @@ pub fn run(
                     _ => (check.body)(session).unwrap_or_else(|e| Verdict::Fail(e.to_string())),
                 };
                 session.prompt_before_first_request(None);
-                match (verdict, expectations.get(&check.id)) {
+                match (verdict, expectations.get(&check.about.id)) {
                     (Verdict::Pass(detail), Some(reason)) => Finding::UnexpectedPass {
                         detail,
                         reason: reason.clone(),
@@ -156,13 +158,7 @@ pub fn run(
             }
         };
         let outcome = Outcome {
-            id: check.id.clone(),
-            family: check.family,
-            spec: check.spec.clone(),
-            sends: check.sends.clone(),
-            expects: check.expects.clone(),
-            presence: check.presence,
-            destructive: check.destructive,
+            about: check.about.clone(),
             result,
             elapsed: started.elapsed(),
         };

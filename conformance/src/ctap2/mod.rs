@@ -8,6 +8,7 @@ mod client_pin;
 mod get_assertion;
 mod info;
 mod make_credential;
+pub mod pin_protocol;
 mod public_key;
 mod x5c;
 

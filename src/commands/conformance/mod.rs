@@ -44,7 +44,7 @@ pub fn run(args: &ConformanceArgs) -> Result<()> {
     };
     let stray: Vec<&String> = expectations
         .keys()
-        .filter(|id| !checks.iter().any(|c| &c.id == *id))
+        .filter(|id| !checks.iter().any(|c| &c.about.id == *id))
         .collect();
     if !stray.is_empty() {
         bail!(
@@ -58,7 +58,7 @@ pub fn run(args: &ConformanceArgs) -> Result<()> {
     }
     let destructive = checks
         .iter()
-        .filter(|c| c.destructive && selection.takes(c).is_ok())
+        .filter(|c| c.about.destructive && selection.takes(c).is_ok())
         .count();
     if destructive > 0 {
         eprintln!(

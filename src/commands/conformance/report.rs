@@ -7,13 +7,22 @@ use softkey_conformance::catalog::{Check, Family, Finding, Outcome, Summary, Tar
 
 use super::listed;
 
+/// One line to standard output; a reader that went away (`| head`) ends
+/// the run quietly instead of a panic.
+fn say(line: &str) {
+    use std::io::Write;
+    if writeln!(std::io::stdout(), "{line}").is_err() {
+        std::process::exit(0);
+    }
+}
+
 pub fn print_list(checks: &[Check]) {
     for c in checks {
         let mut marks = Vec::new();
-        if c.presence {
+        if c.about.presence {
             marks.push("touch");
         }
-        if c.destructive {
+        if c.about.destructive {
             marks.push("destructive");
         }
         let marks = if marks.is_empty() {
@@ -21,32 +30,37 @@ pub fn print_list(checks: &[Check]) {
         } else {
             format!(" [{}]", marks.join(", "))
         };
-        println!(
+        say(&format!(
             "{}{marks}\n    {}\n    sends: {}\n    expects: {}",
-            c.id, c.spec, c.sends, c.expects
-        );
+            c.about.id, c.about.spec, c.about.sends, c.about.expects
+        ));
     }
-    println!("{} checks", checks.len());
+    say(&format!("{} checks", checks.len()));
 }
 
 pub fn print_line(o: &Outcome) {
     if listed(o) {
-        println!("{:<15} {}: {}", o.result.label(), o.id, o.result.text());
+        say(&format!(
+            "{:<15} {}: {}",
+            o.result.label(),
+            o.about.id,
+            o.result.text()
+        ));
     }
 }
 
 pub fn print_summary(target: &Target, outcomes: &[Outcome]) {
-    println!("\nsoftkey conformance against {target}");
+    say(&format!("\nsoftkey conformance against {target}"));
     for family in Family::ALL {
-        let s = Summary::of(outcomes.iter().filter(|o| o.family == family));
+        let s = Summary::of(outcomes.iter().filter(|o| o.about.family == family));
         if s == Summary::default() {
             continue;
         }
-        println!("  {:<14} {}", family.name(), counts(&s));
+        say(&format!("  {:<14} {}", family.name(), counts(&s)));
     }
     let s = Summary::of(outcomes);
-    println!("  {:<14} {}", "total", counts(&s));
-    println!(
+    say(&format!("  {:<14} {}", "total", counts(&s)));
+    say(&format!(
         "{} passed, {} failed, {} expected failures, {} not applicable, {} not run; {} checks applicable",
         s.passed,
         s.failed,
@@ -54,7 +68,7 @@ pub fn print_summary(target: &Target, outcomes: &[Outcome]) {
         s.not_applicable,
         s.not_run,
         s.applicable()
-    );
+    ));
 }
 
 fn counts(s: &Summary) -> String {
@@ -88,13 +102,13 @@ pub fn json(target: &Target, outcomes: &[Outcome]) -> Value {
             "applicable": s.applicable(),
         },
         "checks": outcomes.iter().map(|o| json!({
-            "id": o.id,
-            "family": o.family.name(),
-            "spec": o.spec,
-            "sends": o.sends,
-            "expects": o.expects,
-            "presence": o.presence,
-            "destructive": o.destructive,
+            "id": o.about.id,
+            "family": o.about.family.name(),
+            "spec": o.about.spec,
+            "sends": o.about.sends,
+            "expects": o.about.expects,
+            "presence": o.about.presence,
+            "destructive": o.about.destructive,
             "result": result_name(&o.result),
             "detail": o.result.text(),
             "milliseconds": o.elapsed.as_millis() as u64,
@@ -133,7 +147,10 @@ pub fn junit(target: &Target, outcomes: &[Outcome]) -> String {
         seconds(&all)
     ));
     for family in Family::ALL {
-        let members: Vec<&Outcome> = outcomes.iter().filter(|o| o.family == family).collect();
+        let members: Vec<&Outcome> = outcomes
+            .iter()
+            .filter(|o| o.about.family == family)
+            .collect();
         if members.is_empty() {
             continue;
         }
@@ -150,7 +167,7 @@ pub fn junit(target: &Target, outcomes: &[Outcome]) -> String {
             out.push_str(&format!(
                 "    <testcase classname=\"{}\" name=\"{}\" time=\"{:.3}\">",
                 family.name(),
-                xml(&o.id),
+                xml(&o.about.id),
                 o.elapsed.as_secs_f64()
             ));
             match &o.result {
@@ -158,8 +175,8 @@ pub fn junit(target: &Target, outcomes: &[Outcome]) -> String {
                 Finding::Failed(t) => out.push_str(&format!(
                     "<failure message=\"{}\">{}; expected {}</failure>",
                     xml(t),
-                    xml(&o.spec),
-                    xml(&o.expects)
+                    xml(&o.about.spec),
+                    xml(&o.about.expects)
                 )),
                 Finding::UnexpectedPass { .. } => {
                     out.push_str(&format!("<failure message=\"{}\"/>", xml(&o.result.text())))
@@ -191,7 +208,7 @@ pub fn markdown(target: &Target, outcomes: &[Outcome]) -> String {
         s.not_run
     );
     for family in Family::ALL {
-        let fs = Summary::of(outcomes.iter().filter(|o| o.family == family));
+        let fs = Summary::of(outcomes.iter().filter(|o| o.about.family == family));
         if fs == Summary::default() {
             continue;
         }
@@ -209,8 +226,8 @@ pub fn markdown(target: &Target, outcomes: &[Outcome]) -> String {
     for o in outcomes.iter().filter(|o| listed(o)) {
         out.push_str(&format!(
             "| `{}` | {} | {} | {} |\n",
-            o.id,
-            cell(&o.spec),
+            o.about.id,
+            cell(&o.about.spec),
             o.result.label(),
             cell(&o.result.text())
         ));

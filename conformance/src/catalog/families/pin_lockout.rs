@@ -93,7 +93,7 @@ pub fn checks() -> Vec<Check> {
                     if last == status::PIN_BLOCKED && right == status::PIN_BLOCKED && reset == 0 && cleared {
                         Verdict::Pass(format!(
                             "blocked (pinRetries {}); reset cleared it",
-                            retries.map_or_else(|st| status_text(st), |n| n.to_string())
+                            retries.map_or_else(status_text, |n| n.to_string())
                         ))
                     } else {
                         Verdict::Fail(format!(
