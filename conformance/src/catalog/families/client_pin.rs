@@ -5,12 +5,12 @@
 //! changePIN. Checks that set, change or spend the PIN are destructive; they
 //! run after the reset, so they start from a key without a PIN.
 
-use super::common::{RP_ID, expect_status, status_text};
+use super::common::{RP_ID, expect_status, pass_if, send_make_credential, status_text};
 use crate::Error;
 use crate::catalog::pin::{self, Protocol, permission, sub};
 use crate::catalog::{Check, Family, Session, Verdict};
-use crate::ctap2::cbor::{MapView, Value, as_bytes, as_int, decode_canonical, int, text};
-use crate::ctap2::{MakeCredentialRequest, command, flags, status};
+use crate::ctap2::cbor::{MapView, Value, as_bytes, as_int, int, text};
+use crate::ctap2::{MakeCredentialRequest, flags, status};
 
 /// The PIN the destructive checks set.
 pub const RUN_PIN: &str = "271828";
@@ -120,23 +120,10 @@ fn make_with_token(
     req.extra
         .push((int(8), Value::Bytes(p.authenticate(token, &cdh))));
     req.extra.push((int(9), int(p.number())));
-    let (status, body) = s.send(
-        command::MAKE_CREDENTIAL,
-        Some(&decode_canonical(&req.encode())?),
-    )?;
-    if status != status::SUCCESS {
-        return Ok((status, false));
-    }
-    let att = crate::ctap2::Attestation::parse(&body, &req)?;
-    Ok((status, att.flags() & flags::UV != 0))
-}
-
-fn pass_if(cond: bool, ok: impl Into<String>, wrong: impl Into<String>) -> Verdict {
-    if cond {
-        Verdict::Pass(ok.into())
-    } else {
-        Verdict::Fail(wrong.into())
-    }
+    Ok(match send_make_credential(s, &req)? {
+        Ok(att) => (status::SUCCESS, att.flags() & flags::UV != 0),
+        Err(st) => (st, false),
+    })
 }
 
 fn request_checks() -> Vec<Check> {

@@ -185,6 +185,29 @@ pub fn status_text(code: u8) -> String {
     format!("0x{code:02X} {}", status_name(code))
 }
 
+/// Pass with `ok` when `cond` holds, else fail with `wrong`.
+pub fn pass_if(cond: bool, ok: impl Into<String>, wrong: impl Into<String>) -> Verdict {
+    if cond {
+        Verdict::Pass(ok.into())
+    } else {
+        Verdict::Fail(wrong.into())
+    }
+}
+
+/// Sends `req` (whose `extra` members a check added); the verified answer,
+/// or the status.
+pub fn send_make_credential(
+    session: &mut Session,
+    req: &crate::ctap2::MakeCredentialRequest,
+) -> Result<Result<crate::ctap2::Attestation, u8>, Error> {
+    let params = crate::ctap2::cbor::decode_canonical(&req.encode())?;
+    let (st, body) = session.send(crate::ctap2::command::MAKE_CREDENTIAL, Some(&params))?;
+    if st != crate::ctap2::status::SUCCESS {
+        return Ok(Err(st));
+    }
+    Ok(Ok(crate::ctap2::Attestation::parse(&body, req)?))
+}
+
 /// Pass when the key answered one of `want`.
 pub fn expect_status(got: u8, want: &[u8]) -> Verdict {
     if want.contains(&got) {

@@ -3,14 +3,14 @@
 //! getInfo lists it; unknown ones ignored. Checks on discoverable
 //! credentials are destructive.
 
-use super::common::{RP_ID, expect_status, status_text, text_map};
+use super::common::{RP_ID, expect_status, send_make_credential, status_text, text_map};
 use super::verified::{get_assertion, make_discoverable, token};
 use crate::Error;
 use crate::catalog::pin::permission::{GET_ASSERTION, MAKE_CREDENTIAL};
 use crate::catalog::pin::{self, Protocol};
 use crate::catalog::{Check, Family, Session, Verdict};
-use crate::ctap2::cbor::{MapView, Value, decode_canonical, int, text};
-use crate::ctap2::{Attestation, GetAssertionRequest, MakeCredentialRequest, command, status};
+use crate::ctap2::cbor::{MapView, Value, int, text};
+use crate::ctap2::{Attestation, GetAssertionRequest, MakeCredentialRequest, status};
 
 /// Whether getInfo lists `extension`.
 fn listed(s: &mut Session, extension: &str) -> Result<Option<Verdict>, Error> {
@@ -28,14 +28,34 @@ fn random32() -> Result<[u8; 32], Error> {
 fn make(s: &mut Session, extensions: Vec<(&str, Value)>) -> Result<Result<Attestation, u8>, Error> {
     let mut req = MakeCredentialRequest::new(random32()?, RP_ID, b"conformance-user");
     req.extra.push((int(6), text_map(extensions)));
-    let (st, body) = s.send(
-        command::MAKE_CREDENTIAL,
-        Some(&decode_canonical(&req.encode())?),
-    )?;
-    if st != status::SUCCESS {
-        return Ok(Err(st));
+    send_make_credential(s, &req)
+}
+
+/// A non-discoverable credential made with these extension inputs; the
+/// check fails with the key's status if it cannot be made.
+macro_rules! made {
+    ($s:expr, $inputs:expr) => {
+        match make($s, $inputs)? {
+            Ok(a) => a,
+            Err(st) => return Ok(Verdict::Fail(status_text(st))),
+        }
+    };
+}
+
+/// Judges an answer's authData extensions (or the status it failed with):
+/// the output `name` must be `want`, or absent for `None`.
+fn expect_output(answer: Result<Option<Value>, u8>, name: &str, want: Option<Value>) -> Verdict {
+    match answer {
+        Err(st) => Verdict::Fail(status_text(st)),
+        Ok(extensions) => {
+            let got = output(&extensions, name);
+            if got == want {
+                Verdict::Pass(format!("{name}: {got:?}"))
+            } else {
+                Verdict::Fail(format!("{name} output {got:?}, not {want:?}"))
+            }
+        }
     }
-    Ok(Ok(Attestation::parse(&body, &req)?))
 }
 
 /// The authData extension output named `name`.
@@ -134,17 +154,9 @@ fn non_destructive() -> Vec<Check> {
             "makeCredential with an extension \"conformanceUnknown\"",
             "a credential, and no output for it",
             |s| {
-                Ok(
-                    match make(s, vec![("conformanceUnknown", Value::Bool(true))])? {
-                        Ok(a)
-                            if output(&a.auth_data.extensions, "conformanceUnknown").is_none() =>
-                        {
-                            Verdict::Pass("ignored".into())
-                        }
-                        Ok(_) => Verdict::Fail("an output for an unknown extension".into()),
-                        Err(st) => Verdict::Fail(status_text(st)),
-                    },
-                )
+                let made = make(s, vec![("conformanceUnknown", Value::Bool(true))])?;
+                let extensions = made.map(|a| a.auth_data.extensions);
+                Ok(expect_output(extensions, "conformanceUnknown", None))
             },
         )
         .with_presence(),
@@ -155,13 +167,9 @@ fn non_destructive() -> Vec<Check> {
             "makeCredential with credProtect 2",
             "authData extensions {credProtect: 2}",
             |s| {
-                Ok(match make(s, vec![("credProtect", int(2))])? {
-                    Ok(a) => match output(&a.auth_data.extensions, "credProtect") {
-                        Some(v) if v == int(2) => Verdict::Pass("credProtect: 2".into()),
-                        other => Verdict::Fail(format!("output {other:?}")),
-                    },
-                    Err(st) => Verdict::Fail(status_text(st)),
-                })
+                let made = make(s, vec![("credProtect", int(2))])?;
+                let extensions = made.map(|a| a.auth_data.extensions);
+                Ok(expect_output(extensions, "credProtect", Some(int(2))))
             },
         ),
         ext_check(
@@ -171,10 +179,7 @@ fn non_destructive() -> Vec<Check> {
             "a credProtect 3 credential, then a getAssertion naming it without UV",
             "0x2E CTAP2_ERR_NO_CREDENTIALS",
             |s| {
-                let made = match make(s, vec![("credProtect", int(3))])? {
-                    Ok(a) => a,
-                    Err(st) => return Ok(Verdict::Fail(status_text(st))),
-                };
+                let made = made!(s, vec![("credProtect", int(3))]);
                 Ok(
                     match get_assertion(s, RP_ID, &[made.credential_id().to_vec()], None, None)? {
                         Ok(_) => Verdict::Fail("answered without UV".into()),
@@ -203,19 +208,13 @@ fn non_destructive() -> Vec<Check> {
             "makeCredential with hmac-secret true",
             "authData extensions {hmac-secret: true}",
             |s| {
-                Ok(match make(s, vec![("hmac-secret", Value::Bool(true))])? {
-                    Ok(a)
-                        if output(&a.auth_data.extensions, "hmac-secret")
-                            == Some(Value::Bool(true)) =>
-                    {
-                        Verdict::Pass("hmac-secret: true".into())
-                    }
-                    Ok(a) => Verdict::Fail(format!(
-                        "output {:?}",
-                        output(&a.auth_data.extensions, "hmac-secret")
-                    )),
-                    Err(st) => Verdict::Fail(status_text(st)),
-                })
+                let made = make(s, vec![("hmac-secret", Value::Bool(true))])?;
+                let extensions = made.map(|a| a.auth_data.extensions);
+                Ok(expect_output(
+                    extensions,
+                    "hmac-secret",
+                    Some(Value::Bool(true)),
+                ))
             },
         ),
         ext_check(
@@ -225,10 +224,7 @@ fn non_destructive() -> Vec<Check> {
             "getAssertion with hmac-secret true",
             "0x11 CTAP2_ERR_CBOR_UNEXPECTED_TYPE",
             |s| {
-                let made = match make(s, vec![("hmac-secret", Value::Bool(true))])? {
-                    Ok(a) => a,
-                    Err(st) => return Ok(Verdict::Fail(status_text(st))),
-                };
+                let made = made!(s, vec![("hmac-secret", Value::Bool(true))]);
                 Ok(
                     match get_assertion(
                         s,
@@ -250,13 +246,9 @@ fn non_destructive() -> Vec<Check> {
             "makeCredential with minPinLength true for an RP not on the list",
             "no minPinLength output",
             |s| {
-                Ok(match make(s, vec![("minPinLength", Value::Bool(true))])? {
-                    Ok(a) if output(&a.auth_data.extensions, "minPinLength").is_none() => {
-                        Verdict::Pass("no output".into())
-                    }
-                    Ok(_) => Verdict::Fail("minPinLength told to an RP not on the list".into()),
-                    Err(st) => Verdict::Fail(status_text(st)),
-                })
+                let made = make(s, vec![("minPinLength", Value::Bool(true))])?;
+                let extensions = made.map(|a| a.auth_data.extensions);
+                Ok(expect_output(extensions, "minPinLength", None))
             },
         ),
         ext_check(
@@ -266,31 +258,16 @@ fn non_destructive() -> Vec<Check> {
             "makeCredential with thirdPartyPayment true, then getAssertion asking for it",
             "authData extensions {thirdPartyPayment: true}",
             |s| {
-                let made = match make(s, vec![("thirdPartyPayment", Value::Bool(true))])? {
-                    Ok(a) => a,
-                    Err(st) => return Ok(Verdict::Fail(status_text(st))),
-                };
-                Ok(
-                    match get_assertion(
-                        s,
-                        RP_ID,
-                        &[made.credential_id().to_vec()],
-                        None,
-                        Some(text_map(vec![("thirdPartyPayment", Value::Bool(true))])),
-                    )? {
-                        Ok(a)
-                            if output(&a.auth_data.extensions, "thirdPartyPayment")
-                                == Some(Value::Bool(true)) =>
-                        {
-                            Verdict::Pass("true".into())
-                        }
-                        Ok(a) => Verdict::Fail(format!(
-                            "output {:?}",
-                            output(&a.auth_data.extensions, "thirdPartyPayment")
-                        )),
-                        Err(st) => Verdict::Fail(status_text(st)),
-                    },
-                )
+                let made = made!(s, vec![("thirdPartyPayment", Value::Bool(true))]);
+                let asked = text_map(vec![("thirdPartyPayment", Value::Bool(true))]);
+                let id = [made.credential_id().to_vec()];
+                let answer = get_assertion(s, RP_ID, &id, None, Some(asked))?;
+                let extensions = answer.map(|a| a.auth_data.extensions);
+                Ok(expect_output(
+                    extensions,
+                    "thirdPartyPayment",
+                    Some(Value::Bool(true)),
+                ))
             },
         ),
     ];
@@ -299,10 +276,7 @@ fn non_destructive() -> Vec<Check> {
             if !protocols(s)?.contains(&p) {
                 return Ok(Verdict::NotApplicable(format!("getInfo pinUvAuthProtocols lack {}", p.number())));
             }
-            let made = match make(s, vec![("hmac-secret", Value::Bool(true))])? {
-                Ok(a) => a,
-                Err(st) => return Ok(Verdict::Fail(status_text(st))),
-            };
+            let made = made!(s, vec![("hmac-secret", Value::Bool(true))]);
             let salt = random32()?;
             let first = hmac_secret(s, p, made.credential_id(), &salt)?;
             let second = hmac_secret(s, p, made.credential_id(), &salt)?;
@@ -325,10 +299,7 @@ fn non_destructive() -> Vec<Check> {
             } else {
                 Protocol::One
             };
-            let made = match make(s, vec![("hmac-secret", Value::Bool(true))])? {
-                Ok(a) => a,
-                Err(st) => return Ok(Verdict::Fail(status_text(st))),
-            };
+            let made = made!(s, vec![("hmac-secret", Value::Bool(true))]);
             let (salt1, salt2) = (random32()?, random32()?);
             let one = hmac_secret(s, p, made.credential_id(), &salt1)?;
             let two = hmac_secret(s, p, made.credential_id(), &[salt1, salt2].concat())?;
@@ -359,10 +330,7 @@ fn non_destructive() -> Vec<Check> {
             } else {
                 Protocol::One
             };
-            let made = match make(s, vec![("hmac-secret", Value::Bool(true))])? {
-                Ok(a) => a,
-                Err(st) => return Ok(Verdict::Fail(status_text(st))),
-            };
+            let made = made!(s, vec![("hmac-secret", Value::Bool(true))]);
             let (input, _) = hmac_input(s, p, &random32()?, true)?;
             Ok(
                 match get_assertion(
@@ -427,33 +395,23 @@ fn destructive() -> Vec<Check> {
             "output true; the same 16 bytes back",
             text_map(vec![("credBlob", Value::Bytes(blob))]),
             move |s, a, _, rp| {
-                if output(&a.auth_data.extensions, "credBlob") != Some(Value::Bool(true)) {
-                    return Ok(Verdict::Fail(format!(
-                        "makeCredential output {:?}",
-                        output(&a.auth_data.extensions, "credBlob")
-                    )));
+                let at_creation = expect_output(
+                    Ok(a.auth_data.extensions.clone()),
+                    "credBlob",
+                    Some(Value::Bool(true)),
+                );
+                if let Verdict::Fail(why) = at_creation {
+                    return Ok(Verdict::Fail(format!("makeCredential: {why}")));
                 }
-                Ok(
-                    match get_assertion(
-                        s,
-                        rp,
-                        &[a.credential_id().to_vec()],
-                        None,
-                        Some(text_map(vec![("credBlob", Value::Bool(true))])),
-                    )? {
-                        Ok(g)
-                            if output(&g.auth_data.extensions, "credBlob")
-                                == Some(Value::Bytes(blob_again.clone())) =>
-                        {
-                            Verdict::Pass("16 bytes back".into())
-                        }
-                        Ok(g) => Verdict::Fail(format!(
-                            "output {:?}",
-                            output(&g.auth_data.extensions, "credBlob")
-                        )),
-                        Err(st) => Verdict::Fail(status_text(st)),
-                    },
-                )
+                let asked = text_map(vec![("credBlob", Value::Bool(true))]);
+                let id = [a.credential_id().to_vec()];
+                let answer = get_assertion(s, rp, &id, None, Some(asked))?;
+                let extensions = answer.map(|g| g.auth_data.extensions);
+                Ok(expect_output(
+                    extensions,
+                    "credBlob",
+                    Some(Value::Bytes(blob_again.clone())),
+                ))
             },
         ),
         rk_check(
@@ -464,10 +422,11 @@ fn destructive() -> Vec<Check> {
             "output false",
             text_map(vec![("credBlob", Value::Bytes(vec![0xD4; 100]))]),
             |_, a, _, _| {
-                Ok(match output(&a.auth_data.extensions, "credBlob") {
-                    Some(Value::Bool(false)) => Verdict::Pass("false".into()),
-                    other => Verdict::Fail(format!("output {other:?}")),
-                })
+                Ok(expect_output(
+                    Ok(a.auth_data.extensions.clone()),
+                    "credBlob",
+                    Some(Value::Bool(false)),
+                ))
             },
         ),
         rk_check(

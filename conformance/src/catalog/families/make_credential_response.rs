@@ -4,7 +4,11 @@
 //! answer; the crate's client verifies the attestation statement of every
 //! answer it parses.
 
-use super::common::RP_ID;
+use super::common::{RP_ID, pass_if};
+
+fn verdict(cond: bool, ok: String, wrong: String) -> Result<Verdict, Error> {
+    Ok(pass_if(cond, ok, wrong))
+}
 use crate::Error;
 use crate::catalog::{Check, Family, Session, Verdict};
 use crate::ctap2::{Attestation, GetAssertionRequest, MakeCredentialRequest, flags};
@@ -42,14 +46,6 @@ fn response_check(
     .with_presence()
 }
 
-fn pass_if(cond: bool, ok: String, wrong: String) -> Result<Verdict, Error> {
-    Ok(if cond {
-        Verdict::Pass(ok)
-    } else {
-        Verdict::Fail(wrong)
-    })
-}
-
 /// COSE algorithms a key may list (CTAP 2.1 §6.4 algorithms), by name.
 const ALGORITHMS: [(&str, i64); 10] = [
     ("es256", -7),
@@ -84,7 +80,7 @@ pub fn checks() -> Vec<Check> {
             "rpIdHash = SHA-256(rp.id)",
             |_, r, a| {
                 let ok = a.auth_data.check_rp_id(&r.rp.id).is_ok();
-                pass_if(
+                verdict(
                     ok,
                     "matches".into(),
                     "rpIdHash is not SHA-256 of the RP id".into(),
@@ -97,7 +93,7 @@ pub fn checks() -> Vec<Check> {
             "UP and AT set",
             |_, _, a| {
                 let f = a.flags();
-                pass_if(
+                verdict(
                     f & flags::UP != 0 && f & flags::AT != 0,
                     format!("flags {f:#04x}"),
                     format!("flags {f:#04x} lack UP or AT"),
@@ -110,7 +106,7 @@ pub fn checks() -> Vec<Check> {
             "UV clear: no verification was asked for",
             |_, _, a| {
                 let f = a.flags();
-                pass_if(
+                verdict(
                     f & flags::UV == 0,
                     format!("flags {f:#04x}"),
                     format!("flags {f:#04x} claim UV"),
@@ -124,7 +120,7 @@ pub fn checks() -> Vec<Check> {
             |_, _, a| {
                 let f = a.flags();
                 let has = a.auth_data.extensions.is_some();
-                pass_if(
+                verdict(
                     (f & flags::ED != 0) == has,
                     format!(
                         "flags {f:#04x}, extension data {}",
@@ -144,7 +140,7 @@ pub fn checks() -> Vec<Check> {
                 } else {
                     s.info()?.aaguid
                 };
-                pass_if(
+                verdict(
                     a.aaguid() == want,
                     crate::hex(&want),
                     format!(
@@ -162,7 +158,7 @@ pub fn checks() -> Vec<Check> {
             |s, _, a| {
                 let len = a.credential_id().len() as u64;
                 let max = s.info()?.max_credential_id_length.unwrap_or(1023);
-                pass_if(
+                verdict(
                     (16..=max).contains(&len),
                     format!("{len} bytes"),
                     format!("{len} bytes, outside 16..={max}"),
@@ -175,7 +171,7 @@ pub fn checks() -> Vec<Check> {
             "an ES256 public key",
             |_, _, a| {
                 let alg = a.public_key().alg();
-                pass_if(alg == -7, "ES256".into(), format!("COSE algorithm {alg}"))
+                verdict(alg == -7, "ES256".into(), format!("COSE algorithm {alg}"))
             },
         ),
         response_check(
@@ -201,7 +197,7 @@ pub fn checks() -> Vec<Check> {
             "a second credential has another ID and key",
             |s, _, a| {
                 let (_, b) = make(s, &[super::common::ES256])?;
-                pass_if(
+                verdict(
                     a.credential_id() != b.credential_id()
                         && a.credential.cose_key != b.credential.cose_key,
                     "distinct".into(),
@@ -230,7 +226,7 @@ pub fn checks() -> Vec<Check> {
                         )));
                     }
                     let (_, att) = make(s, &[alg])?;
-                    pass_if(
+                    verdict(
                         att.public_key().alg() == alg,
                         format!("fmt {}", att.fmt),
                         format!("COSE algorithm {}", att.public_key().alg()),
@@ -260,7 +256,7 @@ pub fn checks() -> Vec<Check> {
                     ));
                 };
                 let (_, att) = make(s, &[first, -7])?;
-                pass_if(
+                verdict(
                     att.public_key().alg() == first,
                     format!("COSE {first}"),
                     format!("COSE {} instead of {first}", att.public_key().alg()),

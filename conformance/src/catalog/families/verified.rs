@@ -6,9 +6,9 @@ use super::common::status_text;
 use crate::Error;
 use crate::catalog::Session;
 use crate::catalog::pin::{self, Protocol};
-use crate::ctap2::cbor::{Value, decode_canonical, int};
+use crate::ctap2::cbor::{Value, int};
 use crate::ctap2::{
-    Assertion, Attestation, GetAssertionRequest, MakeCredentialRequest, UserEntity, command, status,
+    Assertion, Attestation, GetAssertionRequest, MakeCredentialRequest, UserEntity,
 };
 
 /// A protocol 2 token with `permissions` (bound to `rp_id`), under the
@@ -69,14 +69,7 @@ pub fn make_discoverable(
     if let Some(ext) = extensions {
         req.extra.push((int(6), ext));
     }
-    let (st, body) = s.send(
-        command::MAKE_CREDENTIAL,
-        Some(&decode_canonical(&req.encode())?),
-    )?;
-    if st != status::SUCCESS {
-        return Ok(Err(st));
-    }
-    Ok(Ok(Attestation::parse(&body, &req)?))
+    super::common::send_make_credential(s, &req)
 }
 
 /// getAssertion for `rp_id` (with `allow`, a `token`, extensions); the
