@@ -154,6 +154,10 @@ pub struct ConformanceArgs {
     /// List the checks (id, family, spec, what each sends and expects) and run nothing.
     #[arg(long)]
     pub list: bool,
+    /// An RP id the key lists for vendor-facilitated enterprise attestation
+    /// (softkey: `serve --enterprise-rp`), for the enterprise checks.
+    #[arg(long, value_name = "RP_ID")]
+    pub ep_rp_id: Option<String>,
 }
 
 #[derive(Debug, Args)]

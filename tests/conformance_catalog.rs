@@ -15,8 +15,22 @@ use std::process::{Output, Stdio};
 
 use common::{Server, TempDir, TestVault, softkey};
 
+/// The RP id softkey lists for vendor-facilitated enterprise attestation.
+const EP_RP_ID: &str = "enterprise.conformance.example";
+
+/// softkey with batch attestation and enterprise attestation offered, so the
+/// enterprise checks apply too.
+const SERVE_FLAGS: [&str; 6] = [
+    "--presence",
+    "auto",
+    "--attestation",
+    "batch",
+    "--enterprise-rp",
+    EP_RP_ID,
+];
+
 /// At least this many checks must apply to softkey; the catalog only grows.
-const MIN_APPLICABLE: u64 = 300;
+const MIN_APPLICABLE: u64 = 315;
 
 fn conformance(target: &str, extra: &[&str]) -> Output {
     softkey()
@@ -36,6 +50,8 @@ fn run_json(target: &str, junit_name: &str) -> serde_json::Value {
         target,
         &[
             "--destructive",
+            "--ep-rp-id",
+            EP_RP_ID,
             "--json",
             "--junit",
             junit.to_str().unwrap(),
@@ -73,7 +89,9 @@ fn run_json(target: &str, junit_name: &str) -> serde_json::Value {
 
 #[test]
 fn softkey_passes_every_applicable_check_ephemeral_and_on_a_vault() {
-    let server = Server::ephemeral();
+    let mut args = vec!["--ephemeral"];
+    args.extend(SERVE_FLAGS);
+    let server = Server::start(&args);
     let report = run_json(&server.addr.to_string(), "softkey-ephemeral.xml");
     // Each check says where it comes from and what it did.
     let first = &report["checks"][0];
@@ -85,7 +103,7 @@ fn softkey_passes_every_applicable_check_ephemeral_and_on_a_vault() {
     drop(server);
 
     let vault = TestVault::create("conformance-vault");
-    let mut args = vec!["--presence".to_owned(), "auto".to_owned()];
+    let mut args: Vec<String> = SERVE_FLAGS.iter().map(|f| f.to_string()).collect();
     args.extend(vault.serve_args());
     let server = Server::start(&args);
     run_json(&server.addr.to_string(), "softkey-vault.xml");

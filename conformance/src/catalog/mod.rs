@@ -62,6 +62,8 @@ pub enum Family {
     LargeBlobs,
     /// Extensions (§12).
     Extensions,
+    /// Enterprise attestation (§6.1.2 step 9, §6.11.1).
+    Enterprise,
     /// The PIN's retry limits, last of all; destructive.
     PinLockout,
 }
@@ -85,6 +87,7 @@ impl Family {
             Family::Config => "config",
             Family::LargeBlobs => "largeblobs",
             Family::Extensions => "extensions",
+            Family::Enterprise => "enterprise",
             Family::PinLockout => "pin-lockout",
         }
     }
@@ -107,6 +110,7 @@ impl Family {
             Family::Config => "authenticatorConfig",
             Family::LargeBlobs => "authenticatorLargeBlobs",
             Family::Extensions => "extensions",
+            Family::Enterprise => "enterprise attestation",
             Family::PinLockout => "PIN retries and lockout",
         }
     }
@@ -116,7 +120,7 @@ impl Family {
         !matches!(self, Family::Usbip | Family::HidTransport | Family::U2f)
     }
 
-    pub const ALL: [Family; 17] = [
+    pub const ALL: [Family; 18] = [
         Family::Usbip,
         Family::HidTransport,
         Family::GetInfo,
@@ -133,6 +137,7 @@ impl Family {
         Family::Config,
         Family::LargeBlobs,
         Family::Extensions,
+        Family::Enterprise,
         Family::PinLockout,
     ];
 }

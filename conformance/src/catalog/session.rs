@@ -30,6 +30,9 @@ pub struct Session {
     pending_prompt: Option<String>,
     /// The PIN the destructive checks set on the key, while it is set.
     pub pin: Option<String>,
+    /// An RP id the key lists for vendor-facilitated enterprise
+    /// attestation (`--ep-rp-id`).
+    pub ep_rp_id: Option<String>,
 }
 
 impl std::fmt::Debug for Session {
@@ -52,6 +55,7 @@ impl Session {
             prompt: Box::new(prompt),
             pending_prompt: None,
             pin: None,
+            ep_rp_id: None,
         }
     }
 

@@ -69,6 +69,7 @@ pub fn run(args: &ConformanceArgs) -> Result<()> {
     let mut session = Session::new(target.clone(), |text| {
         eprintln!("softkey conformance: {text}");
     });
+    session.ep_rp_id = args.ep_rp_id.clone();
     let json = args.json;
     let outcomes = catalog::run(&mut session, &checks, &selection, &expectations, |o| {
         if !json {

@@ -4,6 +4,7 @@ mod client_pin;
 mod common;
 mod config;
 mod cred_mgmt;
+mod enterprise;
 mod extensions;
 mod get_assertion;
 mod get_info;
@@ -40,6 +41,7 @@ pub fn all() -> Vec<Check> {
     all.extend(config::checks());
     all.extend(large_blobs::checks());
     all.extend(extensions::checks());
+    all.extend(enterprise::checks());
     all.extend(pin_lockout::checks());
     all
 }
