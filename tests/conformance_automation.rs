@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use common::{Server, softkey};
 use softkey_conformance::catalog::pin::{self, Protocol, permission};
 use softkey_conformance::catalog::{Session, Target};
-use softkey_conformance::ctap2::cbor::{Value, decode_canonical, int};
+use softkey_conformance::ctap2::cbor::decode_canonical;
 use softkey_conformance::ctap2::{MakeCredentialRequest, command};
 
 /// One HTTP request as the tool sends it; the status and body.
@@ -66,11 +66,8 @@ fn session(server: &Server) -> Session {
 fn make_credential(s: &mut Session, token: Option<&[u8]>) -> u8 {
     let mut req = MakeCredentialRequest::new([7; 32], "automation.example", b"u");
     if let Some(t) = token {
-        req.extra.push((
-            int(8),
-            Value::Bytes(Protocol::Two.authenticate(t, &[7; 32])),
-        ));
-        req.extra.push((int(9), int(2)));
+        req.extra
+            .extend(pin::pin_uv_members(8, Protocol::Two, t, &[7; 32]));
     }
     let params = decode_canonical(&req.encode()).unwrap();
     s.send(command::MAKE_CREDENTIAL, Some(&params)).unwrap().0

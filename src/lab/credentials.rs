@@ -171,32 +171,28 @@ impl Lab {
     /// W3C Remove Credential (`Some`) and Remove All Credentials (`None`);
     /// removing an absent credential is an error.
     pub fn remove_credentials(&self, id: &str, credential: Option<&[u8]>) -> Result<(), LabError> {
-        let removed = self.with_key(id, |key| {
+        self.with_key(id, |key| {
             key.change_store(|store| {
-                let discoverable = match credential {
-                    Some(credential_id) => {
-                        let ids = [credential_id.to_vec()];
-                        delete_credentials(store, &CredentialSelector::Ids(&ids))?.len()
-                    }
-                    None => {
-                        let all = softkey_authenticator::list_credentials(store)?;
-                        let ids: Vec<Vec<u8>> = all.into_iter().map(|c| c.credential_id).collect();
-                        delete_credentials(store, &CredentialSelector::Ids(&ids))?;
-                        0
-                    }
+                let invalid = |e: &dyn std::fmt::Display| LabError::invalid(e.to_string());
+                let ids = match credential {
+                    Some(credential_id) => vec![credential_id.to_vec()],
+                    None => softkey_authenticator::list_credentials(store)
+                        .map_err(|e| invalid(&e))?
+                        .into_iter()
+                        .map(|c| c.credential_id)
+                        .collect(),
                 };
+                let discoverable = delete_credentials(store, &CredentialSelector::Ids(&ids))
+                    .map_err(|e| invalid(&e))?
+                    .len();
                 let other = delete_non_discoverable(store, credential)
-                    .map_err(|e| std::io::Error::other(format!("{:?}", e.status())))?;
-                Ok::<_, Box<dyn std::error::Error>>(
-                    credential.is_none() || discoverable + other > 0,
-                )
+                    .map_err(|e| LabError::invalid(format!("{:?}", e.status())))?;
+                if credential.is_some() && discoverable + other == 0 {
+                    return Err(not_found());
+                }
+                Ok(())
             })
-        })?;
-        match removed {
-            Ok(true) => Ok(()),
-            Ok(false) => Err(not_found()),
-            Err(e) => Err(LabError::invalid(e.to_string())),
-        }
+        })?
     }
 }
 

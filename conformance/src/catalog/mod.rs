@@ -221,6 +221,20 @@ impl Check {
         self
     }
 
+    /// Runs `gate` before the body: a verdict from it (not applicable, or
+    /// failed) is the check's, and the body does not run.
+    pub fn gated(
+        mut self,
+        gate: impl Fn(&mut Session) -> Result<Result<(), Verdict>, Error> + Send + Sync + 'static,
+    ) -> Self {
+        let body = self.body;
+        self.body = Box::new(move |s| match gate(s)? {
+            Err(verdict) => Ok(verdict),
+            Ok(()) => body(s),
+        });
+        self
+    }
+
     /// Marks the check as changing the key for good.
     pub fn destructive(mut self) -> Self {
         self.about.destructive = true;

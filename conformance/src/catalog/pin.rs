@@ -30,6 +30,24 @@ pub mod permission {
     pub const AUTHENTICATOR_CONFIG: u64 = 0x20;
 }
 
+/// The pinUvAuthParam and pinUvAuthProtocol members a request carries for
+/// `token` (makeCredential's keys 8 and 9, getAssertion's 6 and 7: pass the
+/// first), over its clientDataHash.
+pub fn pin_uv_members(
+    param_key: i64,
+    p: Protocol,
+    token: &[u8],
+    client_data_hash: &[u8; 32],
+) -> [(Value, Value); 2] {
+    [
+        (
+            int(param_key),
+            Value::Bytes(p.authenticate(token, client_data_hash)),
+        ),
+        (int(param_key + 1), int(p.number())),
+    ]
+}
+
 /// A clientPIN request with `pairs`: the status and body.
 pub fn client_pin(s: &mut Session, pairs: Vec<(i64, Value)>) -> Result<(u8, Vec<u8>), Error> {
     let map = Value::Map(pairs.into_iter().map(|(k, v)| (int(k), v)).collect());

@@ -12,7 +12,11 @@ use crate::ctaphid::{
 };
 
 /// Waits for the reply on `cid` and requires it to be CTAPHID_ERROR `code`.
-fn expect_error<D: HidDevice>(hid: &mut CtapHid<D>, cid: u32, code: u8) -> Result<(), Error> {
+pub(crate) fn expect_error<D: HidDevice>(
+    hid: &mut CtapHid<D>,
+    cid: u32,
+    code: u8,
+) -> Result<(), Error> {
     // The reassembler turns an ERROR packet into Error::HidError whatever the command.
     match hid.recv_message(cid, cmd::PING) {
         Err(Error::HidError(c)) if c == code => Ok(()),

@@ -33,15 +33,17 @@ fn offers(s: &mut Session, p: Protocol) -> Result<Result<(), String>, Error> {
     Ok(Ok(()))
 }
 
-/// The PIN the run set, setting it on a key without one. `Err` when the key
-/// has a PIN this run does not know.
-pub fn ensure_pin(s: &mut Session) -> Result<Result<String, String>, Error> {
+/// The PIN the run set, setting it on a key without one. `Err` with the
+/// check's verdict otherwise: not applicable to a key without clientPIN or
+/// with a PIN this run does not know, failed when the key refuses setPIN.
+pub fn ensure_pin(s: &mut Session) -> Result<Result<String, Verdict>, Error> {
     if let Some(p) = &s.pin {
         return Ok(Ok(p.clone()));
     }
+    let not_applicable = |why: &str| Ok(Err(Verdict::NotApplicable(why.into())));
     match s.info()?.option("clientPin") {
-        None => Ok(Err("getInfo has no clientPin option".into())),
-        Some(true) => Ok(Err("the key has a PIN this run did not set".into())),
+        None => not_applicable("getInfo has no clientPin option"),
+        Some(true) => not_applicable("the key has a PIN this run did not set"),
         Some(false) => {
             let protocol = if s.info()?.pin_uv_auth_protocols.contains(&2) {
                 Protocol::Two
@@ -50,7 +52,10 @@ pub fn ensure_pin(s: &mut Session) -> Result<Result<String, String>, Error> {
             };
             let status = pin::set_pin(s, protocol, RUN_PIN)?;
             if status != status::SUCCESS {
-                return Ok(Err(format!("setPIN answered {}", status_text(status))));
+                return Ok(Err(Verdict::Fail(format!(
+                    "setPIN answered {}",
+                    status_text(status)
+                ))));
             }
             s.pin = Some(RUN_PIN.into());
             s.forget_info();
@@ -92,7 +97,7 @@ fn with_pin(
 ) -> Check {
     per_protocol(id, p, spec, sends, expects, move |s, p| {
         match ensure_pin(s)? {
-            Err(why) => Ok(Verdict::NotApplicable(why)),
+            Err(verdict) => Ok(verdict),
             Ok(pin) => body(s, p, &pin),
         }
     })
@@ -117,9 +122,7 @@ fn make_with_token(
     let mut cdh = [0u8; 32];
     crate::bytes::random_bytes(&mut cdh)?;
     let mut req = MakeCredentialRequest::new(cdh, rp_id, b"conformance-user");
-    req.extra
-        .push((int(8), Value::Bytes(p.authenticate(token, &cdh))));
-    req.extra.push((int(9), int(p.number())));
+    req.extra.extend(pin::pin_uv_members(8, p, token, &cdh));
     Ok(match send_make_credential(s, &req)? {
         Ok(att) => (status::SUCCESS, att.flags() & flags::UV != 0),
         Err(st) => (st, false),

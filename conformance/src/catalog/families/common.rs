@@ -208,6 +208,14 @@ pub fn send_make_credential(
     Ok(Ok(crate::ctap2::Attestation::parse(&body, req)?))
 }
 
+/// Pass when a request the key must refuse was refused with `want`.
+pub fn refused<T>(answer: Result<T, u8>, want: u8) -> Verdict {
+    match answer {
+        Ok(_) => Verdict::Fail(format!("answered, where {} was due", status_text(want))),
+        Err(st) => expect_status(st, &[want]),
+    }
+}
+
 /// Pass when the key answered one of `want`.
 pub fn expect_status(got: u8, want: &[u8]) -> Verdict {
     if want.contains(&got) {

@@ -58,7 +58,7 @@ fn check(
                 ));
             }
             match token(s, AUTHENTICATOR_CONFIG, None)? {
-                Err(why) => Ok(Verdict::NotApplicable(why)),
+                Err(verdict) => Ok(verdict),
                 Ok(t) => body(s, &t),
             }
         },
@@ -91,7 +91,7 @@ pub fn checks() -> Vec<Check> {
                 // A used token stays good for acfg; take a fresh one to be sure.
                 let again = match token(s, AUTHENTICATOR_CONFIG, None)? {
                     Ok(t2) => config(s, TOGGLE_ALWAYS_UV, None, Some(&t2))?,
-                    Err(why) => return Ok(Verdict::Fail(why)),
+                    Err(verdict) => return Ok(verdict),
                 };
                 s.forget_info();
                 let back = s.info()?.option("alwaysUv");
@@ -153,7 +153,7 @@ pub fn checks() -> Vec<Check> {
                 }
                 let fresh = match token(s, AUTHENTICATOR_CONFIG, None)? {
                     Ok(t2) => t2,
-                    Err(why) => return Ok(Verdict::Fail(why)),
+                    Err(verdict) => return Ok(verdict),
                 };
                 Ok(expect_status(
                     config(
@@ -202,7 +202,7 @@ pub fn checks() -> Vec<Check> {
                     Some("config.conformance.softkey.example"),
                 )? {
                     Ok(t) => t,
-                    Err(why) => return Ok(Verdict::Fail(why)),
+                    Err(verdict) => return Ok(verdict),
                 };
                 Ok(expect_status(
                     config(s, TOGGLE_ALWAYS_UV, None, Some(&mc))?,

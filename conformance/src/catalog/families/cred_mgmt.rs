@@ -5,7 +5,7 @@
 
 use sha2::{Digest, Sha256};
 
-use super::common::{expect_status, status_text, text_map};
+use super::common::{expect_status, refused, status_text, text_map};
 use super::verified::{make_discoverable, token};
 use crate::Error;
 use crate::catalog::pin::Protocol;
@@ -86,7 +86,7 @@ fn check(
             let rp = rp_of(id);
             let mc = match token(s, MAKE_CREDENTIAL | GET_ASSERTION, Some(&rp))? {
                 Ok(t) => t,
-                Err(why) => return Ok(Verdict::NotApplicable(why)),
+                Err(verdict) => return Ok(verdict),
             };
             let made = match make_discoverable(s, &mc, &rp, b"cm-user", "cm", None)? {
                 Ok(a) => a,
@@ -99,7 +99,7 @@ fn check(
             };
             let cm_token = match token(s, CREDENTIAL_MANAGEMENT, None)? {
                 Ok(t) => t,
-                Err(why) => return Ok(Verdict::Fail(why)),
+                Err(verdict) => return Ok(verdict),
             };
             body(s, &rp, &cm_token, made.credential_id().to_vec())
         },
@@ -311,7 +311,7 @@ pub fn checks() -> Vec<Check> {
             |s, rp, _, _| {
                 let mc = match token(s, MAKE_CREDENTIAL, Some(rp))? {
                     Ok(t) => t,
-                    Err(why) => return Ok(Verdict::Fail(why)),
+                    Err(verdict) => return Ok(verdict),
                 };
                 Ok(expect_status(
                     cm(s, sub::GET_CREDS_METADATA, None, Some(&mc))?.0,
@@ -325,12 +325,10 @@ pub fn checks() -> Vec<Check> {
             "enumerateCredentialsBegin for an RP hash with no credentials",
             "0x2E CTAP2_ERR_NO_CREDENTIALS",
             |s, _, t, _| {
-                Ok(
-                    match first_credential(s, "nobody.conformance.softkey.example", t)? {
-                        Ok(_) => Verdict::Fail("credentials listed".into()),
-                        Err(st) => expect_status(st, &[status::NO_CREDENTIALS]),
-                    },
-                )
+                Ok(refused(
+                    first_credential(s, "nobody.conformance.softkey.example", t)?,
+                    status::NO_CREDENTIALS,
+                ))
             },
         ),
         check(

@@ -4,7 +4,7 @@
 //! and vendor-facilitated (1, for the RP id given with `--ep-rp-id`).
 //! Destructive: turning it on is a setting only a reset undoes.
 
-use super::common::{RP_ID, pass_if, send_make_credential, status_text};
+use super::common::{RP_ID, pass_if, refused, send_make_credential, status_text};
 use super::verified::token;
 use crate::Error;
 use crate::catalog::pin::Protocol;
@@ -15,18 +15,23 @@ use crate::ctap2::{AttestationCheck, MakeCredentialRequest, command, status};
 
 const ENABLE_ENTERPRISE_ATTESTATION: u8 = 0x01;
 
-/// Turns enterprise attestation on (if getInfo does not say it is);
-/// `Err` with the reason it cannot be.
-fn ensure_enabled(s: &mut Session) -> Result<Result<(), String>, Error> {
+/// Turns enterprise attestation on (if getInfo does not say it is).
+/// `Err` with the check's verdict: not applicable to a key without "ep",
+/// failed when the key does not turn it on.
+fn ensure_enabled(s: &mut Session) -> Result<Result<(), Verdict>, Error> {
     s.forget_info();
     match s.info()?.option("ep") {
-        None => return Ok(Err("getInfo has no \"ep\" option".into())),
+        None => {
+            return Ok(Err(Verdict::NotApplicable(
+                "getInfo has no \"ep\" option".into(),
+            )));
+        }
         Some(true) => return Ok(Ok(())),
         Some(false) => {}
     }
     let t = match token(s, AUTHENTICATOR_CONFIG, None)? {
         Ok(t) => t,
-        Err(why) => return Ok(Err(why)),
+        Err(verdict) => return Ok(Err(verdict)),
     };
     let mut message = vec![0xFF; 32];
     message.extend_from_slice(&[0x0D, ENABLE_ENTERPRISE_ATTESTATION]);
@@ -42,10 +47,10 @@ fn ensure_enabled(s: &mut Session) -> Result<Result<(), String>, Error> {
     s.forget_info();
     Ok(match (st, s.info()?.option("ep")) {
         (0, Some(true)) => Ok(()),
-        (st, ep) => Err(format!(
+        (st, ep) => Err(Verdict::Fail(format!(
             "enableEnterpriseAttestation: {}, ep {ep:?}",
             status_text(st)
-        )),
+        ))),
     })
 }
 
@@ -67,6 +72,19 @@ fn make(s: &mut Session, rp_id: &str, ep: Option<i64>) -> Result<Result<(bool, b
     }))
 }
 
+/// Pass when a makeCredential for `rp_id` asking enterpriseAttestation
+/// `ep` gets epAtt true and an attestation with an x5c chain.
+fn enterprise_attested(s: &mut Session, rp_id: &str, ep: i64) -> Result<Verdict, Error> {
+    Ok(match make(s, rp_id, Some(ep))? {
+        Ok((ep_att, chain)) => pass_if(
+            ep_att && chain,
+            "epAtt true, x5c",
+            format!("epAtt {ep_att}, x5c {chain}"),
+        ),
+        Err(st) => Verdict::Fail(status_text(st)),
+    })
+}
+
 fn check(
     id: &str,
     spec: &str,
@@ -80,11 +98,9 @@ fn check(
         spec,
         sends,
         expects,
-        move |s| match ensure_enabled(s)? {
-            Err(why) => Ok(Verdict::NotApplicable(why)),
-            Ok(()) => body(s),
-        },
+        body,
     )
+    .gated(ensure_enabled)
     .destructive()
 }
 
@@ -103,16 +119,7 @@ pub fn checks() -> Vec<Check> {
             step9,
             "makeCredential with enterpriseAttestation 2",
             "after a touch: epAtt true and an attestation with an x5c chain",
-            |s| {
-                Ok(match make(s, RP_ID, Some(2))? {
-                    Ok((ep_att, chain)) => pass_if(
-                        ep_att && chain,
-                        "epAtt true, x5c",
-                        format!("epAtt {ep_att}, x5c {chain}"),
-                    ),
-                    Err(st) => Verdict::Fail(status_text(st)),
-                })
-            },
+            |s| enterprise_attested(s, RP_ID, 2),
         )
         .with_presence(),
         check(
@@ -126,14 +133,7 @@ pub fn checks() -> Vec<Check> {
                         "no --ep-rp-id names an RP id the key lists".into(),
                     ));
                 };
-                Ok(match make(s, &rp, Some(1))? {
-                    Ok((ep_att, chain)) => pass_if(
-                        ep_att && chain,
-                        "epAtt true, x5c",
-                        format!("epAtt {ep_att}, x5c {chain}"),
-                    ),
-                    Err(st) => Verdict::Fail(status_text(st)),
-                })
+                enterprise_attested(s, &rp, 1)
             },
         )
         .with_presence(),
@@ -159,12 +159,7 @@ pub fn checks() -> Vec<Check> {
             step9,
             "makeCredential with enterpriseAttestation 3",
             "0x2C CTAP2_ERR_INVALID_OPTION",
-            |s| {
-                Ok(match make(s, RP_ID, Some(3))? {
-                    Ok(_) => Verdict::Fail("made".into()),
-                    Err(st) => super::common::expect_status(st, &[status::INVALID_OPTION]),
-                })
-            },
+            |s| Ok(refused(make(s, RP_ID, Some(3))?, status::INVALID_OPTION)),
         ),
         check(
             "not-asked",

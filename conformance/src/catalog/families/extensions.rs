@@ -3,7 +3,7 @@
 //! getInfo lists it; unknown ones ignored. Checks on discoverable
 //! credentials are destructive.
 
-use super::common::{RP_ID, expect_status, send_make_credential, status_text, text_map};
+use super::common::{RP_ID, expect_status, refused, send_make_credential, status_text, text_map};
 use super::verified::{get_assertion, make_discoverable, token};
 use crate::Error;
 use crate::catalog::pin::permission::{GET_ASSERTION, MAKE_CREDENTIAL};
@@ -12,10 +12,14 @@ use crate::catalog::{Check, Family, Session, Verdict};
 use crate::ctap2::cbor::{MapView, Value, int, text};
 use crate::ctap2::{Attestation, GetAssertionRequest, MakeCredentialRequest, status};
 
-/// Whether getInfo lists `extension`.
-fn listed(s: &mut Session, extension: &str) -> Result<Option<Verdict>, Error> {
-    Ok((!s.info()?.extensions.iter().any(|e| e == extension))
-        .then(|| Verdict::NotApplicable(format!("getInfo extensions lack {extension}"))))
+/// Whether getInfo lists `extension`; not applicable if not.
+fn listed(s: &mut Session, extension: &str) -> Result<Result<(), Verdict>, Error> {
+    if s.info()?.extensions.iter().any(|e| e == extension) {
+        return Ok(Ok(()));
+    }
+    Ok(Err(Verdict::NotApplicable(format!(
+        "getInfo extensions lack {extension}"
+    ))))
 }
 
 fn random32() -> Result<[u8; 32], Error> {
@@ -80,13 +84,9 @@ fn ext_check(
         spec,
         sends,
         expects,
-        move |s| {
-            if let Some(v) = listed(s, extension)? {
-                return Ok(v);
-            }
-            body(s)
-        },
+        body,
     )
+    .gated(move |s| listed(s, extension))
     .with_presence()
 }
 
@@ -180,12 +180,10 @@ fn non_destructive() -> Vec<Check> {
             "0x2E CTAP2_ERR_NO_CREDENTIALS",
             |s| {
                 let made = made!(s, vec![("credProtect", int(3))]);
-                Ok(
-                    match get_assertion(s, RP_ID, &[made.credential_id().to_vec()], None, None)? {
-                        Ok(_) => Verdict::Fail("answered without UV".into()),
-                        Err(st) => expect_status(st, &[status::NO_CREDENTIALS]),
-                    },
-                )
+                Ok(refused(
+                    get_assertion(s, RP_ID, &[made.credential_id().to_vec()], None, None)?,
+                    status::NO_CREDENTIALS,
+                ))
             },
         ),
         ext_check(
@@ -225,18 +223,16 @@ fn non_destructive() -> Vec<Check> {
             "0x11 CTAP2_ERR_CBOR_UNEXPECTED_TYPE",
             |s| {
                 let made = made!(s, vec![("hmac-secret", Value::Bool(true))]);
-                Ok(
-                    match get_assertion(
+                Ok(refused(
+                    get_assertion(
                         s,
                         RP_ID,
                         &[made.credential_id().to_vec()],
                         None,
                         Some(text_map(vec![("hmac-secret", Value::Bool(true))])),
-                    )? {
-                        Ok(_) => Verdict::Fail("answered".into()),
-                        Err(st) => expect_status(st, &[status::CBOR_UNEXPECTED_TYPE]),
-                    },
-                )
+                    )?,
+                    status::CBOR_UNEXPECTED_TYPE,
+                ))
             },
         ),
         ext_check(
@@ -332,18 +328,16 @@ fn non_destructive() -> Vec<Check> {
             };
             let made = made!(s, vec![("hmac-secret", Value::Bool(true))]);
             let (input, _) = hmac_input(s, p, &random32()?, true)?;
-            Ok(
-                match get_assertion(
+            Ok(refused(
+                get_assertion(
                     s,
                     RP_ID,
                     &[made.credential_id().to_vec()],
                     None,
                     Some(text_map(vec![("hmac-secret", input)])),
-                )? {
-                    Ok(_) => Verdict::Fail("answered".into()),
-                    Err(st) => expect_status(st, &[status::PIN_AUTH_INVALID]),
-                },
-            )
+                )?,
+                status::PIN_AUTH_INVALID,
+            ))
         },
     ));
     checks
@@ -370,7 +364,7 @@ fn rk_check(
     ext_check(id, extension, spec, sends, expects, move |s| {
         let t = match token(s, MAKE_CREDENTIAL | GET_ASSERTION, Some(&rp))? {
             Ok(t) => t,
-            Err(why) => return Ok(Verdict::NotApplicable(why)),
+            Err(verdict) => return Ok(verdict),
         };
         match make_discoverable(s, &t, &rp, b"ext-user", "ext", Some(extensions.clone()))? {
             Ok(a) => judge(s, &a, &t, &rp),
@@ -474,7 +468,7 @@ fn destructive() -> Vec<Check> {
                 // makeCredential used up the token's mc and ga: a fresh one.
                 let t = match token(s, GET_ASSERTION, Some(rp))? {
                     Ok(t) => t,
-                    Err(why) => return Ok(Verdict::Fail(why)),
+                    Err(verdict) => return Ok(verdict),
                 };
                 Ok(match get_assertion(s, rp, &[], Some(&t), None)? {
                     Ok(g) if g.credential_id == a.credential_id() => {
@@ -493,10 +487,10 @@ fn destructive() -> Vec<Check> {
             "0x2E CTAP2_ERR_NO_CREDENTIALS",
             text_map(vec![("credProtect", int(2))]),
             |s, _, _, rp| {
-                Ok(match get_assertion(s, rp, &[], None, None)? {
-                    Ok(_) => Verdict::Fail("found without UV or a list".into()),
-                    Err(st) => expect_status(st, &[status::NO_CREDENTIALS]),
-                })
+                Ok(refused(
+                    get_assertion(s, rp, &[], None, None)?,
+                    status::NO_CREDENTIALS,
+                ))
             },
         ),
     ]

@@ -83,9 +83,13 @@ fn set_all(s: &mut Session, array: &[u8], token: Option<&[u8]>) -> Result<u8, Er
     Ok(s.send(command::LARGE_BLOBS, Some(&Value::Map(pairs)))?.0)
 }
 
-fn applies(s: &mut Session) -> Result<Option<Verdict>, Error> {
-    Ok((s.info()?.option("largeBlobs") != Some(true))
-        .then(|| Verdict::NotApplicable("getInfo options says largeBlobs is not true".into())))
+fn applies(s: &mut Session) -> Result<Result<(), Verdict>, Error> {
+    if s.info()?.option("largeBlobs") == Some(true) {
+        return Ok(Ok(()));
+    }
+    Ok(Err(Verdict::NotApplicable(
+        "getInfo options says largeBlobs is not true".into(),
+    )))
 }
 
 fn read_check(
@@ -101,13 +105,9 @@ fn read_check(
         spec,
         sends,
         expects,
-        move |s| {
-            if let Some(v) = applies(s)? {
-                return Ok(v);
-            }
-            body(s)
-        },
+        body,
     )
+    .gated(applies)
 }
 
 fn write_check(
@@ -119,7 +119,7 @@ fn write_check(
 ) -> Check {
     read_check(id, spec, sends, expects, move |s| {
         match token(s, LARGE_BLOB_WRITE, None)? {
-            Err(why) => Ok(Verdict::NotApplicable(why)),
+            Err(verdict) => Ok(verdict),
             Ok(t) => body(s, &t),
         }
     })

@@ -3,9 +3,9 @@
 //! until a power cycle; pinRetries at zero block the PIN for good, until an
 //! authenticatorReset, which ends the run with a key as the reset leaves it.
 
-use super::client_pin::ensure_pin;
 use super::common::status_text;
 use super::reset::reset_after_power_cycle;
+use super::verified::ready;
 use crate::Error;
 use crate::catalog::pin::{self, Protocol};
 use crate::catalog::{Check, Family, Session, Verdict};
@@ -20,20 +20,6 @@ fn token_status(s: &mut Session, pin_text: &str) -> Result<u8, Error> {
     })
 }
 
-/// Common preconditions: a USB/IP target (power cycles) and the run's PIN,
-/// over protocol 2.
-fn ready(s: &mut Session) -> Result<Result<String, String>, Error> {
-    if s.target().usbip_addr().is_none() {
-        return Ok(Err(
-            "a hidraw target cannot be power-cycled from here".into()
-        ));
-    }
-    if !s.info()?.pin_uv_auth_protocols.contains(&2) {
-        return Ok(Err("getInfo pinUvAuthProtocols lack 2".into()));
-    }
-    ensure_pin(s)
-}
-
 pub fn checks() -> Vec<Check> {
     vec![
         Check::new(
@@ -45,7 +31,7 @@ pub fn checks() -> Vec<Check> {
             |s| {
                 let pin_now = match ready(s)? {
                     Ok(p) => p,
-                    Err(why) => return Ok(Verdict::NotApplicable(why)),
+                    Err(verdict) => return Ok(verdict),
                 };
                 let mut seen = Vec::new();
                 for _ in 0..3 {
@@ -73,7 +59,7 @@ pub fn checks() -> Vec<Check> {
             |s| {
                 let pin_now = match ready(s)? {
                     Ok(p) => p,
-                    Err(why) => return Ok(Verdict::NotApplicable(why)),
+                    Err(verdict) => return Ok(verdict),
                 };
                 let mut last = status::SUCCESS;
                 for attempt in 1..=8u32 {

@@ -3,8 +3,8 @@
 //! newest first, one per user and RP. Destructive: they stay on the key
 //! until the run's last reset.
 
-use super::common::{expect_status, status_text};
-use super::verified::{get_assertion, get_next, make_discoverable, token};
+use super::common::{expect_status, refused, status_text};
+use super::verified::{get_assertion, get_next, make_discoverable, ready, token};
 use crate::Error;
 use crate::catalog::pin::permission::{GET_ASSERTION, MAKE_CREDENTIAL};
 use crate::catalog::{Check, Family, Session, Verdict};
@@ -35,9 +35,9 @@ fn check(
                 ));
             }
             let rp_id = rp(id);
-            // A token can be had: a PIN, and protocol 2.
-            match token(s, MAKE_CREDENTIAL | GET_ASSERTION, Some(&rp_id))? {
-                Err(why) => Ok(Verdict::NotApplicable(why)),
+            // Each credential is made with a fresh token (make!).
+            match ready(s)? {
+                Err(verdict) => Ok(verdict),
                 Ok(_) => body(s, &rp_id),
             }
         },
@@ -54,7 +54,7 @@ macro_rules! make {
     ($s:expr, $rp:expr, $user:expr, $name:expr) => {{
         let fresh = match token($s, MAKE_CREDENTIAL, Some($rp))? {
             Ok(t) => t,
-            Err(why) => return Ok(Verdict::Fail(why)),
+            Err(verdict) => return Ok(verdict),
         };
         let level_one = $s
             .info()?
@@ -109,7 +109,7 @@ pub fn checks() -> Vec<Check> {
                 // makeCredential used up the token's mc and ga: a fresh one.
                 let fresh = match token(s, GET_ASSERTION, Some(rp))? {
                     Ok(t) => t,
-                    Err(why) => return Ok(Verdict::Fail(why)),
+                    Err(verdict) => return Ok(verdict),
                 };
                 let verified = get_assertion(s, rp, &[], Some(&fresh), None)?;
                 Ok(match (plain, verified) {
@@ -178,10 +178,7 @@ pub fn checks() -> Vec<Check> {
                 if let Err(st) = get_assertion(s, rp, &[], None, None)? {
                     return Ok(Verdict::Fail(status_text(st)));
                 }
-                Ok(match get_next(s)? {
-                    Ok(_) => Verdict::Fail("a second assertion".into()),
-                    Err(st) => expect_status(st, &[status::NOT_ALLOWED]),
-                })
+                Ok(refused(get_next(s)?, status::NOT_ALLOWED))
             },
         ),
         check(

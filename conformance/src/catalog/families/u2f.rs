@@ -183,19 +183,8 @@ fn u2f_check(
     expects: &str,
     body: impl Fn(&mut Session) -> Result<Verdict, Error> + Send + Sync + 'static,
 ) -> Check {
-    Check::new(
-        format!("u2f.{id}"),
-        Family::U2f,
-        spec,
-        sends,
-        expects,
-        move |s| {
-            if let Err(why) = speaks_u2f(s)? {
-                return Ok(Verdict::NotApplicable(why));
-            }
-            body(s)
-        },
-    )
+    Check::new(format!("u2f.{id}"), Family::U2f, spec, sends, expects, body)
+        .gated(|s| Ok(speaks_u2f(s)?.map_err(Verdict::NotApplicable)))
 }
 
 /// Pass when the status word is `want`.

@@ -4,35 +4,45 @@
 use super::client_pin::ensure_pin;
 use super::common::status_text;
 use crate::Error;
-use crate::catalog::Session;
 use crate::catalog::pin::{self, Protocol};
+use crate::catalog::{Session, Verdict};
 use crate::ctap2::cbor::{Value, int};
 use crate::ctap2::{
     Assertion, Attestation, GetAssertionRequest, MakeCredentialRequest, UserEntity,
 };
 
+/// What every destructive check needs: a USB/IP target (power cycles),
+/// PIN/UV auth protocol 2 and the run's PIN. `Err` with the check's verdict:
+/// not applicable, or failed if the key refused the PIN.
+pub fn ready(s: &mut Session) -> Result<Result<String, Verdict>, Error> {
+    if s.target().usbip_addr().is_none() {
+        return Ok(Err(Verdict::NotApplicable(
+            "a hidraw target cannot be power-cycled from here".into(),
+        )));
+    }
+    if !s.info()?.pin_uv_auth_protocols.contains(&2) {
+        return Ok(Err(Verdict::NotApplicable(
+            "getInfo pinUvAuthProtocols lack 2".into(),
+        )));
+    }
+    ensure_pin(s)
+}
+
 /// A protocol 2 token with `permissions` (bound to `rp_id`), under the
-/// run's PIN; `Err` with the reason there is none.
+/// run's PIN. `Err` with the check's verdict: not applicable as [`ready`]
+/// says, or failed when the key refuses the token.
 pub fn token(
     s: &mut Session,
     permissions: u64,
     rp_id: Option<&str>,
-) -> Result<Result<Vec<u8>, String>, Error> {
-    if s.target().usbip_addr().is_none() {
-        return Ok(Err(
-            "destructive checks need a USB/IP target (power cycles)".into(),
-        ));
-    }
-    if !s.info()?.pin_uv_auth_protocols.contains(&2) {
-        return Ok(Err("getInfo pinUvAuthProtocols lack 2".into()));
-    }
-    let pin_now = match ensure_pin(s)? {
+) -> Result<Result<Vec<u8>, Verdict>, Error> {
+    let pin_now = match ready(s)? {
         Ok(p) => p,
-        Err(why) => return Ok(Err(why)),
+        Err(verdict) => return Ok(Err(verdict)),
     };
     Ok(
         pin::pin_token(s, Protocol::Two, &pin_now, Some((permissions, rp_id)))?
-            .map_err(|st| format!("no token: {}", status_text(st))),
+            .map_err(|st| Verdict::Fail(format!("no token: {}", status_text(st)))),
     )
 }
 
@@ -61,11 +71,8 @@ pub fn make_discoverable(
         display_name: Some(format!("{name} (conformance)")),
     };
     req.rk = Some(true);
-    req.extra.push((
-        int(8),
-        Value::Bytes(Protocol::Two.authenticate(token, &cdh)),
-    ));
-    req.extra.push((int(9), int(2)));
+    req.extra
+        .extend(pin::pin_uv_members(8, Protocol::Two, token, &cdh));
     if let Some(ext) = extensions {
         req.extra.push((int(6), ext));
     }
@@ -86,8 +93,7 @@ pub fn get_assertion(
     req.allow_list = allow.to_vec();
     if let Some(t) = token {
         req.extra
-            .push((int(6), Value::Bytes(Protocol::Two.authenticate(t, &cdh))));
-        req.extra.push((int(7), int(2)));
+            .extend(pin::pin_uv_members(6, Protocol::Two, t, &cdh));
     }
     if let Some(ext) = extensions {
         req.extra.push((int(4), ext));
