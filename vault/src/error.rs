@@ -41,6 +41,13 @@ pub enum Error {
     Corrupt(&'static str),
     /// The bytes given to `backup::open` do not start with the backup magic.
     NotABackup,
+    /// The vault has no key slot of the kind asked for (FORMAT.md "Key slots").
+    NoSuchSlot(crate::SlotKind),
+    /// Removing this slot would leave no passphrase or recovery key: nobody could open the
+    /// vault without this machine's TPM or keyring.
+    LastSlotForAPerson,
+    /// The header already holds the most slots it may.
+    TooManySlots,
 }
 
 impl fmt::Display for Error {
@@ -72,6 +79,21 @@ impl fmt::Display for Error {
             Self::WrongPassphraseOrCorrupt => f.write_str(
                 "could not decrypt the vault: wrong passphrase, or the file is damaged; \
                  retry the passphrase, or restore the vault from a backup",
+            ),
+            Self::NoSuchSlot(kind) => write!(
+                f,
+                "this vault has no {} slot; `softkey slot list` shows the ones it has",
+                slot_name(*kind)
+            ),
+            Self::LastSlotForAPerson => f.write_str(
+                "refusing to remove the last passphrase or recovery-key slot: without one, \
+                 nobody could open the vault on another machine or after a TPM or keyring \
+                 is lost; add a recovery key first",
+            ),
+            Self::TooManySlots => write!(
+                f,
+                "the vault already has {} key slots; remove one first",
+                crate::slots::MAX_SLOTS
             ),
             Self::NotAVault => {
                 f.write_str("this file is not a softkey vault (bad magic bytes); check the path")
@@ -117,6 +139,17 @@ impl std::error::Error for Error {
 impl From<io::Error> for Error {
     fn from(e: io::Error) -> Self {
         Self::Io(e)
+    }
+}
+
+/// How the messages name a slot kind.
+fn slot_name(kind: crate::SlotKind) -> String {
+    match kind {
+        crate::SlotKind::Passphrase => "passphrase".into(),
+        crate::SlotKind::RecoveryKey => "recovery-key".into(),
+        crate::SlotKind::Tpm2 => "TPM".into(),
+        crate::SlotKind::SecretService => "Secret Service".into(),
+        crate::SlotKind::Unknown(code) => format!("kind-{code}"),
     }
 }
 

@@ -16,14 +16,16 @@ mod replay;
 mod seal;
 #[cfg(test)]
 mod sim;
+mod slots;
 mod storage;
 mod v1;
 mod vault;
 
 pub use error::Error;
-pub use header::{FORMAT_VERSION, KDF_ARGON2ID, MAGIC};
+pub use header::{FORMAT_VERSION, FORMAT_VERSION_PASSPHRASE, KDF_ARGON2ID, MAGIC};
 pub use kdf::{FixedCost, KdfParams, SALT_LEN};
 pub use records::Change;
+pub use slots::{MAX_SEALED_LEN, MAX_SLOTS, NewSlot, SlotInfo, SlotKind};
 pub use vault::{LockedVault, Vault, VaultStats};
 
 #[cfg(test)]

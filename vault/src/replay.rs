@@ -14,7 +14,7 @@ use crate::Error;
 use crate::frame::{
     self, Chain, FLAG_COMMIT, FLAG_START, FRAME_HEAD_LEN, MAX_SEALED_LEN, MIN_SEALED_LEN, OpRange,
 };
-use crate::header::{HEADER_LEN, NONCE_LEN, TAG_LEN, VAULT_ID_LEN};
+use crate::header::{NONCE_LEN, TAG_LEN, VAULT_ID_LEN};
 use crate::records::Records;
 use crate::seal::{self, DataKey};
 
@@ -62,11 +62,12 @@ const PARALLEL_FROM: usize = 1024 * 1024;
 /// frame by frame: the first problem in file order decides.
 pub(crate) fn replay(
     file: &mut [u8],
+    header_len: usize,
     data_key: &DataKey,
     vault_id: &[u8; VAULT_ID_LEN],
 ) -> Result<Replayed, Error> {
     let total = file.len();
-    let (found, bad_header) = walk(file);
+    let (found, bad_header) = walk(file, header_len);
     let (opened, mut ops) = open_all(file, &found, data_key, vault_id);
 
     let mut chain = Chain::fresh(0);
@@ -128,9 +129,9 @@ pub(crate) fn replay(
 /// Step 1: the complete frames up to the end of the file, a torn tail (an incomplete final
 /// frame or an all-zero tail: not listed) or a length field we could not have written (then
 /// `true`).
-fn walk(file: &[u8]) -> (Vec<FrameAt>, bool) {
+fn walk(file: &[u8], header_len: usize) -> (Vec<FrameAt>, bool) {
     let mut found = Vec::new();
-    let mut pos = HEADER_LEN;
+    let mut pos = header_len;
     loop {
         let rest = file.get(pos..).unwrap_or_default();
         if rest.is_empty() || rest.iter().all(|b| *b == 0) {

@@ -20,12 +20,11 @@ use zeroize::Zeroizing;
 
 use crate::Error;
 use crate::frame::Chain;
-use crate::header::{
-    FORMAT_VERSION, FORMAT_VERSION_V1, HEADER_LEN, Header, NONCE_LEN, WRAPPED_KEY_LEN,
-};
+use crate::header::{FORMAT_VERSION_PASSPHRASE, FORMAT_VERSION_V1, Header};
 use crate::kdf::{self, KdfParams};
 use crate::records::{Change, Records};
 use crate::seal::{self, DataKey};
+use crate::slots::SlotInfo;
 use crate::storage::{FsStorage, LockGuard, Storage};
 use crate::v1;
 
@@ -93,6 +92,10 @@ pub struct Vault {
     open_time: Duration,
     recovered_tail: u64,
     opened_format_version: u16,
+    /// The KEK that opened a format-2 header (or made one), kept only while the header is
+    /// format 2: adding the first other slot wraps the data key again under it, with the
+    /// format-3 associated data. Gone once the header is format 3.
+    v2_kek: Option<kdf::Kek>,
     _lock: LockGuard,
 }
 
@@ -101,7 +104,7 @@ impl fmt::Debug for Vault {
         // No data key and no record keys or values: only what is already visible on disk.
         f.debug_struct("Vault")
             .field("path", &self.path)
-            .field("kdf_params", &self.header.params)
+            .field("header", &self.header)
             .field("generation", &self.chain.seq)
             .field("records", &self.records.len())
             .finish_non_exhaustive()
@@ -166,6 +169,7 @@ impl Vault {
         let header = new_header(seal::random()?, params, salt, &kek, &data_key)?;
         let mut vault = Self::assemble(storage, lock, path, header, data_key, 0, Records::new());
         vault.kdf_time = kdf_time;
+        vault.v2_kek = Some(kek);
         vault.compact()?;
         vault.open_time = started.elapsed();
         Ok(vault)
@@ -210,6 +214,7 @@ impl Vault {
             .sum();
         vault.opened_format_version = FORMAT_VERSION_V1;
         vault.kdf_time = old.kdf_time;
+        vault.v2_kek = Some(old.kek);
         vault.compact()?;
         vault.open_time = started.elapsed();
         Ok(vault)
@@ -244,7 +249,8 @@ impl Vault {
             kdf_time: Duration::ZERO,
             open_time: Duration::ZERO,
             recovered_tail: 0,
-            opened_format_version: FORMAT_VERSION,
+            opened_format_version: FORMAT_VERSION_PASSPHRASE,
+            v2_kek: None,
             _lock: lock,
         }
     }
@@ -254,9 +260,25 @@ impl Vault {
         &self.path
     }
 
-    /// The Argon2id parameters in the header.
+    /// The Argon2id parameters of the passphrase slot (else of the recovery-key slot).
     pub fn kdf_params(&self) -> KdfParams {
-        self.header.params
+        self.header.kdf_params()
+    }
+
+    /// The key slots in the header (FORMAT.md "Key slots").
+    pub fn slots(&self) -> Vec<SlotInfo> {
+        self.header
+            .slots
+            .iter()
+            .enumerate()
+            .map(|(i, s)| s.info(i))
+            .collect()
+    }
+
+    /// The format version of the header on disk: 2 while the passphrase is the only slot,
+    /// 3 once there are others.
+    pub fn format_version(&self) -> u16 {
+        self.header.version
     }
 
     /// Random per-vault id from the header (stable across passphrase change and compaction).
@@ -377,7 +399,7 @@ impl Vault {
     }
 }
 
-/// A v2 header with the data key wrapped under `kek` (AAD = header bytes 0..55).
+/// A format-2 header with the data key wrapped under `kek` (AAD = header bytes 0..55).
 fn new_header(
     vault_id: [u8; 16],
     params: KdfParams,
@@ -385,14 +407,7 @@ fn new_header(
     kek: &kdf::Kek,
     data_key: &DataKey,
 ) -> Result<Header, Error> {
-    let mut header = Header {
-        vault_id,
-        params,
-        salt,
-        key_nonce: [0; NONCE_LEN],
-        wrapped_key: [0; WRAPPED_KEY_LEN],
-    };
-    (header.key_nonce, header.wrapped_key) = seal::wrap_key(kek, data_key, &header.wrap_aad())?;
-    debug_assert_eq!(header.encode().len(), HEADER_LEN);
+    let mut header = Header::passphrase_only(vault_id, params, salt);
+    header.wrap_into(0, kek, data_key)?;
     Ok(header)
 }

@@ -7,14 +7,19 @@
 
 use std::time::Instant;
 
+use zeroize::Zeroizing;
+
 use aes_gcm::Aes256Gcm;
 
 use crate::Error;
 use crate::frame::{BatchWriter, Chain, too_large};
-use crate::header::{HEADER_LEN, Header};
+use crate::header::{
+    FORMAT_VERSION_PASSPHRASE, FORMAT_VERSION_SLOTS, Header, NONCE_LEN, WRAPPED_KEY_LEN,
+};
 use crate::kdf::{self, KdfParams};
 use crate::records::Change;
 use crate::seal::{self, DataKey};
+use crate::slots::{Lock, MAX_SEALED_LEN, MAX_SLOTS, NewSlot, Slot, SlotKind};
 use crate::storage::{self, ReplaceError};
 use crate::vault::{MAX_FILE_LEN, Vault, apply_change};
 
@@ -80,7 +85,9 @@ impl Vault {
     /// Runs an automatic compaction past the threshold. The append before it is already
     /// durable, so a failure here is not reported: it is retried after more growth.
     fn maybe_compact(&mut self) {
-        let log = self.valid_end.saturating_sub(HEADER_LEN as u64);
+        let log = self
+            .valid_end
+            .saturating_sub(self.header.encode().len() as u64);
         if log <= self.compaction_threshold() && self.frames <= self.frame_threshold() {
             return;
         }
@@ -97,46 +104,18 @@ impl Vault {
     /// On Err the handle stays usable. If only the final directory fsync failed, the new file
     /// is already in place; the next write redoes the fsync before it is acknowledged.
     pub fn compact(&mut self) -> Result<(), Error> {
-        let header_bytes = self.header.encode();
-        let mut w = BatchWriter::new(
-            &self.cipher,
-            self.header.vault_id,
-            Chain::fresh(self.chain.seq),
-            true,
-            header_bytes,
-        )
-        .with_chunk(self.chunk_len);
-        for (k, v) in &self.records {
-            w.push(&Change::Put(k, v))?;
-        }
-        let (file, chain, frames) = w.finish()?;
+        let (file, chain, frames) = self.snapshot(&self.header, &self.cipher)?;
         self.install(&file, chain, frames, None)
     }
 
-    /// A new passphrase and a new data key: new salt and KEK wrap a freshly generated data key,
-    /// and every record is re-encrypted under it in a snapshot (atomic replace). So a copy of
-    /// the file taken before the change, together with the old passphrase, opens nothing
-    /// written after it (FORMAT.md "Changing the passphrase"). The KDF runs once, with
-    /// `params` (bounds checked first).
-    ///
-    /// On Err before the rename, only the old passphrase and key open the vault. If only the
-    /// final directory fsync failed, the new file is in place and a crash may leave either
-    /// file; the handle keeps working with the new key either way (its records are the same).
-    pub fn change_passphrase(
-        &mut self,
-        new_passphrase: &[u8],
-        params: KdfParams,
-    ) -> Result<(), Error> {
-        params.validate()?;
-        let salt = seal::random()?;
-        let started = Instant::now();
-        let kek = kdf::derive_kek(new_passphrase, &salt, params)?;
-        let kdf_time = started.elapsed();
-        let data_key = seal::new_data_key()?;
-        let header = super::new_header(self.header.vault_id, params, salt, &kek, &data_key)?;
-        let cipher = seal::cipher(&data_key);
+    /// Header ‖ every record as a snapshot sealed with `cipher`, continuing the sequence.
+    fn snapshot(
+        &self,
+        header: &Header,
+        cipher: &Aes256Gcm,
+    ) -> Result<(Vec<u8>, Chain, u64), Error> {
         let mut w = BatchWriter::new(
-            &cipher,
+            cipher,
             self.header.vault_id,
             Chain::fresh(self.chain.seq),
             true,
@@ -146,14 +125,155 @@ impl Vault {
         for (k, v) in &self.records {
             w.push(&Change::Put(k, v))?;
         }
-        let (file, chain, frames) = w.finish()?;
+        w.finish()
+    }
+
+    /// A new passphrase. While the passphrase is the vault's only slot (format 2) this also
+    /// makes a new data key: new salt and KEK wrap a freshly generated data key, and every
+    /// record is re-encrypted under it in a snapshot (atomic replace). So a copy of the file
+    /// taken before the change, together with the old passphrase, opens nothing written after
+    /// it (FORMAT.md "Passphrase change"). With other slots (format 3) the data key stays, as
+    /// it must for a recovery key that was printed once: only the passphrase slot is replaced
+    /// ([`Vault::add_slot`]). The KDF runs once, with `params` (bounds checked first).
+    ///
+    /// On Err before the rename, only the old passphrase and key open the vault. If only the
+    /// final directory fsync failed, the new file is in place and a crash may leave either
+    /// file; the handle keeps working with the new key either way (its records are the same).
+    pub fn change_passphrase(
+        &mut self,
+        new_passphrase: &[u8],
+        params: KdfParams,
+    ) -> Result<(), Error> {
+        if self.header.version != FORMAT_VERSION_PASSPHRASE {
+            return self.add_slot(NewSlot::Passphrase {
+                passphrase: new_passphrase,
+                params,
+            });
+        }
+        params.validate()?;
+        let salt = seal::random()?;
+        let started = Instant::now();
+        let kek = kdf::derive_kek(new_passphrase, &salt, params)?;
+        let kdf_time = started.elapsed();
+        let data_key = seal::new_data_key()?;
+        let header = super::new_header(self.header.vault_id, params, salt, &kek, &data_key)?;
+        let cipher = seal::cipher(&data_key);
+        let (file, chain, frames) = self.snapshot(&header, &cipher)?;
         let rekey = NewKeys {
             header,
             data_key,
             cipher,
         };
         self.install(&file, chain, frames, Some(rekey))?;
+        self.v2_kek = Some(kek);
         self.kdf_time = kdf_time;
+        Ok(())
+    }
+
+    /// Adds a key slot (FORMAT.md "Key slots"), or replaces the slot of the same kind: a vault
+    /// has at most one passphrase, one recovery key, one TPM and one Secret Service slot. The
+    /// data key stays, so every other slot keeps working; the header becomes format 3 and the
+    /// file is rewritten as a snapshot (atomic replace).
+    pub fn add_slot(&mut self, new: NewSlot<'_>) -> Result<(), Error> {
+        let kind = new.kind();
+        // A format-2 vault's passphrase slot is its only one: changing it keeps format 2.
+        if self.header.version == FORMAT_VERSION_PASSPHRASE
+            && let NewSlot::Passphrase { passphrase, params } = new
+        {
+            return self.change_passphrase(passphrase, params);
+        }
+        let (lock, kek) = match new {
+            NewSlot::Passphrase {
+                passphrase: secret,
+                params,
+            }
+            | NewSlot::RecoveryKey {
+                key: secret,
+                params,
+            } => {
+                params.validate()?;
+                let salt = seal::random()?;
+                let started = Instant::now();
+                let kek = kdf::derive_kek(secret, &salt, params)?;
+                self.kdf_time = started.elapsed();
+                (Lock::Kdf { params, salt }, kek)
+            }
+            NewSlot::Sealed { kind, blob, kek } => {
+                if !matches!(kind, SlotKind::Tpm2 | SlotKind::SecretService) {
+                    return Err(Error::Malformed(
+                        "only a TPM or Secret Service slot is sealed",
+                    ));
+                }
+                if blob.is_empty() || blob.len() > MAX_SEALED_LEN {
+                    return Err(Error::Malformed(
+                        "a sealed key slot's blob is empty or too long",
+                    ));
+                }
+                (Lock::Sealed(blob.to_vec()), Zeroizing::new(*kek))
+            }
+        };
+        let mut header = self.header_with_slots()?;
+        header.slots.retain(|s| s.kind != kind);
+        if header.slots.len() >= MAX_SLOTS {
+            return Err(Error::TooManySlots);
+        }
+        header.slots.push(Slot {
+            kind,
+            lock,
+            key_nonce: [0; NONCE_LEN],
+            wrapped_key: [0; WRAPPED_KEY_LEN],
+        });
+        header.wrap_into(header.slots.len() - 1, &kek, &self.data_key)?;
+        self.rewrite_header(header)
+    }
+
+    /// Removes the slot of `kind`. Refused when no passphrase or recovery-key slot would
+    /// remain: a TPM or keyring alone dies with the machine, and the vault with it.
+    pub fn remove_slot(&mut self, kind: SlotKind) -> Result<(), Error> {
+        if !self.header.slots.iter().any(|s| s.kind == kind) {
+            return Err(Error::NoSuchSlot(kind));
+        }
+        if !self
+            .header
+            .slots
+            .iter()
+            .any(|s| s.kind != kind && s.kind.is_for_a_person())
+        {
+            return Err(Error::LastSlotForAPerson);
+        }
+        let mut header = self.header.clone();
+        header.slots.retain(|s| s.kind != kind);
+        self.rewrite_header(header)
+    }
+
+    /// The header as format 3. A format-2 header's one slot is wrapped again with the
+    /// format-3 associated data, under the KEK kept from the unlock for exactly this.
+    fn header_with_slots(&self) -> Result<Header, Error> {
+        let mut header = self.header.clone();
+        if header.version == FORMAT_VERSION_SLOTS {
+            return Ok(header);
+        }
+        let kek = self
+            .v2_kek
+            .as_ref()
+            .ok_or(Error::NoSuchSlot(SlotKind::Passphrase))?;
+        header.version = FORMAT_VERSION_SLOTS;
+        header.wrap_into(0, kek, &self.data_key)?;
+        Ok(header)
+    }
+
+    /// Installs `header` with the same data key: header ‖ snapshot, by atomic replace.
+    fn rewrite_header(&mut self, header: Header) -> Result<(), Error> {
+        let (file, chain, frames) = self.snapshot(&header, &self.cipher)?;
+        let keys = NewKeys {
+            header,
+            data_key: self.data_key.clone(),
+            cipher: self.cipher.clone(),
+        };
+        self.install(&file, chain, frames, Some(keys))?;
+        if self.header.version == FORMAT_VERSION_SLOTS {
+            self.v2_kek = None;
+        }
         Ok(())
     }
 
