@@ -75,6 +75,16 @@ The signature counter continues above the backup's, so relying parties never see
     /// Change the vault passphrase (and its data key: every credential is re-encrypted).
     #[command(after_help = "Example:\n  softkey passphrase")]
     Passphrase(PassphraseArgs),
+    /// List, add or remove the vault's key slots: passphrase, recovery key, TPM, keyring.
+    #[command(
+        long_about = "List, add or remove the vault's key slots (vault/FORMAT.md \"Key slots\"). \
+Each slot opens the same vault: the passphrase; a recovery key printed once; the TPM of this \
+machine, optionally bound to PCR values and/or a TPM PIN, which opens it with nobody typing; the \
+desktop keyring (Secret Service), which opens it while the desktop session is unlocked. The last \
+passphrase or recovery-key slot cannot be removed. Stop `softkey serve` first.",
+        after_help = "Examples:\n  softkey slot list\n  softkey slot add recovery-key\n  softkey slot add tpm --tpm-pcrs 7\n  softkey slot add keyring\n  softkey slot remove tpm"
+    )]
+    Slot(SlotArgs),
     /// Show whether the key is being served, where, and what it is waiting for.
     #[command(
         after_help = "Exit status: 0 when a softkey serve answers on the control socket, 3 when \
@@ -124,6 +134,77 @@ softkey status\n  softkey status --json"
         after_help = "Examples:\n  softkey man --dir ~/.local/share/man/man1   # then: man softkey-serve\n  softkey man | man -l -                      # read them without installing"
     )]
     Man(ManArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SlotArgs {
+    #[command(subcommand)]
+    pub command: SlotCommand,
+}
+
+/// `softkey slot` verbs.
+#[derive(Debug, Subcommand)]
+pub enum SlotCommand {
+    /// List the slots (needs no passphrase).
+    List {
+        #[command(flatten)]
+        vault: VaultArgs,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Add a slot, or replace the one of that kind.
+    Add(SlotAddArgs),
+    /// Remove the slot of a kind (never the last passphrase or recovery key).
+    Remove {
+        /// Which slot.
+        kind: SlotKindArg,
+        #[command(flatten)]
+        vault: VaultArgs,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct SlotAddArgs {
+    /// What the new slot opens with.
+    pub kind: SlotKindArg,
+
+    #[command(flatten)]
+    pub vault: VaultArgs,
+
+    /// tpm: bind the key to these PCRs of the SHA-256 bank as they are now, e.g. 7 (Secure
+    /// Boot state) or 0,2,4,7; a firmware, boot-loader or kernel change then needs the
+    /// passphrase once and a new enrolment.
+    #[arg(long, value_delimiter = ',', value_name = "PCRS", value_parser = clap::value_parser!(u8).range(0..24))]
+    pub tpm_pcrs: Vec<u8>,
+
+    /// tpm: also ask for a TPM PIN at every unlock (the TPM locks out guessing).
+    #[arg(long)]
+    pub tpm_pin: bool,
+
+    /// tpm: read the TPM PIN from this file (first line) instead of the terminal.
+    #[arg(long, value_name = "FILE", requires = "tpm_pin")]
+    pub tpm_pin_file: Option<PathBuf>,
+
+    /// passphrase: read the new passphrase from this file instead of the terminal.
+    #[arg(long, value_name = "FILE")]
+    pub new_passphrase_file: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub kdf: KdfArgs,
+}
+
+/// The kinds of key slot, as `slot add` and `slot remove` name them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SlotKindArg {
+    /// The vault passphrase.
+    Passphrase,
+    /// A random recovery key, printed once.
+    RecoveryKey,
+    /// This machine's TPM 2.0.
+    Tpm,
+    /// The desktop keyring (freedesktop.org Secret Service).
+    Keyring,
 }
 
 #[derive(Debug, Args)]

@@ -19,6 +19,7 @@ mod prompt_text;
 mod rsa_pool;
 mod shown;
 mod shutdown;
+pub mod slots;
 /// The vault and the in-memory store behind the authenticator's `Store`
 /// trait; public so `softkey-bench` fills its scale vaults exactly as
 /// `softkey import` does.

@@ -29,6 +29,7 @@ fn main() -> ExitCode {
         Command::Export(args) => commands::export::run(args),
         Command::Import(args) => commands::import::run(args),
         Command::Passphrase(args) => commands::passphrase::run(args),
+        Command::Slot(args) => commands::slot::run(args),
         Command::Status(args) => commands::status::run(args),
         Command::Delete(args) => commands::delete::run(args),
         Command::Approve(args) => commands::approve::run(args, true),

@@ -32,11 +32,6 @@ fn prompt(text: &str) -> Result<Passphrase> {
     Ok(Zeroizing::new(answer.as_bytes().to_vec()))
 }
 
-/// The passphrase to unlock an existing vault.
-pub fn for_unlock(file: Option<&Path>) -> Result<Passphrase> {
-    existing(file, "Vault passphrase: ")
-}
-
 /// An existing passphrase, from `file` or asked once with `question`.
 pub fn existing(file: Option<&Path>, question: &str) -> Result<Passphrase> {
     match file {

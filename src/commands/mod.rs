@@ -16,13 +16,14 @@ pub mod passphrase;
 pub mod pending;
 pub mod progress;
 pub mod serve;
+pub mod slot;
 pub mod status;
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
-use softkey_vault::{FixedCost, KdfParams, LockedVault, Vault};
+use softkey_vault::{FixedCost, KdfParams, LockedVault, SlotKind, Vault};
 
 use crate::cli::{KdfArgs, VaultArgs};
 
@@ -118,27 +119,47 @@ pub fn lock_vault_or(
     })
 }
 
-/// Asks for the passphrase (or reads `passphrase_file`) and unlocks. A
-/// wrong passphrase typed at the terminal is asked again, up to
-/// [`UNLOCK_ATTEMPTS`] times; the lock is held throughout.
+/// Unlocks: first through a TPM or Secret Service slot with nobody typing
+/// ([`crate::slots::unlock_unattended`]), else with the passphrase (or
+/// `passphrase_file`), or a recovery key typed at the same prompt. A wrong
+/// one typed at the terminal is asked again, up to [`UNLOCK_ATTEMPTS`]
+/// times; the lock is held throughout.
 pub fn unlock_vault(locked: &mut LockedVault, passphrase_file: Option<&Path>) -> Result<Vault> {
+    if let Some(vault) = crate::slots::unlock_unattended(locked) {
+        return Ok(vault);
+    }
     let path = locked.path().to_path_buf();
     let label = format!(
         "Unlocking {} ({})",
         path.display(),
         describe_kdf(locked.kdf_params())
     );
+    let has = |kind| locked.slots().iter().any(|s| s.kind == kind);
+    let question = match (has(SlotKind::Passphrase), has(SlotKind::RecoveryKey)) {
+        (true, true) => "Vault passphrase (or recovery key): ",
+        (false, true) => "Vault recovery key: ",
+        _ => "Vault passphrase: ",
+    };
     let mut attempt = 1;
     loop {
-        let passphrase = crate::passphrase::for_unlock(passphrase_file)?;
+        let typed = crate::passphrase::existing(passphrase_file, question)?;
         tracing::info!(path = %path.display(), "unlocking vault");
-        match progress::run(&label, "unlocked", || locked.unlock(&passphrase)) {
+        let recovery_key = crate::slots::recovery::parse(&typed)?;
+        let result = match &recovery_key {
+            Some(key) => progress::run(&label, "unlocked", || {
+                locked.unlock_with_recovery_key(key.as_bytes())
+            }),
+            None => progress::run(&label, "unlocked", || locked.unlock(&typed)),
+        };
+        match result {
             Ok(vault) => return Ok(vault),
             Err(softkey_vault::Error::WrongPassphraseOrCorrupt)
                 if passphrase_file.is_none() && attempt < UNLOCK_ATTEMPTS =>
             {
                 attempt += 1;
-                eprintln!("softkey: wrong passphrase (or a damaged vault); try again.");
+                eprintln!(
+                    "softkey: wrong passphrase or recovery key (or a damaged vault); try again."
+                );
             }
             Err(e) => {
                 return Err(
