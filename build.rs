@@ -2,7 +2,8 @@
 //!
 //! A few tests drive programs that are not ours (Debian's `usbip`, a real
 //! `dbus-daemon` session bus, `tmux` as the terminal, a Python venv for
-//! python-fido2) or act as other users (root, `setpriv`). Where one is
+//! python-fido2, `swtpm` and tpm2-tools, `gnome-keyring-daemon`) or act as
+//! other users (root, `setpriv`). Where one is
 //! missing, the test is compiled as `#[ignore]` with the reason, so libtest
 //! itself prints `test … ignored, needs …` and counts it in `N ignored`:
 //! a skip is never a silent `ok`. `.ci/run` fails on any such skip, since
@@ -28,7 +29,16 @@ fn main() {
             println!("cargo::rerun-if-changed={}", dir.display());
         }
     }
-    for name in ["usbip", "dbus_daemon", "tmux", "python_venv", "root"] {
+    for name in [
+        "usbip",
+        "dbus_daemon",
+        "tmux",
+        "python_venv",
+        "root",
+        "swtpm",
+        "tpm2_tools",
+        "gnome_keyring",
+    ] {
         println!("cargo::rustc-check-cfg=cfg(missing_{name})");
     }
     let missing = |name: &str, present: bool| {
@@ -41,6 +51,14 @@ fn main() {
     missing("tmux", find(&dirs, "tmux").is_some());
     missing("python_venv", python_has_venv(&dirs));
     missing("root", effective_uid_is_root());
+    // The TPM and keyring slots' tests: a software TPM, tpm2-tools to change a PCR under it,
+    // and a real Secret Service on a private bus.
+    missing("swtpm", find(&dirs, "swtpm").is_some());
+    missing("tpm2_tools", find(&dirs, "tpm2_pcrextend").is_some());
+    missing(
+        "gnome_keyring",
+        find(&dirs, "gnome-keyring-daemon").is_some(),
+    );
 }
 
 fn search_dirs() -> Vec<PathBuf> {

@@ -22,6 +22,8 @@ FIDO2_SHA256=ed397da981b9ab133da6ead7309e41f924b566b749956129efe286fae097749f
 GUEST_PACKAGES=(
     linux-image-amd64 initramfs-tools kmod udev iproute2 usbip usbutils
     fido2-tools libfido2-1 openssh-client python3 python3-cryptography
+    # the host's softkey links the TCG TSS for its TPM slots (loaded at start, used only then)
+    libtss2-esys-3.0.2-0 libtss2-tctildr0
     # the browser case: Firefox ESR on an X display nobody looks at, driven by keystrokes
     firefox-esr xvfb xauth xdotool openbox imagemagick x11-utils fonts-liberation fonts-dejavu-core
 )

@@ -155,9 +155,10 @@ fn add_tpm(vault: &mut Vault, args: &SlotAddArgs) -> Result<()> {
     } else {
         None
     };
-    let (blob, kek) = tpm::seal(&binding, pin.as_ref().map(|p| p.as_slice()))?;
+    let tcti = tpm::tcti_from_environment();
+    let (blob, kek) = tpm::seal(&tcti, &binding, pin.as_ref().map(|p| p.as_slice()))?;
     // Proves the binding opens on this machine now, before the vault depends on it.
-    let check = tpm::unseal(&blob, pin.as_ref().map(|p| p.as_slice()))
+    let check = tpm::unseal(&tcti, &blob, pin.as_ref().map(|p| p.as_slice()))
         .context("the TPM sealed the key but would not unseal it again; nothing was added")?;
     if *check != *kek {
         bail!("the TPM unsealed another key than it sealed; nothing was added");
@@ -169,7 +170,7 @@ fn add_tpm(vault: &mut Vault, args: &SlotAddArgs) -> Result<()> {
             kek: &kek,
         })
         .map_err(added_nothing)?;
-    println!("The TPM slot is {}.", binding.describe());
+    println!("The TPM slot: {}.", binding.describe());
     Ok(())
 }
 

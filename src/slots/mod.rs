@@ -53,8 +53,9 @@ pub fn unlock_unattended(locked: &mut LockedVault) -> Option<Vault> {
 #[cfg(feature = "tpm")]
 fn unseal_tpm(blob: &[u8]) -> anyhow::Result<zeroize::Zeroizing<[u8; 32]>> {
     let needs_pin = tpm::binding_of(blob).is_some_and(|b| b.pin);
+    let tcti = tpm::tcti_from_environment();
     if !needs_pin {
-        return tpm::unseal(blob, None);
+        return tpm::unseal(&tcti, blob, None);
     }
     if !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
         anyhow::bail!("it needs its TPM PIN and there is no terminal to ask on");
@@ -62,7 +63,7 @@ fn unseal_tpm(blob: &[u8]) -> anyhow::Result<zeroize::Zeroizing<[u8; 32]>> {
     let pin = zeroize::Zeroizing::new(
         rpassword::prompt_password("TPM PIN: ").map_err(anyhow::Error::new)?,
     );
-    tpm::unseal(blob, Some(pin.as_bytes()))
+    tpm::unseal(&tcti, blob, Some(pin.as_bytes()))
 }
 
 #[cfg(not(feature = "tpm"))]

@@ -55,10 +55,15 @@ pub struct Binding {
 }
 
 impl Binding {
+    /// Whether the sealed object has a policy (PCRs, PIN or both).
+    fn has_policy(&self) -> bool {
+        !self.pcrs.is_empty() || self.pin
+    }
+
     /// How `slot list` and the SECURITY.md table name it.
     pub fn describe(&self) -> String {
         let pcrs = if self.pcrs.is_empty() {
-            "no PCR binding".to_owned()
+            "not bound to PCRs".to_owned()
         } else {
             let list: Vec<String> = self.pcrs.iter().map(u8::to_string).collect();
             format!("bound to PCR {}", list.join(","))
@@ -130,8 +135,22 @@ pub fn binding_of(blob: &[u8]) -> Option<Binding> {
     Blob::parse(blob).ok().map(|b| b.binding)
 }
 
-/// Seals a fresh random KEK to the TPM. Returns the blob for the vault slot and the KEK.
-pub fn seal(binding: &Binding, pin: Option<&[u8]>) -> Result<(Vec<u8>, Zeroizing<[u8; 32]>)> {
+/// The TCTI string of the TPM to use: `SOFTKEY_TPM_TCTI`, else the tpm2-tools variables, else
+/// the kernel's resource-managed device.
+pub fn tcti_from_environment() -> String {
+    std::env::var(TCTI_VARIABLE)
+        .or_else(|_| std::env::var("TPM2TOOLS_TCTI"))
+        .or_else(|_| std::env::var("TCTI"))
+        .unwrap_or_else(|_| DEFAULT_TCTI.to_owned())
+}
+
+/// Seals a fresh random KEK to the TPM at `tcti`. Returns the blob for the vault slot and the
+/// KEK.
+pub fn seal(
+    tcti: &str,
+    binding: &Binding,
+    pin: Option<&[u8]>,
+) -> Result<(Vec<u8>, Zeroizing<[u8; 32]>)> {
     if binding.pin != pin.is_some() {
         bail!("a TPM PIN slot needs the PIN, and only then");
     }
@@ -141,7 +160,7 @@ pub fn seal(binding: &Binding, pin: Option<&[u8]>) -> Result<(Vec<u8>, Zeroizing
     let mut kek = Zeroizing::new([0u8; 32]);
     getrandom::fill(kek.as_mut_slice())
         .map_err(|e| anyhow::anyhow!("no random numbers from the operating system: {e}"))?;
-    let mut tpm = Tpm::connect()?;
+    let mut tpm = Tpm::connect(tcti)?;
     let storage_key = tpm.storage_key()?;
     let policy = tpm.policy_digest(storage_key, binding)?;
     let object = sealed_object_template(policy, binding)?;
@@ -169,14 +188,14 @@ pub fn seal(binding: &Binding, pin: Option<&[u8]>) -> Result<(Vec<u8>, Zeroizing
 
 /// Unseals the KEK in `blob`: fails on another machine's TPM, with PCR values other than at
 /// enrolment, or with a wrong PIN (which the TPM counts towards its lockout).
-pub fn unseal(blob: &[u8], pin: Option<&[u8]>) -> Result<Zeroizing<[u8; 32]>> {
+pub fn unseal(tcti: &str, blob: &[u8], pin: Option<&[u8]>) -> Result<Zeroizing<[u8; 32]>> {
     let blob = Blob::parse(blob)?;
     if blob.binding.pin && pin.is_none() {
         bail!("this TPM slot needs its PIN");
     }
     let public = Public::unmarshall(&blob.public).context("the TPM slot's public part")?;
     let private = Private::try_from(blob.private.clone()).context("the TPM slot's private part")?;
-    let mut tpm = Tpm::connect()?;
+    let mut tpm = Tpm::connect(tcti)?;
     let storage_key = tpm.storage_key()?;
     let session = tpm.salted_session(storage_key, SessionType::Hmac)?;
     let loaded = tpm
@@ -193,13 +212,19 @@ pub fn unseal(blob: &[u8], pin: Option<&[u8]>) -> Result<Zeroizing<[u8; 32]>> {
             .tr_set_auth(object, auth_value(pin)?)
             .context("setting the TPM PIN")?;
     }
-    let policy = tpm.salted_session(storage_key, SessionType::Policy)?;
-    tpm.run_policy(policy, &blob.binding)?;
+    // An object with a policy is opened by running it; one without, by its empty authValue.
+    let session = if blob.binding.has_policy() {
+        let policy = tpm.salted_session(storage_key, SessionType::Policy)?;
+        tpm.run_policy(policy, &blob.binding)?;
+        policy
+    } else {
+        tpm.salted_session(storage_key, SessionType::Hmac)?
+    };
     let unsealed = tpm
         .context
-        .execute_with_session(Some(policy), |c| c.unseal(object))
+        .execute_with_session(Some(session), |c| c.unseal(object))
         .map_err(|e| anyhow::Error::new(e).context(refusal(&blob.binding)));
-    tpm.flush_session(policy);
+    tpm.flush_session(session);
     tpm.flush(object);
     tpm.flush(storage_key.into());
     let unsealed = Zeroizing::new(unsealed?.value().to_vec());
@@ -237,12 +262,18 @@ struct Tpm {
 }
 
 impl Tpm {
-    fn connect() -> Result<Self> {
-        let name = std::env::var(TCTI_VARIABLE)
-            .or_else(|_| std::env::var("TPM2TOOLS_TCTI"))
-            .or_else(|_| std::env::var("TCTI"))
-            .unwrap_or_else(|_| DEFAULT_TCTI.to_owned());
-        let tcti = TctiNameConf::from_str(&name)
+    fn connect(name: &str) -> Result<Self> {
+        // The binding parses network TCTI options itself and knows only host= and port=: a
+        // Unix socket path would silently become localhost:2321, someone else's TPM.
+        let network = name.starts_with("swtpm:") || name.starts_with("mssim:");
+        if network
+            && name
+                .split_once(':')
+                .is_some_and(|(_, options)| options.split(',').any(|o| o.starts_with("path=")))
+        {
+            bail!("{TCTI_VARIABLE}={name}: a swtpm or mssim TPM is named by host= and port= here");
+        }
+        let tcti = TctiNameConf::from_str(name)
             .with_context(|| format!("{TCTI_VARIABLE}={name} is not a TCTI string"))?;
         let context = Context::new(tcti).with_context(|| {
             format!(
@@ -336,7 +367,7 @@ impl Tpm {
 
     /// The policy digest of `binding` from a trial session; `None` without PCRs or PIN.
     fn policy_digest(&mut self, salt: KeyHandle, binding: &Binding) -> Result<Option<Digest>> {
-        if binding.pcrs.is_empty() && !binding.pin {
+        if !binding.has_policy() {
             return Ok(None);
         }
         let trial = self.salted_session(salt, SessionType::Trial)?;
