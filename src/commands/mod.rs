@@ -135,7 +135,8 @@ pub fn unlock_vault(locked: &mut LockedVault, passphrase_file: Option<&Path>) ->
         describe_kdf(locked.kdf_params())
     );
     let has = |kind| locked.slots().iter().any(|s| s.kind == kind);
-    let question = match (has(SlotKind::Passphrase), has(SlotKind::RecoveryKey)) {
+    let has_recovery_key = has(SlotKind::RecoveryKey);
+    let question = match (has(SlotKind::Passphrase), has_recovery_key) {
         (true, true) => "Vault passphrase (or recovery key): ",
         (false, true) => "Vault recovery key: ",
         _ => "Vault passphrase: ",
@@ -157,9 +158,12 @@ pub fn unlock_vault(locked: &mut LockedVault, passphrase_file: Option<&Path>) ->
                 if passphrase_file.is_none() && attempt < UNLOCK_ATTEMPTS =>
             {
                 attempt += 1;
-                eprintln!(
-                    "softkey: wrong passphrase or recovery key (or a damaged vault); try again."
-                );
+                let what = if has_recovery_key {
+                    "wrong passphrase or recovery key"
+                } else {
+                    "wrong passphrase"
+                };
+                eprintln!("softkey: {what} (or a damaged vault); try again.");
             }
             Err(e) => {
                 return Err(
