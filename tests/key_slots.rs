@@ -139,6 +139,12 @@ fn text(out: &Output) -> String {
     )
 }
 
+/// `out`, after checking the command succeeded.
+fn succeeds(out: Output) -> Output {
+    assert!(out.status.success(), "{}", text(&out));
+    out
+}
+
 fn write_file(dir: &Path, name: &str, contents: &str) -> PathBuf {
     let path = dir.join(name);
     std::fs::write(&path, contents).unwrap();
@@ -254,7 +260,7 @@ fn a_pcr_bound_slot_stops_opening_when_the_pcr_changes() {
     let tpm = Swtpm::start("swtpm-pcr");
     let v = TestVault::create("slots-pcr");
     let pass = v.passphrase_file.display().to_string();
-    let out = run(
+    let out = succeeds(run(
         &[
             "slot",
             "add",
@@ -266,8 +272,7 @@ fn a_pcr_bound_slot_stops_opening_when_the_pcr_changes() {
         ],
         &v.path,
         &tpm.env(),
-    );
-    assert!(out.status.success(), "{}", text(&out));
+    ));
     assert!(String::from_utf8_lossy(&out.stdout).contains("bound to PCR 16"));
     let out = run(&["list"], &v.path, &tpm.env());
     assert!(out.status.success(), "{}", text(&out));
@@ -280,7 +285,7 @@ fn a_pcr_bound_slot_stops_opening_when_the_pcr_changes() {
         text(&out)
     );
     // The passphrase still opens it, and a new enrolment binds the new value.
-    let out = run(
+    let out = succeeds(run(
         &[
             "slot",
             "add",
@@ -292,8 +297,7 @@ fn a_pcr_bound_slot_stops_opening_when_the_pcr_changes() {
         ],
         &v.path,
         &tpm.env(),
-    );
-    assert!(out.status.success(), "{}", text(&out));
+    ));
     assert!(String::from_utf8_lossy(&out.stdout).contains("Replaced the tpm slot"));
     let out = run(&["list"], &v.path, &tpm.env());
     assert!(out.status.success(), "{}", text(&out));
