@@ -1,6 +1,7 @@
 //! Model-based crash test (FORMAT.md "Testing"; OpenSK's persistent_store is the pattern).
 //!
-//! A seeded random sequence of put / delete / apply / compact / change_passphrase runs against
+//! A seeded random sequence of put / delete / apply / compact / change_passphrase / add and
+//! remove a key slot runs against
 //! the vault on the simulated disk and against a plain map (the model). Every operation is then
 //! replayed from its starting disk under every failure point it has: each storage step failing
 //! with EIO or ENOSPC (once, or from then on), and each write torn after many byte offsets
@@ -14,7 +15,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use crate::sim::{Crash, Disk, Fault, SimStorage, Step};
-use crate::{Change, Error, KdfParams, Vault};
+use crate::{Change, Error, KdfParams, NewSlot, SlotKind, Vault};
 
 const FAST: KdfParams = KdfParams {
     memory_kib: 8 * 1024,
@@ -22,6 +23,7 @@ const FAST: KdfParams = KdfParams {
     parallelism: 1,
 };
 const PATH: &str = "/sim/softkey.vault";
+const RECOVERY: &[u8] = b"RECOVERYKEYRECOVERYKEYRECOVERYKE";
 /// Small enough that the sequences below compact automatically several times.
 const SLACK: u64 = 1024;
 /// Small frames, so snapshots and batches span several frames.
@@ -36,6 +38,9 @@ enum Op {
     Apply(Vec<(Vec<u8>, Option<Vec<u8>>)>),
     Compact,
     ChangePassphrase(Vec<u8>),
+    /// Adds a recovery-key slot, or removes it if the vault has one: the header's version and
+    /// slot table change by atomic replace (FORMAT.md "Key slots").
+    ToggleRecoverySlot,
 }
 
 impl std::fmt::Debug for Op {
@@ -57,6 +62,7 @@ impl std::fmt::Debug for Op {
             }
             Op::Compact => f.write_str("Compact"),
             Op::ChangePassphrase(_) => f.write_str("ChangePassphrase"),
+            Op::ToggleRecoverySlot => f.write_str("ToggleRecoverySlot"),
         }
     }
 }
@@ -110,7 +116,8 @@ fn gen_op(rng: &mut Rng, model: &Model, n: usize) -> Op {
                 })
                 .collect(),
         ),
-        16..=17 => Op::Compact,
+        16 => Op::Compact,
+        17..=18 => Op::ToggleRecoverySlot,
         _ => Op::ChangePassphrase(format!("pass-{n}").into_bytes()),
     }
 }
@@ -132,7 +139,7 @@ fn after(model: &Model, op: &Op) -> Model {
                 };
             }
         }
-        Op::Compact | Op::ChangePassphrase(_) => {}
+        Op::Compact | Op::ChangePassphrase(_) | Op::ToggleRecoverySlot => {}
     }
     m
 }
@@ -153,6 +160,16 @@ fn run(v: &mut Vault, op: &Op) -> Result<(), Error> {
         }
         Op::Compact => v.compact(),
         Op::ChangePassphrase(p) => v.change_passphrase(p, FAST),
+        Op::ToggleRecoverySlot => {
+            if v.slots().iter().any(|s| s.kind == SlotKind::RecoveryKey) {
+                v.remove_slot(SlotKind::RecoveryKey)
+            } else {
+                v.add_slot(NewSlot::RecoveryKey {
+                    key: RECOVERY,
+                    params: FAST,
+                })
+            }
+        }
     }
 }
 
@@ -262,7 +279,8 @@ impl Case<'_> {
     }
 }
 
-fn model_sequence(seed: u64, ops: usize) -> usize {
+/// Runs one sequence; returns the failure cases checked and the slot toggles it made.
+fn model_sequence(seed: u64, ops: usize) -> (usize, usize) {
     let mut rng = Rng(seed);
     let sim = SimStorage::new();
     let mut pass = b"pass-start".to_vec();
@@ -271,6 +289,7 @@ fn model_sequence(seed: u64, ops: usize) -> usize {
     let mut model = Model::new();
     let mut cases = 0;
     let mut compactions = 0;
+    let mut toggles = 0;
     for n in 0..ops {
         let op = gen_op(&mut rng, &model, n);
         let before_disk = sim.disk();
@@ -280,9 +299,12 @@ fn model_sequence(seed: u64, ops: usize) -> usize {
         run(&mut v, &op).unwrap_or_else(|e| panic!("baseline {op:?}: {e:?}"));
         let trace = sim.trace();
         assert_eq!(contents(&v), want, "baseline {op:?}");
-        if v.stats().log_records < frames_before || matches!(op, Op::Compact) {
+        if v.stats().log_records < frames_before
+            || matches!(op, Op::Compact | Op::ToggleRecoverySlot)
+        {
             compactions += 1;
         }
+        toggles += usize::from(matches!(op, Op::ToggleRecoverySlot));
         let new_pass = match &op {
             Op::ChangePassphrase(p) => p.clone(),
             _ => pass.clone(),
@@ -323,14 +345,17 @@ fn model_sequence(seed: u64, ops: usize) -> usize {
     let (_, v2) = reopen(sim.crash(Crash::DurableOnly), &[&pass], "final");
     assert_eq!(contents(&v2), model);
     assert_eq!(v2.generation(), v.generation());
-    cases
+    (cases, toggles)
 }
 
 #[test]
 fn every_failure_point_leaves_the_state_before_or_after() {
-    let mut cases = 0;
+    let (mut cases, mut toggles) = (0, 0);
     for seed in [1, 2] {
-        cases += model_sequence(seed, 30);
+        let (c, t) = model_sequence(seed, 30);
+        cases += c;
+        toggles += t;
     }
     assert!(cases > 1000, "only {cases} cases");
+    assert!(toggles >= 2, "only {toggles} key-slot changes");
 }
