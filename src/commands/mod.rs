@@ -134,6 +134,7 @@ pub fn unlock_vault(locked: &mut LockedVault, passphrase_file: Option<&Path>) ->
         path.display(),
         describe_kdf(locked.kdf_params())
     );
+    let recovery_label = format!("Unlocking {} with the recovery key", path.display());
     let has = |kind| locked.slots().iter().any(|s| s.kind == kind);
     let has_recovery_key = has(SlotKind::RecoveryKey);
     let question = match (has(SlotKind::Passphrase), has_recovery_key) {
@@ -147,7 +148,7 @@ pub fn unlock_vault(locked: &mut LockedVault, passphrase_file: Option<&Path>) ->
         tracing::info!(path = %path.display(), "unlocking vault");
         let recovery_key = crate::slots::recovery::parse(&typed)?;
         let result = match &recovery_key {
-            Some(key) => progress::run(&label, "unlocked", || {
+            Some(key) => progress::run(&recovery_label, "unlocked", || {
                 locked.unlock_with_recovery_key(key.as_bytes())
             }),
             None => progress::run(&label, "unlocked", || locked.unlock(&typed)),
