@@ -472,7 +472,9 @@ pub struct VaultArgs {
     #[arg(long, value_name = "PATH")]
     pub vault: Option<PathBuf>,
 
-    /// Read the vault passphrase from this file (first line) instead of the terminal.
+    /// Read the vault passphrase (or recovery key) from this file (first line) instead of the
+    /// terminal. Not needed when the vault has a TPM or keyring slot that opens it: those are
+    /// tried first (`softkey slot`).
     #[arg(long, value_name = "FILE")]
     pub passphrase_file: Option<PathBuf>,
 }
