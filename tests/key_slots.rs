@@ -444,6 +444,35 @@ fn the_last_slot_a_person_can_open_is_not_removed_and_slots_list_without_a_passp
         .map(|s| s["kind"].as_str().unwrap())
         .collect();
     assert_eq!(kinds, ["passphrase", "recovery-key"]);
+    // A passphrase of eight four-letter words is shaped like a recovery key: it still opens
+    // the passphrase slot.
+    let words = write_file(
+        v.dir.path(),
+        "words",
+        "tree bird lake fish bark rock sand wind\n",
+    );
+    let words_arg = words.display().to_string();
+    succeeds(run(
+        &[
+            "passphrase",
+            "--passphrase-file",
+            &pass,
+            "--new-passphrase-file",
+            &words_arg,
+            "--kdf-memory-mib",
+            "8",
+            "--kdf-iterations",
+            "1",
+        ],
+        &v.path,
+        &[],
+    ));
+    succeeds(run(
+        &["list", "--passphrase-file", &words_arg],
+        &v.path,
+        &[],
+    ));
+    let pass = words_arg;
     // With a recovery key, the passphrase may go; then the recovery key may not.
     let out = run(
         &["slot", "remove", "passphrase", "--passphrase-file", &pass],

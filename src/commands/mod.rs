@@ -137,7 +137,8 @@ pub fn unlock_vault(locked: &mut LockedVault, passphrase_file: Option<&Path>) ->
     let recovery_label = format!("Unlocking {} with the recovery key", path.display());
     let has = |kind| locked.slots().iter().any(|s| s.kind == kind);
     let has_recovery_key = has(SlotKind::RecoveryKey);
-    let question = match (has(SlotKind::Passphrase), has_recovery_key) {
+    let has_passphrase = has(SlotKind::Passphrase);
+    let question = match (has_passphrase, has_recovery_key) {
         (true, true) => "Vault passphrase (or recovery key): ",
         (false, true) => "Vault recovery key: ",
         _ => "Vault passphrase: ",
@@ -146,11 +147,20 @@ pub fn unlock_vault(locked: &mut LockedVault, passphrase_file: Option<&Path>) ->
     loop {
         let typed = crate::passphrase::existing(passphrase_file, question)?;
         tracing::info!(path = %path.display(), "unlocking vault");
-        let recovery_key = crate::slots::recovery::parse(&typed)?;
-        let result = match &recovery_key {
-            Some(key) => progress::run(&recovery_label, "unlocked", || {
+        // Text shaped like a recovery key opens the recovery-key slot; if it does not, it may
+        // still be a passphrase of eight four-letter words.
+        let recovery_key = crate::slots::recovery::parse(&typed).filter(|_| has_recovery_key);
+        let by_recovery_key = recovery_key.map(|key| {
+            progress::run(&recovery_label, "unlocked", || {
                 locked.unlock_with_recovery_key(key.as_bytes())
-            }),
+            })
+        });
+        let result = match by_recovery_key {
+            Some(Ok(vault)) => Ok(vault),
+            Some(Err(softkey_vault::Error::WrongPassphraseOrCorrupt)) if has_passphrase => {
+                progress::run(&label, "unlocked", || locked.unlock(&typed))
+            }
+            Some(Err(e)) => Err(e),
             None => progress::run(&label, "unlocked", || locked.unlock(&typed)),
         };
         match result {
