@@ -104,14 +104,12 @@ mod tests {
         let shown = display(&key);
         assert_eq!(shown.len(), 39);
         assert_eq!(shown.matches('-').count(), 7);
-        assert_eq!(*parse(shown.as_bytes()).unwrap().unwrap(), *key);
+        assert_eq!(*parse(shown.as_bytes()).unwrap(), *key);
         let lower = shown.to_ascii_lowercase();
-        assert_eq!(*parse(lower.as_bytes()).unwrap().unwrap(), *key);
+        assert_eq!(*parse(lower.as_bytes()).unwrap(), *key);
         let spaced = format!("  {}\n", shown.replace('-', " "));
-        assert_eq!(*parse(spaced.as_bytes()).unwrap().unwrap(), *key);
-        let typed = parse(b"ILO0-1111-2222-3333-4444-5555-6666-7777")
-            .unwrap()
-            .unwrap();
+        assert_eq!(*parse(spaced.as_bytes()).unwrap(), *key);
+        let typed = parse(b"ILO0-1111-2222-3333-4444-5555-6666-7777").unwrap();
         assert_eq!(typed.get(..4), Some("1100"));
     }
 
