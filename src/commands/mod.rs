@@ -16,7 +16,9 @@ pub mod passphrase;
 pub mod pending;
 pub mod progress;
 pub mod serve;
+pub mod serve_uhid;
 pub mod status;
+pub mod uhid_relay;
 
 use std::path::{Path, PathBuf};
 
