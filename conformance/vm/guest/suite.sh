@@ -535,13 +535,13 @@ uhid_stop() {
     UHID_PIDS=()
     rm -f "$UHID_SOCK"
 }
-case_20() {
-    case_20_steps
+case_15() {
+    case_15_steps
     local rc=$?
     uhid_stop
     return $rc
 }
-case_20_steps() {
+case_15_steps() {
     local u n i rp=uhid.softkey.test
     say "kernel: $(grep -h '^CONFIG_UHID=' /boot/config-"$(uname -r)" 2> /dev/null || echo 'no /boot/config')"
     [[ -e /dev/uhid ]] || modprobe uhid || { why "modprobe uhid failed"; return 1; }
@@ -657,7 +657,7 @@ CASES=(
     "12-firefox-passkey case_12"
     "13-firefox-lab case_13"
     "14-conformance-hidraw case_14"
-    "20-uhid-relay case_20"
+    "15-uhid-relay case_15"
 )
 for c in "${CASES[@]}"; do
     nn="${c%%-*}"

@@ -1,5 +1,5 @@
 //! `struct uhid_event`, the unit of every read and write on `/dev/uhid`
-//! (Linux `include/uapi/linux/uhid.h`; the kernel's uhid documentation,
+//! (the kernel's uhid ABI, `<linux/uhid.h>`, and its uhid documentation,
 //! `Documentation/hid/uhid.rst`), encoded and decoded by hand as bytes.
 //!
 //! An event is a `__u32` type at offset 0 and a union at offset 4. The
@@ -17,7 +17,7 @@ use std::fmt;
 pub const EVENT_SIZE: usize = 4380;
 /// `UHID_DATA_MAX` (= `HID_MAX_DESCRIPTOR_SIZE`): the data arrays' length.
 pub const DATA_MAX: usize = 4096;
-/// `BUS_USB` (`linux/input.h`): the bus the created device claims. Clients
+/// `BUS_USB` (`<linux/input.h>`): the bus the created device claims. Clients
 /// (libfido2, python-fido2, browsers) list hidraw nodes of any bus, and
 /// udev's `fido_id` looks only at the report descriptor.
 pub const BUS_USB: u16 = 0x03;
