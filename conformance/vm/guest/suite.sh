@@ -553,7 +553,8 @@ case_15_steps() {
         mkdir -p "/tmp/$u" && chown "$u:" "/tmp/$u"
     done
     mkdir -p /run/softkey
-    /job/bin/softkey -v uhid-relay --socket "$UHID_SOCK" --allow-user skuhid > "$W/relay.log" 2>&1 &
+    # At the priority contrib/softkey-uhid-relay.service gives it (Nice=-10).
+    nice -n -10 /job/bin/softkey -v uhid-relay --socket "$UHID_SOCK" --allow-user skuhid > "$W/relay.log" 2>&1 &
     UHID_PIDS+=($!)
     for i in $(seq 100); do [[ -S "$UHID_SOCK" ]] && break; sleep 0.1; done
     [[ -S "$UHID_SOCK" ]] || { why "the relay did not listen: $(tail -2 "$W/relay.log")"; return 1; }
@@ -567,7 +568,8 @@ case_15_steps() {
     setpriv --reuid=skuhid --regid=skuhid --clear-groups env HOME=/tmp/skuhid \
         /job/bin/softkey serve --transport uhid --uhid-relay "$UHID_SOCK" --ephemeral \
         --presence auto > "$W/serve.out" 2> "$W/serve.err" < /dev/null &
-    UHID_PIDS+=($!)
+    local serve1=$!
+    UHID_PIDS+=("$serve1")
     DEV=""
     for i in $(seq 200); do DEV="$(find_hidraw)" && break; sleep 0.05; done
     [[ -n "$DEV" ]] || { why "no hidraw node 10 s after serve started: $(tail -2 "$W/serve.err")"; return 1; }
@@ -602,6 +604,47 @@ case_15_steps() {
     run "python-fido2: register + username-less login with uv required" \
         python3 "$FIDO_PY" register-login --uv required --pin 1234 || return 1
 
+    # Long messages. uhid queues 32 reports from the host for its reader and drops newer ones
+    # ("Output queue is full"), with no flow control, so a message of at most 31 reports
+    # (1827 bytes) always arrives whole: required. The longest (7609 bytes, 130 reports each
+    # way) arrives whole only if the relay keeps pace with the writer; under this emulated
+    # CPU it sometimes does not, so it is measured, not required (docs/linux.md).
+    dmesg -C
+    run "python-fido2: PINGs of 1827 bytes (31 reports each way)" \
+        python3 "$FIDO_PY" ping-max --path "$DEV" --count 20 --size 1827 || return 1
+    if dmesg | grep -q 'Output queue is full'; then
+        why "uhid dropped reports of 31-report messages: $(dmesg | grep -c 'Output queue is full') x 'Output queue is full'"
+        return 1
+    fi
+    python3 "$FIDO_PY" ping-max --path "$DEV" --count 10 > "$W/pingmax" 2>&1
+    say "PINGs of 7609 bytes (measured): $(tail -1 "$W/pingmax"); the kernel dropped $(dmesg | grep -c 'Output queue is full') reports"
+
+    # A second key of the same user whose prompts wait for `softkey approve`, which nobody runs:
+    # KEEPALIVE (UPNEEDED) through the kernel while it waits, then CTAPHID_CANCEL ends it.
+    setpriv --reuid=skuhid --regid=skuhid --clear-groups env HOME=/tmp/skuhid \
+        /job/bin/softkey serve --transport uhid --uhid-relay "$UHID_SOCK" --ephemeral \
+        --presence socket --control-socket /tmp/skuhid/control.sock \
+        > "$W/serve2.out" 2> "$W/serve2.err" < /dev/null &
+    local serve2=$! dev2="" d
+    UHID_PIDS+=("$serve2")
+    for i in $(seq 200); do
+        for d in /sys/class/hidraw/hidraw*; do
+            [[ "/dev/${d##*/}" != "$DEV" ]] && grep -q "HID_ID=$VIDPID_HID" "$d/device/uevent" 2> /dev/null &&
+                dev2="/dev/${d##*/}"
+        done
+        [[ -n "$dev2" ]] && break
+        sleep 0.05
+    done
+    [[ -n "$dev2" ]] || { why "no second hidraw node for the second serve: $(tail -2 "$W/serve2.err")"; return 1; }
+    udevadm settle --timeout=10
+    say "second key of the same uid: $dev2"
+    run "python-fido2 on $dev2: KEEPALIVE while the prompt waits, then CANCEL" \
+        python3 "$FIDO_PY" cancel --path "$dev2" || return 1
+    kill "$serve2"
+    wait "$serve2" 2> /dev/null
+    for i in $(seq 200); do [[ -e "$dev2" ]] || break; sleep 0.05; done
+    [[ -e "$dev2" ]] && { why "$dev2 is still there after its serve stopped"; return 1; }
+
     # A uid not in --allow-user: the relay closes its connection, no device appears.
     local before
     before="$(ls /sys/class/hidraw | wc -l)"
@@ -619,8 +662,8 @@ case_15_steps() {
     [[ "$(grep -c 'vendor=0x1209, product=0x000a' "$W/out")" == 1 ]] || { why "not exactly one softkey device"; return 1; }
 
     # SIGTERM stops serve; the relay then destroys the device.
-    kill "${UHID_PIDS[1]}"
-    wait "${UHID_PIDS[1]}" 2> /dev/null
+    kill "$serve1"
+    wait "$serve1" 2> /dev/null
     for i in $(seq 200); do find_hidraw > /dev/null || break; sleep 0.05; done
     find_hidraw > /dev/null && { why "the hidraw node is still there after serve stopped"; return 1; }
     say "serve stopped on SIGTERM ($(tail -1 "$W/serve.err" 2> /dev/null)); the hidraw node is gone"

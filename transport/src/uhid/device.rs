@@ -16,6 +16,7 @@
 //! not a power cycle, as it is not for a real key. Unplugging (the end of
 //! `run`) is `MessageHandler::detached`.
 
+use std::collections::VecDeque;
 use std::fmt;
 use std::fs::{File, OpenOptions};
 use std::hash::{BuildHasher, RandomState};
@@ -50,6 +51,10 @@ const SEND_BURST: u32 = 32;
 /// cannot fall behind. Pacing a long answer (up to 130 reports) keeps a
 /// slow reader's queue short.
 const SEND_INTERVAL: Duration = Duration::from_micros(500);
+/// Kernel events read in one go (the kernel queues at most 32).
+const UHID_DRAIN: usize = 64;
+/// Bytes read from the relay at once: 16 reports.
+const RELAY_READ: usize = 16 * PACKET_SIZE;
 /// A relay that stops reading for this long ends the device.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -71,9 +76,14 @@ pub struct UhidShutdown {
 #[derive(Debug)]
 enum Port {
     /// The relay's socket: 64-byte reports both ways.
-    Relay { stream: UnixStream, framer: Framer },
-    /// `/dev/uhid`, opened by this process.
-    Direct(File),
+    Relay {
+        stream: UnixStream,
+        framer: Framer,
+        read: VecDeque<Packet>,
+    },
+    /// `/dev/uhid`, opened by this process (non-blocking), and the reports
+    /// read from it that the engine has not had yet.
+    Direct { file: File, read: VecDeque<Packet> },
 }
 
 struct Stop {
@@ -123,13 +133,18 @@ impl UhidDevice {
         Self::new(Port::Relay {
             stream,
             framer: Framer::new(),
+            read: VecDeque::new(),
         })
     }
 
     /// A device on an already open uhid file (tests use a socket pair that
     /// speaks uhid's events).
     pub fn direct_file(file: File) -> io::Result<UhidDevice> {
-        Self::new(Port::Direct(file))
+        rustix::io::ioctl_fionbio(&file, true)?;
+        Self::new(Port::Direct {
+            file,
+            read: VecDeque::new(),
+        })
     }
 
     fn new(port: Port) -> io::Result<UhidDevice> {
@@ -159,7 +174,7 @@ impl UhidDevice {
     /// the ids and the serial number of a direct device and the CTAPHID
     /// version of both; the relay's device is always the default one.
     pub fn run<H: MessageHandler>(mut self, device: &DeviceConfig, handler: H) -> io::Result<()> {
-        if let Port::Direct(file) = &self.port {
+        if let Port::Direct { file, .. } = &self.port {
             let create = endpoint::create_event(device, "softkey", &device.serial);
             write_event(file, &create)?;
         }
@@ -226,7 +241,7 @@ impl UhidDevice {
         if let Some(winker) = winker {
             let _ = winker.join();
         }
-        if let Port::Direct(file) = &self.port {
+        if let Port::Direct { file, .. } = &self.port {
             let _ = write_event(file, &event::destroy());
         }
         tracing::info!("uhid device removed");
@@ -355,16 +370,20 @@ impl Port {
     fn sender(&self) -> io::Result<Sender> {
         Ok(match self {
             Port::Relay { stream, .. } => Sender::Relay(stream.try_clone()?),
-            Port::Direct(file) => Sender::Direct(file.try_clone()?),
+            Port::Direct { file, .. } => Sender::Direct(file.try_clone()?),
         })
     }
 
     /// Waits for input until `deadline` (none: until something arrives).
     fn receive(&mut self, wake: &UnixStream, deadline: Option<Instant>) -> io::Result<Received> {
+        let (Port::Relay { read, .. } | Port::Direct { read, .. }) = self;
+        if let Some(report) = read.pop_front() {
+            return Ok(Received::Report(report));
+        }
         let ready = {
             let source: &dyn std::os::fd::AsFd = match &*self {
                 Port::Relay { stream, .. } => stream,
-                Port::Direct(file) => file,
+                Port::Direct { file, .. } => file,
             };
             let mut fds = [
                 PollFd::from_borrowed_fd(source.as_fd(), PollFlags::IN),
@@ -390,10 +409,14 @@ impl Port {
             });
         }
         match self {
-            Port::Relay { stream, framer } => {
-                let mut buf = [0u8; PACKET_SIZE];
-                let want = buf.get_mut(..framer.wanted()).unwrap_or_default();
-                let n = match (&*stream).read(want) {
+            Port::Relay {
+                stream,
+                framer,
+                read,
+            } => {
+                // Several reports per read: a long message comes as 130.
+                let mut buf = [0u8; RELAY_READ];
+                let n = match (&*stream).read(&mut buf) {
                     Ok(0) => {
                         return Err(io::Error::new(
                             io::ErrorKind::UnexpectedEof,
@@ -406,31 +429,34 @@ impl Port {
                     }
                     Err(e) => return Err(e),
                 };
-                let mut report = None;
-                framer.push(buf.get(..n).unwrap_or_default(), |r| report = Some(*r));
-                Ok(report.map_or(Received::Nothing, Received::Report))
+                framer.push(buf.get(..n).unwrap_or_default(), |r| read.push_back(*r));
+                Ok(read.pop_front().map_or(Received::Nothing, Received::Report))
             }
-            Port::Direct(file) => {
+            Port::Direct { file, read } => {
+                // Everything the kernel has, at once: uhid keeps 32 events
+                // for its reader and drops newer ones.
                 let mut buf = vec![0u8; EVENT_SIZE];
-                let n = match (&*file).read(&mut buf) {
-                    Ok(n) => n,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {
-                        return Ok(Received::Nothing);
-                    }
-                    Err(e) => return Err(e),
-                };
-                match endpoint::handle_event(buf.get(..n).unwrap_or_default()) {
-                    Ok(Action::Report(report)) => Ok(Received::Report(report)),
-                    Ok(Action::Reply(reply)) => {
-                        write_event(file, &reply)?;
-                        Ok(Received::Nothing)
-                    }
-                    Ok(Action::None) => Ok(Received::Nothing),
-                    Err(e) => {
-                        tracing::debug!(error = %e, "unreadable uhid event");
-                        Ok(Received::Nothing)
+                for _ in 0..UHID_DRAIN {
+                    let n = match (&*file).read(&mut buf) {
+                        Ok(0) => {
+                            return Err(io::Error::new(
+                                io::ErrorKind::UnexpectedEof,
+                                "uhid closed",
+                            ));
+                        }
+                        Ok(n) => n,
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                        Err(e) => return Err(e),
+                    };
+                    match endpoint::handle_event(buf.get(..n).unwrap_or_default()) {
+                        Ok(Action::Report(report)) => read.push_back(report),
+                        Ok(Action::Reply(reply)) => write_event(file, &reply)?,
+                        Ok(Action::None) => {}
+                        Err(e) => tracing::debug!(error = %e, "unreadable uhid event"),
                     }
                 }
+                Ok(read.pop_front().map_or(Received::Nothing, Received::Report))
             }
         }
     }

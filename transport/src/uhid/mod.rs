@@ -21,12 +21,17 @@ use std::fs::File;
 use std::io::{self, Write};
 use std::time::Duration;
 
-use rustix::event::Timespec;
+use rustix::event::{PollFd, PollFlags, Timespec, poll};
 
 pub use device::{UhidDevice, UhidShutdown};
 pub use relay::{Relay, RelayConfig};
 
+/// How long a write waits for a uhid file that is not ready (a real one
+/// always is; a test's socket may be full).
+const WRITE_WAIT: Duration = Duration::from_secs(5);
+
 /// One event, one `write`: uhid takes a whole event per call, never a part.
+/// The file may be non-blocking.
 pub(crate) fn write_event(uhid: &File, event: &[u8]) -> io::Result<()> {
     loop {
         match (&*uhid).write(event) {
@@ -38,6 +43,14 @@ pub(crate) fn write_event(uhid: &File, event: &[u8]) -> io::Result<()> {
                 ));
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                let mut fds = [PollFd::new(uhid, PollFlags::OUT)];
+                match poll(&mut fds, Some(&timespec(WRITE_WAIT))) {
+                    Ok(0) => return Err(io::ErrorKind::TimedOut.into()),
+                    Ok(_) | Err(rustix::io::Errno::INTR) => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
             Err(e) => return Err(e),
         }
     }

@@ -36,7 +36,7 @@ use super::endpoint::{self, Action};
 use super::event::{self, EVENT_SIZE};
 use super::frames::{Framer, Pace};
 use super::{timespec, write_event};
-use crate::ctaphid::{PACKET_SIZE, Packet};
+use crate::ctaphid::PACKET_SIZE;
 use crate::lock::lock;
 use crate::usbip::descriptors::DeviceConfig;
 
@@ -54,6 +54,9 @@ pub const CLIENT_BURST: u32 = 256;
 pub const CLIENT_INTERVAL: Duration = Duration::from_micros(250);
 /// Reports from the host kept for a client that does not read them.
 pub const MAX_QUEUED: usize = 256;
+/// Kernel events read in one go before the client gets a turn (the kernel
+/// queues at most 32).
+const UHID_DRAIN: usize = 64;
 
 /// What the relay serves.
 #[derive(Debug, Clone)]
@@ -203,11 +206,12 @@ pub fn relay_connection(client: UnixStream, uhid: File, create: &[u8]) -> io::Re
 
 fn relay_reports(client: &UnixStream, uhid: &File) -> io::Result<()> {
     client.set_nonblocking(true)?;
+    rustix::io::ioctl_fionbio(uhid, true)?;
     let mut framer = Framer::new();
     let mut pace = Pace::new(Instant::now(), CLIENT_BURST, CLIENT_INTERVAL);
-    let mut queue: VecDeque<Packet> = VecDeque::new();
-    // Bytes of the queue's first report already written.
-    let mut sent = 0usize;
+    // Reports for the client, back to back, written with as few calls as
+    // the socket allows.
+    let mut queue: VecDeque<u8> = VecDeque::new();
     let mut event_buf = vec![0u8; EVENT_SIZE];
     let mut throttled_until: Option<Instant> = None;
     loop {
@@ -236,23 +240,33 @@ fn relay_reports(client: &UnixStream, uhid: &File) -> io::Result<()> {
         let (client_ready, uhid_ready) = (client_fd.revents(), uhid_fd.revents());
 
         if uhid_ready.intersects(PollFlags::IN | PollFlags::HUP | PollFlags::ERR) {
-            let n = read_retrying(uhid, &mut event_buf)?;
-            if n == 0 {
-                return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "uhid closed"));
-            }
-            match endpoint::handle_event(event_buf.get(..n).unwrap_or_default()) {
-                Ok(Action::Report(report)) => {
-                    if queue.len() >= MAX_QUEUED {
-                        return Err(io::Error::new(
-                            io::ErrorKind::TimedOut,
-                            "the client reads no reports",
-                        ));
+            // Everything the kernel has, at once: uhid keeps 32 events for
+            // its reader and drops newer ones (uhid.rst), and a host writes
+            // a long message's reports back to back, with no flow control.
+            for _ in 0..UHID_DRAIN {
+                let n = match (&*uhid).read(&mut event_buf) {
+                    Ok(0) => {
+                        return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "uhid closed"));
                     }
-                    queue.push_back(report);
+                    Ok(n) => n,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(e),
+                };
+                match endpoint::handle_event(event_buf.get(..n).unwrap_or_default()) {
+                    Ok(Action::Report(report)) => {
+                        if queue.len() >= MAX_QUEUED * PACKET_SIZE {
+                            return Err(io::Error::new(
+                                io::ErrorKind::TimedOut,
+                                "the client reads no reports",
+                            ));
+                        }
+                        queue.extend(report);
+                    }
+                    Ok(Action::Reply(reply)) => write_event(uhid, &reply)?,
+                    Ok(Action::None) => {}
+                    Err(e) => tracing::debug!(error = %e, "unreadable uhid event"),
                 }
-                Ok(Action::Reply(reply)) => write_event(uhid, &reply)?,
-                Ok(Action::None) => {}
-                Err(e) => tracing::debug!(error = %e, "unreadable uhid event"),
             }
         }
 
@@ -284,29 +298,19 @@ fn relay_reports(client: &UnixStream, uhid: &File) -> io::Result<()> {
             }
         }
 
-        if client_ready.contains(PollFlags::OUT) {
-            while let Some(front) = queue.front() {
-                let rest = front.get(sent..).unwrap_or_default();
-                match (&*client).write(rest) {
-                    Ok(n) if n == rest.len() => {
-                        queue.pop_front();
-                        sent = 0;
+        // At once, not at the next poll: the client waits for these.
+        if !queue.is_empty() && !client_ready.intersects(PollFlags::HUP | PollFlags::ERR) {
+            while !queue.is_empty() {
+                let (front, _) = queue.as_slices();
+                match (&*client).write(front) {
+                    Ok(n) => {
+                        queue.drain(..n);
                     }
-                    Ok(n) => sent += n,
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                     Err(e) => return Err(e),
                 }
             }
-        }
-    }
-}
-
-fn read_retrying(file: &File, buf: &mut [u8]) -> io::Result<usize> {
-    loop {
-        match (&*file).read(buf) {
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            other => return other,
         }
     }
 }
