@@ -176,6 +176,8 @@ fn the_cli_refuses_what_cannot_work() {
         "/dev/uhid",
     ]);
     assert!(err.contains("cannot be used with"), "{err}");
+    let err = run(&["serve", "--ephemeral", "--uhid-relay", missing]);
+    assert!(err.contains("need --transport uhid"), "{err}");
     let err = run(&["uhid-relay"]);
     assert!(err.contains("--allow-user"), "{err}");
     let err = run(&[

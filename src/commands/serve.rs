@@ -23,9 +23,8 @@ enum Endpoint {
 
 pub fn run(args: &ServeArgs) -> Result<()> {
     let uhid = args.transport == Some(TransportArg::Uhid);
-    if uhid {
-        super::serve_uhid::check_args(args)?;
-    } else {
+    super::serve_uhid::check_args(args, uhid)?;
+    if !uhid {
         check_listen_address(args)?;
     }
     // Everything that needs no passphrase comes first: a vault in use or

@@ -27,8 +27,14 @@ pub struct UhidPlan {
     serial: String,
 }
 
-/// Refuses the USB/IP-only flags, which would silently mean nothing.
-pub fn check_args(args: &ServeArgs) -> Result<()> {
+/// Refuses flags of the other transport, which would silently mean nothing.
+pub fn check_args(args: &ServeArgs, uhid: bool) -> Result<()> {
+    if !uhid {
+        if args.uhid_relay.is_some() || args.uhid_device.is_some() {
+            bail!("--uhid-relay and --uhid-device need --transport uhid");
+        }
+        return Ok(());
+    }
     if args.allow_remote || !args.allow_uids.is_empty() {
         bail!(
             "--allow-remote and --allow-uid are USB/IP settings; with --transport uhid the relay's \
