@@ -42,11 +42,22 @@ pub enum Command {
     /// Create a new encrypted vault.
     #[command(after_help = "Example:\n  softkey init --vault ~/keys/work.softkey")]
     Init(InitArgs),
-    /// Unlock the vault and serve the key over USB/IP.
+    /// Unlock the vault and serve the key over USB/IP (or as a Linux uhid device).
     #[command(
-        after_help = "Settings not given as flags come from the configuration file (see `softkey config`).\n\nExamples:\n  softkey serve\n  softkey serve --presence notify\n  softkey serve --presence socket        # then: softkey pending; softkey approve\n  softkey serve --ephemeral --presence auto --listen 127.0.0.1:3241"
+        after_help = "Settings not given as flags come from the configuration file (see `softkey config`).\n\nExamples:\n  softkey serve\n  softkey serve --presence notify\n  softkey serve --presence socket        # then: softkey pending; softkey approve\n  softkey serve --ephemeral --presence auto --listen 127.0.0.1:3241\n  softkey serve --transport uhid         # through `softkey uhid-relay` (docs/linux.md)\n  sudo softkey serve --transport uhid --uhid-device /dev/uhid"
     )]
     Serve(ServeArgs),
+    /// As root: give allowed users' `softkey serve --transport uhid` a HID device each.
+    #[command(
+        long_about = "Run as root (contrib/softkey-uhid-relay.service): listen on a Unix socket and, for each \
+connection from a user named by --allow-user (checked by the connecting process's uid, SO_PEERCRED), \
+create one FIDO HID device through /dev/uhid and relay its 64-byte reports, nothing else. The \
+client chooses nothing about the device (descriptor, name, ids are fixed); closing the connection \
+removes it. Connections from other users are closed at once. This keeps write access to /dev/uhid, \
+which could create a keyboard, with root (docs/linux.md \"The uhid relay\").",
+        after_help = "Example:\n  sudo softkey uhid-relay --allow-user alice\n  softkey serve --transport uhid           # as alice"
+    )]
+    UhidRelay(UhidRelayArgs),
     /// List the discoverable credentials (passkeys) in the vault.
     #[command(after_help = "Example:\n  softkey list --json")]
     List(ListArgs),
@@ -588,6 +599,23 @@ pub struct ServeArgs {
     #[arg(long, value_name = "ADDR:PORT")]
     pub listen: Option<SocketAddr>,
 
+    /// How the host sees the key [default: usbip]: `usbip`, a USB device to
+    /// attach with `usbip attach`, or `uhid`, a HID device that appears at
+    /// once, made by `softkey uhid-relay` (or by this process with
+    /// --uhid-device). --listen, --allow-remote and --allow-uid are USB/IP's.
+    #[arg(long, value_enum, value_name = "TRANSPORT")]
+    pub transport: Option<TransportArg>,
+
+    /// With --transport uhid: the relay's socket [default: /run/softkey/uhid.sock].
+    #[arg(long, value_name = "SOCKET", conflicts_with = "uhid_device")]
+    pub uhid_relay: Option<PathBuf>,
+
+    /// With --transport uhid: create the device on this uhid node yourself
+    /// instead of through the relay (normally /dev/uhid, which only root may
+    /// open; docs/linux.md says why it should stay that way).
+    #[arg(long, value_name = "PATH")]
+    pub uhid_device: Option<PathBuf>,
+
     /// Allow a non-loopback --listen address. USB/IP has no authentication:
     /// anyone who reaches the port can use the key.
     #[arg(long)]
@@ -697,6 +725,31 @@ impl AlgorithmList {
 /// What getInfo lists when neither `--algorithms` nor the file chooses.
 pub fn default_algorithms() -> AlgorithmList {
     AlgorithmList(DEFAULT_ALGORITHMS.to_vec())
+}
+
+/// `serve --transport`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TransportArg {
+    /// A USB device over USB/IP (`usbip attach`).
+    Usbip,
+    /// A Linux HID device through uhid (the relay, or --uhid-device).
+    Uhid,
+}
+
+#[derive(Debug, Args)]
+pub struct UhidRelayArgs {
+    /// The Unix socket to listen on (mode 0666; users are told apart by uid).
+    #[arg(long, value_name = "PATH", default_value = "/run/softkey/uhid.sock")]
+    pub socket: PathBuf,
+
+    /// A user (name or uid) whose `softkey serve --transport uhid` gets a
+    /// device (repeatable; at least one). Everyone else is refused.
+    #[arg(long = "allow-user", value_name = "USER", value_parser = parse_user, required = true)]
+    pub allow_users: Vec<u32>,
+
+    /// The uhid node to create devices on.
+    #[arg(long, value_name = "PATH", default_value = "/dev/uhid")]
+    pub uhid_device: PathBuf,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -24,6 +24,7 @@ fn main() -> ExitCode {
     let result = match &cli.command {
         Command::Init(args) => commands::init::run(args),
         Command::Serve(args) => commands::serve::run(args),
+        Command::UhidRelay(args) => commands::uhid_relay::run(args),
         Command::List(args) => commands::list::run(args),
         Command::AttestationCa(args) => commands::attestation::run(args),
         Command::Export(args) => commands::export::run(args),

@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::{flag, low_level};
-use softkey_transport::ShutdownHandle;
+use softkey_transport::{ShutdownHandle, UhidShutdown};
 
 /// How long a stop waits for the request in flight to answer after its
 /// cancel; providers close at once, so this only bounds a stuck one.
@@ -33,6 +33,23 @@ pub fn is_stopping() -> bool {
     STOPPING.load(Ordering::SeqCst)
 }
 
+/// What a signal stops gracefully: the USB/IP server or the uhid device.
+pub trait GracefulStop: Send + 'static {
+    fn shutdown_gracefully(&self, grace: Duration);
+}
+
+impl GracefulStop for ShutdownHandle {
+    fn shutdown_gracefully(&self, grace: Duration) {
+        ShutdownHandle::shutdown_gracefully(self, grace);
+    }
+}
+
+impl GracefulStop for UhidShutdown {
+    fn shutdown_gracefully(&self, grace: Duration) {
+        UhidShutdown::shutdown_gracefully(self, grace);
+    }
+}
+
 /// Watches for SIGTERM and SIGINT and stops the server on the first one.
 #[derive(Debug)]
 pub struct SignalWatch {
@@ -41,7 +58,7 @@ pub struct SignalWatch {
 
 impl SignalWatch {
     /// Installs the handlers and starts the watcher thread.
-    pub fn install(server: ShutdownHandle) -> io::Result<Self> {
+    pub fn install(server: impl GracefulStop) -> io::Result<Self> {
         let armed = Arc::new(AtomicBool::new(false));
         let received = Arc::new(AtomicUsize::new(0));
         let (mut wake, write_end) = UnixStream::pair()?;

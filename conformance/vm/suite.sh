@@ -11,7 +11,9 @@
 # authenticator provisioned through the lab's HTTP API by lab_provision.py, which checks
 # afterwards what the API saw), boots the guest once, and answers the
 # guest's requests in JOB/signal/ (kill: SIGKILL case 9's server; restart: start it again on
-# the same port with the same vault). The guest prints PASS/FAIL/PENDING per case and the
+# the same port with the same vault). Case 15 needs no host server: the guest runs `softkey
+# uhid-relay` and `softkey serve --transport uhid` itself (the binary in JOB/bin). The guest
+# prints PASS/FAIL/PENDING per case and the
 # summary `N passed, M failed, K pending`; this script exits non-zero on any failure.
 #
 # Environment: SOFTKEY_VM_ONLY="01 09" runs only those cases; SOFTKEY_VM_KEEP=1 keeps the

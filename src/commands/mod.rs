@@ -16,8 +16,10 @@ pub mod passphrase;
 pub mod pending;
 pub mod progress;
 pub mod serve;
+pub mod serve_uhid;
 pub mod slot;
 pub mod status;
+pub mod uhid_relay;
 
 use std::path::{Path, PathBuf};
 

@@ -1,10 +1,12 @@
-//! `softkey serve`: unlock, then export the key over USB/IP until stopped.
+//! `softkey serve`: unlock, then export the key over USB/IP (or make it a
+//! uhid device, `serve_uhid`) until stopped.
 
 use anyhow::{Context, Result, bail};
 use softkey_authenticator::MemoryStore;
 use softkey_transport::{DEFAULT_BUS_ID, DeviceConfig, PeerPolicy, Server, ServerConfig};
 
-use crate::cli::{DEFAULT_LISTEN, PresenceMode, ServeArgs};
+use super::serve_uhid::UhidPlan;
+use crate::cli::{DEFAULT_LISTEN, PresenceMode, ServeArgs, TransportArg};
 use crate::control::Served;
 use crate::key::Key;
 use crate::presence;
@@ -13,11 +15,21 @@ use crate::text::to_hex;
 
 const DEFAULT_PORT: u16 = 3240;
 
+/// How the host will see the key.
+enum Endpoint {
+    Usbip(Server),
+    Uhid(UhidPlan),
+}
+
 pub fn run(args: &ServeArgs) -> Result<()> {
-    check_listen_address(args)?;
+    let uhid = args.transport == Some(TransportArg::Uhid);
+    super::serve_uhid::check_args(args, uhid)?;
+    if !uhid {
+        check_listen_address(args)?;
+    }
     // Everything that needs no passphrase comes first: a vault in use or
-    // missing, a port in use, no notification server. Nobody types a
-    // passphrase only to learn that the key cannot start.
+    // missing, a port in use, no relay, no notification server. Nobody
+    // types a passphrase only to learn that the key cannot start.
     let mut locked = match args.ephemeral {
         true => None,
         false => Some(super::lock_vault(&args.vault)?),
@@ -25,14 +37,24 @@ pub fn run(args: &ServeArgs) -> Result<()> {
     let served = locked
         .as_ref()
         .map_or(Served::Ephemeral, |l| Served::Vault(l.path()));
-    let mut server = Server::bind(ServerConfig {
-        listen: args.listen(),
-        // The serial lives in the vault: set once it is unlocked.
-        device: DeviceConfig::new(String::new()),
-        peers: peer_policy(args),
-    })
-    .map_err(|e| listen_error(args, e))?;
-    let control = crate::control::start_for_serve(args, served, DEFAULT_BUS_ID)?;
+    let endpoint = if uhid {
+        Endpoint::Uhid(UhidPlan::prepare(args)?)
+    } else {
+        Endpoint::Usbip(
+            Server::bind(ServerConfig {
+                listen: args.listen(),
+                // The serial lives in the vault: set once it is unlocked.
+                device: DeviceConfig::new(String::new()),
+                peers: peer_policy(args),
+            })
+            .map_err(|e| listen_error(args, e))?,
+        )
+    };
+    let bus_id = match &endpoint {
+        Endpoint::Usbip(_) => DEFAULT_BUS_ID,
+        Endpoint::Uhid(_) => "uhid",
+    };
+    let control = crate::control::start_for_serve(args, served, bus_id)?;
     // The terminal prompt reads standard input, as the passphrase prompt
     // does: it starts after the unlock. The others are checked now.
     let automation = args
@@ -64,12 +86,24 @@ pub fn run(args: &ServeArgs) -> Result<()> {
         )?),
     };
     apply_attestation_settings(args, &mut store)?;
-    server.set_serial(usb_serial(&mut store)?);
-    let addr = server.local_addr();
+    let serial = usb_serial(&mut store)?;
+    let endpoint = match endpoint {
+        Endpoint::Usbip(mut server) => {
+            server.set_serial(serial);
+            Endpoint::Usbip(server)
+        }
+        // The relay's device exists from here on: connect after the unlock.
+        Endpoint::Uhid(plan) => Endpoint::Uhid(plan.open(serial)?),
+    };
     // From here on SIGTERM / SIGINT stop the server cleanly (shutdown.rs).
-    let signals = crate::shutdown::SignalWatch::install(server.shutdown_handle())
-        .context("cannot install the SIGTERM/SIGINT handlers")?;
-    control.state.set_listening(addr);
+    let signals = match &endpoint {
+        Endpoint::Usbip(server) => crate::shutdown::SignalWatch::install(server.shutdown_handle()),
+        Endpoint::Uhid(plan) => crate::shutdown::SignalWatch::install(plan.shutdown_handle()?),
+    }
+    .context("cannot install the SIGTERM/SIGINT handlers")?;
+    if let Endpoint::Usbip(server) = &endpoint {
+        control.state.set_listening(server.local_addr());
+    }
     let presence = match early_presence {
         Some(presence) => presence,
         None => presence::provider(args.presence(), args.prompt_timeout(), &control.state)
@@ -86,6 +120,18 @@ pub fn run(args: &ServeArgs) -> Result<()> {
         ..Default::default()
     };
     let key = Key::new(store, presence, config).with_control(std::sync::Arc::clone(&control.state));
+    let server = match endpoint {
+        Endpoint::Usbip(server) => server,
+        Endpoint::Uhid(plan) => {
+            let automation = automation.map(|(automation, _)| automation);
+            super::serve_uhid::serve(args, plan, key, automation)?;
+            if let Some(signal) = signals.stopped_by() {
+                crate::shutdown::say(&format!("softkey: stopped ({signal})"));
+            }
+            return Ok(());
+        }
+    };
+    let addr = server.local_addr();
 
     println!(
         "softkey: serving on {addr} (bus id {DEFAULT_BUS_ID}, presence {})",

@@ -123,9 +123,12 @@ impl FileValues {
 /// gets a copy in its arguments.
 pub fn apply(cli: &mut Cli) -> Result<Effective> {
     let file = locate(cli.config.as_deref())?;
-    // Completions and the man page describe the CLI, not this machine.
+    // Completions and the man page describe the CLI, not this machine; the
+    // uhid relay runs as root and takes nothing from a user's file.
     let values = match (&cli.command, &file.path) {
-        (Command::Completions(_) | Command::Man(_), _) | (_, None) => FileValues::default(),
+        (Command::Completions(_) | Command::Man(_) | Command::UhidRelay(_), _) | (_, None) => {
+            FileValues::default()
+        }
         (_, Some(path)) if file.exists => load(path)?,
         (_, Some(path)) => {
             if file.source != Source::Default {

@@ -10,6 +10,13 @@ Each subcommand prints what it did and exits 0 on success, non-zero with a reaso
       the error that ended it (exit 0 if it ended by a device error after >= 1 ping).
   u2f
       CTAP1/U2F register + authenticate through fido2.ctap1.Ctap1.
+  ping-max --path P [--count N] [--size B]
+      N CTAPHID PINGs of B bytes (default the largest message, 7609 bytes: 130 reports
+      each way) on the device at P; every echo must be exact.
+  cancel --path P [--after S]
+      A makeCredential on the device at P whose presence prompt nobody answers; after S
+      seconds python-fido2 sends CTAPHID_CANCEL. Expects KEEPALIVEs (UPNEEDED) meanwhile and
+      CTAP2_ERR_KEEPALIVE_CANCEL as the answer.
   info
       The device list and the getInfo python-fido2 parsed.
 """
@@ -160,6 +167,61 @@ def cmd_u2f(_args) -> int:
     return 0
 
 
+def device_at(path: str) -> CtapHidDevice:
+    for dev in CtapHidDevice.list_devices():
+        if dev.descriptor.path == path:
+            return dev
+    sys.exit(f"no FIDO HID device at {path}")
+
+
+def cmd_ping_max(args) -> int:
+    dev = device_at(args.path)
+    started = time.monotonic()
+    for i in range(args.count):
+        payload = os.urandom(args.size)
+        try:
+            echo = dev.ping(payload)
+        except Exception as exc:
+            sys.exit(f"PING {i + 1} of {args.count} ({args.size} bytes): {type(exc).__name__}: {exc}")
+        if echo != payload:
+            sys.exit(f"PING {i + 1} of {args.size} bytes: the echo differs")
+    took = time.monotonic() - started
+    print(f"{args.count} PINGs of {args.size} bytes echoed exactly ({took / args.count * 1000:.0f} ms each)")
+    return 0
+
+
+def cmd_cancel(args) -> int:
+    import threading
+
+    from fido2.ctap import CtapError
+    from fido2.ctap2 import Ctap2
+
+    dev = device_at(args.path)
+    keepalives = []
+    cancel = threading.Event()
+    threading.Timer(args.after, cancel.set).start()
+    started = time.monotonic()
+    try:
+        Ctap2(dev).make_credential(
+            os.urandom(32),
+            {"id": RP_ID, "name": "softkey VM"},
+            {"id": b"cancel", "name": "cancel"},
+            [{"type": "public-key", "alg": -7}],
+            event=cancel,
+            on_keepalive=keepalives.append,
+        )
+    except CtapError as exc:
+        took = time.monotonic() - started
+        if exc.code != CtapError.ERR.KEEPALIVE_CANCEL:
+            sys.exit(f"expected KEEPALIVE_CANCEL, got {exc.code!r}")
+        if 2 not in keepalives:
+            sys.exit(f"no KEEPALIVE with UPNEEDED before the cancel: {keepalives}")
+        print(f"{len(keepalives)} KEEPALIVEs (statuses {sorted(set(keepalives))}), then CANCEL "
+              f"answered with KEEPALIVE_CANCEL after {took:.2f} s")
+        return 0
+    sys.exit("makeCredential succeeded although nobody approved it")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     sub = parser.add_subparsers(dest="cmd", required=True)
@@ -172,12 +234,21 @@ def main() -> int:
     p.add_argument("--ready-file")
     p.add_argument("--size", type=int, default=1000)
     sub.add_parser("u2f")
+    p = sub.add_parser("ping-max")
+    p.add_argument("--path", required=True)
+    p.add_argument("--count", type=int, default=3)
+    p.add_argument("--size", type=int, default=7609)
+    p = sub.add_parser("cancel")
+    p.add_argument("--path", required=True)
+    p.add_argument("--after", type=float, default=1.5)
     args = parser.parse_args()
     return {
         "info": cmd_info,
         "register-login": cmd_register_login,
         "ping-loop": cmd_ping_loop,
         "u2f": cmd_u2f,
+        "ping-max": cmd_ping_max,
+        "cancel": cmd_cancel,
     }[args.cmd](args)
 
 

@@ -24,8 +24,7 @@ use std::fmt;
 use std::hash::{BuildHasher, RandomState};
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream};
-use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::sync::mpsc::{self, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -35,11 +34,11 @@ use super::codec::{
 };
 use super::device::{Device, DeviceError};
 use super::exports::{AttachGuard, Export};
-use super::lock::lock;
 use super::registry::{Registry, StopLink};
-use super::wink::WinkSignal;
-use crate::ctaphid::{CAPABILITY_CBOR, CAPABILITY_WINK, Ctaphid, CtaphidConfig, Dispatch, Event};
-use crate::handler::{MessageHandler, Refusal};
+use crate::ctaphid::{CAPABILITY_CBOR, CAPABILITY_WINK, Ctaphid, CtaphidConfig, TransactionId};
+use crate::driver::{self, JOB_QUEUE, Job};
+use crate::lock::lock;
+use crate::wink::WinkSignal;
 
 /// The whole operation phase (a DEVLIST or IMPORT request, 8 or 40 bytes)
 /// must arrive within this long after the connection was accepted.
@@ -50,8 +49,6 @@ const OP_DEADLINE: Duration = Duration::from_secs(10);
 const KEEPALIVE_IDLE: Duration = Duration::from_secs(60);
 const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(10);
 const KEEPALIVE_PROBES: u32 = 4;
-/// Jobs the worker can have waiting: attach, one request, detach.
-const JOB_QUEUE: usize = 4;
 /// A client that stops reading is dropped after this long.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -115,21 +112,16 @@ impl Link {
 
     fn forward_events(&mut self, jobs: &SyncSender<Job>, wink: &WinkSignal) {
         while let Some(event) = self.device.poll_event() {
-            match event {
-                Event::Request(d) => {
-                    tracing::debug!(
-                        cid = d.request.channel,
-                        kind = ?d.request.kind,
-                        len = d.request.payload.len(),
-                        "request to handler"
-                    );
-                    // CTAPHID runs one transaction at a time (others get
-                    // CHANNEL_BUSY), so the queue has room.
-                    let _ = jobs.send(Job::Request(d));
-                }
-                Event::Wink => wink.raise(),
-            }
+            driver::forward(event, jobs, wink);
         }
+    }
+}
+
+impl driver::Link for Link {
+    fn complete(&mut self, id: TransactionId, response: &[u8]) {
+        let Link { device, out, .. } = self;
+        device.complete(id, response, out);
+        self.flush();
     }
 }
 
@@ -152,12 +144,6 @@ impl fmt::Debug for LinkHandle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("LinkHandle").finish_non_exhaustive()
     }
-}
-
-enum Job {
-    Attached,
-    Detached,
-    Request(Dispatch),
 }
 
 /// Serves one accepted connection to its end.
@@ -280,7 +266,11 @@ fn serve_urbs(
     let worker_registry = Arc::clone(registry);
     let worker = thread::Builder::new()
         .name(format!("usbip-worker-{id}"))
-        .spawn(move || work(&job_rx, &worker_link, &handler, &worker_registry))?;
+        .spawn(move || {
+            driver::work(&job_rx, &*worker_link, &*handler, &|| {
+                worker_registry.draining()
+            });
+        })?;
     let _ = jobs.send(Job::Attached);
     registry.track_link(id, Arc::new(LinkHandle(Arc::clone(&link))));
 
@@ -394,43 +384,6 @@ fn drive(now: Instant, bytes: &[u8], l: &mut Link) -> (usize, Result<(), ConnErr
             }
             Ok(None) => return (start, Ok(())),
             Err(e) => return (start, Err(e.into())),
-        }
-    }
-}
-
-/// The worker thread: runs the handler and writes its answers.
-fn work(
-    jobs: &Receiver<Job>,
-    link: &Mutex<Link>,
-    handler: &Mutex<dyn MessageHandler>,
-    registry: &Registry,
-) {
-    for job in jobs {
-        match job {
-            Job::Attached => lock(handler).attached(),
-            Job::Detached => lock(handler).detached(),
-            Job::Request(d) => {
-                let kind = d.request.kind;
-                let cid = d.request.channel;
-                let response = if d.signals.is_cancelled() || registry.draining() {
-                    // Cancelled (or aborted, or the server is stopping)
-                    // before it started: never run it.
-                    lock(handler).refusal(kind, Refusal::Cancelled)
-                } else {
-                    let mut h = lock(handler);
-                    let started = Instant::now();
-                    let r = catch_unwind(AssertUnwindSafe(|| h.handle(d.request, &d.signals)));
-                    tracing::debug!(cid, elapsed = ?started.elapsed(), "handler returned");
-                    r.unwrap_or_else(|_| {
-                        tracing::error!(cid, "handler panicked");
-                        h.refusal(kind, Refusal::Failed)
-                    })
-                };
-                let mut l = lock(link);
-                let Link { device, out, .. } = &mut *l;
-                device.complete(d.id, &response, out);
-                l.flush();
-            }
         }
     }
 }

@@ -18,9 +18,9 @@ use std::time::Duration;
 
 use super::codec::DeviceRecord;
 use super::descriptors::DeviceConfig;
-use super::lock::lock;
-use super::wink::WinkSignal;
 use crate::handler::MessageHandler;
+use crate::lock::lock;
+use crate::wink::WinkSignal;
 
 /// How long an IMPORT waits for a detaching client's connection to end
 /// before it is refused. `usbip detach` closes the socket and an immediate

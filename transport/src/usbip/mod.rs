@@ -9,11 +9,9 @@ pub mod control;
 pub mod descriptors;
 pub mod device;
 mod exports;
-mod lock;
 pub mod peer;
 mod registry;
 mod server;
-mod wink;
 
 pub use descriptors::{DEFAULT_BUS_ID, DeviceConfig};
 pub use device::{Device, DeviceError};

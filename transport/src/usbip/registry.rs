@@ -13,7 +13,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use super::exports::ExportTable;
-use super::lock::lock;
+use crate::lock::lock;
 
 /// Connections allowed in the DEVLIST/IMPORT phase at once. A host needs
 /// one (`usbip list` and `usbip attach` are one connection each, briefly).

@@ -146,10 +146,13 @@ impl Server {
     /// until shut down; blocks the calling thread. The handler is shared by
     /// all connections behind one mutex.
     pub fn run<H: MessageHandler>(self, handler: H) -> io::Result<()> {
-        self.exports()
-            .add(self.device.clone(), handler)
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-        self.serve()
+        match self.exports().add(self.device.clone(), handler) {
+            Ok(()) => self.serve(),
+            // Shut down before it began (a signal right after the start):
+            // that is a stop like any other, and the handler is dropped.
+            Err(ExportError::Stopping) => Ok(()),
+            Err(e) => Err(io::Error::new(io::ErrorKind::InvalidInput, e)),
+        }
     }
 
     /// Accepts connections until shut down, for the devices added through

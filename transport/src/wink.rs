@@ -3,11 +3,11 @@
 //! A WINK asks the device to show which one it is. It must not wait behind a
 //! request that blocks on a prompt, and a flood of WINKs must not queue
 //! work: the connection thread only raises a flag here, and one thread per
-//! server shows one wink per raise it sees, however many came meanwhile.
+//! device shows one wink per raise it sees, however many came meanwhile.
 
 use std::sync::{Condvar, Mutex};
 
-use super::lock::lock;
+use crate::lock::lock;
 
 #[derive(Debug, Default)]
 pub(crate) struct WinkSignal {
