@@ -83,7 +83,8 @@ The signature counter continues above the backup's, so relying parties never see
         after_help = "Examples:\n  softkey import ~/backups/softkey-2026-11.skbackup\n  softkey init --vault new.softkey && softkey import --vault new.softkey backup.skbackup"
     )]
     Import(ImportArgs),
-    /// Change the vault passphrase (and its data key: every credential is re-encrypted).
+    /// Change the vault passphrase (without other key slots, also its data key: every
+    /// credential is re-encrypted).
     #[command(after_help = "Example:\n  softkey passphrase")]
     Passphrase(PassphraseArgs),
     /// List, add or remove the vault's key slots: passphrase, recovery key, TPM, keyring.

@@ -1,9 +1,12 @@
 //! `softkey passphrase`: change the vault passphrase.
 //!
-//! A new data key, wrapped under a new salt and Argon2id key, and every
-//! credential re-encrypted under it (vault/FORMAT.md "Passphrase change"):
-//! an old copy of the vault and the old passphrase open nothing written
-//! after the change.
+//! While the passphrase is the vault's only key slot: a new data key, wrapped
+//! under a new salt and Argon2id key, and every credential re-encrypted under
+//! it (vault/FORMAT.md "Passphrase change"): an old copy of the vault and the
+//! old passphrase open nothing written after the change. With other slots (a
+//! recovery key, the TPM, the keyring) only the passphrase slot is replaced
+//! and the data key stays, so they keep opening the vault (FORMAT.md "Key
+//! slots").
 
 use anyhow::{Context, Result};
 
