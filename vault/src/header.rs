@@ -38,8 +38,8 @@ pub(crate) const KEY_WRAP_AAD_LEN: usize = 8 + 2 + VAULT_ID_LEN + 1 + 4 + 4 + 4 
 pub(crate) const HEADER_LEN: usize = KEY_WRAP_AAD_LEN + NONCE_LEN + WRAPPED_KEY_LEN;
 /// Format 3: magic, version, vault id and the slot table's length, before the table.
 const SLOTS_PREFIX_LEN: usize = 8 + 2 + VAULT_ID_LEN + 4;
-/// Largest slot table accepted, checked before it is read.
-const MAX_TABLE_LEN: usize = 64 * 1024;
+/// Largest slot table accepted, checked before it is read (and before one is written).
+pub(crate) const MAX_TABLE_LEN: usize = 64 * 1024;
 /// Longest header of any version: what is read to learn the slots before unlocking.
 pub(crate) const MAX_HEADER_LEN: usize = SLOTS_PREFIX_LEN + MAX_TABLE_LEN;
 
@@ -141,7 +141,23 @@ impl Header {
 
     /// The Argon2id cost of the passphrase slot, else of the first slot a person opens.
     pub fn kdf_params(&self) -> KdfParams {
-        kdf_params_of_slots(self.slots.iter().map(|s| (s.kind, &s.lock)))
+        passphrase_cost(self.slots.iter().map(|s| match &s.lock {
+            Lock::Kdf { params, .. } => (s.kind, Some(*params)),
+            _ => (s.kind, None),
+        }))
+    }
+
+    /// Length of the format-3 slot table this header would write.
+    pub fn table_len(&self) -> usize {
+        encode_table(&self.slots).len()
+    }
+
+    /// Length of the header as written: where the first record frame starts.
+    pub fn encoded_len(&self) -> usize {
+        match self.version {
+            FORMAT_VERSION_PASSPHRASE => HEADER_LEN,
+            _ => SLOTS_PREFIX_LEN + self.table_len(),
+        }
     }
 
     /// Serialises the whole header; the first record frame follows it.
@@ -166,14 +182,16 @@ impl Header {
     }
 }
 
-fn kdf_params_of_slots<'a>(slots: impl Iterator<Item = (SlotKind, &'a Lock)>) -> KdfParams {
+/// The passphrase slot's Argon2id cost among `(kind, cost)` pairs, else the first cost a
+/// person's slot has.
+fn passphrase_cost(slots: impl Iterator<Item = (SlotKind, Option<KdfParams>)>) -> KdfParams {
     let mut first = None;
-    for (kind, lock) in slots {
-        if let Lock::Kdf { params, .. } = lock {
+    for (kind, params) in slots {
+        if let Some(params) = params {
             if kind == SlotKind::Passphrase {
-                return *params;
+                return params;
             }
-            first.get_or_insert(*params);
+            first.get_or_insert(params);
         }
     }
     // parse_table guarantees a person's slot; a header built in memory always has one.
@@ -256,16 +274,7 @@ pub(crate) fn slots_of(bytes: &[u8]) -> Result<Vec<SlotInfo>, Error> {
 
 /// The passphrase slot's Argon2id cost among `slots`, else the first person's slot's.
 pub(crate) fn kdf_params_of_infos(slots: &[SlotInfo]) -> KdfParams {
-    let mut first = None;
-    for s in slots {
-        if let Some(p) = s.kdf_params {
-            if s.kind == SlotKind::Passphrase {
-                return p;
-            }
-            first.get_or_insert(p);
-        }
-    }
-    first.unwrap_or(KdfParams::DEFAULT)
+    passphrase_cost(slots.iter().map(|s| (s.kind, s.kdf_params)))
 }
 
 /// KDF id, m, t, p and salt; the bounds are checked before anyone can run the KDF.
@@ -425,6 +434,10 @@ mod tests {
             bad[30] = count;
             assert!(parse(&bad).is_err(), "{count}");
         }
+        // The same kind twice.
+        let mut twice = with_slots();
+        twice.slots.push(twice.slots[1].clone());
+        assert!(matches!(parse(&twice.encode()), Err(Error::Malformed(_))));
         // Only a sealed slot: nobody could open it by hand.
         let mut only_tpm = with_slots();
         only_tpm.slots.remove(0);

@@ -59,11 +59,6 @@ impl SlotKind {
     pub fn is_for_a_person(self) -> bool {
         matches!(self, Self::Passphrase | Self::RecoveryKey)
     }
-
-    /// Whether the KEK comes from Argon2id over typed text.
-    fn uses_kdf(self) -> bool {
-        self.is_for_a_person()
-    }
 }
 
 /// How a slot's KEK is obtained.
@@ -231,6 +226,11 @@ pub(crate) fn parse_table(table: &[u8]) -> Result<Vec<Slot>, Error> {
         let kind = SlotKind::from_code(u8::from_le_bytes(r.array()?));
         let len = usize::from(u16::from_le_bytes(r.array()?));
         let body = r.take(len)?;
+        // FORMAT.md "Key slots": one slot per kind. Our writer never repeats one, and a
+        // repeated typed kind would multiply the Argon2id work an unlock attempt may cost.
+        if !matches!(kind, SlotKind::Unknown(_)) && slots.iter().any(|s: &Slot| s.kind == kind) {
+            return Err(Error::Malformed("two key slots of one kind"));
+        }
         slots.push(parse_slot(kind, body)?);
     }
     if !r.rest().is_empty() {
@@ -255,7 +255,7 @@ fn parse_slot(kind: SlotKind, body: &[u8]) -> Result<Slot, Error> {
                 wrapped_key: [0; WRAPPED_KEY_LEN],
             });
         }
-        k if k.uses_kdf() => {
+        k if k.is_for_a_person() => {
             let (params, salt) = read_kdf(&mut r)?;
             Lock::Kdf { params, salt }
         }

@@ -276,3 +276,51 @@ fn every_flipped_slot_table_byte_fails_cleanly_or_leaves_other_slots_working() {
         }
     }
 }
+
+#[test]
+fn a_slot_that_would_make_the_header_unreadable_is_refused() {
+    // A newer softkey's slot of unknown kind, 65,000 bytes, spliced into the table: kept and
+    // rewritten as it is. A 4 KiB TPM blob on top would pass the 64 KiB table limit, which
+    // every later open would refuse: add_slot refuses it instead, and the vault still opens.
+    let (_dir, path) = vault_path();
+    let mut v = Vault::create(&path, PASS, FAST).unwrap();
+    v.put(b"k", b"v").unwrap();
+    v.add_slot(recovery_slot()).unwrap();
+    drop(v);
+    let bytes = fs::read(&path).unwrap();
+    let table_len = u32::from_le_bytes(bytes[26..30].try_into().unwrap()) as usize;
+    let mut table = bytes[30..30 + table_len].to_vec();
+    table[0] += 1;
+    table.push(200);
+    table.extend_from_slice(&65_000u16.to_le_bytes());
+    table.extend(std::iter::repeat_n(7u8, 65_000));
+    let mut spliced = bytes[..26].to_vec();
+    spliced.extend_from_slice(&(table.len() as u32).to_le_bytes());
+    spliced.extend_from_slice(&table);
+    spliced.extend_from_slice(&bytes[30 + table_len..]);
+    fs::write(&path, &spliced).unwrap();
+
+    let mut v = Vault::open(&path, PASS).unwrap();
+    assert_eq!(v.slots()[2].kind, SlotKind::Unknown(200));
+    let big = vec![1u8; softkey_vault::MAX_SEALED_LEN];
+    let refused = v.add_slot(NewSlot::Sealed {
+        kind: SlotKind::Tpm2,
+        blob: &big,
+        kek: &TPM_KEK,
+    });
+    assert!(matches!(refused, Err(Error::TooManySlots)), "{refused:?}");
+    // A small one still fits, and the unknown slot survives the rewrite byte for byte.
+    v.add_slot(tpm_slot()).unwrap();
+    drop(v);
+    let v = Vault::open(&path, PASS).unwrap();
+    assert_eq!(contents(&v), [(b"k".to_vec(), b"v".to_vec())]);
+    assert_eq!(
+        kinds(&v),
+        [
+            SlotKind::Passphrase,
+            SlotKind::RecoveryKey,
+            SlotKind::Unknown(200),
+            SlotKind::Tpm2
+        ]
+    );
+}

@@ -14,7 +14,8 @@ use aes_gcm::Aes256Gcm;
 use crate::Error;
 use crate::frame::{BatchWriter, Chain, too_large};
 use crate::header::{
-    FORMAT_VERSION_PASSPHRASE, FORMAT_VERSION_SLOTS, Header, NONCE_LEN, WRAPPED_KEY_LEN,
+    FORMAT_VERSION_PASSPHRASE, FORMAT_VERSION_SLOTS, Header, MAX_TABLE_LEN, NONCE_LEN,
+    WRAPPED_KEY_LEN,
 };
 use crate::kdf::{self, KdfParams};
 use crate::records::Change;
@@ -163,9 +164,9 @@ impl Vault {
             header,
             data_key,
             cipher,
+            v2_kek: Some(kek),
         };
         self.install(&file, chain, frames, Some(rekey))?;
-        self.v2_kek = Some(kek);
         self.kdf_time = kdf_time;
         Ok(())
     }
@@ -224,6 +225,10 @@ impl Vault {
             wrapped_key: [0; WRAPPED_KEY_LEN],
         });
         header.wrap_into(header.slots.len() - 1, &kek, &self.data_key)?;
+        // Never write a header the reader would refuse: that would lose every slot.
+        if header.table_len() > MAX_TABLE_LEN {
+            return Err(Error::TooManySlots);
+        }
         self.rewrite_header(header)
     }
 
@@ -265,16 +270,19 @@ impl Vault {
     /// Installs `header` with the same data key: header ‖ snapshot, by atomic replace.
     fn rewrite_header(&mut self, header: Header) -> Result<(), Error> {
         let (file, chain, frames) = self.snapshot(&header, &self.cipher)?;
+        // A format-3 header needs no KEK kept; a format-2 one (only ever the same passphrase
+        // slot) keeps the one it has.
+        let v2_kek = match header.version {
+            FORMAT_VERSION_SLOTS => None,
+            _ => self.v2_kek.clone(),
+        };
         let keys = NewKeys {
             header,
             data_key: self.data_key.clone(),
             cipher: self.cipher.clone(),
+            v2_kek,
         };
-        self.install(&file, chain, frames, Some(keys))?;
-        if self.header.version == FORMAT_VERSION_SLOTS {
-            self.v2_kek = None;
-        }
-        Ok(())
+        self.install(&file, chain, frames, Some(keys))
     }
 
     /// Atomically replaces the vault file with `file` and, once the rename happened, makes the
@@ -304,6 +312,7 @@ impl Vault {
             self.header = k.header;
             self.data_key = k.data_key;
             self.cipher = k.cipher;
+            self.v2_kek = k.v2_kek;
         }
         match result {
             Err(ReplaceError::AfterRename(e)) => {
@@ -319,8 +328,12 @@ impl Vault {
 }
 
 /// The header, data key and cipher a rewritten file is sealed with.
+/// What a rewrite installs with the file, all at once after the rename (also when only the
+/// directory fsync then fails): the handle must describe the file that is in place.
 struct NewKeys {
     header: Header,
     data_key: DataKey,
     cipher: Aes256Gcm,
+    /// The KEK kept while the header is format 2 (see `Vault::v2_kek`).
+    v2_kek: Option<crate::kdf::Kek>,
 }
