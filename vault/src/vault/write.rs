@@ -88,7 +88,7 @@ impl Vault {
     fn maybe_compact(&mut self) {
         let log = self
             .valid_end
-            .saturating_sub(self.header.encode().len() as u64);
+            .saturating_sub(self.header.encoded_len() as u64);
         if log <= self.compaction_threshold() && self.frames <= self.frame_threshold() {
             return;
         }
