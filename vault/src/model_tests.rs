@@ -252,7 +252,7 @@ impl Case<'_> {
         if follow_up {
             // The handle after a failure takes a write; sometimes a key-slot change, which
             // re-wraps the data key with what the handle kept from the failed operation.
-            let next = if seed % 3 == 0 {
+            let next = if seed.is_multiple_of(3) {
                 run(&mut v, &Op::ToggleRecoverySlot)
             } else {
                 v.put(b"zz-marker", &seed.to_le_bytes())
