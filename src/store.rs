@@ -69,7 +69,7 @@ impl Backing {
 fn vault_error(error: softkey_vault::Error) -> StoreError {
     use softkey_vault::Error as VaultError;
     match error {
-        VaultError::Io(io) => StoreError::io(io),
+        VaultError::Io(io) | VaultError::NotDurable(io) => StoreError::io(io),
         VaultError::Corrupt(_) | VaultError::Malformed(_) | VaultError::Truncated => {
             StoreError::new(StoreErrorKind::Corrupt, error)
         }

@@ -165,6 +165,15 @@ fn serve_unlocks_from_the_tpm_and_another_tpm_needs_the_passphrase_or_recovery_k
     );
     assert!(out.status.success(), "{}", text(&out));
     let recovery = add_recovery_key(&v, &env, &pass);
+    // Changing slots needs a typed secret even when the TPM would open the vault: a key
+    // that works only on this machine must not mint one that works anywhere.
+    let out = run(&["slot", "add", "passphrase"], &v.path, &env);
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no terminal to ask for the passphrase"),
+        "{}",
+        text(&out)
+    );
 
     // serve: no passphrase file, stdin closed; it unlocks through the TPM and serves a key
     // that registers and signs.
@@ -405,17 +414,46 @@ fn the_keyring_slot_opens_while_the_keyring_is_unlocked() {
     assert!(out.status.success(), "{}", text(&out));
     let listed = run(&["slot", "list"], &v.path, &env);
     assert!(String::from_utf8_lossy(&listed.stdout).contains("keyring"));
-    // Removing the slot deletes the item: the vault no longer opens unattended.
+    assert_eq!(softkey_items(&bus), 1, "the keyring holds the slot's item");
+    // Removing the slot deletes the item: the keyring holds no softkey item any more.
     let out = run(
         &["slot", "remove", "keyring", "--passphrase-file", &pass],
         &v.path,
         &env,
     );
     assert!(out.status.success(), "{}", text(&out));
-    let out = run(&["list"], &v.path, &env);
-    assert!(!out.status.success(), "{}", text(&out));
+    assert_eq!(
+        softkey_items(&bus),
+        0,
+        "the removed slot's item is still in the keyring"
+    );
     let _ = daemon.kill();
     let _ = daemon.wait();
+}
+
+/// How many items with `application=softkey` the Secret Service on `bus` holds, locked or not
+/// (Secret Service API `SearchItems`), asked directly over D-Bus.
+fn softkey_items(bus: &SessionBus) -> usize {
+    use std::collections::HashMap;
+    use zbus::zvariant::OwnedObjectPath;
+    let conn = zbus::blocking::connection::Builder::address(bus.address.as_str())
+        .unwrap()
+        .build()
+        .unwrap();
+    let service = zbus::blocking::Proxy::new(
+        &conn,
+        "org.freedesktop.secrets",
+        "/org/freedesktop/secrets",
+        "org.freedesktop.Secret.Service",
+    )
+    .unwrap();
+    let (unlocked, locked): (Vec<OwnedObjectPath>, Vec<OwnedObjectPath>) = service
+        .call(
+            "SearchItems",
+            &(HashMap::from([("application", "softkey")]),),
+        )
+        .unwrap();
+    unlocked.len() + locked.len()
 }
 
 #[test]

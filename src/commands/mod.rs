@@ -130,6 +130,17 @@ pub fn unlock_vault(locked: &mut LockedVault, passphrase_file: Option<&Path>) ->
     if let Some(vault) = crate::slots::unlock_unattended(locked) {
         return Ok(vault);
     }
+    unlock_vault_typed(locked, passphrase_file)
+}
+
+/// Unlocks with what a person types (or `passphrase_file`) only: the passphrase or a recovery
+/// key, never a TPM or keyring slot. For changing the slots themselves: a key that opens the
+/// vault only on this machine must not be enough to make one that opens it anywhere (a new
+/// passphrase or recovery key), as systemd-cryptenroll asks for an existing key.
+pub fn unlock_vault_typed(
+    locked: &mut LockedVault,
+    passphrase_file: Option<&Path>,
+) -> Result<Vault> {
     let path = locked.path().to_path_buf();
     let label = format!(
         "Unlocking {} ({})",

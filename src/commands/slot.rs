@@ -1,8 +1,9 @@
 //! `softkey slot list|add|remove`: the vault's key slots (vault/FORMAT.md "Key slots",
 //! SECURITY.md "Key slots").
 //!
-//! Adding a slot unlocks the vault with any slot it already has and wraps the same data key
-//! for the new one, so the others keep working. A new TPM slot is unsealed once before it is
+//! Adding or removing a slot unlocks the vault with the passphrase or recovery key, never
+//! through the TPM or keyring (SECURITY.md "Key slots"), and wraps the same data key for the
+//! new one, so the others keep working. A new TPM slot is unsealed once before it is
 //! added, so a binding that cannot open is refused now, not at the next start.
 
 use anyhow::{Context, Result, bail};
@@ -69,7 +70,7 @@ fn add(args: &SlotAddArgs) -> Result<()> {
         bail!("--tpm-pcrs and --tpm-pin belong to `softkey slot add tpm`");
     }
     let mut locked = super::lock_vault(&args.vault)?;
-    let mut vault = super::unlock_vault(&mut locked, args.vault.passphrase_file.as_deref())?;
+    let mut vault = super::unlock_vault_typed(&mut locked, args.vault.passphrase_file.as_deref())?;
     let replaced = old_blob(&vault, kind);
     match kind {
         SlotKind::Passphrase => {
@@ -79,22 +80,19 @@ fn add(args: &SlotAddArgs) -> Result<()> {
                 "Deriving the new vault key ({})",
                 super::describe_kdf(params)
             );
-            super::progress::run(&label, "added", || {
+            settle(super::progress::run(&label, "added", || {
                 vault.add_slot(NewSlot::Passphrase {
                     passphrase: &new,
                     params,
                 })
-            })
-            .map_err(added_nothing)?;
+            }))?;
         }
         SlotKind::RecoveryKey => {
             let key = recovery::generate()?;
-            vault
-                .add_slot(NewSlot::RecoveryKey {
-                    key: key.as_bytes(),
-                    params: RECOVERY_KDF,
-                })
-                .map_err(added_nothing)?;
+            settle(vault.add_slot(NewSlot::RecoveryKey {
+                key: key.as_bytes(),
+                params: RECOVERY_KDF,
+            }))?;
             // Shown only once it is durable: a key printed for a slot that failed would be a
             // trap on the day it is needed.
             println!(
@@ -109,15 +107,16 @@ fn add(args: &SlotAddArgs) -> Result<()> {
         SlotKind::Tpm2 => add_tpm(&mut vault, args)?,
         _ => {
             let (blob, kek) = keyring::store(&vault.path().display().to_string())?;
-            let added = vault.add_slot(NewSlot::Sealed {
+            let added = settle(vault.add_slot(NewSlot::Sealed {
                 kind,
                 blob: &blob,
                 kek: &kek,
-            });
-            if let Err(e) = added {
+            }));
+            if added.is_err() {
+                // Not in the vault: the item would only be a stray copy of a key.
                 let _ = keyring::forget(&blob);
-                return Err(added_nothing(e));
             }
+            added?;
         }
     }
     if let (SlotKind::SecretService, Some(old)) = (kind, replaced.as_deref())
@@ -160,16 +159,14 @@ fn add_tpm(vault: &mut Vault, args: &SlotAddArgs) -> Result<()> {
     // Proves the binding opens on this machine now, before the vault depends on it.
     let check = tpm::unseal(&tcti, &blob, pin.as_ref().map(|p| p.as_slice()))
         .context("the TPM sealed the key but would not unseal it again; nothing was added")?;
-    if *check != *kek {
+    if !bool::from(subtle::ConstantTimeEq::ct_eq(&check[..], &kek[..])) {
         bail!("the TPM unsealed another key than it sealed; nothing was added");
     }
-    vault
-        .add_slot(NewSlot::Sealed {
-            kind: SlotKind::Tpm2,
-            blob: &blob,
-            kek: &kek,
-        })
-        .map_err(added_nothing)?;
+    settle(vault.add_slot(NewSlot::Sealed {
+        kind: SlotKind::Tpm2,
+        blob: &blob,
+        kek: &kek,
+    }))?;
     println!("The TPM slot: {}.", binding.describe());
     Ok(())
 }
@@ -182,11 +179,13 @@ fn add_tpm(_vault: &mut Vault, _args: &SlotAddArgs) -> Result<()> {
 fn remove(kind_arg: SlotKindArg, args: &VaultArgs) -> Result<()> {
     let kind = kind_of(kind_arg);
     let mut locked = super::lock_vault(args)?;
-    let mut vault = super::unlock_vault(&mut locked, args.passphrase_file.as_deref())?;
+    let mut vault = super::unlock_vault_typed(&mut locked, args.passphrase_file.as_deref())?;
     let blob = old_blob(&vault, kind);
-    vault
-        .remove_slot(kind)
-        .map_err(|e| anyhow::Error::new(e).context("the slot was not removed"))?;
+    match vault.remove_slot(kind) {
+        Ok(()) => {}
+        Err(softkey_vault::Error::NotDurable(e)) => warn_not_durable(&e),
+        Err(e) => return Err(anyhow::Error::new(e).context("the slot was not removed")),
+    }
     if let (SlotKind::SecretService, Some(blob)) = (kind, blob.as_deref())
         && let Err(e) = keyring::forget(blob)
     {
@@ -209,6 +208,25 @@ fn old_blob(vault: &Vault, kind: SlotKind) -> Option<Vec<u8>> {
         .and_then(|s| s.sealed.or(Some(Vec::new())))
 }
 
-fn added_nothing(e: softkey_vault::Error) -> anyhow::Error {
-    anyhow::Error::new(e).context("the slot was not added; the vault is unchanged")
+/// The outcome of adding a slot: a failed directory fsync leaves the new header in place (the
+/// handle uses it), so the slot counts as added, with a warning; any other error added nothing.
+fn settle(result: Result<(), softkey_vault::Error>) -> Result<()> {
+    match result {
+        Ok(()) => Ok(()),
+        Err(softkey_vault::Error::NotDurable(e)) => {
+            warn_not_durable(&e);
+            Ok(())
+        }
+        Err(e) => {
+            Err(anyhow::Error::new(e).context("the slot was not added; the vault is unchanged"))
+        }
+    }
+}
+
+fn warn_not_durable(e: &std::io::Error) {
+    eprintln!(
+        "softkey: warning: the change is in the vault file, but its directory could not be \
+         synced ({e}); until the next successful write a crash may bring back the vault as it \
+         was before. Check the disk, then run `softkey slot list`."
+    );
 }

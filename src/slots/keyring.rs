@@ -57,18 +57,19 @@ pub fn store(vault_label: &str) -> Result<(Vec<u8>, Zeroizing<[u8; 32]>)> {
             Value::from(attributes),
         ),
     ]);
-    let secret: Secret = (
+    let mut secret: Secret = (
         keyring.session.clone(),
         Vec::new(),
         kek.to_vec(),
         "application/octet-stream".to_owned(),
     );
-    let (_item, prompt): (OwnedObjectPath, OwnedObjectPath) = collection
-        .call("CreateItem", &(properties, secret, true))
-        .context(
-            "the Secret Service refused to store the key (is the keyring locked? unlock it and \
+    let created: zbus::Result<(OwnedObjectPath, OwnedObjectPath)> =
+        collection.call("CreateItem", &(properties, &secret, true));
+    zeroize::Zeroize::zeroize(&mut secret.2);
+    let (_item, prompt) = created.context(
+        "the Secret Service refused to store the key (is the keyring locked? unlock it and \
              try again)",
-        )?;
+    )?;
     if prompt.as_str() != "/" {
         bail!("the keyring is locked: unlock it (log in to the desktop) and try again");
     }
@@ -96,12 +97,12 @@ pub fn fetch(blob: &[u8]) -> Result<Zeroizing<[u8; 32]>> {
     Ok(Zeroizing::new(kek))
 }
 
-/// Deletes the keyring item of a removed slot; a missing item is not an error.
+/// Deletes the keyring item of a removed slot; a missing item is not an error, a locked
+/// keyring is.
 pub fn forget(blob: &[u8]) -> Result<()> {
     let keyring = Keyring::connect()?;
-    let item = match keyring.find(blob) {
-        Ok(item) => item,
-        Err(_) => return Ok(()),
+    let Some(item) = keyring.find_any(blob)? else {
+        return Ok(());
     };
     let item = keyring.proxy(item.as_ref(), ITEM)?;
     let _prompt: OwnedObjectPath = item
@@ -140,17 +141,27 @@ impl Keyring {
             .context("a Secret Service object proxy")
     }
 
-    /// The unlocked item of the slot whose blob is `blob`.
-    fn find(&self, blob: &[u8]) -> Result<OwnedObjectPath> {
+    /// The item of the slot whose blob is `blob`, locked or not; `None` if there is none.
+    /// Deleting a locked item asks the keyring to unlock it (a prompt on a desktop).
+    fn find_any(&self, blob: &[u8]) -> Result<Option<OwnedObjectPath>> {
+        let (unlocked, locked) = self.search(blob)?;
+        Ok(unlocked.into_iter().chain(locked).next())
+    }
+
+    fn search(&self, blob: &[u8]) -> Result<(Vec<OwnedObjectPath>, Vec<OwnedObjectPath>)> {
         if blob.len() != ID_LEN {
             bail!("the keyring slot's item id is damaged");
         }
         let id = hex(blob);
         let attributes = HashMap::from([("application", "softkey"), (SLOT_ATTRIBUTE, &*id)]);
-        let (unlocked, locked): (Vec<OwnedObjectPath>, Vec<OwnedObjectPath>) = self
-            .service
+        self.service
             .call("SearchItems", &(attributes,))
-            .context("searching the Secret Service")?;
+            .context("searching the Secret Service")
+    }
+
+    /// The unlocked item of the slot whose blob is `blob`.
+    fn find(&self, blob: &[u8]) -> Result<OwnedObjectPath> {
+        let (unlocked, locked) = self.search(blob)?;
         if let Some(item) = unlocked.into_iter().next() {
             return Ok(item);
         }

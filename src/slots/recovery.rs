@@ -62,14 +62,16 @@ pub fn display(key: &str) -> Zeroizing<String> {
 /// still tries the text as a passphrase when the recovery-key slot does not open.
 pub fn parse(typed: &[u8]) -> Option<RecoveryKey> {
     let text = std::str::from_utf8(typed).ok()?.trim();
-    // The printed shape: eight groups of four, split by dashes (or spaces).
+    // The printed shape, eight groups of four split by dashes or spaces, or the 32 characters
+    // run together.
     let groups: Vec<&str> = text.split(['-', ' ']).filter(|g| !g.is_empty()).collect();
     let dashed = groups.len() == KEY_CHARS / GROUP && groups.iter().all(|g| g.len() == GROUP);
-    if !dashed {
+    let joined = groups.len() == 1 && text.len() == KEY_CHARS;
+    if !dashed && !joined {
         return None;
     }
     let mut out = Zeroizing::new(String::with_capacity(KEY_CHARS));
-    for c in groups.concat().chars() {
+    for c in groups.iter().flat_map(|g| g.chars()) {
         let c = match c.to_ascii_uppercase() {
             'I' | 'L' => '1',
             'O' => '0',
@@ -109,6 +111,8 @@ mod tests {
         assert_eq!(*parse(lower.as_bytes()).unwrap(), *key);
         let spaced = format!("  {}\n", shown.replace('-', " "));
         assert_eq!(*parse(spaced.as_bytes()).unwrap(), *key);
+        let joined = shown.replace('-', "");
+        assert_eq!(*parse(joined.as_bytes()).unwrap(), *key);
         let typed = parse(b"ILO0-1111-2222-3333-4444-5555-6666-7777").unwrap();
         assert_eq!(typed.get(..4), Some("1100"));
     }
@@ -118,7 +122,7 @@ mod tests {
         for p in [
             &b"correct horse battery staple"[..],
             b"ABCD-EFGH",
-            b"ABCDEFGHJKMNPQRSTVWXYZ0123456789",
+            b"ABCDEFGHJKMNPQRSTVWXYZ012345678",
             b"\xff\xfe",
             // Eight four-letter words, one with a U: a passphrase.
             b"tree bird lake fish burn rock sand wind",

@@ -252,8 +252,10 @@ fn refusal(binding: &Binding) -> String {
 /// A PIN as the object's authValue: its SHA-256, so any length fits the TPM's limit.
 fn auth_value(pin: &[u8]) -> Result<Auth> {
     use sha2::Digest as _;
-    let digest = Zeroizing::new(sha2::Sha256::digest(pin).to_vec());
-    Auth::try_from(digest.to_vec()).context("building the TPM PIN")
+    let mut digest: Zeroizing<[u8; 32]> = Zeroizing::new(sha2::Sha256::digest(pin).into());
+    let auth = Auth::try_from(digest.as_slice()).context("building the TPM PIN");
+    zeroize::Zeroize::zeroize(&mut *digest);
+    auth
 }
 
 /// An open connection to the TPM.

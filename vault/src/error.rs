@@ -13,6 +13,10 @@ use std::path::PathBuf;
 pub enum Error {
     /// The operating system refused a read, write, sync, rename or lock.
     Io(io::Error),
+    /// A rewrite (compaction, passphrase change, key slot) is in place and the handle uses it,
+    /// but the directory fsync after the rename failed: a crash before the next successful
+    /// write may bring back the previous file (FORMAT.md "Atomic replace").
+    NotDurable(io::Error),
     /// `create` found a file (or anything else) already at this path.
     AlreadyExists(PathBuf),
     /// `open` found no vault at this path.
@@ -57,6 +61,11 @@ impl fmt::Display for Error {
                 f,
                 "vault I/O error: {e}; check the disk space and the permissions of the vault \
                  directory (the last saved vault is unchanged)"
+            ),
+            Self::NotDurable(e) => write!(
+                f,
+                "the change is in place, but the vault directory could not be synced ({e}): \
+                 a crash before the next write may bring back the previous vault file"
             ),
             Self::AlreadyExists(p) => write!(
                 f,
@@ -130,7 +139,7 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Self::Io(e) => Some(e),
+            Self::Io(e) | Self::NotDurable(e) => Some(e),
             _ => None,
         }
     }

@@ -317,7 +317,7 @@ impl Vault {
         match result {
             Err(ReplaceError::AfterRename(e)) => {
                 self.dir_sync_pending = true;
-                Err(Error::Io(e))
+                Err(Error::NotDurable(e))
             }
             _ => {
                 self.dir_sync_pending = false;
