@@ -151,13 +151,13 @@ impl From<io::Error> for Error {
     }
 }
 
-/// How the messages name a slot kind.
+/// How the messages name a slot kind: the names `softkey slot` takes.
 fn slot_name(kind: crate::SlotKind) -> String {
     match kind {
         crate::SlotKind::Passphrase => "passphrase".into(),
         crate::SlotKind::RecoveryKey => "recovery-key".into(),
-        crate::SlotKind::Tpm2 => "TPM".into(),
-        crate::SlotKind::SecretService => "Secret Service".into(),
+        crate::SlotKind::Tpm2 => "tpm".into(),
+        crate::SlotKind::SecretService => "keyring (Secret Service)".into(),
         crate::SlotKind::Unknown(code) => format!("kind-{code}"),
     }
 }

@@ -123,6 +123,9 @@ impl UhidDevice {
     /// Opens the uhid device at `path` (normally `/dev/uhid`, which needs
     /// root); [`UhidDevice::run`] creates the device on it.
     pub fn direct(path: &Path) -> io::Result<UhidDevice> {
+        if !super::event::LAYOUT_MATCHES_TARGET {
+            return Err(super::event::unsupported_target());
+        }
         Self::direct_file(OpenOptions::new().read(true).write(true).open(path)?)
     }
 

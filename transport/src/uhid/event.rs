@@ -15,6 +15,22 @@ use std::fmt;
 
 /// `sizeof(struct uhid_event)` on x86_64.
 pub const EVENT_SIZE: usize = 4380;
+/// Whether this build's target has the layout above: little-endian with 8-byte-aligned `__u64`
+/// (x86_64, aarch64). Elsewhere (i386's 4380 is 4376; big-endian orders every field the other
+/// way) the relay and `--transport uhid` refuse to start rather than send malformed events.
+pub const LAYOUT_MATCHES_TARGET: bool = cfg!(all(
+    target_os = "linux",
+    target_endian = "little",
+    target_pointer_width = "64"
+));
+
+/// The error for a target whose `struct uhid_event` is not the one encoded here.
+pub fn unsupported_target() -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::Unsupported,
+        "uhid is supported on 64-bit little-endian Linux only (its event layout is encoded by hand)",
+    )
+}
 /// `UHID_DATA_MAX` (= `HID_MAX_DESCRIPTOR_SIZE`): the data arrays' length.
 pub const DATA_MAX: usize = 4096;
 /// `BUS_USB` (`<linux/input.h>`): the bus the created device claims. Clients

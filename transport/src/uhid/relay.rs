@@ -58,6 +58,28 @@ pub const MAX_QUEUED: usize = 256;
 /// queues at most 32).
 const UHID_DRAIN: usize = 64;
 
+/// Refuses a socket directory that is not ours alone (see [`Relay::bind`]).
+fn check_socket_dir(socket: &Path) -> io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let dir = match socket.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let meta = std::fs::symlink_metadata(dir)?;
+    let ours = meta.uid() == rustix::process::geteuid().as_raw();
+    if !meta.is_dir() || !ours || meta.mode() & 0o022 != 0 {
+        return Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            format!(
+                "{} must be a directory of this user's that no one else may write to \
+                 (the relay's unit uses /run/softkey)",
+                dir.display()
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// What the relay serves.
 #[derive(Debug, Clone)]
 pub struct RelayConfig {
@@ -80,7 +102,17 @@ pub struct Relay {
 impl Relay {
     /// Binds the socket, world-connectable (mode 0666): who may use it is
     /// decided per connection by uid.
+    ///
+    /// The socket's directory must belong to this (root) process's user
+    /// and be writable by no one else: the relay removes a stale socket
+    /// and then sets the new one's mode by path, so in a directory another
+    /// user can write to, they could swap in a symlink between the two and
+    /// have root change the mode of any file.
     pub fn bind(config: RelayConfig) -> io::Result<Relay> {
+        if !super::event::LAYOUT_MATCHES_TARGET {
+            return Err(super::event::unsupported_target());
+        }
+        check_socket_dir(&config.socket)?;
         remove_stale_socket(&config.socket)?;
         let listener = UnixListener::bind(&config.socket)?;
         std::fs::set_permissions(&config.socket, std::fs::Permissions::from_mode(0o666))?;

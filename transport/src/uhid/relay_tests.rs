@@ -250,10 +250,21 @@ fn a_stale_socket_is_replaced_and_other_files_are_left_alone() {
     std::fs::write(&file, b"keep").unwrap();
     let err = Relay::bind(RelayConfig {
         socket: file.clone(),
-        ..config
+        ..config.clone()
     })
     .unwrap_err();
     assert_eq!(err.kind(), io::ErrorKind::AlreadyExists);
     assert_eq!(std::fs::read(&file).unwrap(), b"keep");
+    // A directory others may write to (where a symlink could be swapped in) is refused.
+    let open_dir = dir.join("open");
+    std::fs::create_dir_all(&open_dir).unwrap();
+    std::fs::set_permissions(&open_dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let err = Relay::bind(RelayConfig {
+        socket: open_dir.join("uhid.sock"),
+        ..config
+    })
+    .unwrap_err();
+    assert_eq!(err.kind(), io::ErrorKind::PermissionDenied);
+    assert!(!open_dir.join("uhid.sock").exists());
     let _ = std::fs::remove_dir_all(&dir);
 }
