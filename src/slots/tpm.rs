@@ -20,7 +20,7 @@ use std::str::FromStr;
 use anyhow::{Context as _, Result, bail};
 use tss_esapi::attributes::{ObjectAttributesBuilder, SessionAttributesBuilder};
 use tss_esapi::constants::SessionType;
-use tss_esapi::handles::{KeyHandle, ObjectHandle, SessionHandle};
+use tss_esapi::handles::{KeyHandle, ObjectHandle};
 use tss_esapi::interface_types::algorithm::{HashingAlgorithm, PublicAlgorithm};
 use tss_esapi::interface_types::ecc::EccCurve;
 use tss_esapi::interface_types::resource_handles::Hierarchy;
@@ -77,10 +77,15 @@ impl Binding {
 }
 
 /// The sealed object as kept in the vault slot: layout version, flags, PCR mask (u32 LE, bit n
-/// = PCR n), then TPM2B_PUBLIC and TPM2B_PRIVATE, each with a u16 LE length.
+/// = PCR n), then the storage key's TPM name, TPM2B_PUBLIC and TPM2B_PRIVATE, each with a u16
+/// LE length.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Blob {
     binding: Binding,
+    /// The name (hash of the public area) of the storage key at enrolment: checked before any
+    /// secret is sent to the TPM, so a device answering in its place with a key of its own
+    /// receives nothing it can decrypt.
+    storage_key_name: Vec<u8>,
     public: Vec<u8>,
     private: Vec<u8>,
 }
@@ -90,7 +95,7 @@ impl Blob {
         let mask: u32 = self.binding.pcrs.iter().fold(0, |m, &p| m | (1 << p));
         let mut out = vec![BLOB_VERSION, if self.binding.pin { FLAG_PIN } else { 0 }];
         out.extend_from_slice(&mask.to_le_bytes());
-        for part in [&self.public, &self.private] {
+        for part in [&self.storage_key_name, &self.public, &self.private] {
             out.extend_from_slice(&(part.len() as u16).to_le_bytes());
             out.extend_from_slice(part);
         }
@@ -106,7 +111,7 @@ impl Blob {
         let (mask, mut rest) = rest.split_first_chunk::<4>().ok_or_else(bad)?;
         let mask = u32::from_le_bytes(*mask);
         let mut parts = Vec::new();
-        for _ in 0..2 {
+        for _ in 0..3 {
             let (len, tail) = rest.split_first_chunk::<2>().ok_or_else(bad)?;
             let (part, tail) = tail
                 .split_at_checked(usize::from(u16::from_le_bytes(*len)))
@@ -119,11 +124,13 @@ impl Blob {
         }
         let private = parts.pop().ok_or_else(bad)?;
         let public = parts.pop().ok_or_else(bad)?;
+        let storage_key_name = parts.pop().ok_or_else(bad)?;
         Ok(Self {
             binding: Binding {
                 pcrs: (0..PCR_COUNT).filter(|p| mask & (1 << p) != 0).collect(),
                 pin: flags & FLAG_PIN != 0,
             },
+            storage_key_name,
             public,
             private,
         })
@@ -162,6 +169,12 @@ pub fn seal(
         .map_err(|e| anyhow::anyhow!("no random numbers from the operating system: {e}"))?;
     let mut tpm = Tpm::connect(tcti)?;
     let storage_key = tpm.storage_key()?;
+    let storage_key_name = tpm
+        .context
+        .tr_get_name(storage_key.into())
+        .context("reading the storage key's name")?
+        .value()
+        .to_vec();
     let policy = tpm.policy_digest(storage_key, binding)?;
     let object = sealed_object_template(policy, binding)?;
     let auth = pin.map(auth_value).transpose()?;
@@ -173,10 +186,9 @@ pub fn seal(
             c.create(storage_key, object, auth, Some(data), None, None)
         })
         .context("the TPM refused to seal the vault key")?;
-    tpm.flush_session(session);
-    tpm.flush(storage_key.into());
     let blob = Blob {
         binding: binding.clone(),
+        storage_key_name,
         public: created
             .out_public
             .marshall()
@@ -197,15 +209,22 @@ pub fn unseal(tcti: &str, blob: &[u8], pin: Option<&[u8]>) -> Result<Zeroizing<[
     let private = Private::try_from(blob.private.clone()).context("the TPM slot's private part")?;
     let mut tpm = Tpm::connect(tcti)?;
     let storage_key = tpm.storage_key()?;
+    let name = tpm
+        .context
+        .tr_get_name(storage_key.into())
+        .context("reading the storage key's name")?;
+    // Before any salted session: its salt is encrypted to this key.
+    if name.value() != blob.storage_key_name.as_slice() {
+        bail!(
+            "this TPM's storage key is not the one the slot was sealed under: it was sealed by \
+             another machine's TPM, this TPM was cleared, or something answers in its place"
+        );
+    }
     let session = tpm.salted_session(storage_key, SessionType::Hmac)?;
     let loaded = tpm
         .context
         .execute_with_session(Some(session), |c| c.load(storage_key, private, public))
-        .context(
-            "the TPM does not accept this slot's sealed object: it was sealed by another \
-             machine's TPM, or this TPM was cleared",
-        )?;
-    tpm.flush_session(session);
+        .context("the TPM does not accept this slot's sealed object (damaged?)")?;
     let object: ObjectHandle = loaded.into();
     if let Some(pin) = pin.filter(|_| blob.binding.pin) {
         tpm.context
@@ -218,16 +237,13 @@ pub fn unseal(tcti: &str, blob: &[u8], pin: Option<&[u8]>) -> Result<Zeroizing<[
         tpm.run_policy(policy, &blob.binding)?;
         policy
     } else {
-        tpm.salted_session(storage_key, SessionType::Hmac)?
+        session
     };
     let unsealed = tpm
         .context
         .execute_with_session(Some(session), |c| c.unseal(object))
-        .map_err(|e| anyhow::Error::new(e).context(refusal(&blob.binding)));
-    tpm.flush_session(session);
-    tpm.flush(object);
-    tpm.flush(storage_key.into());
-    let unsealed = Zeroizing::new(unsealed?.value().to_vec());
+        .map_err(|e| anyhow::Error::new(e).context(refusal(&blob.binding)))?;
+    let unsealed = Zeroizing::new(unsealed.value().to_vec());
     let kek: [u8; 32] = unsealed
         .as_slice()
         .try_into()
@@ -258,7 +274,9 @@ fn auth_value(pin: &[u8]) -> Result<Auth> {
     auth
 }
 
-/// An open connection to the TPM.
+/// An open connection to the TPM. Every transient object and session made through it is
+/// flushed when it is dropped, on every path, by the binding's own handle bookkeeping: a TPM
+/// reached without a resource manager (swtpm, mssim) would otherwise keep them until reset.
 struct Tpm {
     context: Context,
 }
@@ -377,20 +395,8 @@ impl Tpm {
         let digest = self
             .context
             .policy_get_digest(PolicySession::try_from(trial).context("a trial session")?)
-            .context("TPM PolicyGetDigest");
-        self.flush_session(trial);
-        Ok(Some(digest?))
-    }
-
-    fn flush_session(&mut self, session: AuthSession) {
-        self.flush(SessionHandle::from(session).into());
-    }
-
-    /// Frees a transient handle; a failure only costs a TPM slot until the connection ends.
-    fn flush(&mut self, handle: ObjectHandle) {
-        if let Err(e) = self.context.flush_context(handle) {
-            tracing::debug!(error = %e, "flushing a TPM handle");
-        }
+            .context("TPM PolicyGetDigest")?;
+        Ok(Some(digest))
     }
 }
 
@@ -444,6 +450,7 @@ mod tests {
                 pcrs: vec![0, 7, 23],
                 pin: true,
             },
+            storage_key_name: vec![3; 34],
             public: vec![1; 78],
             private: vec![2; 158],
         };
