@@ -179,6 +179,23 @@ fn contents(v: &Vault) -> Model {
         .collect()
 }
 
+fn kinds(v: &Vault) -> Vec<SlotKind> {
+    v.slots().iter().map(|s| s.kind).collect()
+}
+
+/// If the reopened vault says it has a recovery-key slot, that slot opens the same records: a
+/// crash must not leave a slot table that promises a way in that does not work.
+fn check_recovery_slot(disk: Disk, v: &Vault, why: &str) {
+    if !kinds(v).contains(&SlotKind::RecoveryKey) {
+        return;
+    }
+    let sim = SimStorage::from_disk(disk);
+    let by_key = crate::vault::LockedVault::lock_in(Box::new(sim), Path::new(PATH))
+        .and_then(|mut locked| locked.unlock_with_recovery_key(RECOVERY))
+        .unwrap_or_else(|e| panic!("{why}: the recovery-key slot does not open: {e:?}"));
+    assert_eq!(contents(&by_key), contents(v), "{why}: recovery key");
+}
+
 /// Opens the disk with the first passphrase that works; a crash must never make it unopenable.
 fn reopen(disk: Disk, passes: &[&[u8]], why: &str) -> (SimStorage, Vault) {
     let mut last = None;
@@ -224,6 +241,9 @@ struct Case<'a> {
     op: &'a Op,
     before: &'a Model,
     after: &'a Model,
+    /// The vault's slot kinds before and after the operation.
+    slots_before: &'a [SlotKind],
+    slots_after: &'a [SlotKind],
     old_pass: &'a [u8],
     new_pass: &'a [u8],
 }
@@ -248,7 +268,19 @@ impl Case<'_> {
             self.before
         };
         assert_eq!(&contents(&v), want, "{why}: handle after {result:?}");
+        let want_slots = if result.is_ok() {
+            self.slots_after
+        } else {
+            self.slots_before
+        };
+        // A failed directory fsync (NotDurable) leaves the new header in place in the handle.
+        let not_durable = matches!(result, Err(Error::NotDurable(_)));
+        assert!(
+            kinds(&v) == want_slots || (not_durable && kinds(&v) == self.slots_after),
+            "{why}: slots after {result:?}"
+        );
         let mut exact = result.is_ok().then(|| self.after.clone());
+        let mut exact_slots = result.is_ok().then(|| self.slots_after.to_vec());
         if follow_up {
             // The handle after a failure takes a write; sometimes a key-slot change, which
             // re-wraps the data key with what the handle kept from the failed operation.
@@ -259,6 +291,7 @@ impl Case<'_> {
             };
             next.unwrap_or_else(|e| panic!("{why}: write after the fault cleared: {e:?}"));
             exact = Some(contents(&v));
+            exact_slots = Some(kinds(&v));
         }
         let passes = [self.new_pass, self.old_pass];
         for crash in [Crash::DurableOnly, Crash::KeepAll, Crash::Mixed(seed)] {
@@ -269,6 +302,15 @@ impl Case<'_> {
                 Some(m) => assert_eq!(&got, m, "{why}"),
                 None => assert!(&got == self.before || &got == self.after, "{why}: {got:?}"),
             }
+            let got_slots = kinds(&w);
+            match &exact_slots {
+                Some(k) => assert_eq!(&got_slots, k, "{why}: slots"),
+                None => assert!(
+                    got_slots == self.slots_before || got_slots == self.slots_after,
+                    "{why}: slots {got_slots:?}"
+                ),
+            }
+            check_recovery_slot(sim.crash(crash), &w, &why);
             if let Crash::Mixed(_) = crash {
                 // The reopened vault (maybe with a torn tail) takes a write that survives.
                 let (sim2, mut w2) = reopen(sim.crash(crash), &passes, &why);
@@ -301,6 +343,7 @@ fn model_sequence(seed: u64, ops: usize) -> (usize, usize) {
         let before_disk = sim.disk();
         let want = after(&model, &op);
         let frames_before = v.stats().log_records;
+        let slots_before = kinds(&v);
         sim.start_trace();
         run(&mut v, &op).unwrap_or_else(|e| panic!("baseline {op:?}: {e:?}"));
         let trace = sim.trace();
@@ -315,11 +358,14 @@ fn model_sequence(seed: u64, ops: usize) -> (usize, usize) {
             Op::ChangePassphrase(p) => p.clone(),
             _ => pass.clone(),
         };
+        let slots_after = kinds(&v);
         let case = Case {
             before_disk: &before_disk,
             op: &op,
             before: &model,
             after: &want,
+            slots_before: &slots_before,
+            slots_after: &slots_after,
             old_pass: &pass,
             new_pass: &new_pass,
         };
