@@ -52,7 +52,7 @@ pub fn run(args: &ServeArgs) -> Result<()> {
     };
     let bus_id = match &endpoint {
         Endpoint::Usbip(_) => DEFAULT_BUS_ID,
-        Endpoint::Uhid(_) => "uhid",
+        Endpoint::Uhid(_) => crate::control::protocol::UHID_BUS_ID,
     };
     let control = crate::control::start_for_serve(args, served, bus_id)?;
     // The terminal prompt reads standard input, as the passphrase prompt

@@ -100,7 +100,9 @@ fn render_running(s: &StatusInfo, now: u64) -> String {
     let listen = match (&s.listen, s.bus_id.as_str()) {
         (Some(addr), _) => format!("{addr}, bus id {}", s.bus_id),
         // `serve --transport uhid` listens nowhere: it is a HID device.
-        (None, "uhid") => "no: a uhid device (serve --transport uhid)".into(),
+        (None, crate::control::protocol::UHID_BUS_ID) => {
+            "no: a uhid device (serve --transport uhid)".into()
+        }
         (None, _) => "not yet (unlocking the vault)".into(),
     };
     out.push_str(&format!("  Listening: {listen}\n"));

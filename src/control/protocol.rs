@@ -88,6 +88,7 @@ pub struct StatusInfo {
     pub state: String,
     /// The USB/IP listen address, once bound.
     pub listen: Option<String>,
+    /// The USB/IP bus id, or [`UHID_BUS_ID`] for a key that is a uhid device.
     pub bus_id: String,
     /// tty, notify, socket, auto or deny.
     pub presence: String,
@@ -181,6 +182,10 @@ pub fn decode<T: for<'de> Deserialize<'de>>(line: &[u8]) -> Result<T, BadLine> {
     }
     serde_json::from_value(value).map_err(|e| bad(format!("not a valid message: {e}")))
 }
+
+/// The `bus_id` a key served with `--transport uhid` reports: it has no USB/IP bus, and no
+/// listen address either.
+pub const UHID_BUS_ID: &str = "uhid";
 
 #[cfg(test)]
 mod tests {
