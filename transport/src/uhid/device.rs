@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 
 use rustix::event::{PollFd, PollFlags, poll};
 
-use super::endpoint::{self, Action};
+use super::endpoint;
 use super::event::{self, EVENT_SIZE};
 use super::frames::{Framer, Pace};
 use super::{timespec, write_event};
@@ -51,8 +51,6 @@ const SEND_BURST: u32 = 32;
 /// cannot fall behind. Pacing a long answer (up to 130 reports) keeps a
 /// slow reader's queue short.
 const SEND_INTERVAL: Duration = Duration::from_micros(500);
-/// Kernel events read in one go (the kernel queues at most 32).
-const UHID_DRAIN: usize = 64;
 /// Bytes read from the relay at once: 16 reports.
 const RELAY_READ: usize = 16 * PACKET_SIZE;
 /// A relay that stops reading for this long ends the device.
@@ -436,29 +434,11 @@ impl Port {
                 Ok(read.pop_front().map_or(Received::Nothing, Received::Report))
             }
             Port::Direct { file, read } => {
-                // Everything the kernel has, at once: uhid keeps 32 events
-                // for its reader and drops newer ones.
                 let mut buf = vec![0u8; EVENT_SIZE];
-                for _ in 0..UHID_DRAIN {
-                    let n = match (&*file).read(&mut buf) {
-                        Ok(0) => {
-                            return Err(io::Error::new(
-                                io::ErrorKind::UnexpectedEof,
-                                "uhid closed",
-                            ));
-                        }
-                        Ok(n) => n,
-                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                        Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                        Err(e) => return Err(e),
-                    };
-                    match endpoint::handle_event(buf.get(..n).unwrap_or_default()) {
-                        Ok(Action::Report(report)) => read.push_back(report),
-                        Ok(Action::Reply(reply)) => write_event(file, &reply)?,
-                        Ok(Action::None) => {}
-                        Err(e) => tracing::debug!(error = %e, "unreadable uhid event"),
-                    }
-                }
+                super::drain_uhid(file, &mut buf, |report| {
+                    read.push_back(report);
+                    Ok(())
+                })?;
                 Ok(read.pop_front().map_or(Received::Nothing, Received::Report))
             }
         }

@@ -18,7 +18,7 @@ pub mod frames;
 pub mod relay;
 
 use std::fs::File;
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::time::Duration;
 
 use rustix::event::{PollFd, PollFlags, Timespec, poll};
@@ -54,6 +54,36 @@ pub(crate) fn write_event(uhid: &File, event: &[u8]) -> io::Result<()> {
             Err(e) => return Err(e),
         }
     }
+}
+
+/// Kernel events read in one go (the kernel queues at most 32).
+const UHID_DRAIN: usize = 64;
+
+/// Reads everything the kernel has queued on a non-blocking uhid file, at once: uhid keeps 32
+/// events for its reader and drops newer ones (uhid.rst), and a host writes a long message's
+/// reports back to back, with no flow control. Each output report goes to `on_report`;
+/// requests the kernel wants answered are answered here.
+pub(crate) fn drain_uhid(
+    uhid: &File,
+    buf: &mut [u8],
+    mut on_report: impl FnMut(crate::ctaphid::Packet) -> io::Result<()>,
+) -> io::Result<()> {
+    for _ in 0..UHID_DRAIN {
+        let n = match (&*uhid).read(buf) {
+            Ok(0) => return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "uhid closed")),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        match endpoint::handle_event(buf.get(..n).unwrap_or_default()) {
+            Ok(endpoint::Action::Report(report)) => on_report(report)?,
+            Ok(endpoint::Action::Reply(reply)) => write_event(uhid, &reply)?,
+            Ok(endpoint::Action::None) => {}
+            Err(e) => tracing::debug!(error = %e, "unreadable uhid event"),
+        }
+    }
+    Ok(())
 }
 
 /// A poll timeout, at least a millisecond so that a due timer cannot spin.

@@ -32,7 +32,7 @@ use std::time::{Duration, Instant};
 
 use rustix::event::{PollFd, PollFlags, poll};
 
-use super::endpoint::{self, Action};
+use super::endpoint;
 use super::event::{self, EVENT_SIZE};
 use super::frames::{Framer, Pace};
 use super::{timespec, write_event};
@@ -54,9 +54,6 @@ pub const CLIENT_BURST: u32 = 256;
 pub const CLIENT_INTERVAL: Duration = Duration::from_micros(250);
 /// Reports from the host kept for a client that does not read them.
 pub const MAX_QUEUED: usize = 256;
-/// Kernel events read in one go before the client gets a turn (the kernel
-/// queues at most 32).
-const UHID_DRAIN: usize = 64;
 
 /// Refuses a socket directory that is not ours alone (see [`Relay::bind`]).
 fn check_socket_dir(socket: &Path) -> io::Result<()> {
@@ -272,34 +269,16 @@ fn relay_reports(client: &UnixStream, uhid: &File) -> io::Result<()> {
         let (client_ready, uhid_ready) = (client_fd.revents(), uhid_fd.revents());
 
         if uhid_ready.intersects(PollFlags::IN | PollFlags::HUP | PollFlags::ERR) {
-            // Everything the kernel has, at once: uhid keeps 32 events for
-            // its reader and drops newer ones (uhid.rst), and a host writes
-            // a long message's reports back to back, with no flow control.
-            for _ in 0..UHID_DRAIN {
-                let n = match (&*uhid).read(&mut event_buf) {
-                    Ok(0) => {
-                        return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "uhid closed"));
-                    }
-                    Ok(n) => n,
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    Err(e) => return Err(e),
-                };
-                match endpoint::handle_event(event_buf.get(..n).unwrap_or_default()) {
-                    Ok(Action::Report(report)) => {
-                        if queue.len() >= MAX_QUEUED * PACKET_SIZE {
-                            return Err(io::Error::new(
-                                io::ErrorKind::TimedOut,
-                                "the client reads no reports",
-                            ));
-                        }
-                        queue.extend(report);
-                    }
-                    Ok(Action::Reply(reply)) => write_event(uhid, &reply)?,
-                    Ok(Action::None) => {}
-                    Err(e) => tracing::debug!(error = %e, "unreadable uhid event"),
+            super::drain_uhid(uhid, &mut event_buf, |report| {
+                if queue.len() >= MAX_QUEUED * PACKET_SIZE {
+                    return Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        "the client reads no reports",
+                    ));
                 }
-            }
+                queue.extend(report);
+                Ok(())
+            })?;
         }
 
         if client_ready.intersects(PollFlags::IN | PollFlags::HUP | PollFlags::ERR) {
