@@ -269,19 +269,22 @@ fn a_pcr_bound_slot_stops_opening_when_the_pcr_changes() {
     let tpm = Swtpm::start("swtpm-pcr");
     let v = TestVault::create("slots-pcr");
     let pass = v.passphrase_file.display().to_string();
-    let out = succeeds(run(
-        &[
-            "slot",
-            "add",
-            "tpm",
-            "--tpm-pcrs",
-            "16",
-            "--passphrase-file",
-            &pass,
-        ],
-        &v.path,
-        &tpm.env(),
-    ));
+    let enrol_pcr16 = || {
+        succeeds(run(
+            &[
+                "slot",
+                "add",
+                "tpm",
+                "--tpm-pcrs",
+                "16",
+                "--passphrase-file",
+                &pass,
+            ],
+            &v.path,
+            &tpm.env(),
+        ))
+    };
+    let out = enrol_pcr16();
     assert!(String::from_utf8_lossy(&out.stdout).contains("bound to PCR 16"));
     let out = run(&["list"], &v.path, &tpm.env());
     assert!(out.status.success(), "{}", text(&out));
@@ -300,19 +303,7 @@ fn a_pcr_bound_slot_stops_opening_when_the_pcr_changes() {
         assert!(!run(&["list"], &v.path, &tpm.env()).status.success());
     }
     // The passphrase still opens it, and a new enrolment binds the new value.
-    let out = succeeds(run(
-        &[
-            "slot",
-            "add",
-            "tpm",
-            "--tpm-pcrs",
-            "16",
-            "--passphrase-file",
-            &pass,
-        ],
-        &v.path,
-        &tpm.env(),
-    ));
+    let out = enrol_pcr16();
     assert!(String::from_utf8_lossy(&out.stdout).contains("Replaced the tpm slot"));
     let out = run(&["list"], &v.path, &tpm.env());
     assert!(out.status.success(), "{}", text(&out));

@@ -23,12 +23,10 @@ fn init_packet(cid: u32, cmd: u8, payload: &[u8]) -> [u8; 64] {
     p
 }
 
-#[test]
-fn serve_speaks_ctaphid_through_the_relay_socket_and_stops_on_sigterm() {
-    let dir = TempDir::new("uhid-serve");
-    let socket = dir.path().join("relay.sock");
-    let listener = UnixListener::bind(&socket).unwrap();
-    let mut child = softkey()
+/// `softkey serve --transport uhid --ephemeral` whose relay is the test's `socket`, with its
+/// control socket in `dir`.
+fn serve_through(socket: &std::path::Path, dir: &std::path::Path) -> std::process::Child {
+    softkey()
         .args([
             "serve",
             "--transport",
@@ -38,14 +36,22 @@ fn serve_speaks_ctaphid_through_the_relay_socket_and_stops_on_sigterm() {
             "auto",
         ])
         .arg("--uhid-relay")
-        .arg(&socket)
+        .arg(socket)
         .arg("--control-socket")
-        .arg(dir.path().join("control.sock"))
+        .arg(dir.join("control.sock"))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .unwrap();
+        .unwrap()
+}
+
+#[test]
+fn serve_speaks_ctaphid_through_the_relay_socket_and_stops_on_sigterm() {
+    let dir = TempDir::new("uhid-serve");
+    let socket = dir.path().join("relay.sock");
+    let listener = UnixListener::bind(&socket).unwrap();
+    let mut child = serve_through(&socket, dir.path());
     listener.set_nonblocking(true).unwrap();
     let started = Instant::now();
     let mut relay = loop {
@@ -111,24 +117,7 @@ fn a_relay_that_closes_the_connection_ends_serve_with_a_hint() {
     let dir = TempDir::new("uhid-refused");
     let socket = dir.path().join("relay.sock");
     let listener = UnixListener::bind(&socket).unwrap();
-    let child = softkey()
-        .args([
-            "serve",
-            "--transport",
-            "uhid",
-            "--ephemeral",
-            "--presence",
-            "auto",
-        ])
-        .arg("--uhid-relay")
-        .arg(&socket)
-        .arg("--control-socket")
-        .arg(dir.path().join("control.sock"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = serve_through(&socket, dir.path());
     // As the relay does for a uid not in --allow-user: close at once.
     drop(listener.accept().unwrap());
     let out = child.wait_with_output().unwrap();
