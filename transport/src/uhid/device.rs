@@ -108,7 +108,8 @@ enum Received {
     Timeout,
     /// Something that needs no engine (a partial frame, a kernel event).
     Nothing,
-    /// [`UhidShutdown`] asked to stop.
+    /// The wake socket: [`UhidShutdown`] asked to stop, or the worker left
+    /// reports for the reader to send at their pace.
     Woken,
 }
 
@@ -150,6 +151,7 @@ impl UhidDevice {
 
     fn new(port: Port) -> io::Result<UhidDevice> {
         let (wake, wake_tx) = UnixStream::pair()?;
+        wake.set_nonblocking(true)?;
         wake_tx.set_nonblocking(true)?;
         Ok(UhidDevice {
             port,
@@ -210,6 +212,8 @@ impl UhidDevice {
             ctaphid,
             out: self.port.sender()?,
             pace: Pace::new(Instant::now(), SEND_BURST, SEND_INTERVAL),
+            next_send: None,
+            kick: self.stop.wake.try_clone()?,
             dead: false,
         }));
         *lock(&self.stop.link) = Some(Arc::clone(&link));
@@ -259,17 +263,30 @@ impl UhidDevice {
             if self.stop.stopping.load(Ordering::SeqCst) {
                 return Ok(());
             }
-            let deadline = lock(link).ctaphid.poll_timeout();
+            // The engine's timer or the next paced report, whichever is first: the reader
+            // never sleeps with the lock held, so it takes a CANCEL while an answer goes out.
+            let deadline = {
+                let l = lock(link);
+                match (l.ctaphid.poll_timeout(), l.next_send) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                }
+            };
             let received = self.port.receive(&self.wake, deadline)?;
+            if let Received::Woken = received {
+                self.drain_wake();
+                if self.stop.stopping.load(Ordering::SeqCst) {
+                    return Ok(());
+                }
+            }
             let now = Instant::now();
             let mut l = lock(link);
             match received {
                 Received::Report(report) => l.ctaphid.handle_packet(now, &report),
                 Received::Timeout => l.ctaphid.handle_timeout(now),
-                Received::Nothing => continue,
-                Received::Woken => return Ok(()),
+                Received::Nothing | Received::Woken => {}
             }
-            l.pump();
+            l.pump(now);
             while let Some(event) = l.ctaphid.poll_event() {
                 driver::forward(event, jobs, wink);
             }
@@ -280,6 +297,14 @@ impl UhidDevice {
                 ));
             }
         }
+    }
+}
+
+impl UhidDevice {
+    /// Empties the wake socket, so that one wake-up is one return from `poll`.
+    fn drain_wake(&self) {
+        let mut buf = [0u8; 64];
+        while matches!((&self.wake).read(&mut buf), Ok(n) if n > 0) {}
     }
 }
 
@@ -322,20 +347,30 @@ struct Link {
     ctaphid: Ctaphid,
     out: Sender,
     pace: Pace,
+    /// When the pace lets the next waiting report go (none waits).
+    next_send: Option<Instant>,
+    /// Wakes the reader, which sends what the pace held back.
+    kick: UnixStream,
     dead: bool,
 }
 
 impl Link {
-    /// Sends every report the engine has, paced.
-    fn pump(&mut self) {
-        while let Some(report) = self.ctaphid.poll_transmit() {
+    /// Sends the reports the pace allows now, without waiting: the rest go when the reader's
+    /// poll reaches [`Link::next_send`].
+    fn pump(&mut self, now: Instant) {
+        self.next_send = None;
+        while self.ctaphid.has_transmit() {
             if self.dead {
-                continue;
+                while self.ctaphid.poll_transmit().is_some() {}
+                return;
             }
-            if let Err(at) = self.pace.take(Instant::now()) {
-                thread::sleep(at.saturating_duration_since(Instant::now()));
-                let _ = self.pace.take(Instant::now());
+            if let Err(at) = self.pace.take(now) {
+                self.next_send = Some(at);
+                return;
             }
+            let Some(report) = self.ctaphid.poll_transmit() else {
+                return;
+            };
             if let Err(e) = self.out.send(&report) {
                 tracing::warn!(error = %e, "cannot send a report");
                 self.dead = true;
@@ -347,7 +382,11 @@ impl Link {
 impl driver::Link for Link {
     fn complete(&mut self, id: TransactionId, response: &[u8]) {
         self.ctaphid.complete(id, response);
-        self.pump();
+        self.pump(Instant::now());
+        if self.next_send.is_some() {
+            // A full socket already holds a wake-up; nothing is lost when this one is not sent.
+            let _ = (&self.kick).write(&[0]);
+        }
     }
 }
 
