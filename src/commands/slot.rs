@@ -71,7 +71,7 @@ fn add(args: &SlotAddArgs) -> Result<()> {
     }
     let mut locked = super::lock_vault(&args.vault)?;
     let mut vault = super::unlock_vault_typed(&mut locked, args.vault.passphrase_file.as_deref())?;
-    let replaced = old_blob(&vault, kind);
+    let replaced = vault.slots().into_iter().find(|s| s.kind == kind);
     match kind {
         SlotKind::Passphrase => {
             let new = crate::passphrase::new(args.new_passphrase_file.as_deref(), "vault")?;
@@ -119,7 +119,8 @@ fn add(args: &SlotAddArgs) -> Result<()> {
             added?;
         }
     }
-    if let (SlotKind::SecretService, Some(old)) = (kind, replaced.as_deref())
+    if let Some(old) = replaced.as_ref().and_then(|s| s.sealed.as_deref())
+        && kind == SlotKind::SecretService
         && let Err(e) = keyring::forget(old)
     {
         eprintln!("softkey: the replaced slot's keyring item was not deleted: {e:#}");
@@ -180,7 +181,11 @@ fn remove(kind_arg: SlotKindArg, args: &VaultArgs) -> Result<()> {
     let kind = kind_of(kind_arg);
     let mut locked = super::lock_vault(args)?;
     let mut vault = super::unlock_vault_typed(&mut locked, args.passphrase_file.as_deref())?;
-    let blob = old_blob(&vault, kind);
+    let blob = vault
+        .slots()
+        .into_iter()
+        .find(|s| s.kind == kind)
+        .and_then(|s| s.sealed);
     match vault.remove_slot(kind) {
         Ok(()) => {}
         Err(softkey_vault::Error::NotDurable(e)) => warn_not_durable(&e),
@@ -197,15 +202,6 @@ fn remove(kind_arg: SlotKindArg, args: &VaultArgs) -> Result<()> {
         vault.path().display()
     );
     Ok(())
-}
-
-/// The sealed blob of the slot of `kind` the vault has now, if any.
-fn old_blob(vault: &Vault, kind: SlotKind) -> Option<Vec<u8>> {
-    vault
-        .slots()
-        .into_iter()
-        .find(|s| s.kind == kind)
-        .and_then(|s| s.sealed.or(Some(Vec::new())))
 }
 
 /// The outcome of adding a slot: a failed directory fsync leaves the new header in place (the

@@ -193,6 +193,26 @@ impl std::fmt::Debug for Check {
 impl Check {
     /// A check with its id, family, spec reference, what it sends and what
     /// it expects; neither touch nor destruction.
+    /// A check of `family` whose id is the family's name, a dot and `id` (what `--only`
+    /// and `--skip` match by prefix).
+    pub fn in_family(
+        family: Family,
+        id: &str,
+        spec: impl Into<String>,
+        sends: impl Into<String>,
+        expects: impl Into<String>,
+        body: impl Fn(&mut Session) -> Result<Verdict, Error> + Send + Sync + 'static,
+    ) -> Self {
+        Self::new(
+            format!("{}.{id}", family.name()),
+            family,
+            spec,
+            sends,
+            expects,
+            body,
+        )
+    }
+
     pub fn new(
         id: impl Into<String>,
         family: Family,

@@ -49,6 +49,16 @@ pub fn pin_uv_members(
 }
 
 /// A clientPIN request with `pairs`: the status and body.
+/// The protocol a platform would pick: 2 when getInfo pinUvAuthProtocols (CTAP 2.1 §6.4)
+/// lists it, else 1.
+pub fn preferred_protocol(s: &mut Session) -> Result<Protocol, Error> {
+    Ok(if s.info()?.pin_uv_auth_protocols.contains(&2) {
+        Protocol::Two
+    } else {
+        Protocol::One
+    })
+}
+
 pub fn client_pin(s: &mut Session, pairs: Vec<(i64, Value)>) -> Result<(u8, Vec<u8>), Error> {
     let map = Value::Map(pairs.into_iter().map(|(k, v)| (int(k), v)).collect());
     s.send(command::CLIENT_PIN, Some(&map))

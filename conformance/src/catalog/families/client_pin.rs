@@ -45,11 +45,7 @@ pub fn ensure_pin(s: &mut Session) -> Result<Result<String, Verdict>, Error> {
         None => not_applicable("getInfo has no clientPin option"),
         Some(true) => not_applicable("the key has a PIN this run did not set"),
         Some(false) => {
-            let protocol = if s.info()?.pin_uv_auth_protocols.contains(&2) {
-                Protocol::Two
-            } else {
-                Protocol::One
-            };
+            let protocol = pin::preferred_protocol(s)?;
             let status = pin::set_pin(s, protocol, RUN_PIN)?;
             if status != status::SUCCESS {
                 return Ok(Err(Verdict::Fail(format!(
@@ -132,9 +128,9 @@ fn make_with_token(
 fn request_checks() -> Vec<Check> {
     let s651 = "CTAP 2.1 §6.5.5.1 (clientPIN parameters); §8.2";
     let raw = |id: &str, spec: &str, sends: &str, pairs: Vec<(i64, Value)>, want: u8| {
-        Check::new(
-            format!("clientpin.{id}"),
+        Check::in_family(
             Family::ClientPin,
+            id,
             spec,
             sends,
             status_text(want),

@@ -45,24 +45,17 @@ fn check(
     expects: &str,
     body: impl Fn(&mut Session, &[u8]) -> Result<Verdict, Error> + Send + Sync + 'static,
 ) -> Check {
-    Check::new(
-        format!("config.{id}"),
-        Family::Config,
-        spec,
-        sends,
-        expects,
-        move |s| {
-            if s.info()?.option("authnrCfg") != Some(true) {
-                return Ok(Verdict::NotApplicable(
-                    "getInfo options says authnrCfg is not true".into(),
-                ));
-            }
-            match token(s, AUTHENTICATOR_CONFIG, None)? {
-                Err(verdict) => Ok(verdict),
-                Ok(t) => body(s, &t),
-            }
-        },
-    )
+    Check::in_family(Family::Config, id, spec, sends, expects, move |s| {
+        if s.info()?.option("authnrCfg") != Some(true) {
+            return Ok(Verdict::NotApplicable(
+                "getInfo options says authnrCfg is not true".into(),
+            ));
+        }
+        match token(s, AUTHENTICATOR_CONFIG, None)? {
+            Err(verdict) => Ok(verdict),
+            Ok(t) => body(s, &t),
+        }
+    })
     .destructive()
 }
 

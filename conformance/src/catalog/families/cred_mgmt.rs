@@ -71,9 +71,9 @@ fn check(
     expects: &str,
     body: impl Fn(&mut Session, &str, &[u8], Vec<u8>) -> Result<Verdict, Error> + Send + Sync + 'static,
 ) -> Check {
-    Check::new(
-        format!("credmgmt.{id}"),
+    Check::in_family(
         Family::CredentialManagement,
+        id,
         spec,
         sends,
         expects,

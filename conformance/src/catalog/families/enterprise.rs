@@ -92,16 +92,9 @@ fn check(
     expects: &str,
     body: impl Fn(&mut Session) -> Result<Verdict, Error> + Send + Sync + 'static,
 ) -> Check {
-    Check::new(
-        format!("enterprise.{id}"),
-        Family::Enterprise,
-        spec,
-        sends,
-        expects,
-        body,
-    )
-    .gated(ensure_enabled)
-    .destructive()
+    Check::in_family(Family::Enterprise, id, spec, sends, expects, body)
+        .gated(ensure_enabled)
+        .destructive()
 }
 
 pub fn checks() -> Vec<Check> {

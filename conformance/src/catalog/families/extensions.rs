@@ -78,16 +78,9 @@ fn ext_check(
     expects: &str,
     body: impl Fn(&mut Session) -> Result<Verdict, Error> + Send + Sync + 'static,
 ) -> Check {
-    Check::new(
-        format!("extensions.{id}"),
-        Family::Extensions,
-        spec,
-        sends,
-        expects,
-        body,
-    )
-    .gated(move |s| listed(s, extension))
-    .with_presence()
+    Check::in_family(Family::Extensions, id, spec, sends, expects, body)
+        .gated(move |s| listed(s, extension))
+        .with_presence()
 }
 
 /// hmac-secret's getAssertion input for `salts` under protocol `p`, and the
@@ -290,11 +283,7 @@ fn non_destructive() -> Vec<Check> {
         "getAssertion with salt1 alone, then with salt1 ‖ salt2",
         "64 bytes whose first half is salt1's output",
         |s| {
-            let p = if protocols(s)?.contains(&Protocol::Two) {
-                Protocol::Two
-            } else {
-                Protocol::One
-            };
+            let p = pin::preferred_protocol(s)?;
             let made = made!(s, vec![("hmac-secret", Value::Bool(true))]);
             let (salt1, salt2) = (random32()?, random32()?);
             let one = hmac_secret(s, p, made.credential_id(), &salt1)?;
@@ -321,11 +310,7 @@ fn non_destructive() -> Vec<Check> {
         "getAssertion with hmac-secret whose saltAuth is wrong",
         "0x33 CTAP2_ERR_PIN_AUTH_INVALID",
         |s| {
-            let p = if protocols(s)?.contains(&Protocol::Two) {
-                Protocol::Two
-            } else {
-                Protocol::One
-            };
+            let p = pin::preferred_protocol(s)?;
             let made = made!(s, vec![("hmac-secret", Value::Bool(true))]);
             let (input, _) = hmac_input(s, p, &random32()?, true)?;
             Ok(refused(

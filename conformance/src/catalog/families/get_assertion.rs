@@ -25,9 +25,9 @@ const MEMBERS: [(i64, &str, Kind, bool); 7] = [
 
 /// A getAssertion with `changes` expecting `want`, before any touch.
 fn check(id: &str, spec: &str, sends: &str, changes: Vec<(i64, Option<Value>)>, want: u8) -> Check {
-    Check::new(
-        format!("getassertion.{id}"),
+    Check::in_family(
         Family::GetAssertion,
+        id,
         spec,
         sends,
         status_text(want),
@@ -48,22 +48,15 @@ fn with_credential(
     + Sync
     + 'static,
 ) -> Check {
-    Check::new(
-        format!("getassertion.{id}"),
-        Family::GetAssertion,
-        spec,
-        sends,
-        expects,
-        move |s| {
-            let credential = fresh_credential(s, RP_ID)?;
-            let mut cdh = [0u8; 32];
-            crate::bytes::random_bytes(&mut cdh)?;
-            let mut req = GetAssertionRequest::new(RP_ID, cdh);
-            req.allow_list = vec![credential.clone()];
-            req.up = up;
-            judge(s, &req, credential)
-        },
-    )
+    Check::in_family(Family::GetAssertion, id, spec, sends, expects, move |s| {
+        let credential = fresh_credential(s, RP_ID)?;
+        let mut cdh = [0u8; 32];
+        crate::bytes::random_bytes(&mut cdh)?;
+        let mut req = GetAssertionRequest::new(RP_ID, cdh);
+        req.allow_list = vec![credential.clone()];
+        req.up = up;
+        judge(s, &req, credential)
+    })
     .with_presence()
 }
 

@@ -14,9 +14,9 @@ fn info_check(
     expects: &str,
     judge: impl Fn(&Info) -> Option<Result<String, String>> + Send + Sync + 'static,
 ) -> Check {
-    Check::new(
-        format!("getinfo.{id}"),
+    Check::in_family(
         Family::GetInfo,
+        id,
         spec,
         "authenticatorGetInfo",
         expects,

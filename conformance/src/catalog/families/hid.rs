@@ -12,9 +12,9 @@ use crate::ctaphid::{CtapHid, INIT_DATA_LEN, capability, cmd, err, init_packet};
 type Body = fn(&mut CtapHid<crate::catalog::session::Device>) -> Result<String, Error>;
 
 fn wrap(id: &str, spec: &str, sends: &str, expects: &str, body: Body) -> Check {
-    Check::new(
-        format!("hid.{id}"),
+    Check::in_family(
         Family::HidTransport,
+        id,
         spec,
         sends,
         expects,

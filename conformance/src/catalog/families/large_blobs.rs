@@ -99,15 +99,7 @@ fn read_check(
     expects: &str,
     body: impl Fn(&mut Session) -> Result<Verdict, Error> + Send + Sync + 'static,
 ) -> Check {
-    Check::new(
-        format!("largeblobs.{id}"),
-        Family::LargeBlobs,
-        spec,
-        sends,
-        expects,
-        body,
-    )
-    .gated(applies)
+    Check::in_family(Family::LargeBlobs, id, spec, sends, expects, body).gated(applies)
 }
 
 fn write_check(

@@ -16,9 +16,9 @@ fn options(pairs: Vec<(&str, Value)>) -> Option<Value> {
 
 /// A makeCredential with `changes` expecting `want`.
 fn check(id: &str, spec: &str, sends: &str, changes: Vec<(i64, Option<Value>)>, want: u8) -> Check {
-    let c = Check::new(
-        format!("mc-options.{id}"),
+    let c = Check::in_family(
         Family::MakeCredentialOptions,
+        id,
         spec,
         sends,
         status_text(want),

@@ -32,9 +32,9 @@ fn response_check(
     + Sync
     + 'static,
 ) -> Check {
-    Check::new(
-        format!("mc-response.{id}"),
+    Check::in_family(
         Family::MakeCredentialResponse,
+        id,
         spec,
         "makeCredential for a non-discoverable ES256 credential",
         expects,

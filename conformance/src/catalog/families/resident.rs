@@ -22,26 +22,19 @@ fn check(
     expects: &str,
     body: impl Fn(&mut Session, &str) -> Result<Verdict, Error> + Send + Sync + 'static,
 ) -> Check {
-    Check::new(
-        format!("resident.{id}"),
-        Family::Resident,
-        spec,
-        sends,
-        expects,
-        move |s| {
-            if s.info()?.option("rk") != Some(true) {
-                return Ok(Verdict::NotApplicable(
-                    "getInfo options says rk is not true".into(),
-                ));
-            }
-            let rp_id = rp(id);
-            // Each credential is made with a fresh token (make!).
-            match ready(s)? {
-                Err(verdict) => Ok(verdict),
-                Ok(_) => body(s, &rp_id),
-            }
-        },
-    )
+    Check::in_family(Family::Resident, id, spec, sends, expects, move |s| {
+        if s.info()?.option("rk") != Some(true) {
+            return Ok(Verdict::NotApplicable(
+                "getInfo options says rk is not true".into(),
+            ));
+        }
+        let rp_id = rp(id);
+        // Each credential is made with a fresh token (make!).
+        match ready(s)? {
+            Err(verdict) => Ok(verdict),
+            Ok(_) => body(s, &rp_id),
+        }
+    })
     .with_presence()
     .destructive()
 }

@@ -8,9 +8,9 @@ use crate::catalog::{Check, Family, Verdict};
 use crate::checks::{CheckReport, usbip_checks as old};
 
 fn wrap(id: &str, sends: &str, expects: &str, check: fn(SocketAddr) -> CheckReport) -> Check {
-    Check::new(
-        format!("usbip.{id}"),
+    Check::in_family(
         Family::Usbip,
+        id,
         "Linux Documentation/usb/usbip_protocol.rst",
         sends,
         expects,
