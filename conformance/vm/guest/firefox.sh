@@ -129,7 +129,7 @@ ff_cleanup() {
 # each PIN dialog answered by typing. Returns when the RP logged the page's last step, Firefox
 # failed, or FF_DEADLINE passed; FF_ANSWERED is the number of PIN dialogs answered.
 ff_session() {
-    local t0 prompts n verdict=""
+    local t0 prompts n browser verdict=""
     ff_screens=/job/screens/case-$1
     ff_shot=0 ff_pids="" FF_ANSWERED=0
     rm -rf "$W/rp"
@@ -150,10 +150,13 @@ ff_session() {
     t0=$(ms)
     as_fido env DISPLAY=$FF_DISPLAY firefox-esr --no-remote --new-instance --profile /tmp/ff-profile \
         "http://localhost:$FF_PORT/" > "$W/firefox.log" 2>&1 &
-    ff_pids+=" $!"
+    browser=$!
+    ff_pids+=" $browser"
 
     while (($(ms) - t0 < FF_DEADLINE * 1000)); do
-        if ! pgrep -u fido -f firefox-esr > /dev/null; then
+        # The background job, not a process search: for a moment after the fork, Firefox is
+        # still setpriv running as root, and a search for the user's firefox-esr finds nothing.
+        if ! kill -0 "$browser" 2> /dev/null; then
             verdict="Firefox exited: $(grep -v '^console\.\|^  ' "$W/firefox.log" | tail -3 | tr '\n' ' ')"
             break
         fi
