@@ -139,12 +139,15 @@ fn softkey_config_shows_each_value_and_where_it_came_from() {
     assert_eq!(json["settings"]["prompt_timeout"]["value"], 30);
     assert_eq!(json["settings"]["prompt_timeout"]["source"], "default");
     assert_eq!(json["settings"]["allow_remote"]["value"], false);
+    assert_eq!(json["settings"]["transport"]["value"], "usbip");
+    assert_eq!(json["settings"]["transport"]["source"], "default");
     assert_eq!(json["config_file"]["path"], file.as_str());
     assert_eq!(json["config_file"]["exists"], true);
     assert_eq!(json["config_file"]["source"], "default");
     for key in [
         "vault",
         "passphrase_file",
+        "transport",
         "listen",
         "allow_remote",
         "presence",
@@ -299,6 +302,10 @@ fn values_of_the_wrong_type_are_errors_saying_what_is_allowed() {
         (
             "attestation = \"none\"\n",
             "`attestation` must be \"self\" or \"batch\"",
+        ),
+        (
+            "transport = \"usb\"\n",
+            "`transport` must be \"usbip\" or \"uhid\", not \"usb\"",
         ),
         ("listen = 3240\n", "`listen` must be \"ADDR:PORT\""),
         ("vault = [\"a\"]\n", "`vault` must be a path"),

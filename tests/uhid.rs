@@ -113,6 +113,66 @@ fn serve_speaks_ctaphid_through_the_relay_socket_and_stops_on_sigterm() {
 }
 
 #[test]
+fn the_configuration_file_can_choose_uhid() {
+    let dir = TempDir::new("uhid-config");
+    std::fs::create_dir_all(dir.path().join("softkey")).unwrap();
+    std::fs::write(
+        dir.path().join("softkey/config.toml"),
+        "transport = \"uhid\"\n",
+    )
+    .unwrap();
+    let socket = dir.path().join("relay.sock");
+    let listener = UnixListener::bind(&socket).unwrap();
+    // No --transport: only the file says uhid (--uhid-relay alone would be refused).
+    let mut child = softkey()
+        .env("XDG_CONFIG_HOME", dir.path())
+        .args(["serve", "--ephemeral", "--presence", "auto"])
+        .arg("--uhid-relay")
+        .arg(&socket)
+        .arg("--control-socket")
+        .arg(dir.path().join("control.sock"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let started = Instant::now();
+    let relay = loop {
+        match listener.accept() {
+            Ok((stream, _)) => break stream,
+            Err(_) if started.elapsed() < Duration::from_secs(30) => {
+                if let Some(status) = child.try_wait().unwrap() {
+                    let out = child.wait_with_output().unwrap();
+                    panic!(
+                        "serve exited {status}: {}",
+                        String::from_utf8_lossy(&out.stderr)
+                    );
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Err(e) => panic!("serve never connected to the relay: {e}"),
+        }
+    };
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert!(
+        line.starts_with("softkey: serving as a uhid device"),
+        "{line}"
+    );
+    send_signal(child.id(), "TERM");
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    drop(relay);
+}
+
+#[test]
 fn a_relay_that_closes_the_connection_ends_serve_with_a_hint() {
     let dir = TempDir::new("uhid-refused");
     let socket = dir.path().join("relay.sock");

@@ -117,6 +117,13 @@ pub fn run(args: &ServeArgs) -> Result<()> {
     }
     let config = softkey_authenticator::Config {
         algorithms: args.algorithms().0,
+        // Platforms keep their messages to maxMsgSize (large-blob fragments,
+        // batched lists), so a uhid device asks for no more than the kernel
+        // queues whole (docs/linux.md "A limit of uhid").
+        max_msg_size: match &endpoint {
+            Endpoint::Usbip(_) => softkey_authenticator::MAX_MSG_SIZE,
+            Endpoint::Uhid(_) => softkey_transport::uhid::MAX_WHOLE_MESSAGE,
+        },
         ..Default::default()
     };
     let key = Key::new(store, presence, config).with_control(std::sync::Arc::clone(&control.state));

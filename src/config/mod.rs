@@ -9,8 +9,8 @@
 //!
 //! Keys (all optional; the table is [`settings`]): `vault`,
 //! `passphrase_file`, `control_socket` (paths; `~` is the home directory,
-//! relative paths are relative to the file's directory), `listen`
-//! ("ADDR:PORT"), `allow_remote` (bool), `presence`
+//! relative paths are relative to the file's directory), `transport`
+//! (usbip|uhid), `listen` ("ADDR:PORT"), `allow_remote` (bool), `presence`
 //! (tty|notify|socket|auto|deny), `prompt_timeout` (seconds, 1..=600),
 //! `attestation` (self|batch). Anything else is an error naming the line.
 

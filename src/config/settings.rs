@@ -16,7 +16,7 @@ use toml::de::DeValue;
 use super::Value;
 use crate::cli::{
     AlgorithmList, AttestationArg, Command, DEFAULT_LISTEN, DEFAULT_PRESENCE,
-    DEFAULT_PROMPT_TIMEOUT_SECS, PresenceMode, VaultArgs, default_algorithms,
+    DEFAULT_PROMPT_TIMEOUT_SECS, PresenceMode, TransportArg, VaultArgs, default_algorithms,
 };
 
 pub const CONTROL_SOCKET_ENV: &str = "SOFTKEY_CONTROL_SOCKET";
@@ -38,7 +38,7 @@ pub(super) struct Def {
 }
 
 /// Every setting, in the order `softkey config` lists them.
-pub(super) const SETTINGS: [Def; 9] = [
+pub(super) const SETTINGS: [Def; 10] = [
     Def {
         key: "vault",
         accepts: "a path to the vault file",
@@ -62,6 +62,17 @@ pub(super) const SETTINGS: [Def; 9] = [
         env: None,
         slot: |command| vault_args(command).map(|v| Slot::Path(&mut v.passphrase_file)),
         unset: || Value::Unset("asked on the terminal"),
+    },
+    Def {
+        key: "transport",
+        accepts: "\"usbip\" or \"uhid\"",
+        kind: Kind::Transport,
+        env: None,
+        slot: |command| match command {
+            Command::Serve(a) => Some(Slot::Transport(&mut a.transport)),
+            _ => None,
+        },
+        unset: || Value::Text(value_name(&TransportArg::Usbip)),
     },
     Def {
         key: "listen",
@@ -185,6 +196,7 @@ pub(super) enum Kind {
     /// A bool flag: given means on, so the file can only turn it on as well.
     Flag,
     Presence,
+    Transport,
     Seconds(RangeInclusive<u64>),
     Attestation,
     Algorithms,
@@ -197,6 +209,7 @@ pub(super) enum Parsed {
     Addr(SocketAddr),
     Flag(bool),
     Presence(PresenceMode),
+    Transport(TransportArg),
     Seconds(u64),
     Attestation(AttestationArg),
     Algorithms(AlgorithmList),
@@ -210,6 +223,7 @@ impl Kind {
             Kind::Addr => Parsed::Addr(value.as_str()?.parse().ok()?),
             Kind::Flag => Parsed::Flag(value.as_bool()?),
             Kind::Presence => Parsed::Presence(enum_value(value)?),
+            Kind::Transport => Parsed::Transport(enum_value(value)?),
             Kind::Seconds(range) => Parsed::Seconds(
                 value
                     .as_integer()
@@ -230,6 +244,7 @@ impl Kind {
             Kind::Addr => Held::Addr(None),
             Kind::Flag => Held::Flag(false),
             Kind::Presence => Held::Presence(None),
+            Kind::Transport => Held::Transport(None),
             Kind::Seconds(_) => Held::Seconds(None),
             Kind::Attestation => Held::Attestation(None),
             Kind::Algorithms => Held::Algorithms(None),
@@ -243,6 +258,7 @@ pub(super) enum Held {
     Addr(Option<SocketAddr>),
     Flag(bool),
     Presence(Option<PresenceMode>),
+    Transport(Option<TransportArg>),
     Seconds(Option<u64>),
     Attestation(Option<AttestationArg>),
     Algorithms(Option<AlgorithmList>),
@@ -255,6 +271,7 @@ impl Held {
             Held::Addr(v) => Slot::Addr(v),
             Held::Flag(v) => Slot::Flag(v),
             Held::Presence(v) => Slot::Presence(v),
+            Held::Transport(v) => Slot::Transport(v),
             Held::Seconds(v) => Slot::Seconds(v),
             Held::Attestation(v) => Slot::Attestation(v),
             Held::Algorithms(v) => Slot::Algorithms(v),
@@ -268,6 +285,7 @@ pub(super) enum Slot<'a> {
     Addr(&'a mut Option<SocketAddr>),
     Flag(&'a mut bool),
     Presence(&'a mut Option<PresenceMode>),
+    Transport(&'a mut Option<TransportArg>),
     Seconds(&'a mut Option<u64>),
     Attestation(&'a mut Option<AttestationArg>),
     Algorithms(&'a mut Option<AlgorithmList>),
@@ -281,6 +299,7 @@ impl Slot<'_> {
             Slot::Addr(v) => v.is_some(),
             Slot::Flag(v) => **v,
             Slot::Presence(v) => v.is_some(),
+            Slot::Transport(v) => v.is_some(),
             Slot::Seconds(v) => v.is_some(),
             Slot::Attestation(v) => v.is_some(),
             Slot::Algorithms(v) => v.is_some(),
@@ -303,6 +322,7 @@ impl Slot<'_> {
             (Slot::Addr(v), Parsed::Addr(a)) => **v = Some(*a),
             (Slot::Flag(v), Parsed::Flag(b)) => **v = *b,
             (Slot::Presence(v), Parsed::Presence(p)) => **v = Some(*p),
+            (Slot::Transport(v), Parsed::Transport(t)) => **v = Some(*t),
             (Slot::Seconds(v), Parsed::Seconds(s)) => **v = Some(*s),
             (Slot::Attestation(v), Parsed::Attestation(a)) => **v = Some(*a),
             (Slot::Algorithms(v), Parsed::Algorithms(a)) => **v = Some(a.clone()),
@@ -318,6 +338,7 @@ impl Slot<'_> {
             Slot::Addr(v) => v.map(|a| Value::Text(a.to_string())),
             Slot::Flag(v) => Some(Value::Bool(**v)),
             Slot::Presence(v) => v.as_ref().map(|p| Value::Text(value_name(p))),
+            Slot::Transport(v) => v.as_ref().map(|t| Value::Text(value_name(t))),
             Slot::Seconds(v) => v.map(Value::Number),
             Slot::Attestation(v) => v.as_ref().map(|a| Value::Text(value_name(a))),
             Slot::Algorithms(v) => v.as_ref().map(|a| Value::Text(a.display())),

@@ -1,5 +1,5 @@
 use super::*;
-use crate::cli::{AttestationArg, PresenceMode};
+use crate::cli::{AttestationArg, PresenceMode, TransportArg};
 
 fn parsed(text: &str) -> Result<FileValues> {
     parse(text, Path::new("/etc/sk/config.toml"))
@@ -14,7 +14,8 @@ fn every_key_parses_with_its_line() {
     let v = parsed(
         "# softkey\nvault = \"/v/vault.softkey\"\npassphrase_file = \"pw\"\n\
          listen = \"127.0.0.1:4000\"\nallow_remote = true\npresence = \"socket\"\n\
-         prompt_timeout = 45\nattestation = \"batch\"\ncontrol_socket = \"/run/c.sock\"\n",
+         prompt_timeout = 45\nattestation = \"batch\"\ncontrol_socket = \"/run/c.sock\"\n\
+         transport = \"uhid\"\n",
     )
     .unwrap();
     let at = |key: &str| v.get(key).unwrap();
@@ -43,6 +44,11 @@ fn every_key_parses_with_its_line() {
     assert_eq!(
         at("control_socket").value,
         Parsed::Path(PathBuf::from("/run/c.sock"))
+    );
+    let transport = at("transport");
+    assert_eq!(
+        (&transport.value, transport.line),
+        (&Parsed::Transport(TransportArg::Uhid), 10)
     );
     assert!(parsed("").unwrap().get("vault").is_none());
 }

@@ -31,9 +31,12 @@ pub const DEFAULT_AAGUID: [u8; 16] = [
     0xdb, 0x2b, 0xf4, 0xbd, 0xd1, 0x04, 0x17, 0x60, 0x50, 0x7a, 0xb6, 0xf4, 0x0b, 0x32, 0x8e, 0xfc,
 ];
 
-/// Largest message we accept, command byte included (CTAPHID: 57 + 128 × 59;
-/// getInfo maxMsgSize).
+/// Largest message we accept, command byte included (CTAPHID: 57 + 128 × 59),
+/// and the getInfo maxMsgSize of a key whose transport carries it whole.
 pub const MAX_MSG_SIZE: usize = 7609;
+/// The smallest maxMsgSize there is: what platforms assume when getInfo
+/// lists none (CTAP 2.1 §6.4).
+pub const MIN_MSG_SIZE: usize = 1024;
 
 /// Fixed properties of this authenticator.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,6 +70,13 @@ pub struct Config {
     /// Whether the key stores discoverable credentials (getInfo `rk`); a
     /// test-lab key's `hasResidentKey: false` has none.
     pub resident_keys: bool,
+    /// getInfo maxMsgSize (0x05): the longest message the platform should
+    /// send, between [`MIN_MSG_SIZE`] and [`MAX_MSG_SIZE`] (held there).
+    /// A transport that can lose the tail of a long message says less (a
+    /// uhid device). maxCredentialCountInList and the large-blob
+    /// maxFragmentLength follow from it; longer requests are still
+    /// accepted, up to [`MAX_MSG_SIZE`].
+    pub max_msg_size: usize,
 }
 
 /// Hardware keys stop at 25–256 passkeys; softkey has no such limit. The
@@ -87,6 +97,7 @@ impl Default for Config {
             transports: vec!["usb".into()],
             built_in_uv: false,
             resident_keys: true,
+            max_msg_size: MAX_MSG_SIZE,
         }
     }
 }
@@ -189,6 +200,12 @@ impl Authenticator {
         let in_version = self.config.ctap_version != CtapVersion::Ctap20
             || matches!(identifier, HMAC_SECRET | CRED_PROTECT);
         in_version && self.config.extensions.has(identifier)
+    }
+
+    /// The maxMsgSize getInfo lists: the configured one, held to the
+    /// range CTAP allows and CTAPHID carries.
+    pub(crate) fn max_msg_size(&self) -> usize {
+        self.config.max_msg_size.clamp(MIN_MSG_SIZE, MAX_MSG_SIZE)
     }
 
     /// When [`Self::power_up`] last ran, on the `Env::now` clock.

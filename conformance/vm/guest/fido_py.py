@@ -17,6 +17,10 @@ Each subcommand prints what it did and exits 0 on success, non-zero with a reaso
       A makeCredential on the device at P whose presence prompt nobody answers; after S
       seconds python-fido2 sends CTAPHID_CANCEL. Expects KEEPALIVEs (UPNEEDED) meanwhile and
       CTAP2_ERR_KEEPALIVE_CANCEL as the answer.
+  large-blob --path P --pin PIN [--size B]
+      A large blob of B random bytes (default 5000) stored for a random largeBlobKey with a
+      PIN token, then read back, on the device at P. python-fido2 writes and reads the array
+      in fragments of maxMsgSize - 64, so every request keeps to the maxMsgSize getInfo gave.
   info
       The device list and the getInfo python-fido2 parsed.
 """
@@ -222,6 +226,26 @@ def cmd_cancel(args) -> int:
     sys.exit("makeCredential succeeded although nobody approved it")
 
 
+def cmd_large_blob(args) -> int:
+    from fido2.ctap2 import Ctap2
+    from fido2.ctap2.blob import LargeBlobs
+    from fido2.ctap2.pin import ClientPin
+
+    ctap = Ctap2(device_at(args.path))
+    client_pin = ClientPin(ctap)
+    token = client_pin.get_pin_token(args.pin, ClientPin.PERMISSION.LARGE_BLOB_WRITE)
+    blobs = LargeBlobs(ctap, client_pin.protocol, token)
+    key, data = os.urandom(32), os.urandom(args.size)
+    started = time.monotonic()
+    blobs.put_blob(key, data)
+    if blobs.get_blob(key) != data:
+        sys.exit(f"the {args.size}-byte large blob read back differs")
+    took = time.monotonic() - started
+    print(f"a {args.size}-byte large blob written and read back in fragments of "
+          f"{blobs.max_fragment_length} bytes (maxMsgSize {ctap.info.max_msg_size}), {took:.2f} s")
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     sub = parser.add_subparsers(dest="cmd", required=True)
@@ -238,6 +262,10 @@ def main() -> int:
     p.add_argument("--path", required=True)
     p.add_argument("--count", type=int, default=3)
     p.add_argument("--size", type=int, default=7609)
+    p = sub.add_parser("large-blob")
+    p.add_argument("--path", required=True)
+    p.add_argument("--pin", required=True)
+    p.add_argument("--size", type=int, default=5000)
     p = sub.add_parser("cancel")
     p.add_argument("--path", required=True)
     p.add_argument("--after", type=float, default=1.5)
@@ -248,6 +276,7 @@ def main() -> int:
         "ping-loop": cmd_ping_loop,
         "u2f": cmd_u2f,
         "ping-max": cmd_ping_max,
+        "large-blob": cmd_large_blob,
         "cancel": cmd_cancel,
     }[args.cmd](args)
 

@@ -588,6 +588,9 @@ case_15_steps() {
     }
     run "fido2-token -I" fido2-token -I "$DEV" || return 1
     grep -q '^aaguid: '"$AAGUID"'$' "$W/out" || { why "fido2-token -I: not softkey's AAGUID"; return 1; }
+    # The longest message uhid carries whole (31 reports), and the lists that fit in it.
+    grep -q '^maxmsgsiz: 1827$' "$W/out" || { why "fido2-token -I: $(grep '^maxmsgsiz' "$W/out"), not 1827"; return 1; }
+    grep -q '^maxcredcntlst: 3$' "$W/out" || { why "fido2-token -I: $(grep '^maxcredcntlst' "$W/out"), not 3"; return 1; }
 
     # libfido2 with user verification: a PIN, a resident credential, a username-less assertion.
     run "fido2-token -S (set PIN)" sh -c "printf '1234\n1234\n' | fido2-token -S '$DEV'" || return 1
@@ -614,6 +617,14 @@ case_15_steps() {
         python3 "$FIDO_PY" ping-max --path "$DEV" --count 20 --size 1827 || return 1
     if dmesg | grep -q 'Output queue is full'; then
         why "uhid dropped reports of 31-report messages: $(dmesg | grep -c 'Output queue is full') x 'Output queue is full'"
+        return 1
+    fi
+    # A client that keeps to maxMsgSize sends nothing longer: a large blob of 5000 bytes goes
+    # in fragments of 1763, and no report is dropped on the way.
+    run "python-fido2: a 5000-byte large blob, written and read in fragments" \
+        python3 "$FIDO_PY" large-blob --path "$DEV" --pin 1234 --size 5000 || return 1
+    if dmesg | grep -q 'Output queue is full'; then
+        why "uhid dropped reports of a large-blob write: $(dmesg | grep -c 'Output queue is full') x 'Output queue is full'"
         return 1
     fi
     python3 "$FIDO_PY" ping-max --path "$DEV" --count 10 > "$W/pingmax" 2>&1

@@ -26,6 +26,15 @@ use rustix::event::{PollFd, PollFlags, Timespec, poll};
 pub use device::{UhidDevice, UhidShutdown};
 pub use relay::{Relay, RelayConfig};
 
+/// The longest message a host can send a uhid device with no report lost,
+/// for getInfo maxMsgSize: the kernel queues events from the host for the
+/// reader of `/dev/uhid` in a ring of 32 that holds 31 (one place stays
+/// empty) and drops newer ones, and a hidraw write never waits (unlike a
+/// USB host, which sends only what the device takes). 31 reports carry an
+/// initialization packet's 57 bytes and 30 continuation packets of 59
+/// (CTAP 2.1 §11.2.4).
+pub const MAX_WHOLE_MESSAGE: usize = 57 + 30 * 59;
+
 /// How long a write waits for a uhid file that is not ready (a real one
 /// always is; a test's socket may be full).
 const WRITE_WAIT: Duration = Duration::from_secs(5);

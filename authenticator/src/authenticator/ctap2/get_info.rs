@@ -5,7 +5,6 @@
 
 use crate::Authenticator;
 use crate::attestation;
-use crate::authenticator::MAX_MSG_SIZE;
 use crate::cbor::Value;
 use crate::credential::MAX_CREDENTIAL_ID_LEN;
 use crate::env::Env;
@@ -17,11 +16,16 @@ use crate::pin::{DeviceSettings, persistent};
 use crate::profile::CtapVersion;
 use crate::record;
 
-/// Advertised maxCredentialCountInList (0x07). Platforms batch longer
-/// exclude/allow lists; we also accept longer lists when sent. Sixteen
-/// descriptors of the longest ID we issue (RSA's 287 bytes) take about 5 KB,
-/// so a full list still fits maxMsgSize beside the rest of a request.
+/// The most maxCredentialCountInList (0x07) says. Platforms batch longer
+/// exclude/allow lists; we also accept longer lists when sent.
 pub const MAX_CREDENTIAL_COUNT_IN_LIST: u64 = 16;
+/// A credential descriptor with the longest ID we issue, CBOR-encoded:
+/// `{"id": bstr, "type": "public-key"}` adds 23 bytes to the ID.
+const LONGEST_DESCRIPTOR: usize = MAX_CREDENTIAL_ID_LEN + 23;
+/// What a makeCredential holds besides its exclude list, generously: the
+/// hash, rp and user entities (names of up to 64 bytes), every algorithm,
+/// the extensions and a pinUvAuthParam.
+const REQUEST_WITHOUT_LIST: usize = 768;
 /// PIN/UV auth protocols in our order of preference (0x06, §6.4: "in
 /// order of decreasing authenticator preference").
 const PIN_UV_AUTH_PROTOCOLS: [u64; 2] = [2, 1];
@@ -94,12 +98,15 @@ impl Authenticator {
             ),
             (0x03, Value::bytes(&self.config.aaguid)),
             (0x04, Value::text_map(options)),
-            (0x05, usize_value(MAX_MSG_SIZE)),
+            (0x05, usize_value(self.max_msg_size())),
             (
                 0x06,
                 Value::Array(protocols.iter().map(|&p| Value::Unsigned(p)).collect()),
             ),
-            (0x07, Value::Unsigned(MAX_CREDENTIAL_COUNT_IN_LIST)),
+            (
+                0x07,
+                Value::Unsigned(credential_count_in_list(self.max_msg_size())),
+            ),
             (0x08, usize_value(MAX_CREDENTIAL_ID_LEN)),
             (
                 0x09,
@@ -151,6 +158,17 @@ impl Authenticator {
     }
 }
 
+/// maxCredentialCountInList (0x07): as many of the longest descriptors as
+/// fit in a message of `max_msg_size` beside the rest of a request, so
+/// that a platform which batches its lists by it (Chromium does) never
+/// sends more than maxMsgSize; between 1 and [`MAX_CREDENTIAL_COUNT_IN_LIST`].
+fn credential_count_in_list(max_msg_size: usize) -> u64 {
+    let fits = max_msg_size.saturating_sub(REQUEST_WITHOUT_LIST) / LONGEST_DESCRIPTOR;
+    u64::try_from(fits)
+        .unwrap_or(u64::MAX)
+        .clamp(1, MAX_CREDENTIAL_COUNT_IN_LIST)
+}
+
 #[cfg(test)]
 mod tests {
     use crate::cbor::{self, Value};
@@ -168,6 +186,36 @@ mod tests {
 
     fn option(v: &Value, name: &str) -> Option<Value> {
         v.get(&Value::Unsigned(4))?.get(&Value::text(name)).cloned()
+    }
+
+    #[test]
+    fn a_smaller_max_msg_size_shortens_the_lists_it_allows() {
+        let mut env = TestEnv::new(0);
+        let mut sizes = |max_msg_size: usize| {
+            let mut a = Authenticator::new(Config {
+                max_msg_size,
+                ..Config::default()
+            });
+            let v = info(&mut a, &mut env);
+            let get = |k: u64| v.get(&Value::Unsigned(k)).cloned();
+            (get(5), get(7))
+        };
+        let n = Value::Unsigned;
+        assert_eq!(sizes(7609), (Some(n(7609)), Some(n(16))));
+        // A uhid device's 31 reports: three of the longest descriptors
+        // (310 bytes each) beside 768 bytes of the rest.
+        assert_eq!(sizes(1827), (Some(n(1827)), Some(n(3))));
+        // Held to what CTAP allows and CTAPHID carries.
+        assert_eq!(sizes(100), (Some(n(1024)), Some(n(1))));
+        assert_eq!(sizes(100_000), (Some(n(7609)), Some(n(16))));
+        // Every list it allows fits beside the rest of a request.
+        for size in [1024, 1200, 1827, 4096, 7609] {
+            let count = super::credential_count_in_list(size) as usize;
+            assert!(
+                count * super::LONGEST_DESCRIPTOR + super::REQUEST_WITHOUT_LIST <= size
+                    || count == 1
+            );
+        }
     }
 
     #[test]

@@ -13,7 +13,6 @@
 use sha2::{Digest, Sha256};
 
 use crate::Authenticator;
-use crate::authenticator::MAX_MSG_SIZE;
 use crate::cbor::fields::{self, Fields, optional};
 use crate::cbor::{self, Value};
 use crate::env::{Env, Store};
@@ -25,9 +24,6 @@ use crate::large_blob_array::{
 use crate::pin::Permission;
 use crate::status::CtapError;
 use crate::store_keys::LARGE_BLOB_ARRAY;
-
-/// §6.10: "maxFragmentLength ... is maxMsgSize minus 64".
-pub(crate) const MAX_FRAGMENT_LENGTH: usize = MAX_MSG_SIZE - 64;
 
 /// The request (§6.10.1 parameters).
 #[derive(Debug)]
@@ -55,6 +51,11 @@ impl<'a> Request<'a> {
 }
 
 impl Authenticator {
+    /// §6.10: "maxFragmentLength ... is maxMsgSize minus 64".
+    fn max_fragment_length(&self) -> usize {
+        self.max_msg_size().saturating_sub(64)
+    }
+
     pub(crate) fn large_blobs<E: Env>(
         &mut self,
         env: &mut E,
@@ -90,7 +91,7 @@ impl Authenticator {
         }
         // Step 3.
         let get = usize::try_from(get).map_err(|_| CtapError::InvalidLength)?;
-        if get > MAX_FRAGMENT_LENGTH {
+        if get > self.max_fragment_length() {
             return Err(CtapError::InvalidLength.into());
         }
         // Step 4: an offset past the end is a bad parameter; at the end, empty.
@@ -111,7 +112,7 @@ impl Authenticator {
         set: &[u8],
     ) -> Result<(), Error> {
         // Step 1.
-        if set.len() > MAX_FRAGMENT_LENGTH {
+        if set.len() > self.max_fragment_length() {
             return Err(CtapError::InvalidLength.into());
         }
         if offset == 0 {
@@ -215,7 +216,36 @@ mod tests {
                 0x7A, 0x6D, 0x3C
             ]
         );
-        assert_eq!(MAX_FRAGMENT_LENGTH, 7545);
+    }
+
+    #[test]
+    fn fragments_are_held_to_max_msg_size_minus_64() {
+        let mut env = TestEnv::new(0);
+        let get = |a: &mut Authenticator, env: &mut TestEnv, n: u64| {
+            let get = Value::int_map(vec![(0x01, Value::Unsigned(n)), (0x03, Value::Unsigned(0))]);
+            a.process_cbor(env, &[&[0x0C][..], &cbor::encode(&get)].concat())[0]
+        };
+        let mut a = Authenticator::new(Config::default());
+        assert_eq!(
+            (get(&mut a, &mut env, 7545), get(&mut a, &mut env, 7546)),
+            (0x00, 0x03)
+        );
+        let mut a = Authenticator::new(Config {
+            max_msg_size: 1827,
+            ..Config::default()
+        });
+        assert_eq!(
+            (get(&mut a, &mut env, 1763), get(&mut a, &mut env, 1764)),
+            (0x00, 0x03)
+        );
+        // A set fragment too: 1764 bytes at offset 0 is refused before anything else.
+        let set = Value::int_map(vec![
+            (0x02, Value::bytes(&[0; 1764])),
+            (0x03, Value::Unsigned(0)),
+            (0x04, Value::Unsigned(1764)),
+        ]);
+        let request = [&[0x0C][..], &cbor::encode(&set)].concat();
+        assert_eq!(a.process_cbor(&mut env, &request), [0x03]);
     }
 
     #[test]
