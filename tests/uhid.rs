@@ -8,7 +8,7 @@
 mod common;
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::os::unix::net::UnixListener;
+use std::os::unix::net::{UnixListener, UnixStream};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -26,24 +26,47 @@ fn init_packet(cid: u32, cmd: u8, payload: &[u8]) -> [u8; 64] {
 /// `softkey serve --transport uhid --ephemeral` whose relay is the test's `socket`, with its
 /// control socket in `dir`.
 fn serve_through(socket: &std::path::Path, dir: &std::path::Path) -> std::process::Child {
-    softkey()
-        .args([
-            "serve",
-            "--transport",
-            "uhid",
-            "--ephemeral",
-            "--presence",
-            "auto",
-        ])
+    serve_command(socket, dir)
+        .args(["--transport", "uhid"])
+        .spawn()
+        .unwrap()
+}
+
+/// `softkey serve --ephemeral` with the test's `socket` as its relay, and no --transport.
+fn serve_command(socket: &std::path::Path, dir: &std::path::Path) -> std::process::Command {
+    let mut command = softkey();
+    command
+        .args(["serve", "--ephemeral", "--presence", "auto"])
         .arg("--uhid-relay")
         .arg(socket)
         .arg("--control-socket")
         .arg(dir.join("control.sock"))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
+        .stderr(Stdio::piped());
+    command
+}
+
+/// The connection `serve` makes to the test's relay socket; fails at once if `serve` exits.
+fn accept_serve(listener: &UnixListener, child: &mut std::process::Child) -> UnixStream {
+    listener.set_nonblocking(true).unwrap();
+    let started = Instant::now();
+    let stream = loop {
+        match listener.accept() {
+            Ok((stream, _)) => break stream,
+            Err(_) if started.elapsed() < Duration::from_secs(30) => {
+                if let Some(status) = child.try_wait().unwrap() {
+                    let mut err = String::new();
+                    let _ = child.stderr.take().unwrap().read_to_string(&mut err);
+                    panic!("serve exited {status}: {err}");
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Err(e) => panic!("serve never connected to the relay: {e}"),
+        }
+    };
+    stream.set_nonblocking(false).unwrap();
+    stream
 }
 
 #[test]
@@ -52,18 +75,7 @@ fn serve_speaks_ctaphid_through_the_relay_socket_and_stops_on_sigterm() {
     let socket = dir.path().join("relay.sock");
     let listener = UnixListener::bind(&socket).unwrap();
     let mut child = serve_through(&socket, dir.path());
-    listener.set_nonblocking(true).unwrap();
-    let started = Instant::now();
-    let mut relay = loop {
-        match listener.accept() {
-            Ok((stream, _)) => break stream,
-            Err(_) if started.elapsed() < Duration::from_secs(30) => {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            Err(e) => panic!("serve never connected to the relay: {e}"),
-        }
-    };
-    relay.set_nonblocking(false).unwrap();
+    let mut relay = accept_serve(&listener, &mut child);
     relay
         .set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();
@@ -124,36 +136,11 @@ fn the_configuration_file_can_choose_uhid() {
     let socket = dir.path().join("relay.sock");
     let listener = UnixListener::bind(&socket).unwrap();
     // No --transport: only the file says uhid (--uhid-relay alone would be refused).
-    let mut child = softkey()
+    let mut child = serve_command(&socket, dir.path())
         .env("XDG_CONFIG_HOME", dir.path())
-        .args(["serve", "--ephemeral", "--presence", "auto"])
-        .arg("--uhid-relay")
-        .arg(&socket)
-        .arg("--control-socket")
-        .arg(dir.path().join("control.sock"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    listener.set_nonblocking(true).unwrap();
-    let started = Instant::now();
-    let relay = loop {
-        match listener.accept() {
-            Ok((stream, _)) => break stream,
-            Err(_) if started.elapsed() < Duration::from_secs(30) => {
-                if let Some(status) = child.try_wait().unwrap() {
-                    let out = child.wait_with_output().unwrap();
-                    panic!(
-                        "serve exited {status}: {}",
-                        String::from_utf8_lossy(&out.stderr)
-                    );
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            Err(e) => panic!("serve never connected to the relay: {e}"),
-        }
-    };
+    let relay = accept_serve(&listener, &mut child);
     let mut line = String::new();
     BufReader::new(child.stdout.take().unwrap())
         .read_line(&mut line)

@@ -150,6 +150,26 @@ fn a_client_that_reads_nothing_is_closed_not_buffered_without_bound() {
     drop(client);
 }
 
+/// A relay on `socket` for `allowed_uids`, run on a thread, whose devices
+/// are made on fake uhid files; yields the fake kernel's end of each.
+fn run_relay(socket: &Path, allowed_uids: Vec<u32>) -> mpsc::Receiver<File> {
+    let relay = Relay::bind(RelayConfig {
+        socket: socket.to_path_buf(),
+        allowed_uids,
+        uhid: "/nonexistent".into(),
+    })
+    .unwrap();
+    let (kernels_tx, kernels) = mpsc::channel();
+    thread::spawn(move || {
+        let _ = relay.run_with(move || {
+            let (uhid, kernel) = fake_uhid();
+            kernels_tx.send(kernel).unwrap();
+            Ok(uhid)
+        });
+    });
+    kernels
+}
+
 #[test]
 fn the_relay_serves_allowed_uids_only() {
     let dir = std::env::temp_dir().join(format!("softkey-relay-test-{}", std::process::id()));
@@ -165,22 +185,9 @@ fn the_relay_serves_allowed_uids_only() {
         ("refused", vec![me + 1], false),
     ] {
         let socket = dir.join(format!("{name}.sock"));
-        let relay = Relay::bind(RelayConfig {
-            socket: socket.clone(),
-            allowed_uids: allowed,
-            uhid: "/nonexistent".into(),
-        })
-        .unwrap();
+        let kernels = run_relay(&socket, allowed);
         let mode = std::fs::metadata(&socket).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o666);
-        let (kernels_tx, kernels) = mpsc::channel();
-        thread::spawn(move || {
-            let _ = relay.run_with(move || {
-                let (uhid, kernel) = fake_uhid();
-                kernels_tx.send(kernel).unwrap();
-                Ok(uhid)
-            });
-        });
         let mut client = UnixStream::connect(&socket).unwrap();
         client
             .set_read_timeout(Some(Duration::from_secs(5)))
@@ -203,20 +210,7 @@ fn the_relay_serves_allowed_uids_only() {
     }
     // A per-uid bound: the fifth device of one uid is refused.
     let socket = dir.join("bounded.sock");
-    let relay = Relay::bind(RelayConfig {
-        socket: socket.clone(),
-        allowed_uids: vec![me],
-        uhid: "/nonexistent".into(),
-    })
-    .unwrap();
-    let (kernels_tx, kernels) = mpsc::channel();
-    thread::spawn(move || {
-        let _ = relay.run_with(move || {
-            let (uhid, kernel) = fake_uhid();
-            kernels_tx.send(kernel).unwrap();
-            Ok(uhid)
-        });
-    });
+    let kernels = run_relay(&socket, vec![me]);
     // The fake kernels' ends are kept too: one closed would end its device.
     let mut held = Vec::new();
     for _ in 0..MAX_DEVICES_PER_UID {
